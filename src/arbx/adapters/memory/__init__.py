@@ -1,0 +1,1 @@
+"""In-memory adapters for tests and for use-case code that needs no persistence."""

@@ -1,0 +1,1 @@
+"""Interfaces (typing.Protocol) that the core needs from the outside world."""
