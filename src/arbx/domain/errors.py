@@ -65,7 +65,11 @@ class ExchangeError(ExternalError):
     title = "exchange error"
 
     def __init__(
-        self, message: str, *, venue: str, field: str | None = None,
+        self,
+        message: str,
+        *,
+        venue: str,
+        field: str | None = None,
         details: Sequence[Any] | None = None,
     ) -> None:
         super().__init__(message, details=details)

@@ -51,7 +51,11 @@ def coerce_bars(frame: pl.DataFrame) -> pl.DataFrame:
             if isinstance(column.dtype, pl.Datetime):
                 tz = column.dtype.time_zone
                 expr = pl.col("ts")
-                expr = expr.dt.replace_time_zone("UTC") if tz is None else expr.dt.convert_time_zone("UTC")
+                expr = (
+                    expr.dt.replace_time_zone("UTC")
+                    if tz is None
+                    else expr.dt.convert_time_zone("UTC")
+                )
                 exprs.append(expr.dt.cast_time_unit("ms"))
                 continue
             if column.dtype.is_integer():

@@ -51,9 +51,7 @@ class Symbol(msgspec.Struct, frozen=True, order=True):
                     field="symbol",
                 )
         if self.base == self.quote:
-            raise InvalidInput(
-                f"symbol {self} has the same base and quote", field="symbol"
-            )
+            raise InvalidInput(f"symbol {self} has the same base and quote", field="symbol")
 
     @classmethod
     def parse(cls, text: str) -> Symbol:

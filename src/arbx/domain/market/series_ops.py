@@ -35,9 +35,8 @@ def upsert_bars(existing: pl.DataFrame, incoming: pl.DataFrame) -> tuple[pl.Data
     changed = count_changes(existing, incoming)
     if changed == 0:
         return existing, 0
-    merged = (
-        pl.concat([existing.join(incoming.select("ts"), on="ts", how="anti"), incoming])
-        .sort("ts")
+    merged = pl.concat([existing.join(incoming.select("ts"), on="ts", how="anti"), incoming]).sort(
+        "ts"
     )
     return merged, changed
 
@@ -51,7 +50,8 @@ def covered_spans(ts: pl.Series, timeframe: Timeframe) -> list[TimeSpan]:
     starts = np.concatenate(([0], breaks + 1))
     ends = np.concatenate((breaks, [ms.size - 1]))
     return [
-        TimeSpan.from_ms(int(ms[s]), int(ms[e]) + timeframe.ms) for s, e in zip(starts, ends, strict=True)
+        TimeSpan.from_ms(int(ms[s]), int(ms[e]) + timeframe.ms)
+        for s, e in zip(starts, ends, strict=True)
     ]
 
 

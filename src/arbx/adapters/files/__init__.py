@@ -1,0 +1,1 @@
+"""Local tabular files through polars."""

@@ -1,0 +1,1 @@
+"""Use cases: one class each, orchestrating the domain and the ports."""

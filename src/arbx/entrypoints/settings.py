@@ -1,0 +1,163 @@
+"""Typed settings from config/default.toml + config/<profile>.toml + ARBX_* variables.
+
+Unknown keys and ill-typed values fail at start-up with the key's dotted name
+("http.port: expected int, got 'eighty'").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from arbx.domain.errors import InvalidInput
+
+Profile = Literal["local", "server"]
+
+
+class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_page_rows: int = 10_000
+    max_body_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        if self.max_page_rows < 1:
+            raise ValueError("max_page_rows must be >= 1")
+
+
+class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    data_dir: str = "var"
+
+
+class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    url: str = "postgresql://postgres@127.0.0.1:5432/arbx"
+    schema: str = "public"
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    connect_timeout_s: float = 5.0
+    statement_timeout_s: float = 60.0
+    startup_retry_s: float = 30.0
+    migrate_on_start: bool = True
+    compress_after_days: int = 7
+
+
+class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    profile: Profile = "local"
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.storage.data_dir)
+
+
+# Short names for the variables users set most.
+_ALIASES = {
+    "ARBX_DATABASE_URL": "database.url",
+    "ARBX_PROFILE": "profile",
+    "ARBX_DATA_DIR": "storage.data_dir",
+}
+_IGNORED_ENV = {"ARBX_CONFIG_DIR", "ARBX_TEST_DATABASE_URL"}
+
+
+def default_config_dir() -> Path:
+    """ARBX_CONFIG_DIR, else ./config, else the config/ next to the source tree."""
+    if env := os.environ.get("ARBX_CONFIG_DIR"):
+        return Path(env)
+    cwd = Path.cwd() / "config"
+    if (cwd / "default.toml").is_file():
+        return cwd
+    return Path(__file__).resolve().parents[3] / "config"
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("ARBX_") or name in _IGNORED_ENV:
+            continue
+        dotted = _ALIASES.get(name) or name[5:].lower().replace("__", ".")
+        node = tree
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"config file {path} is not valid TOML: {exc}", field="config") from exc
+
+
+def load_settings(
+    config_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read defaults, then the profile file, then the environment, then ``overrides``."""
+    environ = os.environ if environ is None else environ
+    config_dir = config_dir or default_config_dir()
+    data: dict[str, Any] = {}
+    default_file = config_dir / "default.toml"
+    if default_file.is_file():
+        data = _read_toml(default_file)
+    env = _env_overrides(environ)
+    chosen = profile or env.get("profile") or data.get("profile", "local")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(chosen)):
+        raise InvalidInput(f"profile {chosen!r} is not a valid profile name", field="profile")
+    profile_file = config_dir / f"{chosen}.toml"
+    if profile_file.is_file():
+        data = _merge(data, _read_toml(profile_file))
+    elif profile is not None or "profile" in env:
+        raise InvalidInput(
+            f"profile {chosen!r} has no file {profile_file}; use local, server or test",
+            field="profile",
+        )
+    data = _merge(data, env)
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"bad setting: {_dotted(str(exc))}", field="settings") from exc
+
+
+def _dotted(message: str) -> str:
+    """'Expected `int`, got `str` - at `$.http.port`' -> 'http.port: expected `int`, got `str`'."""
+    match = re.search(r"^(.*) - at `\$\.?(.*)`$", message)
+    if not match:
+        return message
+    text, path = match.groups()
+    unknown = re.match(r"Object contains unknown field `(.+)`", text)
+    if unknown:
+        full = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+        return f"{full}: unknown key (check the spelling)"
+    return f"{path}: {text[0].lower()}{text[1:]}"
