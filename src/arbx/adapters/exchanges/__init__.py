@@ -1,0 +1,1 @@
+"""Exchange adapters: one package per venue (client, wire structs, mapping) over common/."""

@@ -1,0 +1,151 @@
+"""Binance spot public market data: klines, exchangeInfo, time."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+import aiohttp
+import msgspec
+
+from arbx.adapters.exchanges.binance import wire
+from arbx.adapters.exchanges.binance.mapping import (
+    INTERVALS,
+    VENUE,
+    WEIGHT_EXCHANGE_INFO,
+    WEIGHT_KLINES,
+    WEIGHT_PER_MINUTE,
+    WEIGHT_TIME,
+    klines_to_bars,
+    markets_from_info,
+)
+from arbx.adapters.exchanges.common.breaker import CircuitBreaker
+from arbx.adapters.exchanges.common.decoding import decode
+from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
+from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
+from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
+from arbx.domain.errors import ExchangeError, InvalidInput
+from arbx.domain.market import Timeframe, from_ms
+from arbx.ports.exchange import Market
+
+DEFAULT_BASE_URL = "https://api.binance.com"
+
+
+class BinanceClient(VenueClient):
+    """GET /api/v3/klines (<= 1000 rows), /api/v3/exchangeInfo, /api/v3/time.
+
+    The rate limit is Binance's request weight (6000 per minute by default); the venue's own
+    count (X-MBX-USED-WEIGHT-1M) lowers our bucket when it is ahead of ours.
+    """
+
+    venue_id = VENUE
+    native_timeframes = INTERVALS
+    page_limit = 1000
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timer: Timer | None = None,
+        retry: RetryPolicy | None = None,
+        weight_per_minute: float = WEIGHT_PER_MINUTE,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        timer = timer or SystemTimer()
+        limiter = TokenBucket(weight_per_minute, weight_per_minute / 60.0, timer)
+        breaker = CircuitBreaker(
+            VENUE, timer, threshold=breaker_threshold, cooldown=breaker_cooldown
+        )
+        http = VenueHttp(
+            VENUE,
+            session,
+            base_url,
+            limiter=limiter,
+            breaker=breaker,
+            timer=timer,
+            retry=retry,
+            rng=rng,
+            observe=self._observe_weight,
+        )
+        super().__init__(http, timer)
+
+    def _observe_weight(self, response: HttpResponse) -> None:
+        used = response.headers.get("X-MBX-USED-WEIGHT-1M") or response.headers.get(
+            "x-mbx-used-weight-1m"
+        )
+        if used is not None and used.strip().isdigit():
+            self._http.limiter.observe_used(float(used))
+
+    async def _load_markets(self) -> list[Market]:
+        info = await self._http.get(
+            "/api/v3/exchangeInfo", None, self._parse_info, weight=WEIGHT_EXCHANGE_INFO
+        )
+        return markets_from_info(info)
+
+    async def _server_time(self) -> datetime:
+        answer = await self._http.get("/api/v3/time", None, self._parse_time, weight=WEIGHT_TIME)
+        return from_ms(answer.serverTime)
+
+    async def _fetch_native(
+        self, market: Market, timeframe: Timeframe, start_ms: int, end_ms: int
+    ) -> NativePage:
+        params: dict[str, str | int] = {
+            "symbol": market.venue_symbol,
+            "interval": INTERVALS[timeframe],
+            "startTime": start_ms,
+            "endTime": end_ms - 1,
+            "limit": self.page_limit,
+        }
+        rows = await self._http.get(
+            "/api/v3/klines",
+            params,
+            lambda response: self._parse_klines(response, market),
+            weight=WEIGHT_KLINES,
+        )
+        bars = self.in_range(klines_to_bars(rows), start_ms, end_ms)
+        if len(rows) < self.page_limit:
+            return NativePage(bars, end_ms)  # Binance sent everything up to endTime
+        return NativePage(bars, rows[-1].open_time + timeframe.ms)
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _parse_klines(self, response: HttpResponse, market: Market) -> list[wire.BinanceKline]:
+        self._raise_for_error(response, market)
+        return decode(
+            wire.KLINES, response.body, venue=VENUE, what="klines", row_fields=wire.KLINE_FIELDS
+        )
+
+    def _parse_info(self, response: HttpResponse) -> wire.BinanceExchangeInfo:
+        self._raise_for_error(response)
+        return decode(wire.EXCHANGE_INFO, response.body, venue=VENUE, what="exchangeInfo")
+
+    def _parse_time(self, response: HttpResponse) -> wire.BinanceTime:
+        self._raise_for_error(response)
+        return decode(wire.TIME, response.body, venue=VENUE, what="time")
+
+    def _raise_for_error(self, response: HttpResponse, market: Market | None = None) -> None:
+        if response.status < 400:
+            return
+        try:
+            error = wire.ERROR.decode(response.body)
+        except msgspec.MsgspecError:
+            snippet = response.body[:200].decode("utf-8", "replace")
+            raise ExchangeError(
+                f"binance answered HTTP {response.status} on {response.path}: {snippet}",
+                venue=VENUE,
+            ) from None
+        if error.code == -1121 and market is not None:
+            error_ = self.unknown_symbol(str(market.symbol))
+            self._markets = None  # our market list is stale: the venue no longer has it
+            raise error_
+        if error.code == -1120:
+            raise InvalidInput(f"binance rejected the interval: {error.msg}", field="timeframe")
+        raise ExchangeError(
+            f"binance answered HTTP {response.status} on {response.path}: code {error.code},"
+            f" {error.msg}",
+            venue=VENUE,
+        )

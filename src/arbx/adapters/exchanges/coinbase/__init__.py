@@ -1,0 +1,1 @@
+"""Coinbase Exchange public REST (api.exchange.coinbase.com)."""

@@ -1,0 +1,128 @@
+"""Coinbase Exchange public market data: candles, products, time."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+import aiohttp
+import msgspec
+
+from arbx.adapters.exchanges.coinbase import wire
+from arbx.adapters.exchanges.coinbase.mapping import (
+    GRANULARITY,
+    VENUE,
+    candles_to_bars,
+    iso,
+    markets_from_products,
+)
+from arbx.adapters.exchanges.common.breaker import CircuitBreaker
+from arbx.adapters.exchanges.common.decoding import decode
+from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
+from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
+from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
+from arbx.domain.errors import ExchangeError, InvalidInput
+from arbx.domain.market import Timeframe, from_ms
+from arbx.ports.exchange import Market
+
+DEFAULT_BASE_URL = "https://api.exchange.coinbase.com"
+
+
+class CoinbaseClient(VenueClient):
+    """GET /products/{id}/candles (<= 300 rows, newest first), /products, /time.
+
+    Public endpoints allow about 10 requests per second (bursts of 15).
+    """
+
+    venue_id = VENUE
+    native_timeframes = GRANULARITY
+    page_limit = 300
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timer: Timer | None = None,
+        retry: RetryPolicy | None = None,
+        requests_per_second: float = 10.0,
+        burst: float = 15.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        timer = timer or SystemTimer()
+        limiter = TokenBucket(burst, requests_per_second, timer)
+        breaker = CircuitBreaker(
+            VENUE, timer, threshold=breaker_threshold, cooldown=breaker_cooldown
+        )
+        http = VenueHttp(
+            VENUE,
+            session,
+            base_url,
+            limiter=limiter,
+            breaker=breaker,
+            timer=timer,
+            retry=retry,
+            rng=rng,
+        )
+        super().__init__(http, timer)
+
+    async def _load_markets(self) -> list[Market]:
+        products = await self._http.get("/products", None, self._parse_products)
+        return markets_from_products(products)
+
+    async def _server_time(self) -> datetime:
+        answer = await self._http.get("/time", None, self._parse_time)
+        return from_ms(round(answer.epoch * 1000))
+
+    async def _fetch_native(
+        self, market: Market, timeframe: Timeframe, start_ms: int, end_ms: int
+    ) -> NativePage:
+        window_end = min(end_ms, start_ms + self.page_limit * timeframe.ms)
+        params = {
+            "granularity": GRANULARITY[timeframe],
+            "start": iso(start_ms),
+            "end": iso(window_end - timeframe.ms),  # inclusive: at most 300 buckets
+        }
+        rows = await self._http.get(
+            f"/products/{market.venue_symbol}/candles",
+            params,
+            lambda response: self._parse_candles(response, market),
+        )
+        return NativePage(self.in_range(candles_to_bars(rows), start_ms, window_end), window_end)
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _parse_candles(self, response: HttpResponse, market: Market) -> list[wire.CoinbaseCandle]:
+        self._raise_for_error(response, market)
+        return decode(
+            wire.CANDLES, response.body, venue=VENUE, what="candles", row_fields=wire.CANDLE_FIELDS
+        )
+
+    def _parse_products(self, response: HttpResponse) -> list[wire.CoinbaseProduct]:
+        self._raise_for_error(response)
+        return decode(wire.PRODUCTS, response.body, venue=VENUE, what="products")
+
+    def _parse_time(self, response: HttpResponse) -> wire.CoinbaseTime:
+        self._raise_for_error(response)
+        return decode(wire.TIME, response.body, venue=VENUE, what="time")
+
+    def _raise_for_error(self, response: HttpResponse, market: Market | None = None) -> None:
+        if response.status < 400:
+            return
+        try:
+            message = wire.ERROR.decode(response.body).message
+        except msgspec.MsgspecError:
+            message = response.body[:200].decode("utf-8", "replace")
+        if response.status == 404 and market is not None:
+            error = self.unknown_symbol(str(market.symbol))
+            self._markets = None
+            raise error
+        if "granularity" in message.lower():
+            raise InvalidInput(f"coinbase rejected the granularity: {message}", field="timeframe")
+        raise ExchangeError(
+            f"coinbase answered HTTP {response.status} on {response.path}: {message}",
+            venue=VENUE,
+        )

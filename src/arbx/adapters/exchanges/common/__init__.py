@@ -1,0 +1,1 @@
+"""What every venue adapter shares: timing, rate limit, circuit breaker, HTTP with retries."""

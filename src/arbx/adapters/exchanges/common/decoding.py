@@ -1,0 +1,81 @@
+"""Decode a venue's JSON with a reusable msgspec Decoder; malformed -> ExchangeError(field)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TypeVar
+
+import msgspec
+import numpy as np
+import polars as pl
+
+from arbx.domain.errors import ExchangeError
+from arbx.domain.market import BAR_SCHEMA
+
+T = TypeVar("T")
+
+_PATH = re.compile(r"at `(\$[^`]*)`")
+_INDEX = re.compile(r"\[(\d+)\]$")
+_KEY = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def field_of(message: str, row_fields: Sequence[str] = ()) -> str:
+    """The field a msgspec validation message points at ("$[3][2]" -> row_fields[2])."""
+    match = _PATH.search(message)
+    if not match:
+        return "payload"
+    path = match.group(1)
+    if row_fields:
+        index = _INDEX.search(path)
+        if index and int(index.group(1)) < len(row_fields) and path.count("[") >= 2:
+            return row_fields[int(index.group(1))]
+    key = _KEY.search(path)
+    return key.group(1) if key else path
+
+
+def decode(
+    decoder: msgspec.json.Decoder[T],
+    body: bytes,
+    *,
+    venue: str,
+    what: str,
+    row_fields: Sequence[str] = (),
+) -> T:
+    """Decode ``body`` or raise ``ExchangeError`` naming the venue, the endpoint and the field."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        name = field_of(str(exc), row_fields)
+        raise ExchangeError(
+            f"{venue} sent a malformed {what} payload (field {name}): {exc}",
+            venue=venue,
+            field=name,
+        ) from exc
+    except msgspec.DecodeError as exc:
+        raise ExchangeError(
+            f"{venue} sent a {what} body that is not valid JSON ({exc}); it may have been cut off",
+            venue=venue,
+            field="payload",
+        ) from exc
+
+
+def bars_from_columns(
+    ts_ms: Sequence[int] | np.ndarray,
+    open_: Sequence[float],
+    high: Sequence[float],
+    low: Sequence[float],
+    close: Sequence[float],
+    volume: Sequence[float],
+) -> pl.DataFrame:
+    """The canonical bar frame from plain columns (ts in epoch milliseconds)."""
+    return pl.DataFrame(
+        {
+            "ts": np.asarray(ts_ms, dtype=np.int64),
+            "open": np.asarray(open_, dtype=np.float64),
+            "high": np.asarray(high, dtype=np.float64),
+            "low": np.asarray(low, dtype=np.float64),
+            "close": np.asarray(close, dtype=np.float64),
+            "volume": np.asarray(volume, dtype=np.float64),
+        }
+    ).with_columns(pl.col("ts").cast(BAR_SCHEMA["ts"]))

@@ -1,0 +1,1 @@
+"""Kraken spot public REST (api.kraken.com/0/public)."""

@@ -1,0 +1,182 @@
+"""Kraken public market data: OHLC, AssetPairs, Time."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import TypeVar
+
+import aiohttp
+import msgspec
+
+from arbx.adapters.exchanges.common.breaker import CircuitBreaker
+from arbx.adapters.exchanges.common.decoding import decode
+from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
+from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
+from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
+from arbx.adapters.exchanges.kraken import wire
+from arbx.adapters.exchanges.kraken.mapping import (
+    INTERVALS,
+    VENUE,
+    markets_from_pairs,
+    rows_to_bars,
+)
+from arbx.domain.errors import ExchangeError, ExchangeUnavailable, InvalidInput, RateLimited
+from arbx.domain.market import Timeframe, from_ms
+from arbx.ports.exchange import Market
+
+DEFAULT_BASE_URL = "https://api.kraken.com"
+
+E = TypeVar("E", wire.KrakenOhlcResponse, wire.KrakenAssetPairsResponse, wire.KrakenTimeResponse)
+
+_UNAVAILABLE = ("EService:Unavailable", "EService:Busy", "EGeneral:Temporary lockout")
+_RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests")
+
+
+class KrakenClient(VenueClient):
+    """GET /0/public/OHLC (<= 720 rows from ``since``, ``last`` cursor), AssetPairs, Time.
+
+    Errors arrive inside HTTP 200 bodies; the last OHLC row is the current, unfinished
+    interval (dropped with every other bar that is not closed yet).
+    Note: the live venue serves only the most recent 720 intervals of OHLC; older 1m history
+    has to come from its trade files (a mirror or the fake venue pages from ``since``).
+    """
+
+    venue_id = VENUE
+    native_timeframes = INTERVALS
+    page_limit = 720
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timer: Timer | None = None,
+        retry: RetryPolicy | None = None,
+        requests_per_second: float = 1.0,
+        burst: float = 3.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        timer = timer or SystemTimer()
+        limiter = TokenBucket(burst, requests_per_second, timer)
+        breaker = CircuitBreaker(
+            VENUE, timer, threshold=breaker_threshold, cooldown=breaker_cooldown
+        )
+        http = VenueHttp(
+            VENUE,
+            session,
+            base_url,
+            limiter=limiter,
+            breaker=breaker,
+            timer=timer,
+            retry=retry,
+            rng=rng,
+        )
+        super().__init__(http, timer)
+
+    async def _load_markets(self) -> list[Market]:
+        answer = await self._http.get("/0/public/AssetPairs", None, self._parse_pairs)
+        return markets_from_pairs(answer.result or {})
+
+    async def _server_time(self) -> datetime:
+        answer = await self._http.get("/0/public/Time", None, self._parse_time)
+        if answer.result is None:
+            raise ExchangeError(
+                "kraken sent a Time answer without result", venue=VENUE, field="result"
+            )
+        return from_ms(answer.result.unixtime * 1000)
+
+    async def _fetch_native(
+        self, market: Market, timeframe: Timeframe, start_ms: int, end_ms: int
+    ) -> NativePage:
+        params: dict[str, str | int] = {
+            "pair": market.venue_symbol,
+            "interval": INTERVALS[timeframe],
+            "since": start_ms // 1000 - 1,  # since is exclusive
+        }
+        rows, last = await self._http.get(
+            "/0/public/OHLC", params, lambda response: self._parse_ohlc(response, market)
+        )
+        bars = self.in_range(rows_to_bars(rows), start_ms, end_ms)
+        if not rows:
+            return NativePage(bars, end_ms)  # nothing after since: nothing up to now
+        newest_ms = max(r.time for r in rows) * 1000
+        if newest_ms + timeframe.ms >= end_ms or len(rows) < self.page_limit:
+            return NativePage(bars, end_ms)
+        cursor = newest_ms + timeframe.ms if last is None else last * 1000 + timeframe.ms
+        return NativePage(bars, min(end_ms, max(cursor, start_ms + timeframe.ms)))
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def _parse_ohlc(
+        self, response: HttpResponse, market: Market
+    ) -> tuple[list[wire.KrakenOhlcRow], int | None]:
+        answer = self._envelope(response, wire.OHLC, "OHLC", market)
+        rows: list[wire.KrakenOhlcRow] | None = None
+        last: int | None = None
+        for key, value in (answer.result or {}).items():
+            if key == "last":
+                if not isinstance(value, int):
+                    raise ExchangeError(
+                        "kraken sent OHLC with a non-integer last", venue=VENUE, field="last"
+                    )
+                last = value
+            elif isinstance(value, list):
+                rows = value
+        if rows is None:
+            raise ExchangeError(
+                f"kraken sent an OHLC answer without rows for {market.venue_symbol}",
+                venue=VENUE,
+                field="result",
+            )
+        return rows, last
+
+    def _parse_pairs(self, response: HttpResponse) -> wire.KrakenAssetPairsResponse:
+        return self._envelope(response, wire.ASSET_PAIRS, "AssetPairs")
+
+    def _parse_time(self, response: HttpResponse) -> wire.KrakenTimeResponse:
+        return self._envelope(response, wire.TIME, "Time")
+
+    def _envelope(
+        self,
+        response: HttpResponse,
+        decoder: msgspec.json.Decoder[E],
+        what: str,
+        market: Market | None = None,
+    ) -> E:
+        if response.status >= 400 and not response.body.lstrip().startswith(b"{"):
+            snippet = response.body[:200].decode("utf-8", "replace")
+            raise ExchangeError(
+                f"kraken answered HTTP {response.status} on {response.path}: {snippet}",
+                venue=VENUE,
+            )
+        answer = decode(decoder, response.body, venue=VENUE, what=what, row_fields=wire.OHLC_FIELDS)
+        errors: list[str] = answer.error
+        if errors:
+            self._raise_for_errors(errors, response, market)
+        if response.status >= 400:
+            raise ExchangeError(
+                f"kraken answered HTTP {response.status} on {response.path}", venue=VENUE
+            )
+        return answer
+
+    def _raise_for_errors(
+        self, errors: list[str], response: HttpResponse, market: Market | None
+    ) -> None:
+        text = "; ".join(errors)
+        if any(e.startswith(_RATE_LIMITED) for e in errors):
+            raise RateLimited(f"kraken rate-limited us on {response.path}: {text}", venue=VENUE)
+        if any(e.startswith(_UNAVAILABLE) for e in errors):
+            raise ExchangeUnavailable(f"kraken is unavailable: {text}", venue=VENUE)
+        if market is not None and any(e.startswith("EQuery:Unknown asset pair") for e in errors):
+            error = self.unknown_symbol(str(market.symbol))
+            self._markets = None
+            raise error
+        if any(e.startswith("EGeneral:Invalid arguments") for e in errors):
+            raise InvalidInput(
+                f"kraken rejected the request {response.path}: {text}", field="params"
+            )
+        raise ExchangeError(f"kraken answered an error on {response.path}: {text}", venue=VENUE)
