@@ -40,7 +40,8 @@ def bar_series(
     rng = np.random.default_rng(seed)
     open_ = np.concatenate(([close[0]], close[:-1]))
     wiggle = np.abs(rng.normal(0.0, 0.001, n)) * close
-    start = draw(st.integers(0, 4_000_000)) * timeframe.ms
+    # bars open between 2017 and ~2030, like real crypto data
+    start = (1_483_228_800_000 // timeframe.ms + draw(st.integers(0, 400_000))) * timeframe.ms
     volume = rng.gamma(2.0, 5.0, n) * (rng.random(n) > 0.1)
     return pl.DataFrame(
         {

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
+import polars as pl
 
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey
@@ -23,6 +24,7 @@ class ImportCommand(msgspec.Struct, frozen=True):
     key: SeriesKey
     mapping: Mapping[str, str] = msgspec.field(default_factory=dict)
     time_unit: TimeUnit = TimeUnit.AUTO
+    time_format: str | None = None
     skip_rows: int = 0
     has_header: bool = True
 
@@ -34,6 +36,11 @@ class ImportReport(msgspec.Struct, frozen=True):
     rows_written: int
     duplicates_dropped: int
     rejected: list[RejectedRow]
+
+    @property
+    def rows_rejected(self) -> int:
+        """Source rows left out (a row breaking two rules counts once)."""
+        return len({r.row for r in self.rejected})
 
 
 class ImportBars:
@@ -54,17 +61,29 @@ class ImportBars:
         raw = self._files.read(
             command.path, skip_rows=command.skip_rows, has_header=command.has_header
         )
-        normalized = normalize_bar_table(
-            raw, command.key.timeframe, command.mapping, command.time_unit
+        return await self.ingest_table(
+            raw, command.key, command.mapping, command.time_unit, progress, command.time_format
         )
+
+    async def ingest_table(
+        self,
+        raw: pl.DataFrame,
+        key: SeriesKey,
+        mapping: Mapping[str, str] | None = None,
+        time_unit: TimeUnit = TimeUnit.AUTO,
+        progress: Progress | None = None,
+        time_format: str | None = None,
+    ) -> ImportReport:
+        """Normalize a raw table (as read from a file or an upload) and upsert its valid bars."""
+        normalized = normalize_bar_table(raw, key.timeframe, mapping, time_unit, time_format)
         bars = normalized.bars
         written = 0
         for offset in range(0, bars.height, self._chunk_rows):
-            written += await self._store.write(command.key, bars.slice(offset, self._chunk_rows))
+            written += await self._store.write(key, bars.slice(offset, self._chunk_rows))
             if progress is not None:
                 progress(min(offset + self._chunk_rows, bars.height), bars.height)
         return ImportReport(
-            key=command.key,
+            key=key,
             rows_read=raw.height,
             rows_accepted=bars.height,
             rows_written=written,

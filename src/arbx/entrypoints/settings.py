@@ -152,12 +152,12 @@ def load_settings(
 
 def _dotted(message: str) -> str:
     """'Expected `int`, got `str` - at `$.http.port`' -> 'http.port: expected `int`, got `str`'."""
-    match = re.search(r"^(.*) - at `\$\.?(.*)`$", message)
+    match = re.search(r"^(.*?)(?: - at `\$\.?(.*)`)?$", message)
     if not match:
         return message
-    text, path = match.groups()
+    text, path = match.group(1), match.group(2) or ""
     unknown = re.match(r"Object contains unknown field `(.+)`", text)
     if unknown:
         full = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
         return f"{full}: unknown key (check the spelling)"
-    return f"{path}: {text[0].lower()}{text[1:]}"
+    return f"{path}: {text[0].lower()}{text[1:]}" if path else text

@@ -89,7 +89,7 @@ _ROW_RULES: tuple[tuple[str, str, pl.Expr, str], ...] = (
         (
             "price_not_positive",
             col,
-            ~(pl.col(col).is_finite() & (pl.col(col) > 0)).fill_null(True),
+            (~(pl.col(col).is_finite() & (pl.col(col) > 0))).fill_null(True),
             f"{col} must be a finite number > 0",
         )
         for col in PRICE_COLUMNS
@@ -97,7 +97,7 @@ _ROW_RULES: tuple[tuple[str, str, pl.Expr, str], ...] = (
     (
         "volume_negative",
         "volume",
-        ~(pl.col("volume").is_finite() & (pl.col("volume") >= 0)).fill_null(True),
+        (~(pl.col("volume").is_finite() & (pl.col("volume") >= 0))).fill_null(True),
         "volume must be a finite number >= 0",
     ),
     (

@@ -120,9 +120,20 @@ def _parse_ts(column: pl.Series, unit: TimeUnit) -> pl.Series:
             ints = column.str.strip_chars().cast(pl.Int64, strict=False)
             return (ints * factor).cast(TS_DTYPE)
         text = column.str.strip_chars()
-        if unit is TimeUnit.AUTO and text.str.contains(r"^-?\d+$").all():
-            return _parse_ts(text.cast(pl.Int64), TimeUnit.AUTO)
-        return _parse_iso(text)
+        if unit is TimeUnit.ISO:
+            return _parse_iso(text)
+        digits = text.str.contains(r"^-?\d+(\.\d+)?$")
+        if not digits.any():
+            return _parse_iso(text)
+        numeric = _parse_ts(text.cast(pl.Float64, strict=False), TimeUnit.AUTO)
+        if digits.all():
+            return numeric
+        # mixed epoch numbers and ISO text: each value by its own form
+        return (
+            pl.select(pl.when(digits).then(numeric).otherwise(_parse_iso(text)))
+            .to_series()
+            .alias(column.name)
+        )
     raise InvalidInput(f"ts column has dtype {dtype}; expected numbers or text", field="ts")
 
 
@@ -143,17 +154,42 @@ def _parse_iso(text: pl.Series) -> pl.Series:
     return pl.select(pl.coalesce(attempts)).to_series().alias(text.name)
 
 
+def _parse_with_format(text: pl.Series, time_format: str) -> pl.Series:
+    """Parse text with a strftime format, as UTC. Formats with hours but no minutes (CDD's
+    "%Y-%m-%d %I-%p") get a zero minute added, since the parser needs both."""
+    values = text.str.strip_chars()
+    fmt = time_format
+    if ("%H" in fmt or "%I" in fmt) and "%M" not in fmt:
+        values, fmt = values + " 00", fmt + " %M"
+    try:
+        parsed = values.str.to_datetime(fmt, strict=False, time_unit="ms")
+    except pl.exceptions.PolarsError as exc:
+        raise InvalidInput(f"time format {time_format!r} is not usable: {exc}", field="ts") from exc
+    return parsed.dt.replace_time_zone("UTC")
+
+
 def normalize_bar_table(
     raw: pl.DataFrame,
     timeframe: Timeframe,
     mapping: Mapping[str, str] | None = None,
     time_unit: TimeUnit = TimeUnit.AUTO,
+    time_format: str | None = None,
 ) -> NormalizedBars:
-    """Canonical bars from ``raw``; rows that break the bar rules are rejected and reported."""
+    """Canonical bars from ``raw``; rows that break the bar rules are rejected and reported.
+
+    ``time_format`` (strftime, e.g. "%Y-%m-%d %I-%p" for CryptoDataDownload's legacy files)
+    parses a text time column written in a non-ISO way; such times are taken to be UTC.
+    """
     if raw.height == 0:
         raise InvalidInput("the file holds no rows", field="file")
     columns = resolve_columns(raw.columns, mapping or {})
-    ts = _parse_ts(raw.get_column(columns["ts"]), time_unit)
+    ts_source = raw.get_column(columns["ts"])
+    if time_format:
+        if ts_source.dtype != pl.String:
+            raise InvalidInput("a time format applies to a text time column only", field="ts")
+        ts = _parse_with_format(ts_source, time_format)
+    else:
+        ts = _parse_ts(ts_source, time_unit)
     if ts.null_count() == raw.height:
         raise InvalidInput(
             f"column {columns['ts']!r} does not parse as time in any row; use --time-unit s|ms|iso"

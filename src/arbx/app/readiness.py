@@ -1,0 +1,45 @@
+"""Is arbx ready to serve? Every store and upstream reports one check."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+
+from arbx.domain.errors import ArbxError
+from arbx.ports.bar_store import BarStore
+
+
+class Check(msgspec.Struct, frozen=True):
+    name: str
+    ok: bool
+    detail: str
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    ready: bool
+    checks: list[Check]
+
+
+Probe = Callable[[], Awaitable[Check]]
+"""An extra check (a database pool, an exchange's circuit breaker...)."""
+
+
+class CheckReadiness:
+    def __init__(self, bar_store: BarStore, probes: Sequence[Probe] = ()) -> None:
+        self._bar_store = bar_store
+        self._probes = list(probes)
+
+    async def execute(self) -> Readiness:
+        checks: list[Check] = []
+        try:
+            await self._bar_store.ping()
+            checks.append(Check("bar_store", True, "ok"))
+        except ArbxError as exc:
+            checks.append(Check("bar_store", False, exc.message))
+        for probe in self._probes:
+            try:
+                checks.append(await probe())
+            except ArbxError as exc:
+                checks.append(Check(getattr(probe, "__name__", "probe"), False, exc.message))
+        return Readiness(all(c.ok for c in checks), checks)

@@ -1,0 +1,1 @@
+"""The ``arbx`` command line."""

@@ -1,0 +1,204 @@
+"""``arbx data``: import, export, list and the bundled samples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from arbx.app.import_bars import (
+    ImportBars,
+    ImportCommand,
+    ImportReport,
+    LoadSamples,
+    key_from_file_name,
+)
+from arbx.app.query_bars import ExportBars, ListSeries
+from arbx.domain.errors import InvalidInput
+from arbx.domain.market import SeriesKey, TimeSpan
+from arbx.domain.market.tabular import TimeUnit
+from arbx.entrypoints.container import Container, resolve
+
+SAMPLES = Path(__file__).resolve().parents[4] / "data" / "samples"
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser("data", help="market data: import, export, list")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser(
+        "import",
+        help="import bars from CSV, Parquet or ccxt JSON files",
+        description=(
+            "Import bars from files into the store (an upsert: re-importing is harmless). Rows that"
+            " break the OHLC rules are rejected and listed; a file that cannot be used at all"
+            " writes nothing. Files named EXCHANGE_BASE-QUOTE_TF.csv need no series options."
+        ),
+    )
+    p.add_argument("paths", nargs="+", type=Path, help="files to import")
+    p.add_argument("--exchange", help="venue id, e.g. kraken (default: from the file name)")
+    p.add_argument("--symbol", help="pair BASE/QUOTE, e.g. BTC/USDC (default: from the file name)")
+    p.add_argument("--timeframe", help="bar width: 1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d")
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=SOURCE",
+        help="take a bar column from another source column, e.g. --map ts=Date --map"
+        " 'volume=Volume BTC' (repeatable)",
+    )
+    p.add_argument(
+        "--time-unit",
+        choices=[u.value for u in TimeUnit],
+        default="auto",
+        help="how the time column is written: s, ms, iso or auto (default: guess)",
+    )
+    p.add_argument(
+        "--time-format",
+        metavar="STRFTIME",
+        help="parse a text time column with this format, taken as UTC, e.g. '%%Y-%%m-%%d %%I-%%p'",
+    )
+    p.add_argument("--skip-rows", type=int, default=0, help="lines to skip before the header")
+    p.add_argument("--no-header", action="store_true", help="the CSV has no header row")
+    p.add_argument(
+        "--show-rejected",
+        type=int,
+        default=10,
+        metavar="N",
+        help="list at most N rejected rows (default 10)",
+    )
+    p.set_defaults(run=run_import)
+
+    p = commands.add_parser("export", help="write a stored series to a CSV, Parquet or JSON file")
+    p.add_argument(
+        "--series", required=True, help="EXCHANGE:BASE/QUOTE:TF, e.g. kraken:BTC/USDC:1m"
+    )
+    p.add_argument("--start", help="first bar (ISO-8601 or epoch ms; default: the first stored)")
+    p.add_argument("--end", help="end, exclusive (default: after the last stored)")
+    p.add_argument(
+        "--out", required=True, type=Path, help="output file; the suffix picks the format"
+    )
+    p.set_defaults(run=run_export)
+
+    p = commands.add_parser("list", help="list stored series with their first/last bar and rows")
+    p.set_defaults(run=run_list)
+
+    p = commands.add_parser(
+        "load-samples",
+        help="import the bundled sample data (two days around the 2023 USDC de-peg)",
+    )
+    p.add_argument("--dir", type=Path, default=SAMPLES, help=f"sample folder (default {SAMPLES})")
+    p.add_argument("--if-empty", action="store_true", help="do nothing when the store holds data")
+    p.set_defaults(run=run_load_samples)
+
+
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        column, sep, source = pair.partition("=")
+        if not sep or not column or not source:
+            raise InvalidInput(f"--map {pair!r} is not COLUMN=SOURCE", field="map")
+        mapping[column.strip()] = source
+    return mapping
+
+
+def _key(args: argparse.Namespace, path: Path) -> SeriesKey:
+    given = (args.exchange, args.symbol, args.timeframe)
+    if all(given):
+        return SeriesKey.of(args.exchange, args.symbol, args.timeframe)
+    if any(given):
+        raise InvalidInput(
+            "give all of --exchange, --symbol and --timeframe, or none", field="series"
+        )
+    return key_from_file_name(path)
+
+
+class _Progress:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.interactive = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        line = f"{self.label}: {done:,}/{total:,} bars ({rate:,.0f}/s, ETA {eta:.0f}s)"
+        print(
+            ("\r" if self.interactive else "") + line,
+            end="" if self.interactive else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self.interactive:
+            print(file=sys.stderr)
+
+
+def _print_report(report: ImportReport, path: Path, show: int) -> None:
+    print(
+        f"{path.name} -> {report.key}: read {report.rows_read:,}, accepted {report.rows_accepted:,},"
+        f" written {report.rows_written:,}, rejected {report.rows_rejected:,}, exact duplicates"
+        f" dropped {report.duplicates_dropped:,}"
+    )
+    for row in report.rejected[:show]:
+        print(f"  rejected row {row.row}: {row.column}: {row.message}")
+    if len(report.rejected) > show:
+        print(f"  ... and {len(report.rejected) - show:,} more rejected rows")
+
+
+async def run_import(args: argparse.Namespace, container: Container) -> int:
+    importer: ImportBars = await resolve(container.import_bars)
+    mapping = _mapping(args.map)
+    for path in args.paths:
+        command = ImportCommand(
+            path=path,
+            key=_key(args, path),
+            mapping=mapping,
+            time_unit=TimeUnit(args.time_unit),
+            skip_rows=args.skip_rows,
+            has_header=not args.no_header,
+        )
+        progress = _Progress(path.name)
+        report = await importer.execute(command, progress)
+        progress.close()
+        _print_report(report, path, args.show_rejected)
+    return 0
+
+
+async def run_export(args: argparse.Namespace, container: Container) -> int:
+    exporter: ExportBars = await resolve(container.export_bars)
+    key = SeriesKey.parse(args.series)
+    whole = TimeSpan.everything()
+    span = TimeSpan.parse(args.start or str(whole.start_ms), args.end or str(whole.end_ms))
+    rows = await exporter.execute(key, span, args.out)
+    print(f"wrote {rows:,} bars of {key} to {args.out}")
+    return 0
+
+
+async def run_list(args: argparse.Namespace, container: Container) -> int:
+    lister: ListSeries = await resolve(container.list_series)
+    infos = await lister.execute()
+    if not infos:
+        print("no series stored; import some with 'arbx data import' or 'arbx data load-samples'")
+        return 0
+    print(f"{'series':32} {'first bar (UTC)':20} {'last bar (UTC)':20} {'rows':>10}")
+    for info in infos:
+        print(
+            f"{info.key!s:32} {info.first_ts:%Y-%m-%d %H:%M}     {info.last_ts:%Y-%m-%d %H:%M}"
+            f"     {info.rows:>10,}"
+        )
+    return 0
+
+
+async def run_load_samples(args: argparse.Namespace, container: Container) -> int:
+    loader: LoadSamples = await resolve(container.load_samples)
+    reports = await loader.execute(args.dir, only_if_empty=args.if_empty)
+    if not reports:
+        print("store already holds data; samples not loaded")
+    for report in reports:
+        print(f"loaded {report.rows_written:,} bars of {report.key}")
+    return 0

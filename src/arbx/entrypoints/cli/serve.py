@@ -1,0 +1,37 @@
+"""``arbx serve``: the HTTP API (and, as they land, the scheduler) in one process."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import uvicorn
+
+from arbx.entrypoints.container import Container
+from arbx.entrypoints.http.app import create_app
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser(
+        "serve",
+        help="serve the HTTP API (OpenAPI at /schema)",
+        description="Serve the HTTP API. Host and port default to the settings ([http] host, port).",
+    )
+    parser.add_argument("--host", help="address to bind (default from settings: 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to bind (default from settings: 8000)")
+    parser.set_defaults(run=run, manages_runtime=True)
+
+
+async def run(args: argparse.Namespace, container: Container) -> int:
+    settings = container.settings()
+    app = create_app(container)
+    config = uvicorn.Config(
+        app,
+        host=args.host or settings.http.host,
+        port=args.port or settings.http.port,
+        log_level=settings.logging.level.lower(),
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    await server.serve()
+    return 0
