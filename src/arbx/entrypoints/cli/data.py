@@ -21,7 +21,13 @@ from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.tabular import TimeUnit
 from arbx.entrypoints.container import Container, resolve
 
-SAMPLES = Path(__file__).resolve().parents[4] / "data" / "samples"
+def _default_samples() -> Path:
+    """./data/samples when run from a checkout or the Docker image's /app, else the source tree."""
+    here = Path.cwd() / "data" / "samples"
+    return here if here.is_dir() else Path(__file__).resolve().parents[4] / "data" / "samples"
+
+
+SAMPLES = _default_samples()
 
 
 def register(groups: Any) -> None:
