@@ -24,6 +24,7 @@ from arbx.domain.auth import (
     format_api_key,
     looks_like_api_key,
     normalize_username,
+    permissions_of,
 )
 from arbx.domain.auth.sessions import start_family, successor
 from arbx.domain.errors import InvalidInput
@@ -82,8 +83,12 @@ def test_api_key_status() -> None:
     assert key.status(T0 + timedelta(days=1)) is ApiKeyStatus.EXPIRED
     revoked = msgspec.structs.replace(key, revoked_at=T0)
     assert revoked.status(T0) is ApiKeyStatus.REVOKED
-    assert key.effective_roles(frozenset({Role.VIEWER})) == frozenset()
-    assert key.effective_roles(frozenset({Role.ANALYST, Role.ADMIN})) == {Role.ANALYST}
+    assert not key.fits(frozenset({Role.VIEWER}))
+    assert key.fits(frozenset({Role.OPERATOR}))
+    viewer_key = msgspec.structs.replace(key, roles=frozenset({Role.VIEWER}))
+    assert viewer_key.fits(frozenset({Role.ANALYST}))
+    assert key.scopes_for(frozenset({Role.VIEWER})) == permissions_of({Role.VIEWER})
+    assert key.scopes_for(frozenset({Role.ADMIN})) == permissions_of({Role.ANALYST})
     with pytest.raises(InvalidInput):
         ApiKey(**{**_fields(key), "roles": frozenset()})
     with pytest.raises(InvalidInput):

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import msgspec
 
-from arbx.domain.auth.permissions import Role
+from arbx.domain.auth.permissions import Permission, Role, permissions_of
 from arbx.domain.errors import InvalidInput
 
 API_KEY_SCHEME = "arbx"
@@ -86,6 +86,11 @@ class ApiKey(msgspec.Struct, frozen=True):
     def is_usable(self, now: datetime) -> bool:
         return self.status(now) is ApiKeyStatus.ACTIVE
 
-    def effective_roles(self, owner_roles: frozenset[Role]) -> frozenset[Role]:
-        """The roles this key acts with: its own, as far as its owner still holds them."""
-        return self.roles & owner_roles
+    def fits(self, owner_roles: frozenset[Role]) -> bool:
+        """True when the key grants nothing its owner's roles do not (roles are cumulative,
+        so an analyst may hold a viewer key)."""
+        return permissions_of(self.roles) <= permissions_of(owner_roles)
+
+    def scopes_for(self, owner_roles: frozenset[Role]) -> frozenset[Permission]:
+        """What the key may do now: its roles' permissions that its owner still holds."""
+        return permissions_of(self.roles) & permissions_of(owner_roles)
