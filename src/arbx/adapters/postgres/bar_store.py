@@ -1,0 +1,203 @@
+"""BarStore on PostgreSQL (plain or TimescaleDB): ``market_data`` in a given schema.
+
+Writes, in ONE transaction per call (atomic; the count is "inserted or changed"):
+1. take a transaction-scoped advisory lock on the series, so writers of one series queue;
+2. binary COPY the frame into a per-connection temporary table;
+3. when no stored bar falls in the frame's [first ts, last ts], one plain ``INSERT ... SELECT``;
+   otherwise ``UPDATE ... FROM staging WHERE values differ`` then ``INSERT ... SELECT ... WHERE
+   NOT EXISTS``.
+This is the upsert ``INSERT ... ON CONFLICT DO UPDATE ... WHERE values differ`` would do, at a
+third of its cost: measured on 500k bars, ON CONFLICT's speculative insertion took 2.9 s for a
+first insert and 2.2 s for a no-change re-write, against 1.1 s and 0.6 s for this pair. The
+lock is what makes the pair safe: without it two writers could both see a ts as missing.
+Reads: ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)`` decoded by numpy (see copy_binary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from arbx.adapters.postgres.copy_binary import copy_out, decode_bars, encode_bars
+from arbx.adapters.postgres.errors import storage_errors
+from arbx.adapters.postgres.migrate import check_schema_name
+from arbx.domain.market import SeriesKey, TimeSpan, empty_bars, utc
+from arbx.domain.market.series_ops import prepare_write
+from arbx.ports.bar_store import BarStore, SeriesInfo
+
+_STAGING = sql.Identifier("pg_temp", "arbx_incoming_bars")
+# One staging table per connection, created once and emptied by every commit or rollback.
+_CREATE_STAGING = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS {} (ts timestamptz NOT NULL, open float8 NOT NULL,"
+    " high float8 NOT NULL, low float8 NOT NULL, close float8 NOT NULL,"
+    " volume float8 NOT NULL) ON COMMIT DELETE ROWS"
+).format(_STAGING)
+_COPY_STAGING = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(_STAGING)
+_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
+_COPY_CHUNK = 1 << 20
+
+
+class PostgresBarStore(BarStore):
+    """Bars in ``<schema>.market_data``; the schema must be migrated (``migrate.upgrade``)."""
+
+    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+        self._pool = pool
+        self._schema = check_schema_name(schema)
+        self._table = sql.Identifier(schema, "market_data")
+        self._sql = _WriteStatements.for_table(self._table)
+
+    async def write(self, key: SeriesKey, bars: pl.DataFrame) -> int:
+        incoming = prepare_write(key, bars)
+        if incoming.is_empty():
+            return 0
+        payload = memoryview(encode_bars(incoming))
+        ts = incoming.get_column("ts")
+        bounds = (ts[0], ts[-1])
+        params = _key_params(key)
+        with storage_errors(f"write bars of {key}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                # Writers of one series queue here, so "which ts exist" cannot change under
+                # us between the statements below (other series write in parallel).
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"arbx.market_data:{self._schema}:{key}",),
+                )
+                await conn.execute("SET LOCAL jit = off")
+                await conn.execute(_CREATE_STAGING)
+                async with conn.cursor() as cur:
+                    async with cur.copy(_COPY_STAGING) as copy:
+                        for offset in range(0, len(payload), _COPY_CHUNK):
+                            await copy.write(payload[offset : offset + _COPY_CHUNK])
+                    await cur.execute(self._sql.overlaps, (*params, *bounds))
+                    row = await cur.fetchone()
+                    if not (row and row[0]):
+                        await cur.execute(self._sql.insert_all, params)
+                        return max(cur.rowcount, 0)
+                    await cur.execute(self._sql.update_changed, (*params, *bounds))
+                    changed = max(cur.rowcount, 0)
+                    await cur.execute(self._sql.insert_missing, (*params, *params))
+                    return changed + max(cur.rowcount, 0)
+
+    async def read(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
+        query = sql.SQL(
+            "COPY (SELECT ts, open, high, low, close, volume FROM {}"
+            " WHERE exchange = {} AND symbol = {} AND timeframe = {} AND ts >= {} AND ts < {}"
+            " ORDER BY ts) TO STDOUT (FORMAT BINARY)"
+        ).format(
+            self._table,
+            *(sql.Literal(v) for v in (*_key_params(key), span.start, span.end)),
+        )
+        with storage_errors(f"read bars of {key}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SET LOCAL jit = off")
+                stream = await copy_out(conn, query.as_bytes(conn))
+        return decode_bars(stream) if stream else empty_bars()
+
+    async def list_series(self) -> list[SeriesInfo]:
+        query = sql.SQL(
+            "SELECT exchange, symbol, timeframe, min(ts), max(ts), count(*) FROM {}"
+            " GROUP BY exchange, symbol, timeframe"
+        ).format(self._table)
+        with storage_errors("list stored series"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(query)
+                rows = await cur.fetchall()
+        infos = [
+            SeriesInfo(SeriesKey.of(ex, sym, tf), utc(first), utc(last), int(count))
+            for ex, sym, tf, first, last, count in rows
+        ]
+        return sorted(infos, key=lambda info: info.key)
+
+    async def coverage(self, key: SeriesKey, span: TimeSpan | None = None) -> list[TimeSpan]:
+        # Gaps and islands: on a run of consecutive grid bars, ts - row_number * width is
+        # constant, so each run is one group.
+        bounds = span or TimeSpan.everything()
+        query = sql.SQL(
+            "SELECT min(ts), max(ts) FROM ("
+            " SELECT ts, ts - row_number() OVER (ORDER BY ts) * %s::interval AS run FROM {}"
+            " WHERE exchange = %s AND symbol = %s AND timeframe = %s AND ts >= %s AND ts < %s"
+            ") runs GROUP BY run ORDER BY 1"
+        ).format(self._table)
+        params = (key.timeframe.duration, *_key_params(key), bounds.start, bounds.end)
+        with storage_errors(f"compute coverage of {key}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(query, params)
+                rows = await cur.fetchall()
+        return [TimeSpan(utc(first), utc(last) + key.timeframe.duration) for first, last in rows]
+
+    async def delete(self, key: SeriesKey, span: TimeSpan) -> int:
+        query = sql.SQL(
+            "DELETE FROM {} WHERE exchange = %s AND symbol = %s AND timeframe = %s"
+            " AND ts >= %s AND ts < %s"
+        ).format(self._table)
+        with storage_errors(f"delete bars of {key}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(query, (*_key_params(key), span.start, span.end))
+                return max(cur.rowcount, 0)
+
+    async def ping(self) -> None:
+        with storage_errors("check the bar store"):
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(self._table))
+
+
+def _key_params(key: SeriesKey) -> tuple[str, str, str]:
+    return (str(key.exchange), str(key.symbol), str(key.timeframe))
+
+
+@dataclass(frozen=True, slots=True)
+class _WriteStatements:
+    """The statements of one write, for one table (parameters: key, then ts bounds)."""
+
+    overlaps: sql.Composed
+    insert_all: sql.Composed
+    update_changed: sql.Composed
+    insert_missing: sql.Composed
+
+    @classmethod
+    def for_table(cls, table: sql.Identifier) -> _WriteStatements:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in _VALUE_COLUMNS)
+        stored = sql.SQL(", ").join(
+            sql.SQL("m.{}").format(sql.Identifier(c)) for c in _VALUE_COLUMNS
+        )
+        staged = sql.SQL(", ").join(
+            sql.SQL("s.{}").format(sql.Identifier(c)) for c in _VALUE_COLUMNS
+        )
+        fmt = {
+            "table": table,
+            "staging": _STAGING,
+            "cols": cols,
+            "stored": stored,
+            "staged": staged,
+        }
+        series = "exchange = %s AND symbol = %s AND timeframe = %s"
+        return cls(
+            overlaps=sql.SQL(
+                "SELECT EXISTS (SELECT 1 FROM {table} WHERE "
+                + series
+                + " AND ts >= %s AND ts <= %s)"
+            ).format(**fmt),
+            insert_all=sql.SQL(
+                "INSERT INTO {table} (exchange, symbol, timeframe, ts, {cols})"
+                " SELECT %s, %s, %s, ts, {cols} FROM {staging}"
+            ).format(**fmt),
+            # A changed bar is new data: its quality must be judged again.
+            update_changed=sql.SQL(
+                "UPDATE {table} AS m SET ({cols}) = ({staged}),"
+                " quality_score = NULL, is_validated = false, is_filled = false,"
+                " ingested_at = now()"
+                " FROM {staging} AS s"
+                " WHERE m.exchange = %s AND m.symbol = %s AND m.timeframe = %s"
+                " AND m.ts >= %s AND m.ts <= %s AND m.ts = s.ts"
+                " AND ({stored}) IS DISTINCT FROM ({staged})"
+            ).format(**fmt),
+            insert_missing=sql.SQL(
+                "INSERT INTO {table} (exchange, symbol, timeframe, ts, {cols})"
+                " SELECT %s, %s, %s, s.ts, {staged} FROM {staging} AS s"
+                " WHERE NOT EXISTS (SELECT 1 FROM {table} AS m WHERE m.exchange = %s"
+                " AND m.symbol = %s AND m.timeframe = %s AND m.ts = s.ts)"
+            ).format(**fmt),
+        )
