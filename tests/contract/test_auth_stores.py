@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,11 @@ from arbx.adapters.memory.api_key_store import MemoryApiKeyStore
 from arbx.adapters.memory.audit_log import MemoryAuditLog
 from arbx.adapters.memory.refresh_token_store import MemoryRefreshTokenStore
 from arbx.adapters.memory.user_store import MemoryUserStore
+from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
+from arbx.adapters.sqlite.audit_log import SqliteAuditLog
+from arbx.adapters.sqlite.database import SqliteDatabase
+from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
+from arbx.adapters.sqlite.user_store import SqliteUserStore
 from arbx.domain.auth import (
     ApiKey,
     AuditEvent,
@@ -26,13 +31,13 @@ from arbx.domain.auth import (
     User,
     UserState,
 )
-from arbx.domain.errors import Conflict, NotFound
+from arbx.domain.errors import Conflict, NotFound, StorageError
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.user_store import UserStore
 
-ADAPTERS = ["memory"]
+ADAPTERS = ["memory", "sqlite"]
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
@@ -53,7 +58,14 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             MemoryUserStore(), MemoryApiKeyStore(), MemoryRefreshTokenStore(), MemoryAuditLog()
         )
         return
-    raise AssertionError(f"no fixture for adapter {request.param}")
+    database = SqliteDatabase(tmp_path / "arbx.sqlite")
+    async with database:
+        yield Stores(
+            SqliteUserStore(database),
+            SqliteApiKeyStore(database),
+            SqliteRefreshTokenStore(database),
+            SqliteAuditLog(database),
+        )
 
 
 def user(uid: str = "u1", name: str = "alice", *roles: Role, **kw: object) -> User:
@@ -334,3 +346,35 @@ async def test_audit_query_filters_and_pages(stores: Stores) -> None:
 async def test_audit_log_has_no_way_to_change_history(stores: Stores) -> None:
     public = {name for name in dir(stores.audit) if not name.startswith("_")}
     assert public == {"append", "query"}
+
+
+async def test_times_round_trip_to_the_microsecond(stores: Stores) -> None:
+    moment = datetime(2031, 7, 1, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=2)))
+    await stores.users.add(user("u1", "alice", created_at=moment), "h")
+    assert (await stores.users.get("u1")).created_at == moment
+    await stores.audit.append(event(0, at=moment))
+    assert (await stores.audit.query(AuditQuery()))[0].event.at == moment
+
+
+# ---- SQLite specifics (not part of the port contract) --------------------------------------
+
+
+async def test_sqlite_audit_log_refuses_update_and_delete_even_in_sql(tmp_path: Path) -> None:
+    database = SqliteDatabase(tmp_path / "arbx.sqlite")
+    async with database:
+        log = SqliteAuditLog(database)
+        await log.append(event(0))
+        for sql in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
+            with pytest.raises(StorageError, match="append-only"):
+                await database.run(lambda conn, sql=sql: conn.execute(sql))
+        assert len(await log.query(AuditQuery())) == 1
+
+
+async def test_sqlite_stores_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "arbx.sqlite"
+    async with SqliteDatabase(path) as database:
+        await SqliteUserStore(database).add(user("u1", "alice", Role.ADMIN), "h")
+        await SqliteRefreshTokenStore(database).add(refresh("t1"))
+    async with SqliteDatabase(path) as database:
+        assert await SqliteUserStore(database).count_active_admins() == 1
+        assert await SqliteRefreshTokenStore(database).find("hash-t1") == refresh("t1")
