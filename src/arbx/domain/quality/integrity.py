@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from arbx.domain.market import Timeframe, check_bars, coerce_bars, to_ms
@@ -201,7 +202,7 @@ def integrity_findings(
         )
     findings = concat_issues(parts) if parts else empty_issues()
     if findings.is_empty():
-        return findings, pl.Series("bad", [False] * bars.height, dtype=pl.Boolean)
+        return findings, pl.Series("bad", np.zeros(bars.height, dtype=bool))
     bad_ts = findings.select(pl.col("ts").unique())
     mask = bars.select(pl.col("ts").is_in(bad_ts.get_column("ts").implode()).alias("bad"))
     return findings, mask.get_column("bad")
