@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 
 from arbx.domain.auth import (
     ApiKeyStatus,
+    AuditEntry,
     AuditEvent,
     AuditOutcome,
+    AuditQuery,
     Permission,
     Principal,
     PrincipalKind,
@@ -55,6 +57,17 @@ class AuditTrail:
                 detail=detail,
             )
         )
+
+
+class QueryAuditLog:
+    """Read the audit log (``audit:read``, admins); newest first, paged by ``before_seq``."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+
+    async def execute(self, actor: Principal, query: AuditQuery) -> list[AuditEntry]:
+        require(actor, Permission.AUDIT_READ)
+        return await self._audit.query(query)
 
 
 class Authorize:

@@ -12,6 +12,7 @@ from arbx.domain.auth import (
     AuditOutcome,
     Permission,
     Principal,
+    PrincipalKind,
     Role,
     User,
     UserState,
@@ -19,7 +20,7 @@ from arbx.domain.auth import (
     decide,
     normalize_username,
 )
-from arbx.domain.errors import Conflict, Forbidden, InvalidInput
+from arbx.domain.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
 from arbx.ports.clock import Clock
 from arbx.ports.password_hasher import PasswordHasher
 from arbx.ports.refresh_token_store import RefreshTokenStore
@@ -250,6 +251,66 @@ class ResetPassword(_AdminOnUser):
         await self._audit.record(
             actor.actor,
             "users.reset_password",
+            AuditOutcome.SUCCESS,
+            target=target,
+            client_address=client_address,
+        )
+
+
+class ChangeOwnPassword:
+    """A signed-in user replaces their password, proving the current one; every session of
+    the user ends (sign in again with the new password)."""
+
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        refresh_tokens: RefreshTokenStore,
+        hasher: PasswordHasher,
+        audit: AuditTrail,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._refresh_tokens = refresh_tokens
+        self._hasher = hasher
+        self._audit = audit
+        self._clock = clock
+
+    async def execute(
+        self,
+        actor: Principal,
+        current_password: str,
+        new_password: str,
+        *,
+        client_address: str | None = None,
+    ) -> None:
+        if actor.kind is not PrincipalKind.USER:
+            raise Forbidden("an API key cannot change its owner's password; sign in")
+        user = await self._users.get(actor.user_id)
+        credentials = await self._users.credentials(user.username)
+        target = f"user:{user.id}"
+        if credentials is None or not await self._hasher.verify(
+            credentials.password_hash, current_password
+        ):
+            await self._audit.record(
+                actor.actor,
+                "users.change_password",
+                AuditOutcome.FAILURE,
+                target=target,
+                client_address=client_address,
+                detail="wrong current password",
+            )
+            raise Unauthenticated("the current password is wrong")
+        check_password(new_password, username=user.username)
+        if new_password == current_password:
+            raise InvalidInput(
+                "the new password must differ from the current one", field="new_password"
+            )
+        await self._users.set_password_hash(user.id, await self._hasher.hash(new_password))
+        await self._refresh_tokens.revoke_user(user.id, self._clock.now())
+        await self._audit.record(
+            actor.actor,
+            "users.change_password",
             AuditOutcome.SUCCESS,
             target=target,
             client_address=client_address,

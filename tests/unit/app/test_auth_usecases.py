@@ -16,11 +16,12 @@ from arbx.adapters.security.rate_limit import InMemoryLoginThrottle
 from arbx.adapters.security.secrets import HmacSecretService
 from arbx.adapters.security.tokens import JwtTokenService, SigningKey
 from arbx.app.authenticate import Authenticate, SessionTokens
-from arbx.app.authorize import AuditTrail, Authorize
+from arbx.app.authorize import AuditTrail, Authorize, QueryAuditLog
 from arbx.app.logout import Logout
 from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from arbx.app.manage_users import (
     AssignRoles,
+    ChangeOwnPassword,
     CreateFirstAdmin,
     CreateUser,
     ListUsers,
@@ -126,6 +127,8 @@ class World:
         self.assign_roles = AssignRoles(**on_user)  # type: ignore[arg-type]
         self.reset_password = ResetPassword(hasher=self.hasher, **on_user)  # type: ignore[arg-type]
         self.list_users = ListUsers(users=self.users, audit=audit)
+        self.change_password = ChangeOwnPassword(hasher=self.hasher, **on_user)  # type: ignore[arg-type]
+        self.read_audit = QueryAuditLog(self.audit_log)
         self.create_key = CreateApiKey(
             api_keys=self.keys,
             users=self.users,
@@ -587,3 +590,48 @@ async def test_api_key_cannot_mint_keys_and_viewers_have_none(world: World) -> N
     )
     with pytest.raises(Forbidden):
         await world.create_key.execute(vera, name="mine")
+
+
+# ---- own password and the audit log -------------------------------------------------------
+
+
+async def test_change_own_password(world: World) -> None:
+    _, alice = await alice_principal(world)
+    pair = await world.login.execute("alice", ALICE_PW)
+    with pytest.raises(Unauthenticated, match="current password"):
+        await world.change_password.execute(alice, "not my password", "fresh secret 4567")
+    with pytest.raises(InvalidInput):
+        await world.change_password.execute(alice, ALICE_PW, "short")
+    with pytest.raises(InvalidInput, match="differ"):
+        await world.change_password.execute(alice, ALICE_PW, ALICE_PW)
+    await world.change_password.execute(alice, ALICE_PW, "fresh secret 4567")
+    with pytest.raises(Unauthenticated):
+        await world.refresh.execute(pair.refresh_token)
+    assert await world.login.execute("alice", "fresh secret 4567")
+    key = await world.create_key.execute(alice, name="script")
+    as_key = await world.authorize.principal(key.secret)
+    with pytest.raises(Forbidden):
+        await world.change_password.execute(as_key, "fresh secret 4567", "other secret 4567")
+    outcomes = [o for _, o in await world.events("users.change_password")]
+    assert outcomes == [AuditOutcome.FAILURE, AuditOutcome.SUCCESS]
+
+
+async def test_audit_log_is_for_admins_and_records_the_story(world: World) -> None:
+    admin, alice = await alice_principal(world)
+    with pytest.raises(Unauthenticated):
+        await world.login.execute("alice", "wrong password 1", client_address=ADDR)
+    with pytest.raises(Forbidden, match="audit:read"):
+        await world.read_audit.execute(alice, AuditQuery())
+    story = await world.read_audit.execute(admin, AuditQuery(limit=1000))
+    actions = [e.event.action for e in reversed(story)]
+    assert actions == [
+        "users.bootstrap_admin",
+        "auth.login",
+        "users.create",
+        "auth.login",
+        "auth.login",
+    ]
+    failed = story[0].event
+    assert failed.outcome is AuditOutcome.FAILURE
+    assert failed.client_address == ADDR
+    assert failed.actor == "anonymous"
