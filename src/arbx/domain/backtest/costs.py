@@ -1,0 +1,124 @@
+"""Trading costs: per-venue maker/taker fees and slippage models.
+
+Fees are in basis points of the traded notional and are paid in the quote currency.
+Slippage moves the fill price against the trader: a buy fills at ``price * (1 + s)``, a
+sell at ``price * (1 - s)``, where ``s`` is the model's fraction for that fill.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from arbx.domain.errors import InvalidInput
+
+BPS = 1e-4
+FloatArray = npt.NDArray[np.float64]
+
+
+class FeeSchedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Maker and taker fees of one venue, in basis points of notional (>= 0)."""
+
+    maker_bps: float = 0.0
+    taker_bps: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("maker_bps", "taker_bps"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value < 10_000.0):
+                raise InvalidInput(
+                    f"fee {name} must be a number of basis points in [0, 10000), got {value!r}",
+                    field=f"fees.{name}",
+                )
+
+    def rate(self, taker: bool = True) -> float:
+        """The fee as a fraction of notional (taker for market orders, maker for limits)."""
+        return (self.taker_bps if taker else self.maker_bps) * BPS
+
+
+# Public spot fee schedules at the lowest volume tier (2024); config may override them.
+DEFAULT_FEES: Mapping[str, FeeSchedule] = {
+    "binance": FeeSchedule(maker_bps=10.0, taker_bps=10.0),
+    "binanceus": FeeSchedule(maker_bps=0.0, taker_bps=10.0),
+    "coinbase": FeeSchedule(maker_bps=40.0, taker_bps=60.0),
+    "kraken": FeeSchedule(maker_bps=25.0, taker_bps=40.0),
+}
+
+
+def fees_for(venue: str, overrides: Mapping[str, FeeSchedule] | None = None) -> FeeSchedule:
+    """The schedule for ``venue``: an override first, then the default, else zero fees."""
+    if overrides and venue in overrides:
+        return overrides[venue]
+    return DEFAULT_FEES.get(venue, FeeSchedule())
+
+
+SlippageKind = Literal["none", "fixed", "volume_share"]
+
+
+class SlippageModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How far a fill moves against the trader.
+
+    - ``none``: fills at the reference price.
+    - ``fixed``: ``s = bps * 1e-4`` on every fill.
+    - ``volume_share``: square-root impact ``s = k_bps * 1e-4 * sqrt(min(q / V, 1))`` where
+      ``q`` is the filled base quantity and ``V`` the fill bar's base volume; a bar with no
+      volume counts as full participation (``q / V = 1``).
+    """
+
+    kind: SlippageKind = "none"
+    bps: float = 0.0
+    k_bps: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("bps", "k_bps"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value < 10_000.0):
+                raise InvalidInput(
+                    f"slippage {name} must be in [0, 10000) basis points, got {value!r}",
+                    field=f"slippage.{name}",
+                )
+
+    @property
+    def depends_on_size(self) -> bool:
+        return self.kind == "volume_share" and self.k_bps > 0.0
+
+    def fraction(self, quantity: float = 0.0, bar_volume: float = 0.0) -> float:
+        """The slippage fraction ``s`` for one fill."""
+        if self.kind == "fixed":
+            return self.bps * BPS
+        if self.kind == "volume_share":
+            share = 1.0 if bar_volume <= 0.0 else min(quantity / bar_volume, 1.0)
+            return self.k_bps * BPS * math.sqrt(max(share, 0.0))
+        return 0.0
+
+    def fractions(self, quantity: FloatArray, bar_volume: FloatArray) -> FloatArray:
+        """Vectorized ``fraction`` over arrays of fills."""
+        if self.kind == "fixed":
+            return np.full(quantity.shape, self.bps * BPS)
+        if self.kind == "volume_share":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(bar_volume > 0.0, quantity / bar_volume, 1.0)
+            share = np.clip(share, 0.0, 1.0)
+            return np.asarray(self.k_bps * BPS * np.sqrt(share), dtype=np.float64)
+        return np.zeros(quantity.shape)
+
+
+def buy_price(price: float, slip: float) -> float:
+    return price * (1.0 + slip)
+
+
+def sell_price(price: float, slip: float) -> float:
+    return price * (1.0 - slip)
+
+
+def round_lot(quantity: float, lot: float) -> float:
+    """Round a quantity DOWN to a multiple of ``lot`` (no rounding when ``lot`` is 0)."""
+    if lot <= 0.0:
+        return quantity
+    # The small epsilon keeps 0.3 / 0.1 from rounding down to 2 lots.
+    return math.floor(quantity / lot + 1e-9) * lot

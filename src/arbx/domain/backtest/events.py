@@ -1,0 +1,466 @@
+"""The event-driven engine: one series, bar by bar, for everything path-dependent.
+
+Per bar ``t`` the engine, in this order:
+
+1. fills pending orders against bar t: market orders at the open, limit orders when the
+   bar trades through the limit (at the limit, or the open if it gapped past it), stop
+   orders when the bar trades through the stop (at the stop or the open, whichever is
+   worse); a fill takes at most ``max_volume_share * volume[t]`` and the rest stays pending;
+2. checks the risk exits of an open position (stop loss, take profit, trailing stop; the
+   trailing level uses highs before bar t; a bar that reaches both stop and target is taken
+   as the stop);
+3. marks the book at the close (``equity = cash + position * close``) and trips the
+   max-drawdown kill switch (flatten, cancel everything, stop trading);
+4. asks the strategy for its decision, showing it bars up to t only. With
+   ``fill="close"`` market orders fill at this close and the book is marked again.
+
+Signal strategies (0/1 targets) act on changes of the target: 0->1 sends a market buy
+sized by ``Execution.sizing``, 1->0 a market sell of the whole position. On such
+strategies, without risk rules, the engine reproduces the vectorized engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import msgspec
+import numpy as np
+import polars as pl
+
+from arbx.domain.backtest.costs import round_lot
+from arbx.domain.backtest.execution import BarArrays, Execution, TradeBook, assemble
+from arbx.domain.backtest.kernels import FloatArray
+from arbx.domain.backtest.metrics import periods_per_year
+from arbx.domain.backtest.result import FILL_SCHEMA, ORDER_SCHEMA, BacktestResult, frame
+from arbx.domain.errors import InvalidInput
+
+OrderKind = Literal["market", "limit", "stop"]
+_EPS = 1e-12
+
+
+class RiskRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Path-dependent rules; fractions are of the entry price / of the peak equity."""
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+    max_position: float | None = None
+    max_drawdown: float | None = None
+    max_volume_share: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("stop_loss", "trailing_stop", "max_drawdown", "max_volume_share"):
+            value = getattr(self, name)
+            if value is not None and not (0.0 < value <= 1.0):
+                raise InvalidInput(
+                    f"risk.{name} must be in (0, 1], got {value!r}", field=f"risk.{name}"
+                )
+        for name in ("take_profit", "max_position"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0.0):
+                raise InvalidInput(f"risk.{name} must be > 0, got {value!r}", field=f"risk.{name}")
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in msgspec.structs.astuple(self))
+
+
+@dataclass(slots=True)
+class Order:
+    order_id: int
+    side: int  # +1 buy, -1 sell
+    kind: OrderKind
+    created_bar: int
+    qty: float | None  # None: size the buy at its first fill from ``fraction``
+    fraction: float = 1.0
+    limit: float | None = None
+    stop: float | None = None
+    filled: float = 0.0
+    status: str = "open"
+    reason: str = "strategy"
+
+
+class Context:
+    """What a strategy sees at bar t: bars up to t, its book, and order entry."""
+
+    def __init__(self, engine: _Engine) -> None:
+        self._engine = engine
+        self.t = 0
+
+    def history(self) -> BarArrays:
+        """Bars 0..t (views): nothing after t is reachable from here."""
+        return self._engine.bars.head(self.t + 1)
+
+    @property
+    def position(self) -> float:
+        return self._engine.position
+
+    @property
+    def cash(self) -> float:
+        return self._engine.cash
+
+    @property
+    def equity(self) -> float:
+        return self._engine.cash + self._engine.position * float(self._engine.close[self.t])
+
+    @property
+    def open_orders(self) -> list[Order]:
+        return [o for o in self._engine.pending]
+
+    def buy(
+        self,
+        qty: float | None = None,
+        *,
+        fraction: float = 1.0,
+        kind: OrderKind = "market",
+        limit: float | None = None,
+        stop: float | None = None,
+    ) -> Order:
+        """Buy ``qty`` base, or (``qty=None``) as much as ``Execution.sizing`` allows."""
+        return self._engine.submit(+1, kind, qty, fraction, limit, stop, "strategy")
+
+    def sell(
+        self,
+        qty: float | None = None,
+        *,
+        kind: OrderKind = "market",
+        limit: float | None = None,
+        stop: float | None = None,
+    ) -> Order:
+        """Sell ``qty`` base, or the whole position when ``qty`` is None."""
+        return self._engine.submit(-1, kind, qty, 1.0, limit, stop, "strategy")
+
+    def cancel_all(self) -> None:
+        self._engine.cancel_all()
+
+
+class EventStrategy(Protocol):
+    def on_bar(self, ctx: Context) -> None: ...
+
+
+@dataclass
+class _Engine:
+    bars: BarArrays
+    execution: Execution
+    risk: RiskRules
+    close: FloatArray
+    cash: float = 0.0
+    position: float = 0.0
+    pending: list[Order] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    fills: list[tuple[int, int, int, float, float, float, str]] = field(default_factory=list)
+    book: TradeBook = field(default_factory=TradeBook.empty)
+    # the open trade: bought qty, cost, fees in; sold qty, proceeds, fees out
+    tb: list[float] = field(default_factory=lambda: [0.0] * 6)
+    entry_bar: int = -1
+    peak_high: float = 0.0
+
+    def submit(
+        self,
+        side: int,
+        kind: OrderKind,
+        qty: float | None,
+        fraction: float,
+        limit: float | None,
+        stop: float | None,
+        reason: str,
+    ) -> Order:
+        if kind == "limit" and limit is None:
+            raise InvalidInput("a limit order needs a limit price", field="limit")
+        if kind == "stop" and stop is None:
+            raise InvalidInput("a stop order needs a stop price", field="stop")
+        if qty is not None and not (math.isfinite(qty) and qty > 0):
+            raise InvalidInput(f"order quantity must be > 0, got {qty!r}", field="qty")
+        order = Order(len(self.orders), side, kind, -1, qty, fraction, limit, stop, reason=reason)
+        self.orders.append(order)
+        self.pending.append(order)
+        return order
+
+    def cancel_all(self) -> None:
+        for order in self.pending:
+            order.status = "cancelled" if order.filled == 0 else "partially_filled"
+        self.pending.clear()
+
+    def fill(self, order: Order, t: int, price: float, liquidity: str) -> None:
+        """Fill as much of ``order`` as cash, position, limits and bar volume allow."""
+        ex = self.execution
+        taker = liquidity == "taker"
+        phi = ex.fees.rate(taker=taker)
+        vol = float(self.bars.volume[t])
+        if order.side > 0:
+            # Slippage is evaluated at the intended pre-slippage quantity (as in the
+            # vectorized engine): the sized amount for a sized order, else what remains.
+            if order.qty is None:
+                budget = ex.sizing.budget(self.cash, order.fraction)
+                slip_q = budget / (price * (1.0 + phi))
+                slip = ex.slippage.fraction(slip_q, vol) if taker else 0.0
+                px = price * (1.0 + slip)
+                order.qty = round_lot(budget / (px * (1.0 + phi)), ex.lot_size)
+            else:
+                slip = ex.slippage.fraction(order.qty - order.filled, vol) if taker else 0.0
+                px = price * (1.0 + slip)
+            remaining = order.qty - order.filled
+            if self.risk.max_position is not None:
+                remaining = min(remaining, self.risk.max_position - self.position)
+            if self.risk.max_volume_share is not None:
+                remaining = min(remaining, round_lot(self.risk.max_volume_share * vol, ex.lot_size))
+            affordable = round_lot(self.cash / (px * (1.0 + phi)), ex.lot_size)
+            q = min(remaining, affordable)
+        else:
+            if order.qty is None:
+                order.qty = self.position
+            remaining = min(order.qty - order.filled, self.position)
+            if self.risk.max_volume_share is not None:
+                remaining = min(remaining, self.risk.max_volume_share * vol)
+            q = remaining
+            slip = ex.slippage.fraction(q, vol) if taker else 0.0
+            px = price * (1.0 - slip)
+        if q <= _EPS:
+            if order.side < 0 and self.position <= _EPS:
+                self._close_order(order, "filled" if order.filled else "cancelled")
+            elif order.side > 0 and (order.qty is None or order.qty <= _EPS):
+                self._close_order(order, "cancelled")
+            return
+        notional = q * px
+        fee = notional * phi
+        tb = self.tb
+        if order.side > 0:
+            if self.position <= _EPS:
+                self.entry_bar = t
+                self.peak_high = px
+            self.cash -= notional + fee
+            self.position += q
+            tb[0] += q
+            tb[1] += notional
+            tb[2] += fee
+        else:
+            self.cash += notional - fee
+            self.position -= q
+            tb[3] += q
+            tb[4] += notional
+            tb[5] += fee
+            if self.position <= 1e-12 * max(tb[0], 1.0):
+                self.position = 0.0
+                self._close_trade(t, order.reason)
+        order.filled += q
+        self.fills.append((order.order_id, t, order.side, q, px, fee, liquidity))
+        if order.qty is not None and order.filled >= order.qty - 1e-12 * order.qty:
+            self._close_order(order, "filled")
+
+    def _close_order(self, order: Order, status: str) -> None:
+        order.status = status
+        if order in self.pending:
+            self.pending.remove(order)
+
+    def _close_trade(self, t: int, reason: str) -> None:
+        tb = self.tb
+        b = self.book
+        b.entry_bar.append(self.entry_bar)
+        b.exit_bar.append(t)
+        b.qty.append(tb[0])
+        b.entry_price.append(tb[1] / tb[0])
+        b.exit_price.append(tb[4] / tb[3])
+        b.entry_fee.append(tb[2])
+        b.exit_fee.append(tb[5])
+        b.exit_reason.append(reason)
+        self.tb = [0.0] * 6
+
+    def finish(self) -> None:
+        if self.position > 0 and self.tb[0] > 0:
+            tb = self.tb
+            b = self.book
+            b.entry_bar.append(self.entry_bar)
+            b.exit_bar.append(None)
+            b.qty.append(self.position)
+            b.entry_price.append(tb[1] / tb[0])
+            b.exit_price.append(None)
+            b.entry_fee.append(tb[2] * self.position / tb[0])
+            b.exit_fee.append(0.0)
+            b.exit_reason.append("open")
+        for order in self.pending:
+            order.status = "open" if order.filled == 0 else "partially_filled"
+
+    def process_pending(self, t: int, o: float, h: float, lo: float, market: bool) -> None:
+        for order in list(self.pending):
+            if order.kind == "market":
+                if market:
+                    self.fill(order, t, o, "taker")
+            elif order.kind == "limit":
+                assert order.limit is not None
+                if order.side > 0 and lo <= order.limit:
+                    self.fill(order, t, min(o, order.limit), "maker")
+                elif order.side < 0 and h >= order.limit:
+                    self.fill(order, t, max(o, order.limit), "maker")
+            else:
+                assert order.stop is not None
+                if order.side > 0 and h >= order.stop:
+                    self.fill(order, t, max(o, order.stop), "taker")
+                elif order.side < 0 and lo <= order.stop:
+                    self.fill(order, t, min(o, order.stop), "taker")
+
+    def risk_exit(self, t: int, o: float, h: float, lo: float) -> None:
+        risk = self.risk
+        entry = self.tb[1] / self.tb[0] if self.tb[0] > 0 else o
+        stop_level = -math.inf
+        reason = ""
+        if risk.stop_loss is not None:
+            stop_level = entry * (1.0 - risk.stop_loss)
+            reason = "stop_loss"
+        if risk.trailing_stop is not None:
+            trail = self.peak_high * (1.0 - risk.trailing_stop)
+            if trail > stop_level:
+                stop_level, reason = trail, "trailing_stop"
+        if lo <= stop_level:
+            self._exit_now(t, min(o, stop_level), "taker", reason)
+        elif risk.take_profit is not None and h >= entry * (1.0 + risk.take_profit):
+            self._exit_now(t, max(o, entry * (1.0 + risk.take_profit)), "maker", "take_profit")
+        if self.position > 0:
+            self.peak_high = max(self.peak_high, h)
+
+    def _exit_now(self, t: int, price: float, liquidity: str, reason: str) -> None:
+        for order in list(self.pending):
+            if order.side > 0:
+                self._close_order(order, "cancelled" if order.filled == 0 else "partially_filled")
+        order = self.submit(-1, "market", None, 1.0, None, None, reason)
+        order.created_bar = t
+        self.fill(order, t, price, liquidity)
+
+
+def run_events(
+    bars: BarArrays,
+    execution: Execution,
+    *,
+    target: FloatArray | None = None,
+    strategy: EventStrategy | None = None,
+    risk: RiskRules | None = None,
+) -> BacktestResult:
+    """Run a 0/1 ``target`` (signal strategy) or an ``EventStrategy`` bar by bar."""
+    if (target is None) == (strategy is None):
+        raise InvalidInput("give the event engine either a target or a strategy", field="strategy")
+    rules = risk or RiskRules()
+    eng = _Engine(bars, execution, rules, bars.close, cash=execution.capital)
+    n = bars.n
+    fill_close = execution.fill_close
+    opens, highs, lows, closes = (
+        bars.open.tolist(),
+        bars.high.tolist(),
+        bars.low.tolist(),
+        bars.close.tolist(),
+    )
+    fractions = execution.sizing.fractions(bars.close, periods_per_year(bars.bar_ms)).tolist()
+    targets = target.tolist() if target is not None else None
+    ctx = Context(eng)
+    has_risk = (
+        rules.stop_loss is not None
+        or rules.take_profit is not None
+        or (rules.trailing_stop is not None)
+    )
+    kill = rules.max_drawdown
+    peak = execution.capital
+    killed = False
+    prev = 0.0
+    equity = [0.0] * n
+    cash_out = [0.0] * n
+    pos_out = [0.0] * n
+    pending = eng.pending
+    submit = eng.submit
+    for t in range(n):
+        c = closes[t]
+        if pending:
+            eng.process_pending(t, opens[t], highs[t], lows[t], not fill_close)
+        # A position entered at this bar's open can still hit its levels in the bar.
+        if has_risk and eng.position > 0 and (eng.entry_bar < t or not fill_close):
+            eng.risk_exit(t, opens[t], highs[t], lows[t])
+        eq = eng.cash + eng.position * c
+        if kill is not None and not killed:
+            peak = max(peak, eq)
+            if eq < peak * (1.0 - kill):
+                killed = True
+                eng.cancel_all()
+                if eng.position > 0:
+                    submit(-1, "market", None, 1.0, None, None, "kill_switch").created_bar = t
+        if not killed:
+            if targets is not None:
+                s = targets[t]
+                if s != prev:
+                    prev = s
+                    if s > 0:
+                        submit(
+                            +1, "market", None, fractions[t], None, None, "signal"
+                        ).created_bar = t
+                    else:
+                        for order in list(pending):
+                            if order.side > 0:
+                                eng._close_order(
+                                    order, "cancelled" if order.filled == 0 else "partially_filled"
+                                )
+                        if eng.position > 0:
+                            submit(-1, "market", None, 1.0, None, None, "signal").created_bar = t
+            else:
+                ctx.t = t
+                before = len(eng.orders)
+                assert strategy is not None
+                strategy.on_bar(ctx)
+                for order in eng.orders[before:]:
+                    order.created_bar = t
+        if fill_close and pending:
+            for order in list(pending):
+                if order.kind == "market":
+                    eng.fill(order, t, c, "taker")
+            eq = eng.cash + eng.position * c
+        equity[t] = eq
+        cash_out[t] = eng.cash
+        pos_out[t] = eng.position
+    eng.finish()
+    orders, fills = _tables(bars, eng)
+    return assemble(
+        "event",
+        bars,
+        execution,
+        np.asarray(equity),
+        np.asarray(cash_out),
+        np.asarray(pos_out),
+        eng.book,
+        orders,
+        fills,
+    )
+
+
+def _tables(bars: BarArrays, eng: _Engine) -> tuple[pl.DataFrame, pl.DataFrame]:
+    ts = bars.ts.tolist()
+    os_ = eng.orders
+    orders = frame(
+        {
+            "order_id": [o.order_id for o in os_],
+            "created_bar": [o.created_bar for o in os_],
+            "venue": [bars.venue] * len(os_),
+            "side": ["buy" if o.side > 0 else "sell" for o in os_],
+            "kind": [o.kind for o in os_],
+            "qty": [o.qty for o in os_],
+            "limit_price": [o.limit for o in os_],
+            "stop_price": [o.stop for o in os_],
+            "filled_qty": [o.filled for o in os_],
+            "status": [o.status for o in os_],
+            "reason": [o.reason for o in os_],
+        },
+        ORDER_SCHEMA,
+    )
+    fs = eng.fills
+    fills = frame(
+        {
+            "fill_id": list(range(len(fs))),
+            "order_id": [f[0] for f in fs],
+            "ts": [ts[f[1]] for f in fs],
+            "bar": [f[1] for f in fs],
+            "venue": [bars.venue] * len(fs),
+            "side": ["buy" if f[2] > 0 else "sell" for f in fs],
+            "qty": [f[3] for f in fs],
+            "price": [f[4] for f in fs],
+            "fee": [f[5] for f in fs],
+            "liquidity": [f[6] for f in fs],
+        },
+        FILL_SCHEMA,
+    )
+    return orders, fills

@@ -1,0 +1,185 @@
+"""A backtest request: everything needed to reproduce a run, validated up front."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from arbx.domain.backtest.arbitrage import ArbitrageConfig
+from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, fees_for
+from arbx.domain.backtest.events import RiskRules
+from arbx.domain.backtest.execution import Execution, FillMode
+from arbx.domain.backtest.sizing import Sizing
+from arbx.domain.errors import InvalidInput
+from arbx.domain.market import SeriesKey, TimeSpan, utc
+from arbx.domain.market.timespan import parse_instant
+from arbx.domain.strategies import StrategyType, get_strategy, parse_params
+
+EngineChoice = Literal["auto", "vectorized", "event"]
+
+
+class ArbitrageSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Venue accounting for arbitrage strategies (see ``backtest.arbitrage``)."""
+
+    base_fraction: float = 0.5
+    min_notional: float = 10.0
+    transfer_fee_bps: float = 5.0
+    transfer_delay_bars: int = 30
+    rebalance_trigger: float = 0.25
+
+
+class BacktestRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What to run. ``series`` are "exchange:BASE/QUOTE:tf" texts: one for signal
+    strategies, two or more venues for arbitrage. ``conversions`` maps a traded series to
+    the series that prices its quote in the common currency (e.g. BTC/USDC on kraken ->
+    "kraken:USDC/USD:1m"). ``fees`` overrides the default schedule per venue."""
+
+    strategy: str
+    series: list[str]
+    start: datetime
+    end: datetime
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    conversions: dict[str, str] = msgspec.field(default_factory=dict)
+    capital: float = 10_000.0
+    fees: dict[str, FeeSchedule] = msgspec.field(default_factory=dict)
+    slippage: SlippageModel = SlippageModel()
+    sizing: Sizing = Sizing()
+    fill: FillMode = "next_open"
+    engine: EngineChoice = "auto"
+    lot_size: float = 0.0
+    risk: RiskRules = RiskRules()
+    risk_free_rate: float = 0.0
+    arbitrage: ArbitrageSettings = ArbitrageSettings()
+
+
+def decode_request(raw: Mapping[str, Any] | bytes) -> BacktestRequest:
+    """Decode JSON bytes or a dict into a request; schema errors become ``InvalidInput``.
+
+    ``start``/``end`` accept ISO-8601 (a date alone too) or epoch milliseconds, as UTC.
+    """
+    try:
+        data = msgspec.json.decode(raw) if isinstance(raw, bytes | bytearray) else dict(raw)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"backtest request is not valid JSON: {exc}", field="request") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("a backtest request is a JSON object", field="request")
+    for name in ("start", "end"):
+        value = data.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            data[name] = parse_instant(str(value), field=name)
+        elif isinstance(value, datetime):
+            data[name] = utc(value)
+    try:
+        return msgspec.convert(data, BacktestRequest, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else "request"
+        raise InvalidInput(f"invalid backtest request: {text}", field=field) from None
+
+
+class ValidRequest(msgspec.Struct, frozen=True):
+    """A request after validation: parsed keys, span, typed params and engine settings."""
+
+    request: BacktestRequest
+    strategy: StrategyType
+    params: Any
+    keys: list[SeriesKey]
+    conversions: dict[SeriesKey, SeriesKey]
+    span: TimeSpan
+    engine: Literal["vectorized", "event", "arbitrage"]
+
+    def execution(self) -> Execution:
+        r = self.request
+        return Execution(
+            capital=r.capital,
+            fees=fees_for(self.keys[0].exchange.id, r.fees),
+            slippage=r.slippage,
+            sizing=r.sizing,
+            fill=r.fill,
+            lot_size=r.lot_size,
+            risk_free_rate=r.risk_free_rate,
+        )
+
+    def arbitrage_config(self) -> ArbitrageConfig:
+        r, a = self.request, self.request.arbitrage
+        return ArbitrageConfig(
+            capital=r.capital,
+            base_fraction=a.base_fraction,
+            slippage=r.slippage,
+            fill=r.fill,
+            lot_size=r.lot_size,
+            min_notional=a.min_notional,
+            transfer_fee_bps=a.transfer_fee_bps,
+            transfer_delay_bars=a.transfer_delay_bars,
+            rebalance_trigger=a.rebalance_trigger,
+            risk_free_rate=r.risk_free_rate,
+        )
+
+    def all_keys(self) -> list[SeriesKey]:
+        """Every series the run reads: traded series, then conversion series."""
+        extra = [k for k in self.conversions.values() if k not in self.keys]
+        return [*self.keys, *dict.fromkeys(extra)]
+
+
+def validate_request(request: BacktestRequest) -> ValidRequest:
+    """Check everything that can be checked without data; raise ``InvalidInput``."""
+    strategy = get_strategy(request.strategy)
+    params = parse_params(strategy, request.params)
+    if not (math.isfinite(request.capital) and request.capital > 0):
+        raise InvalidInput(
+            f"capital must be a positive amount, got {request.capital!r}", field="capital"
+        )
+    start, end = utc(request.start), utc(request.end)
+    span = TimeSpan(start, end) if start < end else None
+    if span is None:
+        raise InvalidInput(
+            f"start {start.isoformat()} must be before end {end.isoformat()}",
+            field="start",
+        )
+    if not request.series:
+        raise InvalidInput("give at least one series, e.g. binance:BTC/USDC:1m", field="series")
+    keys = [SeriesKey.parse(text) for text in request.series]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("a series is listed twice", field="series")
+    if not (strategy.min_series <= len(keys) <= strategy.max_series):
+        raise InvalidInput(
+            f"strategy {strategy.name} takes {strategy.min_series}"
+            + (f"..{strategy.max_series}" if strategy.max_series != strategy.min_series else "")
+            + f" series, got {len(keys)}",
+            field="series",
+        )
+    if len({k.timeframe for k in keys}) != 1:
+        raise InvalidInput("all series must share one timeframe", field="series")
+    conversions: dict[SeriesKey, SeriesKey] = {}
+    for traded, conv in request.conversions.items():
+        tk, ck = SeriesKey.parse(traded), SeriesKey.parse(conv)
+        if tk not in keys:
+            raise InvalidInput(
+                f"conversion given for {traded}, which is not a traded series", field="conversions"
+            )
+        if ck.symbol.base != tk.symbol.quote:
+            raise InvalidInput(
+                f"conversion {conv} must price {tk.symbol.quote} (its base) in the common currency",
+                field="conversions",
+            )
+        conversions[tk] = ck
+    if strategy.kind == "arbitrage":
+        engine: Literal["vectorized", "event", "arbitrage"] = "arbitrage"
+        bases = {k.symbol.base for k in keys}
+        if len(bases) != 1:
+            raise InvalidInput("arbitrage venues must trade the same base asset", field="series")
+        ArbitrageConfig(capital=request.capital)  # validates the shared settings
+    elif request.engine == "vectorized" and (request.risk.active or strategy.target is None):
+        raise InvalidInput(
+            "the vectorized engine has no stops, limits or kill switch; use engine=event (or auto)",
+            field="engine",
+        )
+    elif request.engine == "vectorized" or (request.engine == "auto" and not request.risk.active):
+        engine = "vectorized"
+    else:
+        engine = "event"
+    return ValidRequest(request, strategy, params, keys, conversions, span, engine)

@@ -1,0 +1,110 @@
+"""Run a validated request on loaded bars: pick the engine, add the benchmark."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+import polars as pl
+
+from arbx.domain.backtest.arbitrage import (
+    AlignedMarket,
+    VenueSeries,
+    execute_crosses,
+    execute_pairs,
+)
+from arbx.domain.backtest.costs import fees_for
+from arbx.domain.backtest.events import run_events
+from arbx.domain.backtest.execution import BarArrays, Execution, assemble
+from arbx.domain.backtest.metrics import Metrics
+from arbx.domain.backtest.request import ValidRequest
+from arbx.domain.backtest.result import BacktestResult
+from arbx.domain.backtest.vectorized import run_vectorized, simulate
+from arbx.domain.errors import InvalidInput
+from arbx.domain.market import SeriesKey
+from arbx.domain.strategies.arbitrage import (
+    StatArbParams,
+    ThresholdArbParams,
+    cross_decisions,
+    pair_decisions,
+)
+
+
+def run(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> BacktestResult:
+    """Run ``valid`` on ``bars`` (canonical frames keyed by series, already cut to the span).
+
+    Raises ``InvalidInput`` when a series has no bars or fewer than the strategy's lookback.
+    """
+    need = valid.strategy.lookback(valid.params)
+    arrays: dict[SeriesKey, BarArrays] = {}
+    for key in valid.all_keys():
+        frame = bars.get(key)
+        if frame is None or frame.is_empty():
+            raise InvalidInput(f"series {key} has no data in {valid.span}", field="series")
+        if key in valid.keys and frame.height < need:
+            raise InvalidInput(
+                f"series {key} has {frame.height} bars in the span but {valid.strategy.name}"
+                f" needs at least {need} (its lookback)",
+                field="series",
+            )
+        arrays[key] = BarArrays.from_frame(frame, key.timeframe, key.exchange.id, str(key.symbol))
+    if valid.engine == "arbitrage":
+        return _run_arbitrage(valid, arrays)
+    main = arrays[valid.keys[0]]
+    assert valid.strategy.target is not None
+    target = valid.strategy.target(main, valid.params)
+    execution = valid.execution()
+    if valid.engine == "vectorized":
+        result = run_vectorized(main, target, execution)
+    else:
+        result = run_events(main, execution, target=target, risk=valid.request.risk)
+    return replace(result, benchmark=buy_and_hold(main, execution))
+
+
+def buy_and_hold(bars: BarArrays, execution: Execution) -> Metrics:
+    """The benchmark: all in at the first fill with the same costs and fill mode."""
+    bench = Execution(
+        capital=execution.capital,
+        fees=execution.fees,
+        slippage=execution.slippage,
+        fill=execution.fill,
+        lot_size=execution.lot_size,
+        risk_free_rate=execution.risk_free_rate,
+    )
+    book = simulate(bars, np.ones(bars.n), bench)
+    return assemble(
+        "vectorized", bars, bench, book.equity, book.cash, book.position, book.trades
+    ).metrics
+
+
+def _run_arbitrage(valid: ValidRequest, arrays: Mapping[SeriesKey, BarArrays]) -> BacktestResult:
+    fees = valid.request.fees
+    venues = [
+        VenueSeries(
+            k.exchange.id,
+            str(k.symbol),
+            arrays[k],
+            fees_for(k.exchange.id, fees),
+            arrays[valid.conversions[k]] if k in valid.conversions else None,
+        )
+        for k in valid.keys
+    ]
+    market = AlignedMarket.align(venues)
+    config = valid.arbitrage_config()
+    if isinstance(valid.params, ThresholdArbParams):
+        result = execute_crosses(
+            market, config, cross_decisions(market, valid.params, config.slippage)
+        )
+    elif isinstance(valid.params, StatArbParams):
+        result = execute_pairs(market, config, pair_decisions(market, valid.params))
+    else:  # pragma: no cover - the registry only holds these two arbitrage types
+        raise InvalidInput(f"no arbitrage runner for {valid.strategy.name}", field="strategy")
+    first = arrays[valid.keys[0]]
+    execution = Execution(
+        capital=valid.request.capital,
+        fees=venues[0].fees,
+        slippage=config.slippage,
+        fill=config.fill,
+    )
+    return replace(result, benchmark=buy_and_hold(first, execution))

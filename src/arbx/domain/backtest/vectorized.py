@@ -1,0 +1,211 @@
+"""The vectorized engine: long/flat signal strategies on one series, in numpy.
+
+A strategy gives a 0/1 target per bar, decided at that bar's close from bars up to it. The
+position held at each close follows from the fill mode (``kernels.held_positions``);
+trades open and close where it changes. With proportional sizing and no lot rounding the
+book compounds in closed form across trades (``g_k`` below), so a whole run is a handful
+of array operations; otherwise a short loop over trades (not bars) sizes each one.
+
+Per trade k with entry fill price ``pe`` and exit ``px`` (slippage applied), fee rate
+``phi`` and committed fraction ``f``: ``q = f * E / (pe * (1 + phi))``, cash while open
+``E - q * pe * (1 + phi)``, cash after ``cash + q * px * (1 - phi)``, so
+``E_{k+1} = E_k * g_k`` with ``g_k = 1 - f + f * px * (1 - phi) / (pe * (1 + phi))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from arbx.domain.backtest.costs import round_lot
+from arbx.domain.backtest.execution import BarArrays, Execution, TradeBook, assemble
+from arbx.domain.backtest.kernels import (
+    FloatArray,
+    IntArray,
+    equity_from_trades,
+    held_positions,
+    trade_bounds,
+)
+from arbx.domain.backtest.metrics import periods_per_year
+from arbx.domain.backtest.result import BacktestResult
+
+
+@dataclass(frozen=True)
+class Book:
+    """Per-bar arrays and per-trade columns of one simulated target."""
+
+    equity: FloatArray
+    cash: FloatArray
+    position: FloatArray
+    trades: TradeBook
+
+
+def decision_fractions(bars: BarArrays, execution: Execution) -> FloatArray:
+    return execution.sizing.fractions(bars.close, periods_per_year(bars.bar_ms))
+
+
+def simulate(
+    bars: BarArrays,
+    target: FloatArray,
+    execution: Execution,
+    fractions: FloatArray | None = None,
+) -> Book:
+    """Simulate one 0/1 target row."""
+    fill_close = execution.fill_close
+    held = held_positions(np.asarray(target, dtype=np.float64), fill_close)
+    entries, exits = trade_bounds(held)
+    if fractions is None:
+        fractions = decision_fractions(bars, execution)
+    ref = bars.close if fill_close else bars.open
+    decision = entries if fill_close else entries - 1
+    if execution.closed_form:
+        qty, cash_in, cash_after, book = _closed_form(
+            ref, entries, exits, fractions[decision], execution
+        )
+    else:
+        qty, cash_in, cash_after, book = _trade_loop(
+            ref, bars.volume, entries, exits, fractions[decision], execution
+        )
+    equity, cash, position = equity_from_trades(
+        bars.close, execution.capital, entries, exits, qty, cash_in, cash_after
+    )
+    return Book(equity, cash, position, book)
+
+
+def _closed_form(
+    ref: FloatArray, entries: IntArray, exits: IntArray, f: FloatArray, execution: Execution
+) -> tuple[FloatArray, FloatArray, FloatArray, TradeBook]:
+    phi = execution.fees.rate(taker=True)
+    s = execution.slippage.fraction()
+    pe = ref[entries] * (1.0 + s)
+    px = ref[exits] * (1.0 - s)
+    closed = exits.size
+    growth = 1.0 - f[:closed] + f[:closed] * (px * (1.0 - phi)) / (pe[:closed] * (1.0 + phi))
+    start = execution.capital * np.concatenate(([1.0], np.cumprod(growth)))[: entries.size]
+    qty = f * start / (pe * (1.0 + phi))
+    cost = qty * pe
+    entry_fee = cost * phi
+    cash_in = start - cost - entry_fee
+    proceeds = qty[:closed] * px
+    exit_fee = proceeds * phi
+    cash_after = cash_in[:closed] + proceeds - exit_fee
+    book = TradeBook(
+        entry_bar=entries.tolist(),
+        exit_bar=[*exits.tolist(), *([None] * (entries.size - closed))],
+        qty=qty.tolist(),
+        entry_price=pe.tolist(),
+        exit_price=[*px.tolist(), *([None] * (entries.size - closed))],
+        entry_fee=entry_fee.tolist(),
+        exit_fee=[*exit_fee.tolist(), *([0.0] * (entries.size - closed))],
+        exit_reason=["signal"] * closed + ["open"] * (entries.size - closed),
+    )
+    return qty, cash_in, cash_after, book
+
+
+def _trade_loop(
+    ref: FloatArray,
+    volume: FloatArray,
+    entries: IntArray,
+    exits: IntArray,
+    f: FloatArray,
+    execution: Execution,
+) -> tuple[FloatArray, FloatArray, FloatArray, TradeBook]:
+    """Size trade by trade (lots, notional caps, size-dependent slippage)."""
+    phi = execution.fees.rate(taker=True)
+    slip = execution.slippage
+    sizing = execution.sizing
+    lot = execution.lot_size
+    m = entries.size
+    qty = np.zeros(m)
+    cash_in = np.zeros(m)
+    cash_after = np.zeros(exits.size)
+    book = TradeBook.empty()
+    cash = execution.capital
+    ref_l, vol_l, f_l = ref.tolist(), volume.tolist(), f.tolist()
+    for k, i in enumerate(entries.tolist()):
+        budget = sizing.budget(cash, f_l[k])
+        q, pe = buy_quantity(budget, ref_l[i], vol_l[i], phi, slip_fn=slip.fraction, lot=lot)
+        entry_fee = q * pe * phi
+        held_cash = cash - q * pe - entry_fee if q > 0 else cash
+        qty[k], cash_in[k] = q, held_cash
+        px, exit_fee = 0.0, 0.0
+        if k < exits.size:
+            j = int(exits[k])
+            px = ref_l[j] * (1.0 - slip.fraction(q, vol_l[j]))
+            proceeds = q * px
+            exit_fee = proceeds * phi
+            cash = held_cash + proceeds - exit_fee
+            cash_after[k] = cash
+        if q > 0:
+            book.entry_bar.append(i)
+            book.qty.append(q)
+            book.entry_price.append(pe)
+            book.entry_fee.append(entry_fee)
+            if k < exits.size:
+                book.exit_bar.append(int(exits[k]))
+                book.exit_price.append(px)
+                book.exit_fee.append(exit_fee)
+                book.exit_reason.append("signal")
+            else:
+                book.exit_bar.append(None)
+                book.exit_price.append(None)
+                book.exit_fee.append(0.0)
+                book.exit_reason.append("open")
+    return qty, cash_in, cash_after, book
+
+
+def buy_quantity(
+    budget: float,
+    ref: float,
+    bar_volume: float,
+    phi: float,
+    *,
+    slip_fn: Callable[[float, float], float],
+    lot: float,
+) -> tuple[float, float]:
+    """Quantity and fill price for a buy spending at most ``budget`` (notional + fee).
+
+    Size-dependent slippage is evaluated at the pre-slippage quantity (conservative).
+    """
+    q0 = budget / (ref * (1.0 + phi)) if ref > 0 else 0.0
+    pe = ref * (1.0 + float(slip_fn(q0, bar_volume)))
+    q = round_lot(budget / (pe * (1.0 + phi)), lot) if pe > 0 else 0.0
+    return max(q, 0.0), pe
+
+
+def run_vectorized(bars: BarArrays, target: FloatArray, execution: Execution) -> BacktestResult:
+    """Run one target through the vectorized engine and assemble the full result."""
+    book = simulate(bars, target, execution)
+    return assemble(
+        "vectorized", bars, execution, book.equity, book.cash, book.position, book.trades
+    )
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """A parameter grid's outcome: one row per parameter set."""
+
+    final_equity: FloatArray
+    total_return: FloatArray
+    trade_count: IntArray
+    equity: FloatArray | None
+
+
+def run_grid(
+    bars: BarArrays, targets: FloatArray, execution: Execution, *, keep_curves: bool = False
+) -> GridResult:
+    """Simulate every row of a ``(P, n)`` target matrix (computed in one broadcast)."""
+    fractions = decision_fractions(bars, execution)
+    rows = targets.shape[0]
+    final = np.zeros(rows)
+    trades = np.zeros(rows, dtype=np.int64)
+    curves = np.zeros(targets.shape) if keep_curves else None
+    for p in range(rows):
+        book = simulate(bars, targets[p], execution, fractions)
+        final[p] = book.equity[-1] if book.equity.size else execution.capital
+        trades[p] = len(book.trades.qty)
+        if curves is not None:
+            curves[p] = book.equity
+    return GridResult(final, final / execution.capital - 1.0, trades, curves)
