@@ -7,7 +7,9 @@ resources (pools, sessions, databases) open in ``runtime.start`` and close in
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +17,7 @@ from dependency_injector import containers, providers
 
 from arbx.adapters.files.polars_table_files import PolarsTableFiles
 from arbx.adapters.parquet.bar_store import ParquetBarStore
+from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.adapters.system_clock import SystemClock
 from arbx.app.import_bars import ImportBars, LoadSamples
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
@@ -28,10 +31,24 @@ def _data_path(settings: Settings, *parts: str) -> Path:
     return settings.data_dir.joinpath(*parts)
 
 
+async def _open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
+    """The local profile's SQLite file, migrated to head, closed at shutdown."""
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    database = SqliteDatabase(path)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(SystemClock)
+    sqlite = providers.Resource(
+        _open_sqlite, path=providers.Callable(_data_path, settings, "arbx.sqlite")
+    )
     table_files = providers.Singleton(PolarsTableFiles)
 
     bar_store = providers.Selector(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+from typing import Any
 
 from arbx.entrypoints.container import Container
 
@@ -13,14 +15,23 @@ def configure_logging(level: str) -> None:
     )
 
 
+def _profile_resources(container: Container) -> list[Any]:
+    """The resources the active profile uses (the other profile's stay closed)."""
+    if container.settings().profile == "server":
+        return []
+    return [container.sqlite]
+
+
 async def start(container: Container) -> None:
-    """Open the container's resources (databases, pools, sessions) and apply migrations."""
-    result = container.init_resources()
-    if result is not None:
-        await result
+    """Open the profile's resources (databases, pools, sessions); migrations run on open."""
+    for resource in _profile_resources(container):
+        result = resource.init()
+        if inspect.isawaitable(result):
+            await result
 
 
 async def stop(container: Container) -> None:
-    result = container.shutdown_resources()
-    if result is not None:
-        await result
+    for resource in reversed(_profile_resources(container)):
+        result = resource.shutdown()
+        if inspect.isawaitable(result):
+            await result
