@@ -6,8 +6,10 @@ Also home of ``AuditTrail``, the small helper every auth use case records throug
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from arbx.domain.auth import (
+    ApiKey,
     ApiKeyStatus,
     AuditEntry,
     AuditEvent,
@@ -17,6 +19,7 @@ from arbx.domain.auth import (
     Principal,
     PrincipalKind,
     Resource,
+    User,
     api_key_prefix,
     looks_like_api_key,
     require,
@@ -27,6 +30,8 @@ from arbx.ports.audit_log import AuditLog
 from arbx.ports.clock import Clock
 from arbx.ports.token_service import SecretService, TokenService
 from arbx.ports.user_store import UserStore
+
+T = TypeVar("T")
 
 
 class AuditTrail:
@@ -78,6 +83,11 @@ class Authorize:
     that disabling a user or changing roles takes effect at once; an API key acts with the
     roles it holds that its owner still holds. ``last_used_at`` of a key is written at most
     once per ``touch_every``.
+
+    ``cache_ttl`` (default 0: off) lets looked-up accounts and API keys be reused for that
+    long, saving store round trips per request; disabling a user, changing roles or revoking
+    a key then takes effect within that time. A few seconds is a sound setting for a busy
+    server.
     """
 
     def __init__(
@@ -89,6 +99,8 @@ class Authorize:
         secrets: SecretService,
         clock: Clock,
         touch_every: timedelta = timedelta(minutes=1),
+        cache_ttl: timedelta = timedelta(0),
+        cache_size: int = 4096,
     ) -> None:
         self._users = users
         self._api_keys = api_keys
@@ -96,6 +108,10 @@ class Authorize:
         self._secrets = secrets
         self._clock = clock
         self._touch_every = touch_every
+        self._users_seen: _TtlCache[User] = _TtlCache(cache_ttl, cache_size)
+        self._keys_seen: _TtlCache[ApiKey] = _TtlCache(cache_ttl, cache_size)
+        self._touched: dict[str, datetime] = {}
+        self._cache_size = cache_size
 
     async def principal(self, credential: str | None) -> Principal:
         text = (credential or "").strip()
@@ -116,7 +132,7 @@ class Authorize:
     async def _from_access_token(self, token: str) -> Principal:
         claims = self._tokens.verify(token)
         try:
-            user = await self._users.get(claims.user_id)
+            user = await self._user(claims.user_id)
         except NotFound:
             raise Unauthenticated("the access token's user no longer exists") from None
         if not user.is_active:
@@ -129,21 +145,28 @@ class Authorize:
         prefix = api_key_prefix(text)
         if prefix is None:
             raise Unauthenticated("the API key is malformed")
-        key = await self._api_keys.find_by_prefix(prefix)
+        now = self._clock.now()
+        key = self._keys_seen.get(prefix, now)
+        if key is None:
+            key = await self._api_keys.find_by_prefix(prefix)
+            if key is not None:
+                self._keys_seen.put(prefix, key, now)
         if key is None or not self._secrets.matches(text, key.secret_hash):
             raise Unauthenticated("the API key is not valid")
-        now = self._clock.now()
         status = key.status(now)
         if status is not ApiKeyStatus.ACTIVE:
             raise Unauthenticated(f"the API key is {status.value}")
         try:
-            owner = await self._users.get(key.owner_id)
+            owner = await self._user(key.owner_id)
         except NotFound:
             raise Unauthenticated("the API key's owner no longer exists") from None
         if not owner.is_active:
             raise Unauthenticated("the API key's owner is disabled")
-        if _stale(key.last_used_at, now, self._touch_every):
+        if _stale(self._touched.get(key.id) or key.last_used_at, now, self._touch_every):
             await self._api_keys.touch(key.id, now)
+            if len(self._touched) >= self._cache_size:
+                self._touched.clear()
+            self._touched[key.id] = now
         return Principal(
             kind=PrincipalKind.API_KEY,
             user_id=owner.id,
@@ -152,6 +175,36 @@ class Authorize:
             scopes=key.scopes_for(owner.roles),
             api_key_id=key.id,
         )
+
+    async def _user(self, user_id: str) -> User:
+        now = self._clock.now()
+        user = self._users_seen.get(user_id, now)
+        if user is None:
+            user = await self._users.get(user_id)
+            self._users_seen.put(user_id, user, now)
+        return user
+
+
+class _TtlCache(Generic[T]):
+    """A bounded map whose entries expire ``ttl`` after they were stored (off when ttl <= 0)."""
+
+    def __init__(self, ttl: timedelta, size: int) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: dict[str, tuple[datetime, T]] = {}
+
+    def get(self, key: str, now: datetime) -> T | None:
+        hit = self._entries.get(key)
+        if hit is None or now - hit[0] >= self._ttl:
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: T, now: datetime) -> None:
+        if self._ttl <= timedelta(0):
+            return
+        if len(self._entries) >= self._size:
+            self._entries.clear()  # crude but bounded; entries live seconds anyway
+        self._entries[key] = (now, value)
 
 
 def _stale(last_used_at: datetime | None, now: datetime, every: timedelta) -> bool:

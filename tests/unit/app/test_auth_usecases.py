@@ -635,3 +635,52 @@ async def test_audit_log_is_for_admins_and_records_the_story(world: World) -> No
     assert failed.outcome is AuditOutcome.FAILURE
     assert failed.client_address == ADDR
     assert failed.actor == "anonymous"
+
+
+async def test_user_cache_delays_changes_by_at_most_its_ttl(world: World) -> None:
+    admin, alice = await alice_principal(world)
+    cached = Authorize(
+        users=world.users,
+        api_keys=world.keys,
+        tokens=world.jwt,
+        secrets=world.secrets,
+        clock=world.clock,
+        cache_ttl=timedelta(seconds=2),
+    )
+    token = (await world.login.execute("alice", ALICE_PW)).access_token
+    assert (await cached.principal(token)).has(Permission.BACKTESTS_RUN)
+    await world.set_state.execute(admin, alice.user_id, UserState.DISABLED)
+    assert await cached.principal(token)  # still cached
+    with pytest.raises(Unauthenticated):
+        await world.authorize.principal(token)  # no cache: refused at once
+    world.clock.advance(2)
+    with pytest.raises(Unauthenticated, match="disabled"):
+        await cached.principal(token)
+
+
+async def test_key_cache_delays_revocation_by_at_most_its_ttl(world: World) -> None:
+    _, alice = await alice_principal(world)
+    cached = Authorize(
+        users=world.users,
+        api_keys=world.keys,
+        tokens=world.jwt,
+        secrets=world.secrets,
+        clock=world.clock,
+        cache_ttl=timedelta(seconds=2),
+    )
+    created = await world.create_key.execute(alice, name="poller")
+    assert await cached.principal(created.secret)
+    world.clock.advance(1)
+    assert await cached.principal(created.secret)
+    # last use is written once; the cached record does not cause a write per request
+    assert (await world.keys.get(created.key.id)).last_used_at == world.clock.now() - timedelta(
+        seconds=1
+    )
+    await world.revoke_key.execute(alice, created.key.id)
+    assert await cached.principal(created.secret)
+    tampered = created.secret[:-1] + ("A" if created.secret[-1] != "A" else "B")
+    with pytest.raises(Unauthenticated):
+        await cached.principal(tampered)  # the secret is checked even on a cache hit
+    world.clock.advance(1)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await cached.principal(created.secret)

@@ -192,3 +192,40 @@ def test_configuration_is_checked_and_secrets_not_printed() -> None:
     assert K1.secret not in repr(K1)
     with pytest.raises(InvalidInput):
         issue(service(FakeClock()), FakeClock(), ttl=0)
+
+
+def test_cached_tokens_still_expire_and_tampering_is_not_cached() -> None:
+    clock = FakeClock()
+    svc = service(clock)
+    token = issue(svc, clock, ttl=60)
+    assert svc.verify(token).user_id == "u1"
+    assert svc.verify(token).user_id == "u1"  # from the cache
+    header, payload, signature = token.split(".")
+    with pytest.raises(Unauthenticated, match="signature"):
+        svc.verify(f"{header}.{payload}.{signature[:-2]}AA")
+    clock.advance(65)
+    with pytest.raises(Unauthenticated, match="expired"):
+        svc.verify(token)
+
+
+def test_cache_is_bounded() -> None:
+    clock = FakeClock()
+    svc = JwtTokenService(issuer="arbx", audience="arbx-api", keys=[K1], clock=clock, cache_size=2)
+    tokens = []
+    for i in range(3):
+        now = clock.now()
+        tokens.append(
+            svc.issue(
+                user_id=f"u{i}",
+                username="alice",
+                roles=frozenset(),
+                session_id="s",
+                token_id=f"t{i}",
+                issued_at=now,
+                expires_at=now + timedelta(minutes=5),
+            )
+        )
+    for token in tokens:
+        svc.verify(token)
+    assert [svc.verify(t).user_id for t in tokens] == ["u0", "u1", "u2"]
+    assert svc.cached == 2
