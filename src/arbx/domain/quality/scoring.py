@@ -56,18 +56,22 @@ def _flagged(issues: pl.DataFrame) -> pl.DataFrame:
 
 
 def bar_scores(ts: pl.Series, issues: pl.DataFrame, stale: np.ndarray) -> pl.Series:
-    """The ``quality_score`` of each bar, aligned with ``ts`` (see the module docstring)."""
+    """The ``quality_score`` of each bar, aligned with ``ts`` (sorted, unique; see module doc)."""
     base = np.where(stale, 1.0 - STALE_WEIGHT, 1.0)
     if issues.is_empty():
         return pl.Series("quality_score", base)
-    joined = pl.DataFrame({"ts": ts}).join(_flagged(issues), on="ts", how="left")
     factor = pl.lit(1.0)
     for severity, weight in SEVERITY_WEIGHT.items():
-        factor = factor * pl.when(pl.col(severity.value).fill_null(False)).then(
-            1.0 - weight
-        ).otherwise(1.0)
-    factors = joined.select(factor.alias("f")).get_column("f").to_numpy()
-    return pl.Series("quality_score", base * factors)
+        factor = factor * pl.when(pl.col(severity.value)).then(1.0 - weight).otherwise(1.0)
+    flagged = _flagged(issues).select(pl.col("ts").dt.epoch("ms"), factor.alias("f"))
+    bar_ms = ts.dt.epoch("ms").to_numpy()
+    hit_ms = flagged.get_column("ts").to_numpy()
+    at = np.searchsorted(bar_ms, hit_ms)
+    inside = at < bar_ms.size
+    matches = np.zeros(hit_ms.size, dtype=bool)
+    matches[inside] = bar_ms[at[inside]] == hit_ms[inside]
+    base[at[matches]] *= flagged.get_column("f").to_numpy()[matches]
+    return pl.Series("quality_score", base)
 
 
 def series_score(

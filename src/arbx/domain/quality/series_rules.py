@@ -91,29 +91,45 @@ def stale_runs(bars: pl.DataFrame, mask: np.ndarray, timeframe: Timeframe) -> pl
 
 
 def _hopping_stats(r: np.ndarray, hop: int) -> tuple[np.ndarray, ...]:
-    """Per-row (median, MAD, Q1, Q3) of the window of ``2 * hop`` rows centred on its block."""
+    """Per block of ``hop`` rows: (median, MAD, Q1, Q3) of the ``2 * hop`` rows around it."""
     n = r.size
     width = 2 * hop
     if n < width:
-        sorted_all = np.sort(r)
-        med = np.full(n, sorted_all[n // 2])
-        mad = np.full(n, np.sort(np.abs(r - med[0]))[n // 2])
-        q1 = np.full(n, sorted_all[n // 4])
-        q3 = np.full(n, sorted_all[(3 * n) // 4])
-        return med, mad, q1, q3
-    blocks = -(-n // hop)
-    front = hop // 2
-    back = max(0, (blocks - 1) * hop + width - front - n)
-    padded = np.concatenate((r[:front][::-1], r, r[n - back :][::-1] if back else r[:0]))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width)[::hop][:blocks]
-    ordered = np.sort(windows, axis=1)
-    median = ordered[:, hop]
+        ordered = np.sort(r)[None, :]
+        width = n
+    else:
+        blocks = -(-n // hop)
+        front = hop // 2
+        back = max(0, (blocks - 1) * hop + width - front - n)
+        padded = np.concatenate((r[:front][::-1], r, r[n - back :][::-1] if back else r[:0]))
+        windows = np.lib.stride_tricks.sliding_window_view(padded, width)[::hop][:blocks]
+        ordered = np.sort(windows, axis=1)
+    median = ordered[:, width // 2]
     spread = np.abs(ordered - median[:, None])
     spread.sort(axis=1)
-    mad = spread[:, hop]
-    q1 = ordered[:, width // 4]
-    q3 = ordered[:, (3 * width) // 4]
-    return tuple(np.repeat(stat, hop)[:n] for stat in (median, mad, q1, q3))
+    return median, spread[:, width // 2], ordered[:, width // 4], ordered[:, (3 * width) // 4]
+
+
+def _outlier_hits(
+    r: np.ndarray, hop: int, z: float, iqr_k: float, min_scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows over the z limit, their z, rows outside the IQR fence, the fence they crossed)."""
+    n = r.size
+    median, mad, q1, q3 = _hopping_stats(r, hop)
+    blocks = median.size
+    step = n if n < 2 * hop else hop  # one block for a short series, else one per hop
+    grid = np.full(blocks * step, np.nan)
+    grid[:n] = r
+    rows = grid.reshape(blocks, step)
+    scale = np.maximum(MAD_TO_SIGMA * mad, min_scale)
+    zscore = np.abs(rows - median[:, None]) / scale[:, None]
+    mad_hits = np.flatnonzero(zscore > z)
+    iqr = np.maximum(q3 - q1, min_scale)
+    lower, upper = q1 - iqr_k * iqr, q3 + iqr_k * iqr
+    iqr_hits = np.flatnonzero((rows < lower[:, None]) | (rows > upper[:, None]))
+    block = iqr_hits // step
+    fence = np.where(r[iqr_hits] < lower[block], lower[block], upper[block])
+    return mad_hits, zscore.reshape(-1)[mad_hits], iqr_hits, fence
 
 
 def return_outliers(
@@ -128,26 +144,15 @@ def return_outliers(
     """Robust z-score (``warning``) and IQR (``info``) outliers of per-bar log returns."""
     if bars.height < 3:
         return empty_issues()
-    steps = bars.select(
-        (pl.col("close").log() - pl.col("close").shift(1).log()).alias("r"),
-        ((pl.col("ts").dt.epoch("ms") - pl.col("ts").dt.epoch("ms").shift(1)) // timeframe.ms)
-        .cast(pl.Float64)
-        .alias("k"),
-    ).slice(1)
-    r = steps.get_column("r").to_numpy() / np.sqrt(steps.get_column("k").to_numpy())
-    hop = max(2, window // 2)
-    med, mad, q1, q3 = _hopping_stats(r, hop)
-    scale = np.maximum(MAD_TO_SIGMA * mad, min_scale)
-    zscore = np.abs(r - med) / scale
-    iqr = np.maximum(q3 - q1, min_scale)
-    lower, upper = q1 - iqr_k * iqr, q3 + iqr_k * iqr
+    r = np.diff(np.log(bars.get_column("close").to_numpy()))
+    bars_spanned = np.diff(bars.get_column("ts").dt.epoch("ms").to_numpy()) // timeframe.ms
+    if (bars_spanned != 1).any():
+        r = r / np.sqrt(bars_spanned)
+    mad_hits, zvalues, iqr_hits, fence = _outlier_hits(r, max(2, window // 2), z, iqr_k, min_scale)
     body = bars.slice(1).select("ts", "close")
     parts = []
-    mad_hits = np.flatnonzero(zscore > z)
     if mad_hits.size:
-        hits = body[mad_hits].with_columns(
-            pl.Series("z", zscore[mad_hits]), pl.Series("r", r[mad_hits])
-        )
+        hits = body[mad_hits].with_columns(pl.Series("z", zvalues), pl.Series("r", r[mad_hits]))
         parts.append(
             issues_frame(
                 pl.col("ts"),
@@ -164,9 +169,7 @@ def return_outliers(
                 hits,
             )
         )
-    iqr_hits = np.flatnonzero((r < lower) | (r > upper))
     if iqr_hits.size:
-        fence = np.where(r[iqr_hits] < lower[iqr_hits], lower[iqr_hits], upper[iqr_hits])
         hits = body[iqr_hits].with_columns(pl.Series("r", r[iqr_hits]), pl.Series("fence", fence))
         parts.append(
             issues_frame(
