@@ -10,12 +10,12 @@ import psycopg
 
 from arbx.domain.errors import StorageError, StorageUnavailable
 
-_PASSWORD_RE = re.compile(r"(password\s*=\s*|://[^:/@]+:)[^@\s]+")
+_PASSWORD_RE = re.compile(r"(password\s*=\s*)\S+|(://[^:/@\s]+:)[^@\s]*(?=@)")
 
 
 def redact(url: str) -> str:
     """A connection URL or conninfo fit for logs and messages: the password is masked."""
-    return _PASSWORD_RE.sub(lambda m: m.group(1) + "***", url)
+    return _PASSWORD_RE.sub(lambda m: (m.group(1) or m.group(2)) + "***", url)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from arbx.adapters.postgres.errors import redact
@@ -55,6 +56,19 @@ class PoolConfig:
             raise InvalidInput(
                 "database URL is empty; set ARBX_DATABASE_URL, e.g."
                 " postgresql://arbx@127.0.0.1:5432/arbx",
+                field="database_url",
+            )
+        try:
+            params = conninfo_to_dict(self.url)
+        except psycopg.ProgrammingError as exc:
+            raise InvalidInput(
+                f"database URL {redact(self.url)} is not valid: {exc}", field="database_url"
+            ) from exc
+        ports = str(params.get("port") or "5432").split(",")
+        if not all(port.strip().isdigit() for port in ports):
+            raise InvalidInput(
+                f"database URL {redact(self.url)} has port {params.get('port')!r}; a port is a"
+                " number, e.g. 5432",
                 field="database_url",
             )
         if not 0 <= self.min_size <= self.max_size or self.max_size < 1:

@@ -1,0 +1,164 @@
+"""PostgresBarStore throughput against the practical limit, ``psql \\copy`` into a bare table.
+
+Run: ``.venv/bin/python bench/postgres.py [--rows 2000000] [--series 4] [--url URL]``
+(URL defaults to ARBX_TEST_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/test).
+
+Measures, in one run and one scratch schema (dropped at the end):
+1. first insert of N 1m bars through ``PostgresBarStore.write`` (one call per series);
+2. an upsert of the same rows (nothing changes: the store must still check every row);
+3. the same rows as CSV through ``psql \\copy`` into a bare table (no keys, no indexes);
+4. reading every series back through ``PostgresBarStore.read``.
+Targets: first insert >= 70 % of the bare COPY rate; read >= 1,000,000 rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from arbx.adapters.postgres.bar_store import PostgresBarStore
+from arbx.adapters.postgres.migrate import upgrade
+from arbx.adapters.postgres.pool import PoolConfig, open_pool
+from arbx.domain.market import BAR_SCHEMA, SeriesKey, TimeSpan
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+START_MS = int(datetime(2019, 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def synthetic_bars(n: int, seed: int) -> pl.DataFrame:
+    """``n`` consistent 1m bars: a seeded random walk."""
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n)))
+    open_ = np.concatenate(([100.0], close[:-1]))
+    spread = np.abs(rng.normal(0.0, 0.0005, n)) * close
+    frame = pl.DataFrame(
+        {
+            "ts": START_MS + np.arange(n, dtype=np.int64) * 60_000,
+            "open": open_,
+            "high": np.maximum(open_, close) + spread,
+            "low": np.minimum(open_, close) - spread,
+            "close": close,
+            "volume": rng.gamma(2.0, 5.0, n),
+        }
+    )
+    return frame.with_columns(pl.col("ts").cast(BAR_SCHEMA["ts"]))
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:>12,.0f} rows/s  ({seconds:6.2f} s)"
+
+
+async def run(url: str, total: int, n_series: int) -> None:
+    schema = f"arbx_bench_{os.getpid()}"
+    per_series = total // n_series
+    keys = [SeriesKey.of("binance", f"B{i}/USDC", "1m") for i in range(n_series)]
+    frames = [synthetic_bars(per_series, seed=i) for i in range(n_series)]
+    rows = per_series * n_series
+    pool = await open_pool(PoolConfig(url, min_size=1, max_size=4))
+    try:
+        async with pool.connection() as conn:
+            await upgrade(conn, schema)
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} (exchange text, symbol text, timeframe text,"
+                    " ts timestamptz, open float8, high float8, low float8, close float8,"
+                    " volume float8)"
+                ).format(sql.Identifier(schema, "bare"))
+            )
+        store = PostgresBarStore(pool, schema)
+
+        started = time.perf_counter()
+        written = 0
+        for key, frame in zip(keys, frames, strict=True):
+            written += await store.write(key, frame)
+        insert_s = time.perf_counter() - started
+        assert written == rows, (written, rows)
+
+        started = time.perf_counter()
+        changed = 0
+        for key, frame in zip(keys, frames, strict=True):
+            changed += await store.write(key, frame)
+        upsert_s = time.perf_counter() - started
+        assert changed == 0, changed
+
+        copy_s = bare_copy(url, schema, keys, frames)
+
+        started = time.perf_counter()
+        read_rows = 0
+        for key in keys:
+            read_rows += (await store.read(key, TimeSpan.everything())).height
+        read_s = time.perf_counter() - started
+        assert read_rows == rows, (read_rows, rows)
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
+        await pool.close()
+
+    print(f"PostgreSQL bar store, {rows:,} 1m bars in {n_series} series")
+    print(f"  psql \\copy, bare table  {rate(rows, copy_s)}   reference")
+    print(
+        f"  store.write, insert     {rate(rows, insert_s)}   {copy_s / insert_s:6.1%} of copy"
+        "  (target >= 70%)"
+    )
+    print(
+        f"  store.write, upsert     {rate(rows, upsert_s)}   {copy_s / upsert_s:6.1%} of copy"
+        "  (no change)"
+    )
+    print(f"  store.read              {rate(rows, read_s)}   target >= 1,000,000 rows/s")
+
+
+def bare_copy(url: str, schema: str, keys: list[SeriesKey], frames: list[pl.DataFrame]) -> float:
+    psql = shutil.which("psql")
+    if psql is None:
+        raise SystemExit("psql is not on PATH; it is the reference this benchmark needs")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bars.csv"
+        parts = [
+            frame.select(
+                pl.lit(str(key.exchange)).alias("exchange"),
+                pl.lit(str(key.symbol)).alias("symbol"),
+                pl.lit(str(key.timeframe)).alias("timeframe"),
+                pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+            )
+            for key, frame in zip(keys, frames, strict=True)
+        ]
+        pl.concat(parts).write_csv(path, include_header=False, float_precision=None)
+        command = f"\\copy {schema}.bare FROM '{path}' WITH (FORMAT csv)"
+        started = time.perf_counter()
+        subprocess.run([psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", command], check=True)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--series", type=int, default=4)
+    parser.add_argument("--url", default=os.environ.get("ARBX_TEST_DATABASE_URL", DEFAULT_URL))
+    args = parser.parse_args()
+    try:
+        asyncio.run(run(args.url, args.rows, args.series))
+    except psycopg.Error as exc:
+        raise SystemExit(f"benchmark failed: {exc}") from exc
+
+
+if __name__ == "__main__":
+    main()
