@@ -20,11 +20,11 @@ _INDEX = re.compile(r"\[(\d+)\]$")
 _KEY = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
-def field_of(message: str, row_fields: Sequence[str] = ()) -> str:
+def field_of(message: str, row_fields: Sequence[str] = (), default: str = "payload") -> str:
     """The field a msgspec validation message points at ("$[3][2]" -> row_fields[2])."""
     match = _PATH.search(message)
     if not match:
-        return "payload"
+        return default
     path = match.group(1)
     if row_fields:
         index = _INDEX.search(path)
@@ -36,17 +36,18 @@ def field_of(message: str, row_fields: Sequence[str] = ()) -> str:
 
 def decode(
     decoder: msgspec.json.Decoder[T],
-    body: bytes,
+    body: bytes | msgspec.Raw,
     *,
     venue: str,
     what: str,
     row_fields: Sequence[str] = (),
+    field: str = "payload",
 ) -> T:
     """Decode ``body`` or raise ``ExchangeError`` naming the venue, the endpoint and the field."""
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
-        name = field_of(str(exc), row_fields)
+        name = field_of(str(exc), row_fields, field)
         raise ExchangeError(
             f"{venue} sent a malformed {what} payload (field {name}): {exc}",
             venue=venue,
@@ -56,7 +57,7 @@ def decode(
         raise ExchangeError(
             f"{venue} sent a {what} body that is not valid JSON ({exc}); it may have been cut off",
             venue=venue,
-            field="payload",
+            field=field,
         ) from exc
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from arbx.adapters.exchanges.common.timing import Timer
 
+_EPSILON = 1e-9  # float dust: 0.99999999999 tokens is one token
+_MIN_WAIT = 1e-3  # never sleep for less than a clock can represent
+
 
 class TokenBucket:
     """``capacity`` tokens, refilled at ``rate`` per second; a request spends its cost.
@@ -44,10 +47,10 @@ class TokenBucket:
                 wait = self._blocked_until - now
             else:
                 self._refill()
-                if self._tokens >= cost:
-                    self._tokens -= cost
+                if self._tokens >= cost - _EPSILON:
+                    self._tokens = max(0.0, self._tokens - cost)
                     return
-                wait = (cost - self._tokens) / self.rate
+                wait = max((cost - self._tokens) / self.rate, _MIN_WAIT)
             self.waited += wait
             await self._timer.sleep(wait)
 

@@ -117,15 +117,17 @@ class KrakenClient(VenueClient):
         answer = self._envelope(response, wire.OHLC, "OHLC", market)
         rows: list[wire.KrakenOhlcRow] | None = None
         last: int | None = None
-        for key, value in (answer.result or {}).items():
+        for key, raw in (answer.result or {}).items():
             if key == "last":
-                if not isinstance(value, int):
+                last = decode(wire.OHLC_LAST, raw, venue=VENUE, what="OHLC", field="last")
+                if last < 0:
                     raise ExchangeError(
-                        "kraken sent OHLC with a non-integer last", venue=VENUE, field="last"
+                        "kraken sent a negative OHLC last", venue=VENUE, field="last"
                     )
-                last = value
-            elif isinstance(value, list):
-                rows = value
+            else:
+                rows = decode(
+                    wire.OHLC_ROWS, raw, venue=VENUE, what="OHLC", row_fields=wire.OHLC_FIELDS
+                )
         if rows is None:
             raise ExchangeError(
                 f"kraken sent an OHLC answer without rows for {market.venue_symbol}",
@@ -153,7 +155,7 @@ class KrakenClient(VenueClient):
                 f"kraken answered HTTP {response.status} on {response.path}: {snippet}",
                 venue=VENUE,
             )
-        answer = decode(decoder, response.body, venue=VENUE, what=what, row_fields=wire.OHLC_FIELDS)
+        answer = decode(decoder, response.body, venue=VENUE, what=what)
         errors: list[str] = answer.error
         if errors:
             self._raise_for_errors(errors, response, market)

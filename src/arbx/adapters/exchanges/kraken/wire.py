@@ -29,7 +29,7 @@ class KrakenOhlcResponse(msgspec.Struct, frozen=True):
     """GET /0/public/OHLC: result holds the pair's rows under Kraken's pair name and ``last``."""
 
     error: list[str]
-    result: dict[str, list[KrakenOhlcRow] | int] | None = None
+    result: dict[str, msgspec.Raw] | None = None
 
 
 class KrakenAssetPair(msgspec.Struct, frozen=True):
@@ -62,5 +62,7 @@ class KrakenTimeResponse(msgspec.Struct, frozen=True):
 
 
 OHLC = msgspec.json.Decoder(KrakenOhlcResponse, strict=False)
+OHLC_ROWS = msgspec.json.Decoder(list[KrakenOhlcRow], strict=False)
+OHLC_LAST = msgspec.json.Decoder(int, strict=False)
 ASSET_PAIRS = msgspec.json.Decoder(KrakenAssetPairsResponse, strict=False)
 TIME = msgspec.json.Decoder(KrakenTimeResponse, strict=False)
