@@ -9,6 +9,7 @@ edges (stores, API) they are ``ValidationIssue`` and ``DataGap`` msgspec structs
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -192,15 +193,20 @@ def concat_issues(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(parts, how="vertical").sort(["ts", "rule"], maintain_order=True)
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
 def frame_to_issues(series: SeriesKey, frame: pl.DataFrame) -> list[ValidationIssue]:
+    """Findings as structs (a non-finite observed or expected value becomes None)."""
     return [
         ValidationIssue(
             series=series,
             ts=row["ts"],
             rule=row["rule"],
             severity=Severity(row["severity"]),
-            observed=row["observed"],
-            expected=row["expected"],
+            observed=_finite(row["observed"]),
+            expected=_finite(row["expected"]),
             detail=row["detail"],
         )
         for row in frame.iter_rows(named=True)
