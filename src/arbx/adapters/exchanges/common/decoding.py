@@ -16,12 +16,16 @@ from arbx.domain.market import BAR_SCHEMA
 T = TypeVar("T")
 
 _PATH = re.compile(r"at `(\$[^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 _INDEX = re.compile(r"\[(\d+)\]$")
 _KEY = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 def field_of(message: str, row_fields: Sequence[str] = (), default: str = "payload") -> str:
     """The field a msgspec validation message points at ("$[3][2]" -> row_fields[2])."""
+    missing = _MISSING.search(message)
+    if missing:
+        return missing.group(1)
     match = _PATH.search(message)
     if not match:
         return default
@@ -30,7 +34,7 @@ def field_of(message: str, row_fields: Sequence[str] = (), default: str = "paylo
         index = _INDEX.search(path)
         if index and int(index.group(1)) < len(row_fields) and path.count("[") >= 2:
             return row_fields[int(index.group(1))]
-    key = _KEY.search(path)
+    key = _KEY.search(re.sub(r"\[[^\]]*\]$", "", path))
     return key.group(1) if key else path
 
 

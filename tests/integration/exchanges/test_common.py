@@ -1,0 +1,120 @@
+"""The shared machinery on its own: token bucket, breaker, resampling, field names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arbx.adapters.exchanges.common.breaker import CircuitBreaker
+from arbx.adapters.exchanges.common.decoding import field_of
+from arbx.adapters.exchanges.common.http import parse_retry_after
+from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.resample import resample_bars
+from arbx.domain.errors import ExchangeUnavailable
+from arbx.domain.market import Timeframe, check_bars
+from arbx.ports.exchange import BreakerState
+from tests.strategies import bar_series
+from tests.support.exchanges import FakeTimer
+
+
+def timer() -> FakeTimer:
+    return FakeTimer(datetime(2024, 1, 1, tzinfo=UTC))
+
+
+async def test_token_bucket_spends_a_burst_then_paces_at_its_rate() -> None:
+    clock = timer()
+    bucket = TokenBucket(capacity=5, rate=2, timer=clock)
+    for _ in range(5):
+        await bucket.acquire()
+    assert clock.sleeps == []
+
+    for _ in range(4):
+        await bucket.acquire()
+
+    assert sum(clock.sleeps) == pytest.approx(2.0)  # 4 more tokens at 2 per second
+
+
+async def test_token_bucket_block_for_holds_every_request_back() -> None:
+    clock = timer()
+    bucket = TokenBucket(capacity=10, rate=10, timer=clock)
+    bucket.block_for(35)
+    started = clock.monotonic()
+
+    await bucket.acquire()
+
+    assert clock.monotonic() - started >= 35
+
+
+async def test_token_bucket_caps_a_cost_larger_than_capacity() -> None:
+    clock = timer()
+    bucket = TokenBucket(capacity=10, rate=1, timer=clock)
+    await bucket.acquire(50)  # would otherwise wait for ever
+    assert bucket.tokens == pytest.approx(0.0)
+
+
+def test_breaker_opens_after_threshold_and_half_opens_after_cooldown() -> None:
+    clock = timer()
+    breaker = CircuitBreaker("kraken", clock, threshold=2, cooldown=5)
+    breaker.record_failure("HTTP 502")
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record_failure("HTTP 502")
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(ExchangeUnavailable, match="kraken is failing"):
+        breaker.before_call()
+
+    clock.advance(5)
+    assert breaker.state is BreakerState.HALF_OPEN
+    breaker.before_call()  # the one probe
+    with pytest.raises(ExchangeUnavailable):
+        breaker.before_call()  # a second caller waits for the probe's outcome
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.consecutive_failures == 0
+
+
+def test_a_success_resets_the_consecutive_count() -> None:
+    breaker = CircuitBreaker("binance", timer(), threshold=3)
+    for _ in range(5):
+        breaker.record_failure("timeout")
+        breaker.record_failure("timeout")
+        breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("35", 35.0), ("0", 0.0), (" 2.5 ", 2.5), ("soon", None), (None, None), ("-1", None)],
+)
+def test_retry_after_is_read_as_seconds(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_field_of_names_row_fields_and_keys() -> None:
+    assert field_of("Expected `float`, got `str` - at `$[3][2]`", ("t", "o", "h")) == "h"
+    assert field_of("Object missing required field `symbol` - at `$.symbols[0]`") == "symbol"
+    assert field_of("Expected `array`, got `str` - at `$.symbols[0]`") == "symbols"
+    assert field_of("Expected `str`, got `int` - at `$.symbols[0].baseAsset`") == "baseAsset"
+    assert field_of("no path here") == "payload"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bars=bar_series(timeframe=Timeframe.M1, min_size=1, max_size=200),
+    step=st.sampled_from([Timeframe.M5, Timeframe.M15, Timeframe.H1]),
+)
+def test_resampling_keeps_extremes_volume_and_valid_bars(
+    bars: pl.DataFrame, step: Timeframe
+) -> None:
+    out = resample_bars(bars, step)
+
+    assert check_bars(out, step) == []
+    assert out["high"].max() == bars["high"].max()
+    assert out["low"].min() == bars["low"].min()
+    assert out["volume"].sum() == pytest.approx(bars["volume"].sum())
+    assert out["open"][0] == bars["open"][0]
+    assert out["close"][-1] == bars["close"][-1]
+    assert out.height == (bars["ts"].dt.epoch("ms") // step.ms).n_unique()
