@@ -41,7 +41,7 @@ async def test_real_candles_come_back_exactly_across_many_pages(
     want = expected_bars(fake.markets[Symbol.parse(symbol)], timeframe, START, END)
     assert_same_bars(bars, want)
     if timeframe == "1m":
-        assert len(pages) >= 5
+        assert len(pages) >= 3  # 3,600 minutes: 1000, 300 or 720 rows a page
     if venue == "kraken" and timeframe == "1m":
         assert bars.height < 3600  # quiet minutes are holes, and that is fine
 
