@@ -6,10 +6,10 @@ open = first open, high = max high, low = min low, close = last close, volume = 
 before the bucket closes (``until``, default the last bar's close). Interior buckets with
 missing source bars (a venue that omits quiet minutes) are complete: the data went past them.
 
-Two paths, same result: a series that is contiguous on its grid (every slot present, as
-Binance prints them) is reshaped to (buckets, bars per bucket) and reduced along rows in numpy;
-any other series goes through polars' sorted ``group_by_dynamic`` (eager on purpose: 3x faster
-than through the lazy engine on 10M rows with polars 2.1; see bench/processing.py).
+The kernel is numpy over the sorted columns: find where each bucket starts (arithmetic for a
+series with every slot present, one scan otherwise), then ``reduceat`` per column. It runs
+about twice as fast as polars' ``group_by_dynamic`` on 10M rows (polars 2.1, 2 cores; see
+bench/processing.py). Prices are expected valid (finite), as in every stored series.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import numpy as np
 import polars as pl
 
 from arbx.domain.errors import InvalidInput
-from arbx.domain.market import BAR_COLUMNS, BAR_SCHEMA, Timeframe, to_ms
+from arbx.domain.market import BAR_COLUMNS, BAR_SCHEMA, Timeframe, empty_bars, to_ms
 
 Incomplete = Literal["drop", "flag", "keep"]
+_CHUNK = 1 << 16
 
 
 def check_resample(source: Timeframe, target: Timeframe) -> None:
@@ -56,18 +57,7 @@ def resample(
     ts = bars.get_column("ts")
     if not ts.is_sorted():
         raise InvalidInput("bars must be sorted by ts to be resampled", field="ts")
-    grouped = _contiguous(bars, source, target)
-    if grouped is None:
-        frame = bars.select(BAR_COLUMNS).with_columns(ts.set_sorted())
-        grouped = frame.group_by_dynamic(
-            "ts", every=target.polars_every, label="left", closed="left"
-        ).agg(
-            pl.col("open").first(),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").last(),
-            pl.col("volume").sum(),
-        )
+    grouped = _aggregate(bars, source, target) if bars.height else empty_bars()
     if incomplete == "keep":
         return grouped
     if grouped.is_empty():
@@ -83,47 +73,43 @@ def resample(
     return grouped.with_columns(complete.alias("complete"))
 
 
-def _contiguous(bars: pl.DataFrame, source: Timeframe, target: Timeframe) -> pl.DataFrame | None:
-    """The resample of a gap-free series by reshaping, or None when the series has holes."""
-    n = bars.height
-    if n < 2:
-        return None
-    step, width = source.ms, target.ms
+def _every_slot_present(ms: np.ndarray, step: int) -> bool:
+    """True when ``ms`` holds consecutive grid slots (checked in cache-sized chunks)."""
+    n = ms.size
+    if int(ms[-1]) - int(ms[0]) != (n - 1) * step or int(ms[0]) % step:
+        return False
+    for lo in range(0, n - 1, _CHUNK):
+        if not bool((np.diff(ms[lo : lo + _CHUNK + 1]) == step).all()):
+            return False
+    return True
+
+
+def _bucket_starts(ms: np.ndarray, step: int, width: int) -> np.ndarray:
+    """Row index where each bucket begins."""
+    n = ms.size
+    if _every_slot_present(ms, step):
+        first = int(ms[0])
+        head = (width - first % width) % width // step  # rows before the first full bucket
+        inner = np.arange(head, n, width // step, dtype=np.int64)
+        return inner if head == 0 else np.concatenate(([0], inner))
+    bucket = ms // width
+    return np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
+
+
+def _aggregate(bars: pl.DataFrame, source: Timeframe, target: Timeframe) -> pl.DataFrame:
     ms = bars.get_column("ts").to_physical().to_numpy()
-    first, last = int(ms[0]), int(ms[-1])
-    if last - first != (n - 1) * step or first % step or not bool((np.diff(ms) == step).all()):
-        return None
-    per = width // step
-    start = first - first % width
-    head = min(n, (start + width - first) // step) if first != start else 0
-    full = (n - head) // per
-    cuts = [(0, head)] if head else []
-    body = slice(head, head + full * per)
-    tail = (head + full * per, n)
-    columns: dict[str, list[np.ndarray]] = {c: [] for c in BAR_COLUMNS[1:]}
-    values = {c: bars.get_column(c).to_numpy() for c in BAR_COLUMNS[1:]}
-
-    def edge(lo: int, hi: int) -> None:
-        columns["open"].append(values["open"][lo : lo + 1])
-        columns["high"].append(values["high"][lo:hi].max(keepdims=True))
-        columns["low"].append(values["low"][lo:hi].min(keepdims=True))
-        columns["close"].append(values["close"][hi - 1 : hi])
-        columns["volume"].append(values["volume"][lo:hi].sum(keepdims=True))
-
-    for lo, hi in cuts:
-        edge(lo, hi)
-    if full:
-        shaped = {c: values[c][body].reshape(full, per) for c in values}
-        columns["open"].append(shaped["open"][:, 0])
-        columns["high"].append(shaped["high"].max(axis=1))
-        columns["low"].append(shaped["low"].min(axis=1))
-        columns["close"].append(shaped["close"][:, -1])
-        columns["volume"].append(shaped["volume"].sum(axis=1))
-    if tail[1] > tail[0]:
-        edge(*tail)
-    buckets = (head > 0) + full + (tail[1] > tail[0])
-    first_bucket = start if head else first
-    stamps = first_bucket + np.arange(buckets, dtype=np.int64) * width
+    width = target.ms
+    starts = _bucket_starts(ms, source.ms, width)
+    lasts = np.concatenate((starts[1:], [ms.size])) - 1
+    values = {c: bars.get_column(c).cast(pl.Float64).to_numpy() for c in BAR_COLUMNS[1:]}
+    stamps = ms[starts] - ms[starts] % width
     return pl.DataFrame(
-        {"ts": stamps, **{c: np.concatenate(parts) for c, parts in columns.items()}}
+        {
+            "ts": stamps,
+            "open": values["open"][starts],
+            "high": np.maximum.reduceat(values["high"], starts),
+            "low": np.minimum.reduceat(values["low"], starts),
+            "close": values["close"][lasts],
+            "volume": np.add.reduceat(values["volume"], starts),
+        }
     ).with_columns(pl.col("ts").cast(BAR_SCHEMA["ts"]))
