@@ -2,8 +2,9 @@
 
 Layout and file naming: ``layout.py``. Atomic multi-file commits and crash recovery:
 ``transaction.py``. Within one process, writes and deletes of one series are serialized by a
-per-series ``asyncio.Lock``; blocking file work runs in worker threads. One store instance owns
-a root at a time (do not point two processes at the same root for writing).
+per-series ``asyncio.Lock``; across processes (the server and a CLI import, say) by a lock
+file per series (``flock``, POSIX). Blocking file work runs in worker threads. An interrupted
+change of a series is finished or undone before the next operation on it (``recover``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from arbx.adapters.parquet.layout import (
     series_keys,
     split_by_month,
 )
-from arbx.adapters.parquet.transaction import Transaction, recover
+from arbx.adapters.parquet.transaction import Transaction, recover, series_lock
 from arbx.domain.errors import ArbxError, StorageError, StorageUnavailable
 from arbx.domain.market import BAR_COLUMNS, BAR_SCHEMA, SeriesKey, TimeSpan, empty_bars
 from arbx.domain.market.series_ops import covered_spans, prepare_write, upsert_bars
@@ -43,9 +44,10 @@ class ParquetBarStore(BarStore):
         self._root = Path(root)
         self._workers = workers or min(4, os.cpu_count() or 1)
         self._locks: dict[SeriesKey, asyncio.Lock] = {}
+        # Series this instance has recovered once (orphan temp files swept), and series whose
+        # last operation failed part way (recovered again before the next one).
+        self._recovered: set[SeriesKey] = set()
         self._dirty: set[SeriesKey] = set()
-        self._opened = False
-        self._open_lock = asyncio.Lock()
 
     @property
     def root(self) -> Path:
@@ -57,14 +59,13 @@ class ParquetBarStore(BarStore):
         incoming = prepare_write(key, bars)
         if incoming.is_empty():
             return 0
-        return await self._locked(key, self._write_sync, key, incoming)
+        return await self._locked(key, self._write_sync, key, incoming, creates=True)
 
     async def read(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
         return await self._locked(key, self._read_sync, key, span)
 
     async def list_series(self) -> list[SeriesInfo]:
-        await self._ensure_open()
-        keys = await self._in_thread(series_keys, self._root)
+        keys = await self._in_thread(self._known_keys_sync)
         infos = []
         for key in keys:
             info = await self._locked(key, self._info_sync, key)
@@ -181,9 +182,27 @@ class ParquetBarStore(BarStore):
                 " check that the folder exists and is writable"
             ) from exc
 
-    def _recover_all_sync(self) -> None:
-        for key in {*series_keys(self._root), *journal_keys(self._root)}:
-            recover(SeriesLayout(self._root, key))
+    def _known_keys_sync(self) -> list[SeriesKey]:
+        return sorted({*series_keys(self._root), *journal_keys(self._root)}, key=_sort_key)
+
+    def _with_series(self, key: SeriesKey, creates: bool, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn`` holding the series' lock file, after finishing any interrupted change.
+
+        Reading or deleting a series nobody ever wrote takes (and creates) no lock file.
+        """
+        layout = SeriesLayout(self._root, key)
+        if not creates and not layout.series_dir.exists() and not layout.journal.exists():
+            return fn(*args)
+        with series_lock(layout):
+            if key not in self._recovered or key in self._dirty or layout.journal.exists():
+                recover(layout)
+                self._recovered.add(key)
+                self._dirty.discard(key)
+            try:
+                return fn(*args)
+            except BaseException:
+                self._dirty.add(key)
+                raise
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -196,27 +215,14 @@ class ParquetBarStore(BarStore):
             wait(futures)
         return [f.result() for f in futures]
 
-    async def _ensure_open(self) -> None:
-        """Recover interrupted writes once, before this instance touches any series."""
-        if self._opened:
-            return
-        async with self._open_lock:
-            if not self._opened:
-                await self._in_thread(self._recover_all_sync)
-                self._opened = True
-
-    async def _locked(self, key: SeriesKey, fn: Callable[..., T], *args: object) -> T:
-        await self._ensure_open()
+    async def _locked(
+        self, key: SeriesKey, fn: Callable[..., T], *args: object, creates: bool = False
+    ) -> T:
+        """Serialize operations on one series: in this process (asyncio) and across processes
+        (a lock file held by the worker thread)."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            if key in self._dirty:
-                await self._in_thread(recover, SeriesLayout(self._root, key))
-                self._dirty.discard(key)
-            try:
-                return await self._in_thread(fn, *args)
-            except BaseException:
-                self._dirty.add(key)
-                raise
+            return await self._in_thread(self._with_series, key, creates, fn, *args)
 
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run blocking work in a thread; translate file errors; never abandon it half done.

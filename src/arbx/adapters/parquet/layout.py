@@ -4,7 +4,8 @@
 
 Temporary files are hidden (``.bars.<txid>.tmp``) and never end in ``.parquet``, so a dataset
 scan (``pl.scan_parquet(root / "ohlcv" / "**/*.parquet", hive_partitioning=True)``) never sees
-them. Commit records of multi-file writes live outside the dataset, in ``<root>/_journal/``.
+them. Commit records of multi-file writes live outside the dataset, in ``<root>/_journal/``;
+the lock files that serialize writers of one series across processes in ``<root>/_locks/``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from arbx.domain.market import SeriesKey, TimeSpan, from_ms, to_ms
 
 DATASET_DIR = "ohlcv"
 JOURNAL_DIR = "_journal"
+LOCK_DIR = "_locks"
 FILE_NAME = "bars.parquet"
 TEMP_PREFIX = ".bars."
 TEMP_SUFFIX = ".tmp"
@@ -87,6 +89,12 @@ class SeriesLayout:
         key = self.key
         name = f"{key.exchange.id}~{key.symbol.slug}~{key.timeframe.value}.json"
         return self.root / JOURNAL_DIR / name
+
+    @property
+    def lock_file(self) -> Path:
+        key = self.key
+        name = f"{key.exchange.id}~{key.symbol.slug}~{key.timeframe.value}.lock"
+        return self.root / LOCK_DIR / name
 
     def month_dir(self, month: Month) -> Path:
         return self.series_dir / f"year={month.year:04d}" / f"month={month.month:02d}"

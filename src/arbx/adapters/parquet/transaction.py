@@ -18,10 +18,13 @@ data of a write, whole, and never a torn file.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -131,6 +134,23 @@ def recover(layout: SeriesLayout) -> None:
             os.unlink(path)
     for temp in list(layout.temp_files()):
         os.unlink(temp)
+
+
+@contextmanager
+def series_lock(layout: SeriesLayout) -> Iterator[None]:
+    """Hold the series' lock file exclusively: one writer per series across processes.
+
+    ``flock`` locks are released by the kernel when a process dies, so a crash never leaves
+    a series locked. Lock files are never deleted (that would let two holders coexist).
+    """
+    path = layout.lock_file
+    make_dirs(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _apply(root: Path, journal: Path, record: dict[str, Any]) -> None:
