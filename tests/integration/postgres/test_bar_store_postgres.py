@@ -3,6 +3,7 @@ upsert, large frames, and a schema that is wrong or not migrated."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,3 +126,65 @@ async def test_a_store_on_an_unmigrated_schema_says_so(
         await store.read(SERIES, TimeSpan.everything())
     with pytest.raises(StorageError):
         await store.write(SERIES, make_bars(3))
+
+
+@pytest.fixture
+def split_store(
+    postgres_database: PostgresTestDatabase,
+    postgres_bar_store: PostgresBarStore,
+    postgres_pool: AsyncConnectionPool,
+) -> PostgresBarStore:
+    """A store that reads spans of more than 1,000 bars in up to 3 parallel parts."""
+    return PostgresBarStore(
+        postgres_pool, postgres_database.schema, read_parallelism=3, rows_per_read_part=1_000
+    )
+
+
+async def test_a_read_split_in_parts_returns_every_bar_once_in_order(
+    split_store: PostgresBarStore,
+) -> None:
+    bars = pl.concat(
+        [make_bars(4_000, seed=5), make_bars(1_001, start=datetime(2024, 3, 1, tzinfo=UTC))]
+    )
+    await split_store.write(SERIES, bars)
+
+    assert (await split_store.read(SERIES, TimeSpan.everything())).equals(bars)
+    inner = TimeSpan.of(bars["ts"][17], bars["ts"][4_500])
+    assert (await split_store.read(SERIES, inner)).equals(bars[17:4_500])
+
+
+async def test_a_split_read_on_a_one_connection_pool_reads_the_parts_itself(
+    postgres_database: PostgresTestDatabase, postgres_bar_store: PostgresBarStore
+) -> None:
+    bars = make_bars(5_000, seed=6)
+    await postgres_bar_store.write(SERIES, bars)
+    pool = AsyncConnectionPool(
+        postgres_database.url, min_size=1, max_size=1, timeout=5.0, open=False
+    )
+    await pool.open(wait=True)
+    try:
+        store = PostgresBarStore(
+            pool, postgres_database.schema, read_parallelism=4, rows_per_read_part=500
+        )
+        assert (await store.read(SERIES, TimeSpan.everything())).equals(bars)
+    finally:
+        await pool.close()
+
+
+async def test_split_reads_never_see_half_of_a_concurrent_write(
+    split_store: PostgresBarStore,
+) -> None:
+    old = make_bars(6_000, seed=7)
+    new = old.with_columns(pl.col("volume") + 1.0)
+    await split_store.write(SERIES, old)
+
+    async def flip() -> None:
+        for version in (new, old) * 8:
+            await split_store.write(SERIES, version)
+
+    async def observe() -> list[pl.DataFrame]:
+        return [await split_store.read(SERIES, TimeSpan.everything()) for _ in range(24)]
+
+    _, seen = await asyncio.gather(flip(), observe())
+    for frame in seen:
+        assert frame.equals(old) or frame.equals(new)

@@ -15,16 +15,22 @@ Reads: ``COPY (SELECT ...) TO STDOUT (FORMAT BINARY)`` decoded by numpy (see cop
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import polars as pl
+import psycopg
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from arbx.adapters.postgres.copy_binary import copy_out, decode_bars, encode_bars
 from arbx.adapters.postgres.errors import storage_errors
 from arbx.adapters.postgres.migrate import check_schema_name
-from arbx.domain.market import SeriesKey, TimeSpan, empty_bars, utc
+from arbx.domain.errors import InvalidInput
+from arbx.domain.market import SeriesKey, TimeSpan, empty_bars, to_ms, utc
 from arbx.domain.market.series_ops import prepare_write
 from arbx.ports.bar_store import BarStore, SeriesInfo
 
@@ -38,13 +44,33 @@ _CREATE_STAGING = sql.SQL(
 _COPY_STAGING = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(_STAGING)
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 _COPY_CHUNK = 1 << 20
+_SNAPSHOT_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_HELPER_WAIT = 0.05
+_COPY_OUT = sql.SQL(
+    "COPY (SELECT ts, open, high, low, close, volume FROM {table}"
+    " WHERE exchange = {exchange} AND symbol = {symbol} AND timeframe = {timeframe}"
+    " AND ts >= {start} AND ts < {end} ORDER BY ts) TO STDOUT (FORMAT BINARY)"
+)
 
 
 class PostgresBarStore(BarStore):
     """Bars in ``<schema>.market_data``; the schema must be migrated (``migrate.upgrade``)."""
 
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        schema: str = "arbx",
+        *,
+        read_parallelism: int = 2,
+        rows_per_read_part: int = 100_000,
+    ) -> None:
+        if read_parallelism < 1 or rows_per_read_part < 1:
+            raise InvalidInput(
+                "read_parallelism and rows_per_read_part must be >= 1", field="read_parallelism"
+            )
         self._pool = pool
+        self._read_parallelism = read_parallelism
+        self._rows_per_part = rows_per_read_part
         self._schema = check_schema_name(schema)
         self._table = sql.Identifier(schema, "market_data")
         self._sql = _WriteStatements.for_table(self._table)
@@ -82,19 +108,81 @@ class PostgresBarStore(BarStore):
                     return changed + max(cur.rowcount, 0)
 
     async def read(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
-        query = sql.SQL(
-            "COPY (SELECT ts, open, high, low, close, volume FROM {}"
-            " WHERE exchange = {} AND symbol = {} AND timeframe = {} AND ts >= {} AND ts < {}"
-            " ORDER BY ts) TO STDOUT (FORMAT BINARY)"
-        ).format(
-            self._table,
-            *(sql.Literal(v) for v in (*_key_params(key), span.start, span.end)),
-        )
+        """One REPEATABLE READ snapshot; a large span is split in ``read_parallelism`` parts
+        read at once on pooled connections that import that snapshot (``pg_export_snapshot``),
+        so the parts can never straddle a concurrent write."""
         with storage_errors(f"read bars of {key}"):
             async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(_SNAPSHOT_READ)
                 await conn.execute("SET LOCAL jit = off")
-                stream = await copy_out(conn, query.as_bytes(conn))
-        return decode_bars(stream) if stream else empty_bars()
+                cur = await conn.execute(
+                    self._sql.bounds, (*_key_params(key), span.start, span.end)
+                )
+                row = await cur.fetchone()
+                if row is None or row[0] is None:
+                    return empty_bars()
+                parts = self._split(key, span, utc(row[0]), utc(row[1]))
+                if len(parts) == 1:
+                    return decode_bars(await copy_out(conn, self._copy_query(conn, key, span)))
+                cur = await conn.execute("SELECT pg_export_snapshot()")
+                snapshot = await cur.fetchone()
+                assert snapshot is not None
+                frames = await asyncio.gather(
+                    copy_out(conn, self._copy_query(conn, key, parts[0])),
+                    *(self._read_part(str(snapshot[0]), key, part) for part in parts[1:]),
+                )
+                # A part whose helper connection was not free is read here, in the snapshot.
+                streams = [
+                    stream
+                    if stream is not None
+                    else await copy_out(conn, self._copy_query(conn, key, part))
+                    for stream, part in zip(frames, parts, strict=True)
+                ]
+        return pl.concat([decode_bars(stream) for stream in streams], rechunk=True)
+
+    def _split(
+        self, key: SeriesKey, span: TimeSpan, first: datetime, last: datetime
+    ) -> list[TimeSpan]:
+        """Grid-aligned parts of [first, last] of about equal bar counts (at most one)."""
+        step = key.timeframe.ms
+        bars = (to_ms(last) - to_ms(first)) // step + 1
+        parts = max(1, min(self._read_parallelism, bars // self._rows_per_part))
+        if parts == 1:
+            return [span]
+        per_part = -(-bars // parts) * step
+        end = min(to_ms(last) + step, span.end_ms)
+        edges = [to_ms(first) + i * per_part for i in range(parts)] + [end]
+        return [TimeSpan.from_ms(a, b) for a, b in itertools.pairwise(edges) if a < b]
+
+    async def _read_part(self, snapshot: str, key: SeriesKey, part: TimeSpan) -> bytearray | None:
+        try:
+            conn = await self._pool.getconn(timeout=_HELPER_WAIT)
+        except PoolTimeout:
+            return None  # the pool is busy: the snapshot's own connection reads this part
+        try:
+            async with conn.transaction():
+                await conn.execute(_SNAPSHOT_READ)
+                await conn.execute(
+                    sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
+                )
+                await conn.execute("SET LOCAL jit = off")
+                return await copy_out(conn, self._copy_query(conn, key, part))
+        finally:
+            await self._pool.putconn(conn)
+
+    def _copy_query(
+        self, conn: psycopg.AsyncConnection[Any], key: SeriesKey, span: TimeSpan
+    ) -> bytes:
+        # COPY takes no bind parameters: the values go in as quoted literals.
+        exchange, symbol, timeframe = (sql.Literal(v) for v in _key_params(key))
+        return _COPY_OUT.format(
+            table=self._table,
+            exchange=exchange,
+            symbol=symbol,
+            timeframe=timeframe,
+            start=sql.Literal(span.start),
+            end=sql.Literal(span.end),
+        ).as_bytes(conn)
 
     async def list_series(self) -> list[SeriesInfo]:
         query = sql.SQL(
@@ -153,6 +241,7 @@ class _WriteStatements:
     """The statements of one write, for one table (parameters: key, then ts bounds)."""
 
     overlaps: sql.Composed
+    bounds: sql.Composed
     insert_all: sql.Composed
     update_changed: sql.Composed
     insert_missing: sql.Composed
@@ -179,6 +268,9 @@ class _WriteStatements:
                 "SELECT EXISTS (SELECT 1 FROM {table} WHERE "
                 + series
                 + " AND ts >= %s AND ts <= %s)"
+            ).format(**fmt),
+            bounds=sql.SQL(
+                "SELECT min(ts), max(ts) FROM {table} WHERE " + series + " AND ts >= %s AND ts < %s"
             ).format(**fmt),
             insert_all=sql.SQL(
                 "INSERT INTO {table} (exchange, symbol, timeframe, ts, {cols})"
