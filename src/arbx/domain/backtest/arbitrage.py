@@ -355,19 +355,16 @@ def execute_crosses(
 ) -> BacktestResult:
     """Threshold arbitrage: a round trip at each decision whose net gap clears threshold."""
     books = _open_books(market, cfg)
-    seen = taken = below = no_bal = size = 0
+    ok = decisions.net_ok
+    seen, below = int(ok.size), int((~ok).sum())
+    taken = no_bal = size = 0
     trade_id = 0
-    for t, buy, sell, ok in zip(
-        decisions.bar.tolist(),
-        decisions.buy.tolist(),
-        decisions.sell.tolist(),
-        decisions.net_ok.tolist(),
+    for t, buy, sell in zip(
+        decisions.bar[ok].tolist(),
+        decisions.buy[ok].tolist(),
+        decisions.sell[ok].tolist(),
         strict=True,
     ):
-        seen += 1
-        if not ok:
-            below += 1
-            continue
         f = _fill_bar(market, cfg, t, (buy, sell))
         if f is None:
             continue

@@ -37,7 +37,6 @@ from arbx.domain.backtest.result import FILL_SCHEMA, ORDER_SCHEMA, BacktestResul
 from arbx.domain.errors import InvalidInput
 
 OrderKind = Literal["market", "limit", "stop"]
-_EPS = 1e-12
 
 
 class RiskRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -217,17 +216,17 @@ class _Engine:
             q = remaining
             slip = ex.slippage.fraction(q, vol) if taker else 0.0
             px = price * (1.0 - slip)
-        if q <= _EPS:
-            if order.side < 0 and self.position <= _EPS:
+        if q <= 0.0:
+            if order.side < 0 and self.position <= 0.0:
                 self._close_order(order, "filled" if order.filled else "cancelled")
-            elif order.side > 0 and (order.qty is None or order.qty <= _EPS):
+            elif order.side > 0 and (order.qty is None or order.qty <= 0.0):
                 self._close_order(order, "cancelled")
             return
         notional = q * px
         fee = notional * phi
         tb = self.tb
         if order.side > 0:
-            if self.position <= _EPS:
+            if self.position <= 0.0:
                 self.entry_bar = t
                 self.peak_high = px
             self.cash -= notional + fee
@@ -241,7 +240,7 @@ class _Engine:
             tb[3] += q
             tb[4] += notional
             tb[5] += fee
-            if self.position <= 1e-12 * max(tb[0], 1.0):
+            if self.position <= 1e-12 * tb[0]:
                 self.position = 0.0
                 self._close_trade(t, order.reason)
         order.filled += q
@@ -272,10 +271,10 @@ class _Engine:
             tb = self.tb
             b = self.book
             b.entry_bar.append(self.entry_bar)
-            b.exit_bar.append(None)
+            b.exit_bar.append(-1)
             b.qty.append(self.position)
             b.entry_price.append(tb[1] / tb[0])
-            b.exit_price.append(None)
+            b.exit_price.append(math.nan)
             b.entry_fee.append(tb[2] * self.position / tb[0])
             b.exit_fee.append(0.0)
             b.exit_reason.append("open")

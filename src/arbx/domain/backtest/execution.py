@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -17,9 +17,9 @@ from arbx.domain.backtest.result import (
     FILL_SCHEMA,
     ORDER_SCHEMA,
     TRADE_SCHEMA,
+    TS,
     BacktestResult,
     EngineName,
-    frame,
 )
 from arbx.domain.backtest.sizing import Sizing
 from arbx.domain.errors import InvalidInput
@@ -123,20 +123,27 @@ class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 @dataclass
 class TradeBook:
-    """Closed and open long trades plus their fills, as column lists."""
+    """Long trades as columns (lists while an engine appends, or arrays).
 
-    entry_bar: list[int]
-    exit_bar: list[int | None]
-    qty: list[float]
-    entry_price: list[float]
-    exit_price: list[float | None]
-    entry_fee: list[float]
-    exit_fee: list[float]
+    An open trade has ``exit_bar == -1`` and a NaN ``exit_price``.
+    """
+
+    entry_bar: Any
+    exit_bar: Any
+    qty: Any
+    entry_price: Any
+    exit_price: Any
+    entry_fee: Any
+    exit_fee: Any
     exit_reason: list[str]
 
     @classmethod
     def empty(cls) -> TradeBook:
         return cls([], [], [], [], [], [], [], [])
+
+
+def _ts(values: IntArray) -> pl.Series:
+    return pl.Series(values, dtype=pl.Int64).cast(TS)
 
 
 def assemble(
@@ -151,41 +158,46 @@ def assemble(
     fills: pl.DataFrame | None = None,
 ) -> BacktestResult:
     """Turn engine arrays into a ``BacktestResult`` with trades, fills and metrics."""
-    m = len(book.qty)
-    ts = bars.ts.tolist()
-    closed = [k for k in range(m) if book.exit_bar[k] is not None]
+    entry_bar = np.asarray(book.entry_bar, dtype=np.int64)
+    exit_bar = np.asarray(book.exit_bar, dtype=np.int64)
+    qty = np.asarray(book.qty, dtype=np.float64)
+    entry_price = np.asarray(book.entry_price, dtype=np.float64)
+    exit_price = np.asarray(book.exit_price, dtype=np.float64)
+    entry_fee = np.asarray(book.entry_fee, dtype=np.float64)
+    exit_fee = np.asarray(book.exit_fee, dtype=np.float64)
+    m = int(qty.size)
+    is_open = exit_bar < 0
     last_close = float(bars.close[-1]) if bars.n else math.nan
-    pnl: list[float] = []
-    ret: list[float] = []
-    for k in range(m):
-        cost = book.qty[k] * book.entry_price[k] + book.entry_fee[k]
-        exit_px = book.exit_price[k]
-        value = book.qty[k] * (exit_px if exit_px is not None else last_close)
-        p = value - book.exit_fee[k] - cost
-        pnl.append(p)
-        ret.append(p / cost if cost > 0 else 0.0)
-    trades = frame(
+    cost = qty * entry_price + entry_fee
+    value = qty * np.where(is_open, last_close, exit_price)
+    pnl = value - exit_fee - cost
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(cost > 0, pnl / cost, 0.0)
+    exit_ts = pl.Series(bars.ts[np.maximum(exit_bar, 0)] if m else np.zeros(0, np.int64))
+    trades = pl.DataFrame(
         {
-            "trade_id": list(range(m)),
-            "venue": [bars.venue] * m,
-            "symbol": [bars.symbol] * m,
-            "entry_ts": [ts[i] for i in book.entry_bar],
-            "exit_ts": [ts[i] if i is not None else None for i in book.exit_bar],
-            "entry_bar": book.entry_bar,
-            "exit_bar": book.exit_bar,
-            "qty": book.qty,
-            "entry_price": book.entry_price,
-            "exit_price": book.exit_price,
-            "fees": [a + b for a, b in zip(book.entry_fee, book.exit_fee, strict=True)],
+            "trade_id": np.arange(m, dtype=np.int64),
+            "venue": pl.repeat(bars.venue, m, eager=True, dtype=pl.String),
+            "symbol": pl.repeat(bars.symbol, m, eager=True, dtype=pl.String),
+            "entry_ts": _ts(bars.ts[entry_bar]),
+            "exit_ts": _ts(exit_ts.to_numpy()).scatter(np.flatnonzero(is_open), None),
+            "entry_bar": entry_bar,
+            "exit_bar": pl.Series(exit_bar).scatter(np.flatnonzero(is_open), None),
+            "qty": qty,
+            "entry_price": entry_price,
+            "exit_price": pl.Series(exit_price).scatter(np.flatnonzero(is_open), None),
+            "fees": entry_fee + exit_fee,
             "pnl": pnl,
             "return": ret,
-            "is_open": [i is None for i in book.exit_bar],
-            "exit_reason": book.exit_reason,
+            "is_open": is_open,
+            "exit_reason": pl.Series(book.exit_reason, dtype=pl.String),
         },
-        TRADE_SCHEMA,
+        schema=TRADE_SCHEMA,
     )
     if fills is None or orders is None:
-        orders, fills = _market_orders(bars, book, 0 if execution.fill_close else 1)
+        arrays = (entry_bar, exit_bar, qty, entry_price, exit_price, entry_fee, exit_fee)
+        delay = 0 if execution.fill_close else 1
+        orders, fills = _market_orders(bars, arrays, book.exit_reason, delay)
     notional = float((fills["qty"] * fills["price"]).sum()) if fills.height else 0.0
     fees_paid = float(fills["fee"].sum()) if fills.height else 0.0
     metrics = compute_metrics(
@@ -193,16 +205,16 @@ def assemble(
         execution.capital,
         bars.bar_ms,
         risk_free_rate=execution.risk_free_rate,
-        trade_pnl=np.asarray([pnl[k] for k in closed]),
-        trade_return=np.asarray([ret[k] for k in closed]),
-        open_trades=m - len(closed),
+        trade_pnl=pnl[~is_open],
+        trade_return=ret[~is_open],
+        open_trades=int(is_open.sum()),
         exposed=position,
         traded_notional=notional,
         fees_paid=fees_paid,
     )
     curve = pl.DataFrame(
         {
-            "ts": pl.Series("ts", bars.ts, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
+            "ts": _ts(bars.ts),
             "equity": equity,
             "drawdown": drawdown(equity, execution.capital),
             "cash": cash,
@@ -223,59 +235,56 @@ def assemble(
 
 
 def _market_orders(
-    bars: BarArrays, book: TradeBook, delay: int
+    bars: BarArrays,
+    book: tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    reasons: list[str],
+    delay: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Orders and fills of a signal run where every order is a market order filled whole."""
-    ts = bars.ts.tolist()
-    rows: list[tuple[int, str, float, float, float, str]] = []
-    for k in range(len(book.qty)):
-        rows.append(
-            (
-                book.entry_bar[k],
-                "buy",
-                book.qty[k],
-                book.entry_price[k],
-                book.entry_fee[k],
-                "signal",
-            )
-        )
-        exit_bar = book.exit_bar[k]
-        exit_price = book.exit_price[k]
-        if exit_bar is not None and exit_price is not None:
-            rows.append(
-                (exit_bar, "sell", book.qty[k], exit_price, book.exit_fee[k], book.exit_reason[k])
-            )
-    count = len(rows)
-    ids = list(range(count))
-    fills = frame(
+    """Orders and fills of a signal run where every order is a market order filled whole:
+    per trade a buy at entry, then (when closed) a sell at exit, in trade order."""
+    entry_bar, exit_bar, qty, entry_price, exit_price, entry_fee, exit_fee = book
+    keep = np.column_stack((np.ones(qty.size, dtype=bool), exit_bar >= 0)).ravel()
+
+    def pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.column_stack((a, b)).ravel()[keep]
+        return out
+
+    bar = pair(entry_bar, exit_bar)
+    count = int(bar.size)
+    side = pair(np.full(qty.size, "buy", dtype=object), np.full(qty.size, "sell", dtype=object))
+    reason = pair(np.full(qty.size, "signal", dtype=object), np.asarray(reasons, dtype=object))
+    ids = np.arange(count, dtype=np.int64)
+    q = pair(qty, qty)
+    venue = pl.repeat(bars.venue, count, eager=True, dtype=pl.String)
+    fills = pl.DataFrame(
         {
             "fill_id": ids,
             "order_id": ids,
-            "ts": [ts[r[0]] for r in rows],
-            "bar": [r[0] for r in rows],
-            "venue": [bars.venue] * count,
-            "side": [r[1] for r in rows],
-            "qty": [r[2] for r in rows],
-            "price": [r[3] for r in rows],
-            "fee": [r[4] for r in rows],
-            "liquidity": ["taker"] * count,
+            "ts": _ts(bars.ts[bar]),
+            "bar": bar,
+            "venue": venue,
+            "side": pl.Series(side, dtype=pl.String),
+            "qty": q,
+            "price": pair(entry_price, exit_price),
+            "fee": pair(entry_fee, exit_fee),
+            "liquidity": pl.repeat("taker", count, eager=True, dtype=pl.String),
         },
-        FILL_SCHEMA,
+        schema=FILL_SCHEMA,
     )
-    orders = frame(
+    orders = pl.DataFrame(
         {
             "order_id": ids,
-            "created_bar": [r[0] - delay for r in rows],
-            "venue": [bars.venue] * count,
-            "side": [r[1] for r in rows],
-            "kind": ["market"] * count,
-            "qty": [r[2] for r in rows],
-            "limit_price": [None] * count,
-            "stop_price": [None] * count,
-            "filled_qty": [r[2] for r in rows],
-            "status": ["filled"] * count,
-            "reason": [r[5] for r in rows],
+            "created_bar": bar - delay,
+            "venue": venue,
+            "side": pl.Series(side, dtype=pl.String),
+            "kind": pl.repeat("market", count, eager=True, dtype=pl.String),
+            "qty": q,
+            "limit_price": pl.repeat(None, count, eager=True, dtype=pl.Float64),
+            "stop_price": pl.repeat(None, count, eager=True, dtype=pl.Float64),
+            "filled_qty": q,
+            "status": pl.repeat("filled", count, eager=True, dtype=pl.String),
+            "reason": pl.Series(reason, dtype=pl.String),
         },
-        ORDER_SCHEMA,
+        schema=ORDER_SCHEMA,
     )
     return orders, fills

@@ -172,25 +172,31 @@ def equity_from_trades(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Mark a long-only book at each close: ``equity = cash + qty * close``.
 
-    ``cash_in[k]`` is the cash held while trade k is open, ``cash_after[k]`` the cash once
-    it closed. Returns ``(equity, cash, position)`` per bar.
+    ``cash_in[k]`` is the cash held while trade k is open (bars ``entries[k]`` up to
+    ``exits[k]``), ``cash_after[k]`` the cash once it closed. The bars form alternating
+    flat / in-trade segments, expanded with one ``np.repeat`` per column.
+    Returns ``(equity, cash, position)`` per bar.
     """
     n = close.size
-    opened = np.zeros(n, dtype=np.int64)
-    opened[entries] = 1
-    k = np.cumsum(opened) - 1
-    inside = np.zeros(n, dtype=np.int64)
-    inside[entries] += 1
-    inside[exits] -= 1
-    held = np.cumsum(inside) > 0
-    kk = np.maximum(k, 0)
-    if entries.size:
-        position = np.where(held, qty[kk], 0.0)
-        after = np.concatenate((cash_after, [np.nan] * (entries.size - cash_after.size)))
-        cash = np.where(held, cash_in[kk], np.where(k >= 0, after[kk], capital))
-    else:
-        position = np.zeros(n)
-        cash = np.full(n, capital)
+    m = entries.size
+    bounds = np.empty(2 * m + 2, dtype=np.int64)
+    bounds[0] = 0
+    bounds[1 : 2 * m : 2] = entries
+    bounds[2 : 2 * m + 1 : 2][: exits.size] = exits
+    if exits.size < m:  # the last trade is still open at the end
+        bounds[2 * m] = n
+    bounds[-1] = n
+    lengths = np.diff(bounds)
+    cash_seg = np.empty(2 * m + 1)
+    cash_seg[0] = capital
+    cash_seg[1::2] = cash_in
+    cash_seg[2::2][: cash_after.size] = cash_after
+    if cash_after.size < m:
+        cash_seg[-1] = cash_in[-1]
+    pos_seg = np.zeros(2 * m + 1)
+    pos_seg[1::2] = qty
+    cash = np.repeat(cash_seg, lengths)
+    position = np.repeat(pos_seg, lengths)
     equity = cash + position * close
     return equity, cash, position
 

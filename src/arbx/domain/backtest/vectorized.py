@@ -14,6 +14,7 @@ Per trade k with entry fill price ``pe`` and exit ``px`` (slippage applied), fee
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -91,15 +92,16 @@ def _closed_form(
     proceeds = qty[:closed] * px
     exit_fee = proceeds * phi
     cash_after = cash_in[:closed] + proceeds - exit_fee
+    open_count = entries.size - closed
     book = TradeBook(
-        entry_bar=entries.tolist(),
-        exit_bar=[*exits.tolist(), *([None] * (entries.size - closed))],
-        qty=qty.tolist(),
-        entry_price=pe.tolist(),
-        exit_price=[*px.tolist(), *([None] * (entries.size - closed))],
-        entry_fee=entry_fee.tolist(),
-        exit_fee=[*exit_fee.tolist(), *([0.0] * (entries.size - closed))],
-        exit_reason=["signal"] * closed + ["open"] * (entries.size - closed),
+        entry_bar=entries,
+        exit_bar=np.concatenate((exits, np.full(open_count, -1, dtype=np.int64))),
+        qty=qty,
+        entry_price=pe,
+        exit_price=np.concatenate((px, np.full(open_count, np.nan))),
+        entry_fee=entry_fee,
+        exit_fee=np.concatenate((exit_fee, np.zeros(open_count))),
+        exit_reason=["signal"] * closed + ["open"] * open_count,
     )
     return qty, cash_in, cash_after, book
 
@@ -149,8 +151,8 @@ def _trade_loop(
                 book.exit_fee.append(exit_fee)
                 book.exit_reason.append("signal")
             else:
-                book.exit_bar.append(None)
-                book.exit_price.append(None)
+                book.exit_bar.append(-1)
+                book.exit_price.append(math.nan)
                 book.exit_fee.append(0.0)
                 book.exit_reason.append("open")
     return qty, cash_in, cash_after, book
