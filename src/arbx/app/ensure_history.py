@@ -1,0 +1,337 @@
+"""Make sure the store holds a series' history over a span: fetch only what is missing.
+
+``EnsureHistory.execute(series, span)`` reads the store's coverage, subtracts it (and the
+quiet stretches the venue is already known to have printed nothing in), fetches the rest
+from the venue page by page, validates each batch with the data-quality ingest rules,
+upserts the accepted bars, and records the gaps the venue really has. It is resumable: an
+interrupted run leaves whole batches written, and the next run starts from the coverage, so
+it fetches only what is still missing; upserts mean nothing is ever stored twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+import polars as pl
+
+from arbx.domain.errors import InvalidInput
+from arbx.domain.market import (
+    BAR_COLUMNS,
+    Exchange,
+    SeriesKey,
+    Timeframe,
+    TimeSpan,
+    empty_bars,
+    to_ms,
+)
+from arbx.domain.quality import (
+    DataGap,
+    GapCause,
+    detect_gaps,
+    merge_gap_status,
+    validate_for_ingest,
+)
+from arbx.ports.bar_store import BarStore
+from arbx.ports.clock import Clock
+from arbx.ports.exchange import ExchangeClient, OhlcvPage
+from arbx.ports.quality_store import QualityStore
+
+MAX_REJECTED_LISTED = 100
+
+
+class HistoryProgress(msgspec.Struct, frozen=True):
+    """Sent after every page: how far the run is (time of the missing spans fetched)."""
+
+    series: SeriesKey
+    bars_fetched: int
+    bars_written: int
+    pages: int
+    fraction: float
+    elapsed_seconds: float
+    eta_seconds: float | None
+
+
+class RejectedBar(msgspec.Struct, frozen=True):
+    ts: datetime | None
+    reasons: str
+
+
+class EnsureHistoryReport(msgspec.Struct, frozen=True):
+    """What a run did. ``missing`` are the spans it set out to fetch (after coalescing);
+    ``venue_gaps`` the holes the venue has inside them (quiet intervals are information)."""
+
+    series: SeriesKey
+    span: TimeSpan | None
+    missing: list[TimeSpan]
+    pages: int
+    requests: int
+    bars_fetched: int
+    bars_written: int
+    bars_rejected: int
+    rejected: list[RejectedBar]
+    venue_gaps: list[DataGap]
+    fetched_as: Timeframe | None
+    resampled: bool
+    fetch_seconds: float
+    validate_seconds: float
+    store_seconds: float
+
+    @property
+    def up_to_date(self) -> bool:
+        """True when nothing was missing."""
+        return not self.missing
+
+
+ProgressCallback = Callable[[HistoryProgress], None]
+
+
+@dataclass
+class _Run:
+    series: SeriesKey
+    total_ms: int
+    started: float
+    progress: ProgressCallback | None
+    pages: int = 0
+    requests: int = 0
+    fetched_ms: int = 0
+    bars_fetched: int = 0
+    bars_written: int = 0
+    rejected: list[RejectedBar] = field(default_factory=list)
+    bars_rejected: int = 0
+    gaps: dict[datetime, DataGap] = field(default_factory=dict)
+    fetched_as: Timeframe | None = None
+    resampled: bool = False
+    fetch_seconds: float = 0.0
+    validate_seconds: float = 0.0
+    store_seconds: float = 0.0
+
+    def page_done(self, page: OhlcvPage) -> None:
+        self.pages += 1
+        self.requests += page.requests
+        self.bars_fetched += page.bars.height
+        self.fetched_as, self.resampled = page.fetched_as, page.resampled
+        if page.covered is not None:
+            self.fetched_ms += page.covered.end_ms - page.covered.start_ms
+        if self.progress is not None:
+            fraction = min(1.0, self.fetched_ms / self.total_ms) if self.total_ms else 1.0
+            elapsed = time.perf_counter() - self.started
+            eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 else None
+            self.progress(
+                HistoryProgress(
+                    self.series,
+                    self.bars_fetched,
+                    self.bars_written,
+                    self.pages,
+                    fraction,
+                    elapsed,
+                    eta,
+                )
+            )
+
+
+class EnsureHistory:
+    """Backfill one series over one span from its venue into the bar store.
+
+    - ``exchanges``: the venue clients by exchange id (an unknown one is ``InvalidInput``).
+    - ``quality``: where venue gaps are recorded (optional; they are always reported). Gaps
+      recorded as ``no_trades`` are not fetched again.
+    - ``batch_rows``: bars validated and written together (an interruption loses at most one
+      batch, which the next run fetches again).
+    - ``coalesce_bars``: two missing spans separated by fewer stored bars than this are
+      fetched as one (a page re-read costs less than one request per tiny hole).
+    """
+
+    def __init__(
+        self,
+        store: BarStore,
+        exchanges: Mapping[Exchange, ExchangeClient],
+        clock: Clock,
+        *,
+        quality: QualityStore | None = None,
+        batch_rows: int = 10_000,
+        coalesce_bars: int = 720,
+    ) -> None:
+        if batch_rows < 1 or coalesce_bars < 0:
+            raise InvalidInput("batch_rows must be >= 1 and coalesce_bars >= 0", field="batch_rows")
+        self._store = store
+        self._exchanges = dict(exchanges)
+        self._clock = clock
+        self._quality = quality
+        self._batch_rows = batch_rows
+        self._coalesce_bars = coalesce_bars
+
+    def client_for(self, exchange: Exchange) -> ExchangeClient:
+        client = self._exchanges.get(exchange)
+        if client is None:
+            known = ", ".join(sorted(str(e) for e in self._exchanges)) or "none"
+            raise InvalidInput(
+                f"exchange {exchange} has no configured client; configured: {known}",
+                field="exchange",
+            )
+        return client
+
+    async def missing_spans(self, series: SeriesKey, span: TimeSpan) -> list[TimeSpan]:
+        """The spans a run would fetch: grid-aligned, closed bars only, not stored, not known
+        quiet, coalesced."""
+        aligned = self._aligned(series.timeframe, span)
+        if aligned is None:
+            return []
+        covered = list(await self._store.coverage(series, aligned))
+        if self._quality is not None:
+            covered += [
+                gap.span
+                for gap in await self._quality.gaps(series, aligned)
+                if gap.cause is GapCause.NO_TRADES
+            ]
+        missing = aligned.subtract(covered)
+        return _coalesce(missing, self._coalesce_bars * series.timeframe.ms)
+
+    async def execute(
+        self, series: SeriesKey, span: TimeSpan, progress: ProgressCallback | None = None
+    ) -> EnsureHistoryReport:
+        client = self.client_for(series.exchange)
+        support = {s.timeframe: s for s in client.supported_timeframes()}[series.timeframe]
+        if support.fetched_as is None:
+            offered = ", ".join(
+                s.timeframe.value for s in client.supported_timeframes() if s.native
+            )
+            raise InvalidInput(
+                f"timeframe {series.timeframe} cannot be served by {series.exchange};"
+                f" use one of {offered}",
+                field="timeframe",
+            )
+        missing = await self.missing_spans(series, span)
+        run = _Run(
+            series,
+            sum(m.end_ms - m.start_ms for m in missing),
+            time.perf_counter(),
+            progress,
+        )
+        for target in missing:
+            await self._fill(client, series, target, run)
+        return EnsureHistoryReport(
+            series=series,
+            span=self._aligned(series.timeframe, span),
+            missing=missing,
+            pages=run.pages,
+            requests=run.requests,
+            bars_fetched=run.bars_fetched,
+            bars_written=run.bars_written,
+            bars_rejected=run.bars_rejected,
+            rejected=run.rejected,
+            venue_gaps=sorted(run.gaps.values(), key=lambda g: g.start),
+            fetched_as=run.fetched_as,
+            resampled=run.resampled,
+            fetch_seconds=run.fetch_seconds,
+            validate_seconds=run.validate_seconds,
+            store_seconds=run.store_seconds,
+        )
+
+    # -- one missing span -------------------------------------------------------------------
+
+    async def _fill(
+        self, client: ExchangeClient, series: SeriesKey, target: TimeSpan, run: _Run
+    ) -> None:
+        buffer: list[pl.DataFrame] = []
+        rows = 0
+        batch_start: datetime = target.start
+        carry: DataGap | None = None
+        cursor: datetime | None = target.start
+        while cursor is not None:
+            started = time.perf_counter()
+            page = await client.fetch_ohlcv(
+                series.symbol, series.timeframe, TimeSpan(cursor, target.end)
+            )
+            run.fetch_seconds += time.perf_counter() - started
+            covered_end = page.covered.end if page.covered is not None else target.end
+            buffer.append(page.bars)
+            rows += page.bars.height
+            run.page_done(page)
+            cursor = page.next_start
+            if rows >= self._batch_rows or cursor is None:
+                batch = TimeSpan(batch_start, covered_end)
+                carry = await self._flush(series, batch, buffer, run, carry)
+                buffer, rows, batch_start = [], 0, covered_end
+
+    async def _flush(
+        self,
+        series: SeriesKey,
+        batch: TimeSpan,
+        frames: Sequence[pl.DataFrame],
+        run: _Run,
+        carry: DataGap | None,
+    ) -> DataGap | None:
+        """Validate and write one batch, then record its gaps; return a gap that runs up to
+        the batch's end (the next batch continues it)."""
+        fetched = pl.concat(frames) if frames else empty_bars()
+        started = time.perf_counter()
+        accepted = fetched
+        if not fetched.is_empty():
+            split = validate_for_ingest(series, fetched, now=self._clock.now())
+            accepted = split.accepted.select(BAR_COLUMNS)
+            run.bars_rejected += split.rejected.height
+            for ts, reasons in split.rejected.select("ts", "reasons").iter_rows():
+                if len(run.rejected) < MAX_REJECTED_LISTED:
+                    run.rejected.append(RejectedBar(ts, str(reasons)))
+        run.validate_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        if not accepted.is_empty():
+            run.bars_written += await self._store.write(series, accepted)
+        trailing = await self._record_gaps(series, batch, fetched, run, carry)
+        run.store_seconds += time.perf_counter() - started
+        return trailing
+
+    async def _record_gaps(
+        self,
+        series: SeriesKey,
+        batch: TimeSpan,
+        fetched: pl.DataFrame,
+        run: _Run,
+        carry: DataGap | None,
+    ) -> DataGap | None:
+        """Holes inside what the venue answered for are the venue's own: record them.
+
+        The checked span grows to take in a gap carried from the previous batch and any
+        stored gap it overlaps, so a quiet stretch across batches or runs stays one gap.
+        """
+        start = carry.start if carry is not None else batch.start
+        end = batch.end
+        stored: list[DataGap] = []
+        if self._quality is not None:
+            stored = await self._quality.gaps(series, TimeSpan(start, end))
+            start = min([start, *(g.start for g in stored)])
+            end = max([end, *(g.end for g in stored)])
+        span = TimeSpan(start, end)
+        bars = fetched
+        if span != batch:
+            known = await self._store.read(series, span)
+            bars = pl.concat([known, fetched]).unique("ts", keep="last").sort("ts")
+        gaps = detect_gaps(series, bars, span=span)
+        if self._quality is not None and (gaps or stored):
+            await self._quality.replace_gaps(series, span, merge_gap_status(gaps, stored))
+        for gap in gaps:
+            if gap.span.overlaps(batch):
+                run.gaps[gap.start] = gap  # a gap continued by this batch replaces its piece
+        return gaps[-1] if gaps and gaps[-1].end == batch.end else None
+
+    def _aligned(self, timeframe: Timeframe, span: TimeSpan) -> TimeSpan | None:
+        """``span`` widened to the grid and cut at the last closed bar (None when empty)."""
+        step = timeframe.ms
+        start = timeframe.floor_ms(span.start_ms)
+        end = min(-(-span.end_ms // step) * step, timeframe.floor_ms(to_ms(self._clock.now())))
+        return TimeSpan.from_ms(start, end) if start < end else None
+
+
+def _coalesce(spans: Sequence[TimeSpan], within_ms: int) -> list[TimeSpan]:
+    """Merge spans separated by less than ``within_ms``."""
+    merged: list[TimeSpan] = []
+    for span in sorted(spans):
+        if merged and span.start_ms - merged[-1].end_ms < within_ms:
+            merged[-1] = TimeSpan(merged[-1].start, max(merged[-1].end, span.end))
+        else:
+            merged.append(span)
+    return merged
