@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
-from arbx.entrypoints.container import Container, build_container
+from arbx.domain.auth import Principal, PrincipalKind
+from arbx.entrypoints.container import Container, build_container, resolve
 from arbx.entrypoints.http.app import create_app
 from arbx.entrypoints.settings import Settings, load_settings
 
@@ -27,7 +30,67 @@ def container(settings: Settings) -> Container:
     return build_container(settings)
 
 
+ADMIN_USERNAME = "root-e2e"
+ADMIN_PASSWORD = "e2e boss passphrase 42"
+
+
+async def make_admin_key(container: Container) -> str:
+    """The first admin (through the bootstrap use case) and an API key of theirs."""
+    create_admin = await resolve(container.create_first_admin)
+    admin = await create_admin.execute(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+    principal = Principal(
+        kind=PrincipalKind.USER, user_id=admin.id, username=admin.username, roles=admin.roles
+    )
+    create_key = await resolve(container.create_api_key)
+    new = await create_key.execute(principal, name="e2e-admin")
+    return str(new.secret)
+
+
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
+    """The app, authorized as admin (``X-API-Key``); ``anonymous_client`` sends no key."""
     with TestClient(create_app(container)) as test_client:
+        key = test_client.blocking_portal.call(make_admin_key, container)
+        test_client.headers["X-API-Key"] = key
         yield test_client
+
+
+_CREDENTIALS = ("x-api-key", "authorization")
+
+
+class AnonymousClient:
+    """The same app and client without the admin key. Headers passed per request are sent
+    (so a test can present its own token); only the client's default credentials are left out."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        saved = {k: v for k, v in self.client.headers.items() if k.lower() in _CREDENTIALS}
+        for name in saved:
+            del self.client.headers[name]
+        try:
+            response: httpx.Response = self.client.request(method, url, **kwargs)
+        finally:
+            self.client.headers.update(saved)
+        return response
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+
+@pytest.fixture
+def anonymous_client(client: TestClient) -> AnonymousClient:
+    return AnonymousClient(client)

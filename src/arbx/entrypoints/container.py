@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,18 +18,73 @@ from dependency_injector import containers, providers
 
 from arbx.adapters.files.polars_table_files import PolarsTableFiles
 from arbx.adapters.parquet.bar_store import ParquetBarStore
+from arbx.adapters.security.passwords import Argon2PasswordHasher
+from arbx.adapters.security.rate_limit import InMemoryLoginThrottle, TokenBucketRateLimiter
+from arbx.adapters.security.secrets import HmacSecretService
+from arbx.adapters.security.tokens import JwtTokenService, SigningKey
+from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
+from arbx.adapters.sqlite.audit_log import SqliteAuditLog
 from arbx.adapters.sqlite.database import SqliteDatabase
+from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
+from arbx.adapters.sqlite.user_store import SqliteUserStore
 from arbx.adapters.system_clock import SystemClock
+from arbx.app.authenticate import Authenticate, SessionTokens
+from arbx.app.authorize import AuditTrail, Authorize, QueryAuditLog
 from arbx.app.import_bars import ImportBars, LoadSamples
+from arbx.app.logout import Logout
+from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
+from arbx.app.manage_users import (
+    AssignRoles,
+    ChangeOwnPassword,
+    CreateFirstAdmin,
+    CreateUser,
+    ListUsers,
+    ResetPassword,
+    SetUserState,
+)
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
 from arbx.app.readiness import CheckReadiness
-from arbx.entrypoints.settings import Settings
+from arbx.app.refresh_session import RefreshSession
+from arbx.domain.auth import SessionPolicy
+from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
+from arbx.entrypoints.settings import AuthSecrets, Settings
+from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
 
 T = TypeVar("T")
 
 
 def _data_path(settings: Settings, *parts: str) -> Path:
     return settings.data_dir.joinpath(*parts)
+
+
+def _signing_keys(secrets: AuthSecrets) -> list[SigningKey]:
+    return [SigningKey(kid=key.kid, secret=key.secret) for key in secrets.signing_keys]
+
+
+def _session_policy(settings: Settings) -> SessionPolicy:
+    auth = settings.auth
+    return SessionPolicy(
+        access_ttl=timedelta(seconds=auth.access_ttl_s),
+        refresh_ttl=timedelta(seconds=auth.refresh_ttl_s),
+        max_session_age=timedelta(seconds=auth.max_session_s),
+    )
+
+
+def _rate_policies(settings: Settings) -> dict[str, BucketPolicy]:
+    return {
+        group: BucketPolicy.per_minute(limit.per_minute, burst=limit.burst)
+        for group, limit in settings.auth.rate_limits.items()
+    }
+
+
+def _login_failures(settings: Settings) -> FailurePolicy:
+    auth = settings.auth
+    return FailurePolicy(
+        free=auth.login_free_failures,
+        base_delay=timedelta(seconds=auth.login_base_delay_s),
+        max_delay=timedelta(seconds=auth.login_max_delay_s),
+        forget_after=timedelta(seconds=max(3600.0, auth.login_max_delay_s)),
+    )
 
 
 async def _open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
@@ -74,6 +130,124 @@ class Container(containers.DeclarativeContainer):
     check_readiness = providers.Factory(
         CheckReadiness, bar_store=bar_store, probes=readiness_probes
     )
+
+    # --- auth: stores in the SQLite file (PostgreSQL auth stores do not exist yet) ---
+    auth_secrets = providers.Singleton(read_auth_secrets, settings)
+    password_hasher = providers.Singleton(
+        Argon2PasswordHasher,
+        time_cost=settings.provided.auth.argon2_time_cost,
+        memory_cost_kib=settings.provided.auth.argon2_memory_kib,
+        parallelism=settings.provided.auth.argon2_parallelism,
+    )
+    token_service = providers.Singleton(
+        JwtTokenService,
+        issuer=settings.provided.auth.issuer,
+        audience=settings.provided.auth.audience,
+        keys=providers.Callable(_signing_keys, auth_secrets),
+        clock=clock,
+    )
+    secret_service = providers.Singleton(
+        HmacSecretService, hash_key=auth_secrets.provided.secret_hash_key
+    )
+    rate_limiter = providers.Singleton(
+        TokenBucketRateLimiter, policies=providers.Callable(_rate_policies, settings), clock=clock
+    )
+    login_throttle = providers.Singleton(
+        InMemoryLoginThrottle,
+        clock=clock,
+        per_username=providers.Callable(_login_failures, settings),
+    )
+    session_policy = providers.Singleton(_session_policy, settings)
+    user_store = providers.Singleton(SqliteUserStore, database=sqlite)
+    api_key_store = providers.Singleton(SqliteApiKeyStore, database=sqlite)
+    refresh_token_store = providers.Singleton(SqliteRefreshTokenStore, database=sqlite)
+    audit_log = providers.Singleton(SqliteAuditLog, database=sqlite)
+    audit_trail = providers.Singleton(AuditTrail, audit=audit_log, clock=clock)
+    session_tokens = providers.Singleton(
+        SessionTokens,
+        tokens=token_service,
+        secrets=secret_service,
+        refresh_tokens=refresh_token_store,
+        policy=session_policy,
+    )
+    authenticate = providers.Singleton(
+        Authenticate,
+        users=user_store,
+        hasher=password_hasher,
+        sessions=session_tokens,
+        throttle=login_throttle,
+        audit=audit_trail,
+        clock=clock,
+    )
+    authorize = providers.Singleton(
+        Authorize,
+        users=user_store,
+        api_keys=api_key_store,
+        tokens=token_service,
+        secrets=secret_service,
+        clock=clock,
+        cache_ttl=providers.Callable(timedelta, seconds=settings.provided.auth.principal_cache_s),
+    )
+    refresh_session = providers.Factory(
+        RefreshSession, users=user_store, sessions=session_tokens, audit=audit_trail, clock=clock
+    )
+    logout = providers.Factory(
+        Logout,
+        refresh_tokens=refresh_token_store,
+        secrets=secret_service,
+        audit=audit_trail,
+        clock=clock,
+    )
+    create_user = providers.Factory(
+        CreateUser, users=user_store, hasher=password_hasher, audit=audit_trail, clock=clock
+    )
+    create_first_admin = providers.Factory(
+        CreateFirstAdmin, users=user_store, hasher=password_hasher, audit=audit_trail, clock=clock
+    )
+    set_user_state = providers.Factory(
+        SetUserState,
+        users=user_store,
+        refresh_tokens=refresh_token_store,
+        audit=audit_trail,
+        clock=clock,
+    )
+    assign_roles = providers.Factory(
+        AssignRoles,
+        users=user_store,
+        refresh_tokens=refresh_token_store,
+        audit=audit_trail,
+        clock=clock,
+    )
+    reset_password = providers.Factory(
+        ResetPassword,
+        users=user_store,
+        refresh_tokens=refresh_token_store,
+        hasher=password_hasher,
+        audit=audit_trail,
+        clock=clock,
+    )
+    change_own_password = providers.Factory(
+        ChangeOwnPassword,
+        users=user_store,
+        refresh_tokens=refresh_token_store,
+        hasher=password_hasher,
+        audit=audit_trail,
+        clock=clock,
+    )
+    list_users = providers.Factory(ListUsers, users=user_store, audit=audit_trail)
+    create_api_key = providers.Factory(
+        CreateApiKey,
+        api_keys=api_key_store,
+        users=user_store,
+        secrets=secret_service,
+        audit=audit_trail,
+        clock=clock,
+    )
+    list_api_keys = providers.Factory(ListApiKeys, api_keys=api_key_store, audit=audit_trail)
+    revoke_api_key = providers.Factory(
+        RevokeApiKey, api_keys=api_key_store, audit=audit_trail, clock=clock
+    )
+    query_audit_log = providers.Factory(QueryAuditLog, audit=audit_log)
 
 
 def build_container(settings: Settings) -> Container:

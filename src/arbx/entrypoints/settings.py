@@ -25,6 +25,8 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     port: int = 8000
     max_page_rows: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
+    # browser origins allowed to call the API (CORS); empty: closed
+    cors_origins: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -53,12 +55,70 @@ class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class SigningKeySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    kid: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"SigningKeySettings(kid={self.kid!r}, secret=***)"
+
+
+class RateLimitSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    per_minute: int
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.per_minute < 1 or self.burst < 1:
+            raise ValueError("per_minute and burst must be >= 1")
+
+
+def _default_rate_limits() -> dict[str, RateLimitSettings]:
+    return {
+        "auth": RateLimitSettings(per_minute=20, burst=10),
+        "read": RateLimitSettings(per_minute=6000, burst=600),
+        "write": RateLimitSettings(per_minute=600, burst=100),
+        "compute": RateLimitSettings(per_minute=60, burst=20),
+        "admin": RateLimitSettings(per_minute=300, burst=60),
+    }
+
+
+class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Sign-in, tokens and limits. Secrets (signing keys, the hash key) come from here or from
+    ``secrets_file``; the local profile creates that file on first start, the server profile
+    refuses to start without them."""
+
+    issuer: str = "arbx"
+    audience: str = "arbx-api"
+    # newest first: the first signs, all verify (rotation: add at the front, drop old later)
+    signing_keys: list[SigningKeySettings] = msgspec.field(default_factory=list)
+    # HMAC key for refresh tokens and API keys (changing it invalidates them all)
+    secret_hash_key: str = ""
+    # TOML file with [auth] signing_keys/secret_hash_key; relative paths are under data_dir
+    secrets_file: str = "secrets.toml"
+    access_ttl_s: int = 900
+    refresh_ttl_s: int = 7 * 86400
+    max_session_s: int = 30 * 86400
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    # reuse looked-up accounts and API keys this long (revocation takes effect within it)
+    principal_cache_s: float = 2.0
+    login_free_failures: int = 5
+    login_base_delay_s: float = 1.0
+    login_max_delay_s: float = 900.0
+    rate_limits: dict[str, RateLimitSettings] = msgspec.field(default_factory=_default_rate_limits)
+
+    def __repr__(self) -> str:
+        return f"AuthSettings(issuer={self.issuer!r}, audience={self.audience!r}, secrets=***)"
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     profile: Profile = "local"
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -161,3 +221,64 @@ def _dotted(message: str) -> str:
         full = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
         return f"{full}: unknown key (check the spelling)"
     return f"{path}: {text[0].lower()}{text[1:]}" if path else text
+
+
+class AuthSecrets(msgspec.Struct, frozen=True):
+    signing_keys: list[SigningKeySettings]
+    secret_hash_key: str
+
+    def __repr__(self) -> str:
+        return f"AuthSecrets(kids={[k.kid for k in self.signing_keys]!r}, secrets=***)"
+
+
+def auth_secrets(settings: Settings) -> AuthSecrets:
+    """The signing keys and hash key: from settings, else from ``auth.secrets_file``.
+
+    The local profile writes that file (mode 0600, fresh random keys) when neither exists; the
+    server profile never invents secrets and fails naming what to set.
+    """
+    auth = settings.auth
+    if auth.signing_keys and auth.secret_hash_key:
+        return AuthSecrets(list(auth.signing_keys), auth.secret_hash_key)
+    path = Path(auth.secrets_file)
+    if not path.is_absolute():
+        path = settings.data_dir / path
+    if not path.is_file():
+        if settings.profile == "server":
+            raise InvalidInput(
+                "auth secrets are missing: set auth.signing_keys and auth.secret_hash_key, or"
+                f" provide auth.secrets_file ({path})",
+                field="auth.signing_keys",
+            )
+        _write_secrets_file(path)
+    section = _read_toml(path).get("auth", {})
+    try:
+        found = msgspec.convert(section, AuthSecrets)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(
+            f"secrets file {path} is malformed: {_dotted(str(exc))}", field="auth.secrets_file"
+        ) from exc
+    return AuthSecrets(
+        list(auth.signing_keys) or found.signing_keys,
+        auth.secret_hash_key or found.secret_hash_key,
+    )
+
+
+def _write_secrets_file(path: Path) -> None:
+    import secrets as random_secrets
+
+    kid = "k" + random_secrets.token_hex(4)
+    text = (
+        "# Generated by arbx on first start. Keep private; do not commit.\n"
+        "[auth]\n"
+        f'secret_hash_key = "{random_secrets.token_urlsafe(48)}"\n'
+        f'signing_keys = [{{ kid = "{kid}", secret = "{random_secrets.token_urlsafe(48)}" }}]\n'
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return  # another process wrote it first; use theirs
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

@@ -8,15 +8,25 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 import arbx
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container, resolve
 from arbx.entrypoints.http.errors import EXCEPTION_HANDLERS
-from arbx.entrypoints.http.routes import market, system
+from arbx.entrypoints.http.routes import admin, audit, auth, market, system
+from arbx.entrypoints.http.security import (
+    STATE_KEY,
+    AuditMiddleware,
+    Gatekeeper,
+    provide_client_address,
+    provide_principal,
+    security_headers,
+)
 
 
 def _provide(container: Container, name: str) -> Provide:
@@ -38,6 +48,27 @@ def _provide_value(value: Any) -> Provide:
 
 # Named dependencies handlers may ask for (each is a provider of the container).
 DEPENDENCIES = ("check_readiness", "import_bars", "query_bars", "list_series")
+AUTH_DEPENDENCIES = (
+    "authenticate",
+    "refresh_session",
+    "logout",
+    "change_own_password",
+    "create_user",
+    "list_users",
+    "set_user_state",
+    "assign_roles",
+    "reset_password",
+    "create_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+    "query_audit_log",
+)
+SECURITY_SCHEMES = {
+    "bearer": SecurityScheme(
+        type="http", scheme="bearer", description="an access JWT or an API key"
+    ),
+    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+}
 
 
 def create_app(container: Container, *, manage_resources: bool = True) -> Litestar:
@@ -57,7 +88,16 @@ def create_app(container: Container, *, manage_resources: bool = True) -> Litest
 
     dependencies: dict[str, Provide] = {name: _provide(container, name) for name in DEPENDENCIES}
     dependencies["profile"] = _provide_value(settings.profile)
-    route_modules: list[Any] = [system, market]
+    dependencies.update({name: _provide(container, name) for name in AUTH_DEPENDENCIES})
+    dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
+    dependencies["client_address"] = Provide(provide_client_address, sync_to_thread=False)
+    container.auth_secrets()  # missing secrets fail at start-up, not at the first request
+    gate = Gatekeeper(
+        authorize=lambda: resolve(container.authorize),
+        audit=lambda: resolve(container.audit_trail),
+        limiter=container.rate_limiter(),
+    )
+    route_modules: list[Any] = [system, market, auth, admin, audit]
     handlers: list[Callable[..., Any]] = [h for m in route_modules for h in m.ROUTES]
     return Litestar(
         route_handlers=handlers,
@@ -65,15 +105,40 @@ def create_app(container: Container, *, manage_resources: bool = True) -> Litest
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         request_max_body_size=settings.http.max_body_bytes,
-        cors_config=None,
+        cors_config=_cors(settings.http.cors_origins),
+        state=State({STATE_KEY: gate}),
+        middleware=[AuditMiddleware],
+        before_send=[security_headers()],
+        security=[{"bearer": []}, {"apiKey": []}],
         openapi_config=OpenAPIConfig(
             title="arbx",
             version=arbx.__version__,
             description="Market data and backtesting for crypto strategies.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
+            components=Components(security_schemes=SECURITY_SCHEMES),  # type: ignore[arg-type]
         ),
         debug=False,
+    )
+
+
+def _cors(origins: list[str]) -> CORSConfig | None:
+    """Closed unless ``http.cors_origins`` lists browser origins; never with credentials."""
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Accept"],
+        expose_headers=[
+            "X-Next-Cursor",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "Retry-After",
+        ],
+        allow_credentials=False,
+        max_age=600,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -10,6 +11,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.exceptions import PermissionDeniedException as LitestarForbidden
 
+from arbx.domain.auth.errors import TooManyRequests
 from arbx.domain.errors import (
     ArbxError,
     Conflict,
@@ -36,6 +38,7 @@ ERROR_MAP: tuple[tuple[type[ArbxError], int, str], ...] = (
     (Unauthenticated, 401, "unauthenticated"),
     (Forbidden, 403, "forbidden"),
     (RateLimited, 429, "rate-limited"),
+    (TooManyRequests, 429, "too-many-requests"),
     (ExchangeUnavailable, 503, "exchange-unavailable"),
     (ExchangeError, 502, "exchange-error"),
     (StorageUnavailable, 503, "storage-unavailable"),
@@ -71,6 +74,10 @@ def arbx_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Respo
     headers = None
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    elif isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    elif isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="arbx"'}
     if status >= 500:
         log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
     return problem(

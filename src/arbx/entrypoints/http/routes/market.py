@@ -15,10 +15,12 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from arbx.app.import_bars import ImportBars
 from arbx.app.query_bars import ListSeries, QueryBars
+from arbx.domain.auth import Permission
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.tabular import RejectedRow, TimeUnit
 from arbx.domain.market.timespan import parse_instant
+from arbx.entrypoints.http.security import requires
 
 CSV = "text/csv"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -85,7 +87,12 @@ class UploadResult(msgspec.Struct):
     rejected: list[RejectedRow]
 
 
-@get("/api/v1/series", summary="Stored series with first/last bar and row count", tags=["market"])
+@get(
+    "/api/v1/series",
+    summary="Stored series with first/last bar and row count",
+    tags=["market"],
+    guards=[requires(Permission.DATA_READ)],
+)
 async def list_series(list_series: NamedDependency[ListSeries]) -> SeriesList:
     infos = await list_series.execute()
     return SeriesList(
@@ -124,6 +131,7 @@ def _span(start: str | None, end: str | None, cursor: str | None) -> TimeSpan:
     ),
     tags=["market"],
     response_headers=None,
+    guards=[requires(Permission.DATA_READ)],
 )
 async def get_bars(
     request: Request[Any, Any, Any],
@@ -174,6 +182,7 @@ async def get_bars(
     summary="Upload bars for one series (upsert); invalid rows are rejected and reported",
     tags=["market"],
     status_code=200,
+    guards=[requires(Permission.DATA_WRITE)],
 )
 async def upload_bars(
     data: JSONBody[BarsUpload], import_bars: NamedDependency[ImportBars]

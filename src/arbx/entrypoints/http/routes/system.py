@@ -7,6 +7,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 
 from arbx.app.readiness import Check, CheckReadiness
+from arbx.entrypoints.http.security import public
 
 
 class Health(msgspec.Struct):
@@ -19,7 +20,13 @@ class ReadinessOut(msgspec.Struct):
     checks: list[Check]
 
 
-@get("/health", summary="Liveness: the process answers", tags=["system"])
+@get(
+    "/health",
+    summary="Liveness: the process answers",
+    tags=["system"],
+    guards=[public()],
+    security=[],
+)
 async def health() -> Health:
     return Health(status="ok")
 
@@ -28,6 +35,8 @@ async def health() -> Health:
     "/ready",
     summary="Readiness: the stores answer (503 with the failing checks when one does not)",
     tags=["system"],
+    guards=[public()],
+    security=[],
 )
 async def ready(
     check_readiness: NamedDependency[CheckReadiness], profile: NamedDependency[str]
