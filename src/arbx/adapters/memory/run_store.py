@@ -1,0 +1,51 @@
+"""A RunStore held in a dict: the reference adapter for the contract suite and use-case tests."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+
+import polars as pl
+
+from arbx.domain.backtest.run import BacktestRun, RunSummary, TableName
+from arbx.domain.errors import Conflict, NotFound
+from arbx.ports.run_store import RunStore
+
+
+class MemoryRunStore(RunStore):
+    def __init__(self) -> None:
+        self._runs: dict[str, BacktestRun] = {}
+        self._lock = asyncio.Lock()
+
+    async def save(self, run: BacktestRun) -> None:
+        async with self._lock:
+            if run.id in self._runs:
+                raise Conflict(f"backtest run {run.id!r} is stored already")
+            # frames are immutable values in polars: clone so later edits cannot leak in
+            self._runs[run.id] = BacktestRun(
+                run.meta, {k: v.clone() for k, v in run.tables.items()}
+            )
+
+    async def get(self, run_id: str) -> BacktestRun:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise NotFound(f"backtest run {run_id!r} does not exist")
+        return BacktestRun(run.meta, {k: v.clone() for k, v in run.tables.items()})
+
+    async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
+        return (await self.get(run_id)).tables[name]
+
+    async def list(
+        self, *, strategy: str | None = None, limit: int = 100
+    ) -> builtins.list[RunSummary]:
+        runs = [r for r in self._runs.values() if strategy is None or r.meta.strategy == strategy]
+        runs.sort(key=lambda r: (r.meta.created_at, r.id), reverse=True)
+        return [r.summary() for r in runs[: max(limit, 0)]]
+
+    async def delete(self, run_id: str) -> None:
+        async with self._lock:
+            if self._runs.pop(run_id, None) is None:
+                raise NotFound(f"backtest run {run_id!r} does not exist")
+
+    async def ping(self) -> None:
+        return None

@@ -1,0 +1,138 @@
+"""RunStore on SQLite (tables ``backtest_runs`` and ``backtest_run_tables``, migration 0003).
+
+Run metadata is JSON; each result table is an Arrow IPC blob (see the migration for why).
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import polars as pl
+
+from arbx.adapters.sqlite.database import SqliteDatabase
+from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, RunMeta, RunSummary, TableName
+from arbx.domain.errors import Conflict, NotFound, StorageError
+from arbx.ports.run_store import RunStore
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_META = msgspec.json.Decoder(RunMeta)
+_ENCODER = msgspec.json.Encoder()
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICRO
+
+
+def _to_ipc(frame: pl.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    frame.write_ipc(sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _from_ipc(blob: bytes, run_id: str, name: str) -> pl.DataFrame:
+    try:
+        return pl.read_ipc(io.BytesIO(blob))
+    except Exception as exc:  # polars raises several kinds for a damaged blob
+        raise StorageError(
+            f"table {name} of backtest run {run_id!r} cannot be read: {exc}"
+        ) from exc
+
+
+def _meta(row: sqlite3.Row) -> RunMeta:
+    try:
+        return _META.decode(row["meta"])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StorageError(f"stored backtest run {row['id']!r} cannot be read: {exc}") from exc
+
+
+def _exists(conn: sqlite3.Connection, run_id: str) -> None:
+    if conn.execute("SELECT 1 FROM backtest_runs WHERE id = ?", (run_id,)).fetchone() is None:
+        raise NotFound(f"backtest run {run_id!r} does not exist")
+
+
+class SqliteRunStore(RunStore):
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
+
+    async def save(self, run: BacktestRun) -> None:
+        meta = _ENCODER.encode(run.meta).decode()
+        blobs = [(run.id, name, _to_ipc(run.tables[name])) for name in TABLE_NAMES]
+
+        def write(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO backtest_runs (id, created_at, strategy, meta) VALUES (?, ?, ?, ?)",
+                    (run.id, _micros(run.meta.created_at), run.meta.strategy, meta),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"backtest run {run.id!r} is stored already") from None
+            conn.executemany(
+                "INSERT INTO backtest_run_tables (run_id, name, ipc) VALUES (?, ?, ?)", blobs
+            )
+
+        await self._db.run(write)
+
+    async def get(self, run_id: str) -> BacktestRun:
+        def read(conn: sqlite3.Connection) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
+            row = conn.execute(
+                "SELECT id, meta FROM backtest_runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"backtest run {run_id!r} does not exist")
+            tables = conn.execute(
+                "SELECT name, ipc FROM backtest_run_tables WHERE run_id = ?", (run_id,)
+            ).fetchall()
+            return row, tables
+
+        row, tables = await self._db.run(read)
+        frames: dict[TableName, pl.DataFrame] = {}
+        for table in tables:
+            name = table["name"]
+            if name in TABLE_NAMES:
+                frames[name] = _from_ipc(table["ipc"], run_id, name)
+        return BacktestRun(_meta(row), frames)
+
+    async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
+        def read(conn: sqlite3.Connection) -> bytes:
+            _exists(conn, run_id)
+            row = conn.execute(
+                "SELECT ipc FROM backtest_run_tables WHERE run_id = ? AND name = ?", (run_id, name)
+            ).fetchone()
+            if row is None:
+                raise StorageError(f"backtest run {run_id!r} has no stored table {name}")
+            return bytes(row["ipc"])
+
+        return _from_ipc(await self._db.run(read), run_id, name)
+
+    async def list(
+        self, *, strategy: str | None = None, limit: int = 100
+    ) -> builtins.list[RunSummary]:
+        def read(conn: sqlite3.Connection) -> builtins.list[sqlite3.Row]:
+            if strategy is None:
+                return conn.execute(
+                    "SELECT id, meta FROM backtest_runs ORDER BY created_at DESC, id DESC LIMIT ?",
+                    (max(limit, 0),),
+                ).fetchall()
+            return conn.execute(
+                "SELECT id, meta FROM backtest_runs WHERE strategy = ?"
+                " ORDER BY created_at DESC, id DESC LIMIT ?",
+                (strategy, max(limit, 0)),
+            ).fetchall()
+
+        rows = await self._db.run(read)
+        return [BacktestRun(_meta(row), {}).summary() for row in rows]
+
+    async def delete(self, run_id: str) -> None:
+        def remove(conn: sqlite3.Connection) -> None:
+            if conn.execute("DELETE FROM backtest_runs WHERE id = ?", (run_id,)).rowcount == 0:
+                raise NotFound(f"backtest run {run_id!r} does not exist")
+
+        await self._db.run(remove)
+
+    async def ping(self) -> None:
+        await self._db.ping()

@@ -1,0 +1,111 @@
+"""The RunStore contract, run against every adapter (memory, sqlite)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from arbx.adapters.memory.run_store import MemoryRunStore
+from arbx.adapters.sqlite.database import SqliteDatabase
+from arbx.adapters.sqlite.run_store import SqliteRunStore
+from arbx.domain.backtest.execution import BarArrays, Execution
+from arbx.domain.backtest.request import decode_request, validate_request
+from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, SeriesUsed
+from arbx.domain.backtest.vectorized import run_vectorized
+from arbx.domain.errors import Conflict, NotFound
+from arbx.ports.run_store import RunStore
+from tests.builders import make_bars
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def runs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
+    if request.param == "memory":
+        yield MemoryRunStore()
+        return
+    async with SqliteDatabase(tmp_path / "arbx.sqlite") as database:
+        yield SqliteRunStore(database)
+
+
+def a_run(run_id: str = "r1", *, at: datetime = T0, strategy: str = "sma_cross") -> BacktestRun:
+    params = {"fast": 3, "slow": 9} if strategy == "sma_cross" else {}
+    request = decode_request(
+        {
+            "strategy": strategy,
+            "params": params,
+            "series": ["binance:BTC/USDC:1m"],
+            "start": "2024-01-01",
+            "end": "2024-01-02",
+        }
+    )
+    valid = validate_request(request)
+    frame = make_bars(200, volatility=0.01, seed=len(run_id))
+    bars = BarArrays.from_frame(frame, venue="binance", symbol="BTC/USDC")
+    target = (np.arange(200) % 20 < 10).astype(float)
+    result = run_vectorized(bars, target, Execution())
+    used = [SeriesUsed("binance:BTC/USDC:1m", 200, frame["ts"][0], frame["ts"][-1])]
+    return BacktestRun.of(
+        run_id, at, request, valid.params, (valid.span.start, valid.span.end), used, result
+    )
+
+
+async def test_save_then_get_returns_the_run_exactly(runs: RunStore) -> None:
+    run = a_run()
+    await runs.save(run)
+    back = await runs.get("r1")
+    assert back.meta == run.meta
+    for name in TABLE_NAMES:
+        assert back.tables[name].equals(run.tables[name]), name
+        assert back.tables[name].schema == run.tables[name].schema
+    # floats keep their bits
+    assert (
+        back.tables["curve"]["equity"].to_numpy().tobytes()
+        == run.tables["curve"]["equity"].to_numpy().tobytes()
+    )
+    assert (await runs.table("r1", "trades")).equals(run.tables["trades"])
+
+
+async def test_a_taken_id_conflicts_and_changes_nothing(runs: RunStore) -> None:
+    await runs.save(a_run())
+    other = a_run("r1", strategy="buy_and_hold")
+    with pytest.raises(Conflict):
+        await runs.save(other)
+    assert (await runs.get("r1")).meta.strategy == "sma_cross"
+
+
+async def test_unknown_ids_are_not_found(runs: RunStore) -> None:
+    with pytest.raises(NotFound):
+        await runs.get("nope")
+    with pytest.raises(NotFound):
+        await runs.table("nope", "curve")
+    with pytest.raises(NotFound):
+        await runs.delete("nope")
+
+
+async def test_list_is_newest_first_filtered_and_limited(runs: RunStore) -> None:
+    await runs.save(a_run("a", at=T0))
+    await runs.save(a_run("b", at=T0 + timedelta(minutes=1), strategy="buy_and_hold"))
+    await runs.save(a_run("c", at=T0 + timedelta(minutes=2)))
+    await runs.save(a_run("d", at=T0 + timedelta(minutes=2)))
+    assert [s.id for s in await runs.list()] == ["d", "c", "b", "a"]
+    assert [s.id for s in await runs.list(strategy="sma_cross")] == ["d", "c", "a"]
+    assert [s.id for s in await runs.list(limit=2)] == ["d", "c"]
+    summary = (await runs.list(strategy="buy_and_hold"))[0]
+    assert summary.series == ["binance:BTC/USDC:1m"]
+    assert summary.created_at == T0 + timedelta(minutes=1)
+    assert summary.trade_count == (await runs.get("b")).meta.metrics.trade_count
+
+
+async def test_delete_removes_the_run_and_its_tables(runs: RunStore) -> None:
+    await runs.save(a_run("a"))
+    await runs.save(a_run("b"))
+    await runs.delete("a")
+    assert [s.id for s in await runs.list()] == ["b"]
+    with pytest.raises(NotFound):
+        await runs.table("a", "curve")
+    await runs.ping()
