@@ -73,7 +73,20 @@ async def test_deleting_a_whole_month_removes_its_file(tmp_path: Path) -> None:
     assert await store.delete(KEY, february) == 29 * 24
 
     assert not month_file(tmp_path, 2024, 2).exists()
+    assert not month_file(tmp_path, 2024, 2).parent.exists()
     assert month_file(tmp_path, 2024, 1).exists()
+
+
+async def test_deleting_a_whole_series_leaves_no_empty_folders(tmp_path: Path) -> None:
+    store = ParquetBarStore(tmp_path)
+    await store.write(KEY, JAN_TO_MAR)
+    await store.write(SeriesKey.of("binance", "ETH/USDC", "1h"), JAN_TO_MAR.head(5))
+
+    await store.delete(KEY, EVERYTHING)
+
+    assert not SeriesLayout(tmp_path, KEY).series_dir.parent.exists()  # symbol=BTC-USDC
+    assert (tmp_path / "ohlcv" / "exchange=binance" / "symbol=ETH-USDC").is_dir()
+    assert [info.key.symbol.base for info in await store.list_series()] == ["ETH"]
 
 
 async def test_an_unchanged_write_rewrites_no_file(tmp_path: Path) -> None:

@@ -56,7 +56,8 @@ class ParquetBarStore(BarStore):
     # -- the port ---------------------------------------------------------------------------
 
     async def write(self, key: SeriesKey, bars: pl.DataFrame) -> int:
-        incoming = prepare_write(key, bars)
+        # Validation is CPU work on the whole frame: keep it off the event loop.
+        incoming = await asyncio.to_thread(prepare_write, key, bars)
         if incoming.is_empty():
             return 0
         return await self._locked(key, self._write_sync, key, incoming, creates=True)
@@ -168,6 +169,7 @@ class ParquetBarStore(BarStore):
         except BaseException:
             tx.abort()
             raise
+        _prune_empty_dirs(layout)
         return removed
 
     def _ping_sync(self) -> None:
@@ -275,6 +277,19 @@ def _canonical(frame: pl.DataFrame, where: Path) -> pl.DataFrame:
                 f"{where} does not hold bars in the canonical schema ({dict(frame.schema)})"
             ) from exc
     return frame
+
+
+def _prune_empty_dirs(layout: SeriesLayout) -> None:
+    """Remove month, year and series folders a delete left empty (best effort)."""
+    dataset = layout.series_dir.parent.parent.parent
+    for month_dir in sorted(layout.series_dir.glob("year=*/month=*"), reverse=True):
+        folder = month_dir
+        while folder != dataset:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
 
 
 def _sort_key(key: SeriesKey) -> tuple[str, str, str, int]:
