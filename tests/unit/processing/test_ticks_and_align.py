@@ -58,10 +58,21 @@ def test_bad_ticks_are_invalid_input_naming_column_and_row(
     assert err.value.field == field
 
 
-def test_unknown_side_is_invalid_input() -> None:
+def test_unknown_side_is_invalid_input_when_the_flow_is_asked_for() -> None:
+    frame = ticks([(T0, 1.0, 1.0, "short")])
     with pytest.raises(InvalidInput) as err:
-        ticks_to_bars(ticks([(T0, 1.0, 1.0, "short")]), Timeframe.M1)
+        ticks_to_bars(frame, Timeframe.M1, with_flow=True)
     assert err.value.field == "side"
+    assert ticks_to_bars(frame, Timeframe.M1).height == 1  # side is not used without flow
+
+
+def test_no_ticks_no_bars() -> None:
+    empty = pl.DataFrame(schema={"ts": pl.Int64, "price": pl.Float64, "qty": pl.Float64})
+    assert ticks_to_bars(empty, Timeframe.M1).is_empty()
+    assert ticks_to_bars(empty, Timeframe.M1, with_flow=True).columns[-2:] == [
+        "trades",
+        "buy_volume",
+    ]
 
 
 @settings(max_examples=30, deadline=None)

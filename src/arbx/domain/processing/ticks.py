@@ -4,23 +4,28 @@ A tick frame has ``ts`` (Datetime or epoch milliseconds, UTC), ``price`` (> 0), 
 (base amount, >= 0) and optionally ``side`` ("buy"/"sell": the taker's side). Ticks are
 ordered by ts, ties kept in the caller's order (exchanges number trades in that order), so the
 bar's open is the first trade of the interval and its close the last. Intervals without trades
-produce no bar (as Kraken and Coinbase do).
+produce no bar (as Kraken and Coinbase do). The kernel is numpy ``reduceat`` over the sorted
+ticks (20M ticks to 1m bars in well under a second; bench/processing.py).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from arbx.domain.errors import InvalidInput
-from arbx.domain.market import Timeframe
+from arbx.domain.market import Timeframe, empty_bars
 from arbx.domain.market.bars import TS_DTYPE
 
 TICK_COLUMNS = ("ts", "price", "qty")
 SIDES = ("buy", "sell")
 
 
-def coerce_ticks(ticks: pl.DataFrame) -> pl.DataFrame:
-    """Canonical tick columns and dtypes; raises ``InvalidInput`` naming the bad column/row."""
+def coerce_ticks(ticks: pl.DataFrame, *, with_side: bool = True) -> pl.DataFrame:
+    """Canonical tick columns and dtypes; raises ``InvalidInput`` naming the bad column/row.
+
+    ``side`` is kept (lowercased, checked) only when present and ``with_side``.
+    """
     missing = [c for c in TICK_COLUMNS if c not in ticks.columns]
     if missing:
         raise InvalidInput(
@@ -46,9 +51,11 @@ def coerce_ticks(ticks: pl.DataFrame) -> pl.DataFrame:
         if not ticks.schema[name].is_numeric():
             raise InvalidInput(f"column {name} must be numeric", field=name)
     columns = [ts.alias("ts"), pl.col("price").cast(pl.Float64), pl.col("qty").cast(pl.Float64)]
-    if "side" in ticks.columns:
-        columns.append(pl.col("side").cast(pl.String).str.to_lowercase())
+    if with_side and "side" in ticks.columns:
+        columns.append(pl.col("side").cast(pl.String))
     frame = ticks.select(columns)
+    if "side" in frame.columns and not frame.select(_side_ok().all()).item():
+        frame = frame.with_columns(pl.col("side").str.to_lowercase())
     checks: list[tuple[str, pl.Expr, str]] = [
         ("ts", pl.col("ts").is_null(), "ts is missing"),
         (
@@ -66,7 +73,7 @@ def coerce_ticks(ticks: pl.DataFrame) -> pl.DataFrame:
         checks.append(
             (
                 "side",
-                ~pl.col("side").is_in(list(SIDES)).fill_null(True),
+                ~_side_ok(),
                 "side must be 'buy' or 'sell' (or empty)",
             )
         )
@@ -78,6 +85,10 @@ def coerce_ticks(ticks: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
+def _side_ok() -> pl.Expr:
+    return pl.col("side").is_in(list(SIDES)).fill_null(True)
+
+
 def ticks_to_bars(
     ticks: pl.DataFrame, timeframe: Timeframe, *, with_flow: bool = False
 ) -> pl.DataFrame:
@@ -85,23 +96,38 @@ def ticks_to_bars(
 
     Bars are labelled at their open on the epoch grid, sorted, one per interval with trades.
     """
-    frame = coerce_ticks(ticks)
+    frame = coerce_ticks(ticks, with_side=with_flow)
     if not frame.get_column("ts").is_sorted():
         frame = frame.sort("ts", maintain_order=True)
-    frame = frame.with_columns(pl.col("ts").set_sorted())
-    aggs = [
-        pl.col("price").first().alias("open"),
-        pl.col("price").max().alias("high"),
-        pl.col("price").min().alias("low"),
-        pl.col("price").last().alias("close"),
-        pl.col("qty").sum().alias("volume"),
-    ]
+    if frame.is_empty():
+        bars = empty_bars()
+        if with_flow:
+            bars = bars.with_columns(
+                pl.lit(0, dtype=pl.Int64).alias("trades"),
+                pl.lit(None, dtype=pl.Float64).alias("buy_volume"),
+            )
+        return bars
+    ms = frame.get_column("ts").to_physical().to_numpy()
+    width = timeframe.ms
+    bucket = ms // width
+    starts = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
+    lasts = np.concatenate((starts[1:], [ms.size])) - 1
+    price = frame.get_column("price").to_numpy()
+    qty = frame.get_column("qty").to_numpy()
+    columns: dict[str, np.ndarray] = {
+        "ts": bucket[starts] * width,
+        "open": price[starts],
+        "high": np.maximum.reduceat(price, starts),
+        "low": np.minimum.reduceat(price, starts),
+        "close": price[lasts],
+        "volume": np.add.reduceat(qty, starts),
+    }
     if with_flow:
-        aggs.append(pl.len().cast(pl.Int64).alias("trades"))
+        columns["trades"] = (lasts - starts + 1).astype(np.int64)
         if "side" in frame.columns:
-            aggs.append(pl.col("qty").filter(pl.col("side") == "buy").sum().alias("buy_volume"))
-        else:
-            aggs.append(pl.lit(None, dtype=pl.Float64).alias("buy_volume"))
-    return frame.group_by_dynamic(
-        "ts", every=timeframe.polars_every, label="left", closed="left"
-    ).agg(aggs)
+            bought = np.where(frame.get_column("side").to_numpy() == "buy", qty, 0.0)
+            columns["buy_volume"] = np.add.reduceat(bought, starts)
+    bars = pl.DataFrame(columns).with_columns(pl.col("ts").cast(TS_DTYPE))
+    if with_flow and "buy_volume" not in bars.columns:
+        bars = bars.with_columns(pl.lit(None, dtype=pl.Float64).alias("buy_volume"))
+    return bars
