@@ -245,6 +245,9 @@ def test_grid_matches_single_runs() -> None:
     params = [sma_type.params(fast=f, slow=s) for f in (3, 5, 8) for s in (13, 21)]
     ex = Execution(fees=FeeSchedule(taker_bps=10))
     grid = run_grid(bars, sma_type.grid(bars, params), ex, keep_curves=True)
+    fast = run_grid(bars, sma_type.grid(bars, params), ex)
+    np.testing.assert_allclose(fast.final_equity, grid.final_equity, rtol=1e-9)
+    np.testing.assert_array_equal(fast.trade_count, grid.trade_count)
     for row, p in enumerate(params):
         single = run_vectorized(bars, sma_type.target(bars, p), ex)
         assert grid.final_equity[row] == pytest.approx(single.final_equity, rel=1e-12)
@@ -252,3 +255,14 @@ def test_grid_matches_single_runs() -> None:
         assert grid.equity is not None
         np.testing.assert_allclose(grid.equity[row], single.curve["equity"].to_numpy())
     assert (sma(bars.close, 5)[4:] > 0).all()
+
+
+@PROPS
+@given(frame=bar_series(min_size=1, max_size=120), seed=st.integers(0, 10_000), ex=executions)
+def test_grid_fast_path_equals_row_by_row(frame, seed, ex) -> None:  # type: ignore[no-untyped-def]
+    bars = from_frame(frame)
+    targets = np.stack([_target(bars.n, seed + k) for k in range(4)])
+    fast = run_grid(bars, targets, ex)
+    slow = run_grid(bars, targets, ex, keep_curves=True)
+    np.testing.assert_allclose(fast.final_equity, slow.final_equity, rtol=1e-9)
+    np.testing.assert_array_equal(fast.trade_count, slow.trade_count)

@@ -198,8 +198,15 @@ class GridResult:
 def run_grid(
     bars: BarArrays, targets: FloatArray, execution: Execution, *, keep_curves: bool = False
 ) -> GridResult:
-    """Simulate every row of a ``(P, n)`` target matrix (computed in one broadcast)."""
+    """Simulate every row of a ``(P, n)`` target matrix (computed in one broadcast).
+
+    With closed-form execution and no curves wanted, the whole grid is one array
+    computation: trades of every row are found at once and each row's final equity is the
+    product of its trades' growth factors (``g_k`` above). Otherwise rows run one by one.
+    """
     fractions = decision_fractions(bars, execution)
+    if execution.closed_form and not keep_curves:
+        return _grid_closed_form(bars, targets, execution, fractions)
     rows = targets.shape[0]
     final = np.zeros(rows)
     trades = np.zeros(rows, dtype=np.int64)
@@ -211,3 +218,39 @@ def run_grid(
         if curves is not None:
             curves[p] = book.equity
     return GridResult(final, final / execution.capital - 1.0, trades, curves)
+
+
+def _grid_closed_form(
+    bars: BarArrays, targets: FloatArray, execution: Execution, fractions: FloatArray
+) -> GridResult:
+    rows, n = targets.shape
+    capital = execution.capital
+    if n == 0:
+        final = np.full(rows, capital)
+        return GridResult(final, final / capital - 1.0, np.zeros(rows, np.int64), None)
+    fill_close = execution.fill_close
+    held = held_positions(np.asarray(targets, dtype=np.float64), fill_close)
+    step = np.diff(held, axis=1, prepend=0.0)
+    e_row, e_bar = np.nonzero(step > 0)  # row-major: each row's trades in time order
+    x_row, x_bar = np.nonzero(step < 0)
+    entries_per_row = np.bincount(e_row, minlength=rows)
+    exits_per_row = np.bincount(x_row, minlength=rows)
+    row_start = np.concatenate(([0], np.cumsum(entries_per_row)[:-1]))
+    rank = np.arange(e_row.size) - row_start[e_row]
+    closed = rank < exits_per_row[e_row]
+    ref = bars.close if fill_close else bars.open
+    phi = execution.fees.rate(taker=True)
+    s = execution.slippage.fraction()
+    f = fractions[e_bar if fill_close else e_bar - 1]
+    pe = ref[e_bar] * (1.0 + s)
+    growth = np.ones(e_row.size)
+    px = ref[x_bar] * (1.0 - s)
+    fc = f[closed]
+    growth[closed] = 1.0 - fc + fc * (px * (1.0 - phi)) / (pe[closed] * (1.0 + phi))
+    # the last trade of a row may be open: mark it at the last close (no exit fee)
+    is_open = ~closed
+    fo = f[is_open]
+    growth[is_open] = 1.0 - fo + fo * bars.close[-1] / (pe[is_open] * (1.0 + phi))
+    log_total = np.bincount(e_row, weights=np.log(growth), minlength=rows)
+    final = capital * np.exp(log_total)
+    return GridResult(final, final / capital - 1.0, entries_per_row.astype(np.int64), None)
