@@ -60,6 +60,18 @@ def _last_known(src_ts: IntArray, values: FloatArray, ts: IntArray) -> FloatArra
     return np.asarray(np.where(idx >= 0, out, values[0]), dtype=np.float64)
 
 
+def _union(stamps: list[IntArray]) -> IntArray:
+    """Sorted union of sorted time axes (sort + neighbour compare: no hashing)."""
+    first = stamps[0]
+    if all(t.size == first.size and np.array_equal(t, first) for t in stamps[1:]):
+        return first
+    merged = np.sort(np.concatenate(stamps), kind="stable")
+    keep = np.ones(merged.size, dtype=bool)
+    keep[1:] = merged[1:] != merged[:-1]
+    out: IntArray = merged[keep]
+    return out
+
+
 @dataclass(frozen=True)
 class AlignedMarket:
     """Venues on one time axis (the union of their bar times); NaN where a venue has none."""
@@ -80,7 +92,7 @@ class AlignedMarket:
     def align(cls, series: list[VenueSeries]) -> AlignedMarket:
         if len(series) < 2:
             raise InvalidInput("arbitrage needs at least two venues", field="series")
-        ts = np.unique(np.concatenate([s.bars.ts for s in series]))
+        ts = _union([s.bars.ts for s in series])
         v, n = len(series), ts.size
         shape = (v, n)
         open_, close, volume = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
