@@ -35,9 +35,13 @@ ROW_DTYPE = np.dtype(
 )
 
 
-def encode_bars(bars: pl.DataFrame) -> bytes:
+def encode_bars(bars: pl.DataFrame) -> bytearray:
     """The COPY BINARY stream (header, rows, trailer) of a canonical bar frame."""
-    rows = np.empty(bars.height, dtype=ROW_DTYPE)
+    # One buffer for the whole stream; the rows are a structured view into its middle.
+    stream = bytearray(len(HEADER) + bars.height * ROW_DTYPE.itemsize + len(TRAILER))
+    stream[: len(HEADER)] = HEADER
+    stream[len(stream) - len(TRAILER) :] = TRAILER
+    rows = np.frombuffer(stream, dtype=ROW_DTYPE, count=bars.height, offset=len(HEADER))
     rows["nfields"] = len(BAR_COLUMNS)
     for name in BAR_COLUMNS:
         rows[f"len_{name}"] = 8
@@ -45,7 +49,7 @@ def encode_bars(bars: pl.DataFrame) -> bytes:
     rows["ts"] = (ms - PG_EPOCH_MS) * 1000
     for name in _VALUES:
         rows[name] = bars.get_column(name).to_numpy()
-    return HEADER + rows.tobytes() + TRAILER
+    return stream
 
 
 def decode_bars(data: bytes | bytearray | memoryview) -> pl.DataFrame:

@@ -3,10 +3,12 @@
 -- quantities are DOUBLE PRECISION, as in computation. The storage layout that depends on
 -- TimescaleDB (hypertable, compression, continuous aggregates) or on its absence (BRIN index,
 -- date_bin views) is applied after the migrations by timescale.py, the one place for it.
+-- Identifiers use the "C" collation: byte-wise comparison is what ids need, it keeps the
+-- primary key fast, and it cannot be invalidated by a libc collation change on the server.
 CREATE TABLE market_data (
-    exchange      text             NOT NULL,
-    symbol        text             NOT NULL,
-    timeframe     text             NOT NULL,
+    exchange      text COLLATE "C" NOT NULL,
+    symbol        text COLLATE "C" NOT NULL,
+    timeframe     text COLLATE "C" NOT NULL,
     ts            timestamptz      NOT NULL,
     open          double precision NOT NULL,
     high          double precision NOT NULL,

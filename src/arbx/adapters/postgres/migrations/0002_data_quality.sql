@@ -4,9 +4,9 @@
 
 CREATE TABLE data_gaps (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    exchange      text        NOT NULL,
-    symbol        text        NOT NULL,
-    timeframe     text        NOT NULL,
+    exchange      text COLLATE "C" NOT NULL,
+    symbol        text COLLATE "C" NOT NULL,
+    timeframe     text COLLATE "C" NOT NULL,
     -- the missing span [gap_start, gap_end) on the grid
     gap_start     timestamptz NOT NULL,
     gap_end       timestamptz NOT NULL,
@@ -23,9 +23,9 @@ CREATE TABLE data_gaps (
 
 CREATE TABLE data_validation_issues (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    exchange      text        NOT NULL,
-    symbol        text        NOT NULL,
-    timeframe     text        NOT NULL,
+    exchange      text COLLATE "C" NOT NULL,
+    symbol        text COLLATE "C" NOT NULL,
+    timeframe     text COLLATE "C" NOT NULL,
     ts            timestamptz NOT NULL,
     -- the rule's id ('high_below_low', 'outlier_iqr', ...) and the column it concerns
     rule          text        NOT NULL,
