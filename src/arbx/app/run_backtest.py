@@ -28,10 +28,18 @@ from arbx.ports.run_store import RunStore
 
 @dataclass(frozen=True)
 class PreparedBacktest:
-    """A validated request with its bars loaded (cut to the span)."""
+    """A validated request with its bars loaded (cut to the span).
 
-    valid: ValidRequest
+    Picklable (plain request and frames), so ``compute`` can run in a worker process; the
+    validation is redone there from the request (cheap and deterministic).
+    """
+
+    request: BacktestRequest
     bars: dict[SeriesKey, pl.DataFrame]
+
+    @property
+    def valid(self) -> ValidRequest:
+        return validate_request(self.request)
 
     @property
     def bar_count(self) -> int:
@@ -75,7 +83,7 @@ class RunBacktest:
                     field="series",
                 )
             loaded[key] = frame
-        return PreparedBacktest(valid, loaded)
+        return PreparedBacktest(request, loaded)
 
     async def store(self, prepared: PreparedBacktest, result: BacktestResult) -> BacktestRun:
         used = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -108,7 +109,9 @@ async def test_prepare_then_compute_then_store_equals_execute(world) -> None:  #
     _, runs, uc = world
     prepared = await uc.prepare(decode_request(request()))
     assert prepared.bar_count == 600
-    stored = await uc.store(prepared, compute(prepared))
+    shipped = pickle.loads(pickle.dumps(prepared))  # what a process pool does
+    result = compute(shipped)
+    stored = await uc.store(prepared, result)
     direct = await uc.execute(decode_request(request()))
     assert stored.tables["curve"].equals(direct.tables["curve"])
     assert len(await runs.list()) == 2
