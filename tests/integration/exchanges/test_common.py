@@ -1,23 +1,17 @@
-"""The shared machinery on its own: token bucket, breaker, resampling, field names."""
+"""The shared machinery on its own: token bucket, breaker, Retry-After, field names."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from arbx.adapters.exchanges.common.breaker import CircuitBreaker
 from arbx.adapters.exchanges.common.decoding import field_of
 from arbx.adapters.exchanges.common.http import parse_retry_after
 from arbx.adapters.exchanges.common.ratelimit import TokenBucket
-from arbx.adapters.exchanges.common.resample import resample_bars
 from arbx.domain.errors import ExchangeUnavailable
-from arbx.domain.market import Timeframe, check_bars
 from arbx.ports.exchange import BreakerState
-from tests.strategies import bar_series
 from tests.support.exchanges import FakeTimer
 
 
@@ -99,22 +93,3 @@ def test_field_of_names_row_fields_and_keys() -> None:
     assert field_of("Expected `array`, got `str` - at `$.symbols[0]`") == "symbols"
     assert field_of("Expected `str`, got `int` - at `$.symbols[0].baseAsset`") == "baseAsset"
     assert field_of("no path here") == "payload"
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    bars=bar_series(timeframe=Timeframe.M1, min_size=1, max_size=200),
-    step=st.sampled_from([Timeframe.M5, Timeframe.M15, Timeframe.H1]),
-)
-def test_resampling_keeps_extremes_volume_and_valid_bars(
-    bars: pl.DataFrame, step: Timeframe
-) -> None:
-    out = resample_bars(bars, step)
-
-    assert check_bars(out, step) == []
-    assert out["high"].max() == bars["high"].max()
-    assert out["low"].min() == bars["low"].min()
-    assert out["volume"].sum() == pytest.approx(bars["volume"].sum())
-    assert out["open"][0] == bars["open"][0]
-    assert out["close"][-1] == bars["close"][-1]
-    assert out.height == (bars["ts"].dt.epoch("ms") // step.ms).n_unique()

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import aiohttp
 import msgspec
+import polars as pl
 
 from arbx.adapters.exchanges.binance import wire
 from arbx.adapters.exchanges.binance.mapping import (
@@ -100,24 +101,28 @@ class BinanceClient(VenueClient):
             "endTime": end_ms - 1,
             "limit": self.page_limit,
         }
-        rows = await self._http.get(
+        bars, count, newest_ms = await self._http.get(
             "/api/v3/klines",
             params,
-            lambda response: self._parse_klines(response, market),
+            lambda response: self._parse_klines(response, market, start_ms, end_ms),
             weight=WEIGHT_KLINES,
         )
-        bars = self.in_range(klines_to_bars(rows), start_ms, end_ms)
-        if len(rows) < self.page_limit:
+        if count < self.page_limit or newest_ms is None:
             return NativePage(bars, end_ms)  # Binance sent everything up to endTime
-        return NativePage(bars, rows[-1].open_time + timeframe.ms)
+        return NativePage(bars, newest_ms + timeframe.ms)
 
     # -- parsing ----------------------------------------------------------------------------
 
-    def _parse_klines(self, response: HttpResponse, market: Market) -> list[wire.BinanceKline]:
+    def _parse_klines(
+        self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
+    ) -> tuple[pl.DataFrame, int, int | None]:
+        """(bars in [start, end), rows sent, open time of the newest row sent)."""
         self._raise_for_error(response, market)
-        return decode(
+        rows = decode(
             wire.KLINES, response.body, venue=VENUE, what="klines", row_fields=wire.KLINE_FIELDS
         )
+        newest = max(r.open_time for r in rows) if rows else None
+        return klines_to_bars(rows, start_ms, end_ms), len(rows), newest
 
     def _parse_info(self, response: HttpResponse) -> wire.BinanceExchangeInfo:
         self._raise_for_error(response)

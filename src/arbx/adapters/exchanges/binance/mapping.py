@@ -28,7 +28,9 @@ def venue_symbol(symbol: Symbol) -> str:
     return f"{symbol.base}{symbol.quote}"
 
 
-def klines_to_bars(rows: Sequence[BinanceKline]) -> pl.DataFrame:
+def klines_to_bars(
+    rows: Sequence[BinanceKline], start_ms: int | None = None, end_ms: int | None = None
+) -> pl.DataFrame:
     return bars_from_columns(
         [r.open_time for r in rows],
         [r.open for r in rows],
@@ -36,6 +38,8 @@ def klines_to_bars(rows: Sequence[BinanceKline]) -> pl.DataFrame:
         [r.low for r in rows],
         [r.close for r in rows],
         [r.volume for r in rows],
+        start_ms=start_ms,
+        end_ms=end_ms,
     )
 
 

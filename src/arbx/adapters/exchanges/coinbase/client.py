@@ -7,6 +7,7 @@ from datetime import datetime
 
 import aiohttp
 import msgspec
+import polars as pl
 
 from arbx.adapters.exchanges.coinbase import wire
 from arbx.adapters.exchanges.coinbase.mapping import (
@@ -86,20 +87,23 @@ class CoinbaseClient(VenueClient):
             "start": iso(start_ms),
             "end": iso(window_end - timeframe.ms),  # inclusive: at most 300 buckets
         }
-        rows = await self._http.get(
+        bars = await self._http.get(
             f"/products/{market.venue_symbol}/candles",
             params,
-            lambda response: self._parse_candles(response, market),
+            lambda response: self._parse_candles(response, market, start_ms, window_end),
         )
-        return NativePage(self.in_range(candles_to_bars(rows), start_ms, window_end), window_end)
+        return NativePage(bars, window_end)
 
     # -- parsing ----------------------------------------------------------------------------
 
-    def _parse_candles(self, response: HttpResponse, market: Market) -> list[wire.CoinbaseCandle]:
+    def _parse_candles(
+        self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
+    ) -> pl.DataFrame:
         self._raise_for_error(response, market)
-        return decode(
+        rows = decode(
             wire.CANDLES, response.body, venue=VENUE, what="candles", row_fields=wire.CANDLE_FIELDS
         )
+        return candles_to_bars(rows, start_ms, end_ms)
 
     def _parse_products(self, response: HttpResponse) -> list[wire.CoinbaseProduct]:
         self._raise_for_error(response)

@@ -33,8 +33,11 @@ def iso(ms: int) -> str:
     return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def candles_to_bars(rows: Sequence[CoinbaseCandle]) -> pl.DataFrame:
-    """Canonical bars (unsorted: Coinbase sends newest first; the caller sorts)."""
+def candles_to_bars(
+    rows: Sequence[CoinbaseCandle], start_ms: int | None = None, end_ms: int | None = None
+) -> pl.DataFrame:
+    """Canonical bars, ascending (Coinbase sends newest first)."""
+    rows = rows[::-1]
     return bars_from_columns(
         [r.time * 1000 for r in rows],
         [r.open for r in rows],
@@ -42,6 +45,8 @@ def candles_to_bars(rows: Sequence[CoinbaseCandle]) -> pl.DataFrame:
         [r.low for r in rows],
         [r.close for r in rows],
         [r.volume for r in rows],
+        start_ms=start_ms,
+        end_ms=end_ms,
     )
 
 

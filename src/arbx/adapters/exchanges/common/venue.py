@@ -11,7 +11,6 @@ from datetime import datetime
 import polars as pl
 
 from arbx.adapters.exchanges.common.http import VenueHttp
-from arbx.adapters.exchanges.common.resample import resample_bars
 from arbx.adapters.exchanges.common.timing import Timer
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import (
@@ -23,6 +22,7 @@ from arbx.domain.market import (
     from_ms,
     to_ms,
 )
+from arbx.domain.processing import resample
 from arbx.ports.exchange import (
     ExchangeClient,
     ExchangeStatus,
@@ -128,7 +128,9 @@ class VenueClient(ExchangeClient):
                 part = await self._fetch_native(market, fine, cursor, covered_end)
                 parts.append(part.bars)
                 cursor = max(cursor + fine.ms, part.covered_end_ms)
-            bars = resample_bars(pl.concat(parts), timeframe)
+            bars = resample(
+                pl.concat(parts), fine, timeframe, incomplete="drop", until=from_ms(covered_end)
+            )
         covered_end = min(covered_end, end)
         return OhlcvPage(
             bars=bars,
@@ -178,16 +180,6 @@ class VenueClient(ExchangeClient):
             self._markets = {m.symbol: m for m in await self._load_markets()}
             self._markets_loaded_at = self._timer.monotonic()
         return self._markets
-
-    @staticmethod
-    def in_range(bars: pl.DataFrame, start_ms: int, end_ms: int) -> pl.DataFrame:
-        """Rows with start <= ts < end, sorted, one row per ts (the last one the venue sent)."""
-        ms = pl.col("ts").dt.epoch("ms")
-        return (
-            bars.filter((ms >= start_ms) & (ms < end_ms))
-            .unique("ts", keep="last", maintain_order=True)
-            .sort("ts")
-        )
 
     # -- what each venue implements ---------------------------------------------------------
 

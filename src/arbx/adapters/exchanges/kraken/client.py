@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import aiohttp
 import msgspec
+import polars as pl
 
 from arbx.adapters.exchanges.common.breaker import CircuitBreaker
 from arbx.adapters.exchanges.common.decoding import decode
@@ -97,14 +98,14 @@ class KrakenClient(VenueClient):
             "interval": INTERVALS[timeframe],
             "since": start_ms // 1000 - 1,  # since is exclusive
         }
-        rows, last = await self._http.get(
-            "/0/public/OHLC", params, lambda response: self._parse_ohlc(response, market)
+        bars, count, newest_ms, last = await self._http.get(
+            "/0/public/OHLC",
+            params,
+            lambda response: self._parse_ohlc(response, market, start_ms, end_ms),
         )
-        bars = self.in_range(rows_to_bars(rows), start_ms, end_ms)
-        if not rows:
+        if newest_ms is None:
             return NativePage(bars, end_ms)  # nothing after since: nothing up to now
-        newest_ms = max(r.time for r in rows) * 1000
-        if newest_ms + timeframe.ms >= end_ms or len(rows) < self.page_limit:
+        if newest_ms + timeframe.ms >= end_ms or count < self.page_limit:
             return NativePage(bars, end_ms)
         cursor = newest_ms + timeframe.ms if last is None else last * 1000 + timeframe.ms
         return NativePage(bars, min(end_ms, max(cursor, start_ms + timeframe.ms)))
@@ -112,8 +113,9 @@ class KrakenClient(VenueClient):
     # -- parsing ----------------------------------------------------------------------------
 
     def _parse_ohlc(
-        self, response: HttpResponse, market: Market
-    ) -> tuple[list[wire.KrakenOhlcRow], int | None]:
+        self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
+    ) -> tuple[pl.DataFrame, int, int | None, int | None]:
+        """(bars in [start, end), rows sent, newest row's time in ms, the ``last`` cursor)."""
         answer = self._envelope(response, wire.OHLC, "OHLC", market)
         rows: list[wire.KrakenOhlcRow] | None = None
         last: int | None = None
@@ -134,7 +136,8 @@ class KrakenClient(VenueClient):
                 venue=VENUE,
                 field="result",
             )
-        return rows, last
+        newest = max(r.time for r in rows) * 1000 if rows else None
+        return rows_to_bars(rows, start_ms, end_ms), len(rows), newest, last
 
     def _parse_pairs(self, response: HttpResponse) -> wire.KrakenAssetPairsResponse:
         return self._envelope(response, wire.ASSET_PAIRS, "AssetPairs")

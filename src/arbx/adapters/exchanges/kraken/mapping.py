@@ -64,7 +64,9 @@ def symbol_of(pair: KrakenAssetPair) -> Symbol:
     return Symbol(canonical_asset(base), canonical_asset(quote))
 
 
-def rows_to_bars(rows: Sequence[KrakenOhlcRow]) -> pl.DataFrame:
+def rows_to_bars(
+    rows: Sequence[KrakenOhlcRow], start_ms: int | None = None, end_ms: int | None = None
+) -> pl.DataFrame:
     return bars_from_columns(
         [r.time * 1000 for r in rows],
         [r.open for r in rows],
@@ -72,6 +74,8 @@ def rows_to_bars(rows: Sequence[KrakenOhlcRow]) -> pl.DataFrame:
         [r.low for r in rows],
         [r.close for r in rows],
         [r.volume for r in rows],
+        start_ms=start_ms,
+        end_ms=end_ms,
     )
 
 
