@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -217,6 +218,7 @@ def main() -> None:
     cold = cold_start()
     print(f"cold process to first result (subprocess, 10k-bar SMA run): {cold:.2f} s")
 
+    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     ref = vectorbt_runs(bars, target, grid_bars, pairs)
     if ref is not None:
         pf = ref["pf"]
@@ -246,6 +248,10 @@ def main() -> None:
         ]
         for label, ratio in ratios:
             print(f"ratio {label:<52} {ratio:7.2f}x")
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.1f} (timings are best-of runs;"
+        " a loaded machine inflates all of them)"
+    )
 
 
 if __name__ == "__main__":

@@ -229,8 +229,8 @@ def _grid_closed_form(
         final = np.full(rows, capital)
         return GridResult(final, final / capital - 1.0, np.zeros(rows, np.int64), None)
     fill_close = execution.fill_close
-    held = held_positions(np.asarray(targets, dtype=np.float64), fill_close)
-    step = np.diff(held, axis=1, prepend=0.0)
+    held = held_positions(np.asarray(targets).astype(np.int8, copy=False), fill_close)
+    step = np.diff(held, axis=1, prepend=np.int8(0))
     e_row, e_bar = np.nonzero(step > 0)  # row-major: each row's trades in time order
     x_row, x_bar = np.nonzero(step < 0)
     entries_per_row = np.bincount(e_row, minlength=rows)

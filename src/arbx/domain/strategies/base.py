@@ -20,7 +20,8 @@ class StrategyType:
 
     - ``signal`` strategies trade one series long/flat: ``target(bars, params)`` returns a
       0/1 array decided at each close from bars up to it (causal). ``grid`` (optional)
-      computes many parameter sets in one broadcast, shape ``(len(params), n)``.
+      computes many parameter sets in one broadcast, shape ``(len(params), n)`` (any
+      numeric dtype; int8 keeps large grids small).
     - ``arbitrage`` strategies trade two or more venues; the arbitrage engine runs them.
     """
 

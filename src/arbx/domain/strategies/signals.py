@@ -95,16 +95,19 @@ def _buy_and_hold(bars: BarArrays, _: NoParams) -> FloatArray:
 
 
 def _sma_grid(bars: BarArrays, params: Sequence[CrossParams]) -> FloatArray:
+    """0/1 targets of many (fast, slow) pairs: every distinct window's SMA once, then one
+    comparison per pair into a compact int8 matrix (NaN warm-up compares False: flat)."""
     windows = np.unique(np.asarray([w for p in params for w in (p.fast, p.slow)], np.int64))
     table = sma_many(bars.close, windows)
     row = {int(w): i for i, w in enumerate(windows.tolist())}
-    fast = table[[row[p.fast] for p in params]]
-    slow = table[[row[p.slow] for p in params]]
-    return (fast > slow).astype(np.float64)  # NaN compares False: flat in warm-up
+    out = np.zeros((len(params), bars.n), dtype=np.int8)
+    for k, p in enumerate(params):
+        np.greater(table[row[p.fast]], table[row[p.slow]], out=out[k], casting="unsafe")
+    return out  # type: ignore[return-value]
 
 
 def _sma_cross(bars: BarArrays, params: CrossParams) -> FloatArray:
-    out: FloatArray = _sma_grid(bars, [params])[0]
+    out: FloatArray = _sma_grid(bars, [params])[0].astype(np.float64)
     return out
 
 
