@@ -163,3 +163,12 @@ def test_builder_bars_round_trip_through_iso_text() -> None:
     bars = make_bars(50, timeframe="5m")
     text = bars.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%SZ"))
     assert normalize_bar_table(text, Timeframe.M5).bars.equals(bars)
+
+
+def test_series_keys_sort_by_timeframe_width() -> None:
+    from arbx.adapters.memory.bar_store import MemoryBarStore  # noqa: F401  (sorting used there)
+    from arbx.domain.market import SeriesKey
+
+    keys = [SeriesKey.parse(f"kraken:BTC/USD:{tf}") for tf in ("1d", "1m", "4h", "5m")]
+    assert [str(k.timeframe) for k in sorted(keys)] == ["1m", "5m", "4h", "1d"]
+    assert sorted(Timeframe)[0] is Timeframe.M1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from datetime import datetime, timedelta
 
@@ -74,6 +75,7 @@ class Symbol(msgspec.Struct, frozen=True, order=True):
         return f"{self.base}/{self.quote}"
 
 
+@functools.total_ordering
 class Timeframe(enum.Enum):
     """Bar widths arbx knows. Bars are aligned on the UTC epoch grid of their width."""
 
@@ -125,6 +127,12 @@ class Timeframe(enum.Enum):
     def divides(self, other: Timeframe) -> bool:
         """True when bars of ``other`` are made of whole bars of this timeframe."""
         return other.ms % self.ms == 0
+
+    def __lt__(self, other: object) -> bool:
+        """Timeframes order by width (1m < 5m < 1h < 1d), so series keys sort naturally."""
+        if not isinstance(other, Timeframe):
+            return NotImplemented
+        return self.ms < other.ms
 
     def __str__(self) -> str:
         return self.value
