@@ -26,6 +26,7 @@ from arbx.adapters.postgres.bar_store import PostgresBarStore
 from arbx.adapters.postgres.errors import redact
 from arbx.adapters.postgres.migrate import upgrade
 from arbx.adapters.postgres.pool import PoolConfig, open_pool
+from arbx.adapters.postgres.quality_store import PostgresQualityStore
 
 DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = bool(os.environ.get("CI"))
@@ -134,3 +135,18 @@ async def postgres_bar_store(
             sql.SQL("TRUNCATE {}").format(sql.Identifier(postgres_database.schema, "market_data"))
         )
     return PostgresBarStore(postgres_pool, postgres_database.schema)
+
+
+@pytest.fixture
+async def postgres_quality_store(
+    postgres_database: PostgresTestDatabase, postgres_pool: AsyncConnectionPool
+) -> PostgresQualityStore:
+    """A PostgresQualityStore on empty quality tables of this run's schema."""
+    async with postgres_pool.connection() as conn:
+        await conn.execute(
+            sql.SQL("TRUNCATE {}, {}").format(
+                sql.Identifier(postgres_database.schema, "data_validation_issues"),
+                sql.Identifier(postgres_database.schema, "data_gaps"),
+            )
+        )
+    return PostgresQualityStore(postgres_pool, postgres_database.schema)
