@@ -1,0 +1,107 @@
+"""``arbx users``: bootstrap the first admin and mint API keys for scripts.
+
+These commands act directly on the local store, so they are for whoever administers the
+machine (they can read the data directory anyway); everything else goes through the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import timedelta
+from typing import Any
+
+from arbx.domain.auth import Principal, PrincipalKind, Role, normalize_username
+from arbx.domain.errors import InvalidInput, NotFound
+from arbx.entrypoints.container import Container, resolve
+
+EXIT_OK = 0
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser(
+        "users",
+        help="create the first admin; create API keys for scripts",
+        description="Manage accounts on the local store. Everything else: the admin API.",
+    )
+    commands = parser.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+
+    admin = commands.add_parser(
+        "create-admin",
+        help="create the first admin (only while no active admin exists)",
+        description="Create the first admin account. There is no default password: type it"
+        " twice, or pipe it with --password-stdin. Refused once an active admin exists.",
+    )
+    admin.add_argument("--username", required=True, help="3-64 of a-z 0-9 . _ -")
+    admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    admin.set_defaults(run=create_admin)
+
+    key = commands.add_parser(
+        "create-api-key",
+        help="create an API key for a user and print it (once) on stdout",
+        description="Create an API key acting for USERNAME with some or all of their roles."
+        " The key is printed once on stdout; store it in your secret manager.",
+    )
+    key.add_argument("--username", required=True, help="the key's owner")
+    key.add_argument("--name", required=True, help="a label, e.g. nightly-backfill")
+    key.add_argument(
+        "--roles", help="comma-separated roles the key carries (default: all the owner's)"
+    )
+    key.add_argument(
+        "--expires-in-days", type=int, default=90, help="lifetime in days (default 90, max 365)"
+    )
+    key.set_defaults(run=create_api_key)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("repeat password: ") != password:
+            raise InvalidInput("the two passwords differ", field="password")
+    if not password:
+        raise InvalidInput("the password is empty", field="password")
+    return password
+
+
+async def create_admin(args: argparse.Namespace, container: Container) -> int:
+    password = _read_password(args)
+    use_case = await resolve(container.create_first_admin)
+    user = await use_case.execute(username=args.username, password=password)
+    print(f"created admin {user.username!r} (id {user.id}); sign in at POST /api/v1/auth/login")
+    return EXIT_OK
+
+
+async def create_api_key(args: argparse.Namespace, container: Container) -> int:
+    users = await resolve(container.user_store)
+    owner = await users.find_by_username(normalize_username(args.username))
+    if owner is None:
+        raise NotFound(f"no user {args.username!r}; create it first")
+    if not owner.is_active:
+        raise InvalidInput(f"user {owner.username!r} is disabled", field="username")
+    roles = None if not args.roles else Role.parse_many(args.roles.split(","))
+    if not 1 <= args.expires_in_days <= 3650:
+        raise InvalidInput("--expires-in-days must be between 1 and 3650", field="expires_in")
+    actor = Principal(
+        kind=PrincipalKind.USER, user_id=owner.id, username=owner.username, roles=owner.roles
+    )
+    use_case = await resolve(container.create_api_key)
+    new = await use_case.execute(
+        actor,
+        name=args.name,
+        roles=roles,
+        expires_in=timedelta(days=args.expires_in_days),
+        client_address="cli",
+    )
+    print(new.secret)
+    expires = new.key.expires_at.isoformat() if new.key.expires_at else "never"
+    print(
+        f"api key {new.key.prefix} for {owner.username!r}, roles"
+        f" {','.join(sorted(r.value for r in new.key.roles))}, expires {expires}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
