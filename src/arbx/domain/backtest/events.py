@@ -155,6 +155,19 @@ class _Engine:
     tb: list[float] = field(default_factory=lambda: [0.0] * 6)
     entry_bar: int = -1
     peak_high: float = 0.0
+    # (bar, cash, position) after every fill: the book between fills is constant
+    states: list[tuple[int, float, float]] = field(default_factory=list)
+
+    def book_states(self, n: int) -> tuple[FloatArray, FloatArray]:
+        """Cash and position held at each bar's close (after that bar's fills)."""
+        if not self.states:
+            return np.full(n, self.execution.capital), np.zeros(n)
+        snap = np.asarray(self.states, dtype=np.float64)
+        idx = np.searchsorted(snap[:, 0], np.arange(n), side="right") - 1
+        safe = np.maximum(idx, 0)
+        cash = np.where(idx >= 0, snap[safe, 1], self.execution.capital)
+        position = np.where(idx >= 0, snap[safe, 2], 0.0)
+        return cash, position
 
     def submit(
         self,
@@ -245,6 +258,7 @@ class _Engine:
                 self._close_trade(t, order.reason)
         order.filled += q
         self.fills.append((order.order_id, t, order.side, q, px, fee, liquidity))
+        self.states.append((t, self.cash, self.position))
         if order.qty is not None and order.filled >= order.qty - 1e-12 * order.qty:
             self._close_order(order, "filled")
 
@@ -360,20 +374,16 @@ def run_events(
     peak = execution.capital
     killed = False
     prev = 0.0
-    equity = [0.0] * n
-    cash_out = [0.0] * n
-    pos_out = [0.0] * n
     pending = eng.pending
     submit = eng.submit
     for t in range(n):
-        c = closes[t]
         if pending:
             eng.process_pending(t, opens[t], highs[t], lows[t], not fill_close)
         # A position entered at this bar's open can still hit its levels in the bar.
         if has_risk and eng.position > 0 and (eng.entry_bar < t or not fill_close):
             eng.risk_exit(t, opens[t], highs[t], lows[t])
-        eq = eng.cash + eng.position * c
         if kill is not None and not killed:
+            eq = eng.cash + eng.position * closes[t]
             peak = max(peak, eq)
             if eq < peak * (1.0 - kill):
                 killed = True
@@ -407,24 +417,12 @@ def run_events(
         if fill_close and pending:
             for order in list(pending):
                 if order.kind == "market":
-                    eng.fill(order, t, c, "taker")
-            eq = eng.cash + eng.position * c
-        equity[t] = eq
-        cash_out[t] = eng.cash
-        pos_out[t] = eng.position
+                    eng.fill(order, t, closes[t], "taker")
     eng.finish()
+    cash, position = eng.book_states(n)
     orders, fills = _tables(bars, eng)
-    return assemble(
-        "event",
-        bars,
-        execution,
-        np.asarray(equity),
-        np.asarray(cash_out),
-        np.asarray(pos_out),
-        eng.book,
-        orders,
-        fills,
-    )
+    equity = cash + position * bars.close  # marked at every close
+    return assemble("event", bars, execution, equity, cash, position, eng.book, orders, fills)
 
 
 def _tables(bars: BarArrays, eng: _Engine) -> tuple[pl.DataFrame, pl.DataFrame]:
