@@ -27,6 +27,7 @@ from arbx.adapters.postgres.errors import redact
 from arbx.adapters.postgres.migrate import upgrade
 from arbx.adapters.postgres.pool import PoolConfig, open_pool
 from arbx.adapters.postgres.quality_store import PostgresQualityStore
+from arbx.adapters.postgres.run_store import PostgresRunStore
 
 DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = bool(os.environ.get("CI"))
@@ -150,3 +151,17 @@ async def postgres_quality_store(
             )
         )
     return PostgresQualityStore(postgres_pool, postgres_database.schema)
+
+
+@pytest.fixture
+async def postgres_run_store(
+    postgres_database: PostgresTestDatabase, postgres_pool: AsyncConnectionPool
+) -> PostgresRunStore:
+    """A PostgresRunStore on empty run tables of this run's schema."""
+    async with postgres_pool.connection() as conn:
+        await conn.execute(
+            sql.SQL("TRUNCATE {} CASCADE").format(
+                sql.Identifier(postgres_database.schema, "backtest_runs")
+            )
+        )
+    return PostgresRunStore(postgres_pool, postgres_database.schema)

@@ -1,5 +1,5 @@
-"""PostgresQualityStore beyond the shared contract: sort order by code point (as the port and
-the memory store define it), and an unreachable server."""
+"""PostgresQualityStore and PostgresRunStore beyond their shared contracts: sort order by code
+point (as the port and the memory store define it), and an unreachable server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.quality_store import PostgresQualityStore
-from arbx.domain.errors import StorageUnavailable
+from arbx.adapters.postgres.run_store import PostgresRunStore
+from arbx.domain.errors import NotFound, StorageUnavailable
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality import Severity, ValidationIssue
 
@@ -48,3 +49,36 @@ async def test_an_unreachable_server_raises_storage_unavailable() -> None:
             await store.replace_issues(KEY, DAY, [])
     finally:
         await pool.close()
+
+
+async def test_the_run_store_on_an_unreachable_server_raises_storage_unavailable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pool = AsyncConnectionPool(
+        f"postgresql://arbx@127.0.0.1:{port}/arbx",
+        min_size=0,
+        max_size=1,
+        timeout=0.2,
+        open=False,
+    )
+    await pool.open(wait=False)
+    store = PostgresRunStore(pool)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await store.ping()
+        with pytest.raises(StorageUnavailable):
+            await store.list()
+    finally:
+        await pool.close()
+
+
+async def test_a_run_store_on_a_migrated_schema_starts_empty(
+    postgres_run_store: PostgresRunStore,
+) -> None:
+    await postgres_run_store.ping()
+    assert await postgres_run_store.list() == []
+    with pytest.raises(NotFound):
+        await postgres_run_store.get("nope")
+    with pytest.raises(NotFound):
+        await postgres_run_store.table("nope", "curve")

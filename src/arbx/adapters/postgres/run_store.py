@@ -1,0 +1,140 @@
+"""RunStore on PostgreSQL: ``backtest_runs`` (JSONB meta) and ``backtest_run_tables`` (one
+Arrow IPC blob per result table); migration 0003 says why."""
+
+from __future__ import annotations
+
+import builtins
+import io
+
+import msgspec
+import polars as pl
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from arbx.adapters.postgres.errors import storage_errors
+from arbx.adapters.postgres.migrate import check_schema_name
+from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, RunMeta, RunSummary, TableName
+from arbx.domain.errors import Conflict, NotFound, StorageError
+from arbx.ports.run_store import RunStore
+
+_META = msgspec.json.Decoder(RunMeta)
+_ENCODER = msgspec.json.Encoder()
+
+
+def _to_ipc(frame: pl.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    frame.write_ipc(sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _from_ipc(blob: bytes, run_id: str, name: str) -> pl.DataFrame:
+    try:
+        return pl.read_ipc(io.BytesIO(blob))
+    except Exception as exc:  # polars raises several kinds for a damaged blob
+        raise StorageError(
+            f"table {name} of backtest run {run_id!r} cannot be read: {exc}"
+        ) from exc
+
+
+def _meta(run_id: str, text: str) -> RunMeta:
+    try:
+        return _META.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StorageError(f"stored backtest run {run_id!r} cannot be read: {exc}") from exc
+
+
+class PostgresRunStore(RunStore):
+    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+        self._pool = pool
+        self._runs = sql.Identifier(check_schema_name(schema), "backtest_runs")
+        self._tables = sql.Identifier(schema, "backtest_run_tables")
+
+    async def save(self, run: BacktestRun) -> None:
+        meta = _ENCODER.encode(run.meta).decode()
+        blobs = [(run.id, name, _to_ipc(run.tables[name])) for name in TABLE_NAMES]
+        with storage_errors(f"save backtest run {run.id!r}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (id, created_at, strategy, meta) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (id) DO NOTHING"
+                    ).format(self._runs),
+                    (run.id, run.meta.created_at, run.meta.strategy, meta),
+                )
+                if cur.rowcount == 0:
+                    raise Conflict(f"backtest run {run.id!r} is stored already")
+                async with conn.cursor() as blob_cur:
+                    await blob_cur.executemany(
+                        sql.SQL("INSERT INTO {} (run_id, name, ipc) VALUES (%s, %s, %s)").format(
+                            self._tables
+                        ),
+                        blobs,
+                    )
+
+    async def get(self, run_id: str) -> BacktestRun:
+        with storage_errors(f"read backtest run {run_id!r}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s").format(self._runs),
+                    (run_id,),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    raise NotFound(f"backtest run {run_id!r} does not exist")
+                cur = await conn.execute(
+                    sql.SQL("SELECT name, ipc FROM {} WHERE run_id = %s").format(self._tables),
+                    (run_id,),
+                    binary=True,
+                )
+                tables = await cur.fetchall()
+        frames: dict[TableName, pl.DataFrame] = {}
+        for name, blob in tables:
+            if name in TABLE_NAMES:
+                frames[name] = _from_ipc(blob, run_id, name)
+        return BacktestRun(_meta(run_id, row[0]), frames)
+
+    async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
+        with storage_errors(f"read table {name} of backtest run {run_id!r}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    sql.SQL(
+                        "SELECT t.ipc FROM {} AS r LEFT JOIN {} AS t"
+                        " ON t.run_id = r.id AND t.name = %s WHERE r.id = %s"
+                    ).format(self._runs, self._tables),
+                    (name, run_id),
+                    binary=True,
+                )
+                row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"backtest run {run_id!r} does not exist")
+        if row[0] is None:
+            raise StorageError(f"backtest run {run_id!r} has no stored table {name}")
+        return _from_ipc(row[0], run_id, name)
+
+    async def list(
+        self, *, strategy: str | None = None, limit: int = 100
+    ) -> builtins.list[RunSummary]:
+        where = sql.SQL("") if strategy is None else sql.SQL(" WHERE strategy = %s")
+        params: builtins.list[object] = [] if strategy is None else [strategy]
+        query = sql.SQL(
+            "SELECT id, meta::text FROM {}{} ORDER BY created_at DESC, id DESC LIMIT %s"
+        ).format(self._runs, where)
+        with storage_errors("list backtest runs"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(query, [*params, max(limit, 0)])
+                rows = await cur.fetchall()
+        return [BacktestRun(_meta(run_id, text), {}).summary() for run_id, text in rows]
+
+    async def delete(self, run_id: str) -> None:
+        with storage_errors(f"delete backtest run {run_id!r}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE id = %s").format(self._runs), (run_id,)
+                )
+                if cur.rowcount == 0:
+                    raise NotFound(f"backtest run {run_id!r} does not exist")
+
+    async def ping(self) -> None:
+        with storage_errors("check the run store"):
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(self._runs))
