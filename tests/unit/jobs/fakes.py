@@ -82,6 +82,7 @@ class FakeCollector:
         self.page_done = asyncio.Event()
         self.active = 0
         self.max_active = 0
+        self._changed = asyncio.Condition()
 
     async def __call__(self, key: SeriesKey, span: TimeSpan) -> int:
         self.calls.append((key, span))
@@ -94,6 +95,8 @@ class FakeCollector:
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         self.entered.set()
+        async with self._changed:
+            self._changed.notify_all()
         try:
             written = 0
             step = key.timeframe.ms
@@ -114,3 +117,8 @@ class FakeCollector:
             return written
         finally:
             self.active -= 1
+
+    async def wait_active(self, count: int) -> None:
+        """Return once ``count`` calls are inside the collector at the same time."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.active >= count)
