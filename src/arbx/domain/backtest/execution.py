@@ -200,6 +200,7 @@ def assemble(
         orders, fills = _market_orders(bars, arrays, book.exit_reason, delay)
     notional = float((fills["qty"] * fills["price"]).sum()) if fills.height else 0.0
     fees_paid = float(fills["fee"].sum()) if fills.height else 0.0
+    dd = drawdown(equity, execution.capital)
     metrics = compute_metrics(
         equity,
         execution.capital,
@@ -211,12 +212,13 @@ def assemble(
         exposed=position,
         traded_notional=notional,
         fees_paid=fees_paid,
+        drawdown=dd,
     )
     curve = pl.DataFrame(
         {
             "ts": _ts(bars.ts),
             "equity": equity,
-            "drawdown": drawdown(equity, execution.capital),
+            "drawdown": dd,
             "cash": cash,
             "position": position,
         }

@@ -64,22 +64,30 @@ def bar_returns(equity: FloatArray, capital: float) -> FloatArray:
         return np.asarray(np.where(prev != 0, equity / prev - 1.0, 0.0), dtype=np.float64)
 
 
-def drawdown_stats(equity: FloatArray, capital: float) -> tuple[float, int]:
+def drawdown_stats(
+    equity: FloatArray, capital: float, drawdown: FloatArray | None = None
+) -> tuple[float, int]:
     """Max drawdown ``max_t (1 - E_t / max(C, E_0..E_t))`` and its duration: the longest run
-    of consecutive bars spent below a previous peak (bars from the peak to recovery)."""
+    of consecutive bars spent below a previous peak (bars from the peak to recovery).
+    ``drawdown`` (``E_t / peak_t - 1``, see ``kernels.drawdown``) may be passed when known."""
     if equity.size == 0:
         return 0.0, 0
-    peak = np.maximum.accumulate(np.concatenate(([capital], equity)))[1:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        depth = np.where(peak > 0, 1.0 - equity / peak, 0.0)
-    under = depth > 0
+    if drawdown is None:
+        peak = np.maximum.accumulate(np.concatenate(([capital], equity)))[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown = np.where(peak > 0, equity / peak - 1.0, 0.0)
+    under = drawdown < 0
     if not under.any():
         return 0.0, 0
-    # Lengths of runs of True in ``under``.
-    edges = np.diff(np.concatenate(([0], under.astype(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    return float(depth.max()), int((ends - starts).max())
+    return float(-drawdown.min()), _longest_run(under)
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    """Length of the longest run of True."""
+    if not flags.any():
+        return 0
+    edges = np.diff(flags.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
 
 
 def _cagr(growth: float, years_inverse: float) -> float:
@@ -91,14 +99,8 @@ def _cagr(growth: float, years_inverse: float) -> float:
 
 
 def _streaks(wins: np.ndarray) -> tuple[int, int]:
-    best_w = best_l = run_w = run_l = 0
-    for won in wins.tolist():
-        if won:
-            run_w, run_l = run_w + 1, 0
-        else:
-            run_w, run_l = 0, run_l + 1
-        best_w, best_l = max(best_w, run_w), max(best_l, run_l)
-    return best_w, best_l
+    """Longest runs of winning and of losing trades."""
+    return _longest_run(wins), _longest_run(~wins)
 
 
 def compute_metrics(
@@ -113,6 +115,7 @@ def compute_metrics(
     exposed: FloatArray | None = None,
     traded_notional: float = 0.0,
     fees_paid: float = 0.0,
+    drawdown: FloatArray | None = None,
 ) -> Metrics:
     """All metrics; formulas:
 
@@ -150,7 +153,7 @@ def compute_metrics(
     sharpe = excess / std * math.sqrt(ppy) if std > 0 else math.nan
     downside = float(np.sqrt(np.mean(np.minimum(r - rf_p, 0.0) ** 2)))
     sortino = excess / downside * math.sqrt(ppy) if downside > 0 else math.nan
-    mdd, mdd_bars = drawdown_stats(equity, capital)
+    mdd, mdd_bars = drawdown_stats(equity, capital, drawdown)
     calmar = cagr / mdd if mdd > 0 else math.nan
     q = float(np.quantile(r, 0.05))
     var95 = -q
