@@ -35,14 +35,32 @@ ROW_DTYPE = np.dtype(
 )
 
 
-def encode_bars(bars: pl.DataFrame) -> bytearray:
-    """The COPY BINARY stream (header, rows, trailer) of a canonical bar frame."""
+def encode_bars(bars: pl.DataFrame, prefix: tuple[str, ...] = ()) -> bytearray:
+    """The COPY BINARY stream (header, rows, trailer) of a canonical bar frame.
+
+    ``prefix`` holds text values repeated in front of every row (the series' exchange, symbol
+    and timeframe, for a COPY straight into market_data); being the same on every row, they
+    keep the row fixed-width.
+    """
+    texts = [value.encode() for value in prefix]
+    dtype = np.dtype(
+        [("nfields", ">i2")]
+        + [
+            item
+            for i, t in enumerate(texts)
+            for item in ((f"len_p{i}", ">i4"), (f"p{i}", f"S{len(t)}"))
+        ]
+        + ROW_DTYPE.descr[1:]
+    )
     # One buffer for the whole stream; the rows are a structured view into its middle.
-    stream = bytearray(len(HEADER) + bars.height * ROW_DTYPE.itemsize + len(TRAILER))
+    stream = bytearray(len(HEADER) + bars.height * dtype.itemsize + len(TRAILER))
     stream[: len(HEADER)] = HEADER
     stream[len(stream) - len(TRAILER) :] = TRAILER
-    rows = np.frombuffer(stream, dtype=ROW_DTYPE, count=bars.height, offset=len(HEADER))
-    rows["nfields"] = len(BAR_COLUMNS)
+    rows = np.frombuffer(stream, dtype=dtype, count=bars.height, offset=len(HEADER))
+    rows["nfields"] = len(texts) + len(BAR_COLUMNS)
+    for i, text in enumerate(texts):
+        rows[f"len_p{i}"] = len(text)
+        rows[f"p{i}"] = text
     for name in BAR_COLUMNS:
         rows[f"len_{name}"] = 8
     ms = bars.get_column("ts").dt.epoch("ms").to_numpy()
