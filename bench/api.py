@@ -1,0 +1,200 @@
+"""The HTTP API under load: a real ``arbx serve`` on 127.0.0.1, the sample data, an API key.
+
+    .venv/bin/python bench/api.py [--requests 4000] [--concurrency 50] [--bars 1000]
+
+Starts a fresh local-profile server (temporary data dir, samples loaded, first admin and an
+admin API key made through ``arbx users``), then drives each route with ``--concurrency``
+aiohttp clients for a fixed number of requests and prints requests/s, p50 and p99 latency:
+
+- ``GET /health``: public, no auth and no store: the framework's own ceiling;
+- ``GET /api/v1/auth/me`` with the key: the same trivial handler cost plus authentication,
+  rate limiting and headers, so ``me - health`` is what auth adds to any route;
+- ``GET /api/v1/series`` and ``GET /api/v1/bars`` (``--bars`` bars, JSON) with the key,
+  and ``/api/v1/bars`` again with a bearer JWT.
+
+Targets (issue 7): p99 under 50 ms for the bars route, auth adding under 10 % to latency.
+The rate limits are raised for the run (the defaults would rightly throttle one key at
+this rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ARBX = [sys.executable, "-m", "arbx.entrypoints.cli.main"]
+PASSWORD = "load test passphrase 1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [*ARBX, *args], env=env, input=stdin, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"arbx {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+async def wait_ready(base: str, within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"{base}/ready") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("the server did not become ready")
+
+
+async def drive(
+    base: str, path: str, headers: dict[str, str], requests: int, concurrency: int
+) -> tuple[float, np.ndarray, int]:
+    """(requests/s, latencies in ms, failures) for ``requests`` GETs of ``path``."""
+    latencies: list[float] = []
+    failures = 0
+    left = requests
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal left, failures
+            while left > 0:
+                left -= 1
+                began = time.perf_counter()
+                async with session.get(base + path) as response:
+                    await response.read()
+                    if response.status != 200:
+                        failures += 1
+                latencies.append((time.perf_counter() - began) * 1000.0)
+
+        for _ in range(min(200, requests)):  # warm up connections and caches
+            async with session.get(base + path) as response:
+                await response.read()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return requests / elapsed, np.asarray(latencies), failures
+
+
+async def bench(base: str, key: str, token: str, args: argparse.Namespace) -> None:
+    async with (
+        aiohttp.ClientSession(headers={"X-API-Key": key}) as session,
+        session.get(f"{base}/api/v1/series") as response,
+    ):
+        series = (await response.json())["series"]
+    if not series:
+        raise SystemExit("no sample series loaded")
+    first = max(series, key=lambda s: s["rows"])
+    bars_path = (
+        f"/api/v1/bars?exchange={first['exchange']}&symbol={first['symbol']}"
+        f"&timeframe={first['timeframe']}&limit={args.bars}"
+    )
+    keyed = {"X-API-Key": key}
+    cases = [
+        ("GET /health (public)", "/health", {}),
+        ("GET /api/v1/auth/me (api key)", "/api/v1/auth/me", keyed),
+        ("GET /api/v1/series (api key)", "/api/v1/series", keyed),
+        (f"GET /api/v1/bars {args.bars} (api key)", bars_path, keyed),
+        (f"GET /api/v1/bars {args.bars} (JWT)", bars_path, {"Authorization": f"Bearer {token}"}),
+    ]
+    print(
+        f"{args.requests} requests per route, {args.concurrency} concurrent clients;"
+        f" bars from {first['exchange']}:{first['symbol']}:{first['timeframe']}"
+    )
+    print(f"{'route':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    results: dict[str, tuple[float, float, float]] = {}
+    for label, path, headers in cases:
+        rps, latencies, failures = await drive(base, path, headers, args.requests, args.concurrency)
+        p50, p99 = np.percentile(latencies, [50, 99])
+        results[label] = (rps, p50, p99)
+        print(f"{label:40} {rps:9.0f} {p50:8.2f} {p99:8.2f} {failures:7d}")
+    health, me = results["GET /health (public)"], results["GET /api/v1/auth/me (api key)"]
+    bars = results[f"GET /api/v1/bars {args.bars} (api key)"]
+    per_request_ms = 1000.0 / me[0] - 1000.0 / health[0]
+    print(
+        f"auth cost per request (service time, me - health): {per_request_ms:.3f} ms ="
+        f" {100.0 * per_request_ms / (1000.0 / bars[0]):.1f} % of a bars request;"
+        f" p50 me - health = {me[1] - health[1]:.2f} ms"
+        f" ({100.0 * (me[1] - health[1]) / bars[1]:.1f} % of bars p50)"
+    )
+    print(f"bars p99 {bars[2]:.1f} ms (target < 50 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--bars", type=int, default=1000)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="arbx-bench-api-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "ARBX_DATA_DIR": str(data_dir),
+        "ARBX_PROFILE": "local",
+        "ARBX_LOGGING__LEVEL": "WARNING",
+        "ARBX_AUTH__RATE_LIMITS__READ__PER_MINUTE": "100000000",
+        "ARBX_AUTH__RATE_LIMITS__READ__BURST": "100000000",
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    server = None
+    try:
+        run_cli(env, "data", "load-samples")
+        run_cli(
+            env, "users", "create-admin", "--username", "bench", "--password-stdin", stdin=PASSWORD
+        )
+        key = run_cli(
+            env, "users", "create-api-key", "--username", "bench", "--name", "bench"
+        ).strip()
+        server = subprocess.Popen(
+            [*ARBX, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(base))
+        token = asyncio.run(sign_in(base))
+        asyncio.run(bench(base, key, token, args))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def sign_in(base: str) -> str:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
+        ) as response,
+    ):
+        body = await response.json()
+        if response.status != 200:
+            raise SystemExit(f"sign-in failed: {body}")
+        return str(body["access_token"])
+
+
+if __name__ == "__main__":
+    main()
