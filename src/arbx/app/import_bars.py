@@ -1,18 +1,43 @@
-"""Import bars from a file into the bar store."""
+"""Import bars from a file into the bar store, validated on the way in.
+
+Ingest runs the quality rules (``validate_for_ingest``) before anything is written: rows that
+break an integrity rule are rejected and reported, the rest are stored, and the findings on the
+stored bars (stale runs, outliers, cross-venue deviations...) replace the stored findings of the
+imported span in the QualityStore. ``arbx data validate`` re-checks a whole stored series.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import polars as pl
 
+from arbx.app.validate_series import peer_bars
 from arbx.domain.errors import InvalidInput
-from arbx.domain.market import SeriesKey
-from arbx.domain.market.tabular import RejectedRow, TimeUnit, normalize_bar_table
+from arbx.domain.market import BAR_COLUMNS, SeriesKey, TimeSpan
+from arbx.domain.market.tabular import (
+    RejectedRow,
+    TimeUnit,
+    _parse_ts,
+    _parse_with_format,
+    normalize_bar_table,
+    resolve_columns,
+)
+from arbx.domain.quality import (
+    IngestSplit,
+    Severity,
+    ValidationConfig,
+    frame_to_issues,
+    validate_for_ingest,
+)
 from arbx.ports.bar_store import BarStore
+from arbx.ports.clock import Clock
+from arbx.ports.quality_store import QualityStore
 from arbx.ports.table_files import TableFiles
 
 Progress = Callable[[int, int], None]
@@ -36,6 +61,10 @@ class ImportReport(msgspec.Struct, frozen=True):
     rows_written: int
     duplicates_dropped: int
     rejected: list[RejectedRow]
+    quality_score: float | None = None  # per-series score of the stored bars (see scoring)
+    issues_by_severity: dict[str, int] = msgspec.field(default_factory=dict)
+    issues_by_rule: dict[str, int] = msgspec.field(default_factory=dict)
+    issues_stored: int = 0  # findings recorded in the QualityStore (0 without one)
 
     @property
     def rows_rejected(self) -> int:
@@ -44,16 +73,31 @@ class ImportReport(msgspec.Struct, frozen=True):
 
 
 class ImportBars:
-    """Read a file, keep the valid bars, upsert them; report every rejected row and why.
+    """Read a file, validate it, upsert the valid bars; report every rejected row and why.
 
     A file that is unusable as a whole (unreadable, a column missing, no valid row) raises
-    ``InvalidInput`` before anything is written.
+    ``InvalidInput`` before anything is written. Rows breaking an integrity rule (the bar
+    rules, a bar in the future or still forming by ``clock``) are rejected; the findings on the
+    stored bars go to ``quality`` (when given), compared with the same pair on the other venues
+    of the bar store. Without a clock the system time is used.
     """
 
-    def __init__(self, files: TableFiles, store: BarStore, chunk_rows: int = 500_000) -> None:
+    def __init__(
+        self,
+        files: TableFiles,
+        store: BarStore,
+        quality: QualityStore | None = None,
+        clock: Clock | None = None,
+        *,
+        chunk_rows: int = 500_000,
+        config: ValidationConfig | None = None,
+    ) -> None:
         self._files = files
         self._store = store
+        self._quality = quality
+        self._clock = clock
         self._chunk_rows = chunk_rows
+        self._config = config
 
     async def execute(
         self, command: ImportCommand, progress: Progress | None = None
@@ -74,22 +118,89 @@ class ImportBars:
         progress: Progress | None = None,
         time_format: str | None = None,
     ) -> ImportReport:
-        """Normalize a raw table (as read from a file or an upload) and upsert its valid bars."""
+        """Normalize a raw table (as read from a file or an upload), validate it and upsert
+        its valid bars; record the findings on them."""
         normalized = normalize_bar_table(raw, key.timeframe, mapping, time_unit, time_format)
-        bars = normalized.bars
+        incoming = normalized.bars
+        span = _span_of(key, incoming)
+        others = await peer_bars(self._store, key, span)
+        now = self._clock.now() if self._clock is not None else datetime.now(UTC)
+        split = validate_for_ingest(key, incoming, now=now, others=others, config=self._config)
+        rejected = normalized.rejected + _rejected_rows(
+            split, raw, mapping or {}, time_unit, time_format
+        )
+        rejected.sort(key=lambda r: (r.row, r.column))
+        bars = split.accepted.select(BAR_COLUMNS)
+        if bars.is_empty():
+            raise InvalidInput(
+                f"no usable row: all {raw.height} rows were rejected"
+                + (f" (first: row {rejected[0].row}, {rejected[0].message})" if rejected else ""),
+                field="file",
+                details=[msgspec.structs.asdict(r) for r in rejected[:100]],
+            )
         written = 0
         for offset in range(0, bars.height, self._chunk_rows):
             written += await self._store.write(key, bars.slice(offset, self._chunk_rows))
             if progress is not None:
                 progress(min(offset + self._chunk_rows, bars.height), bars.height)
+        kept = split.issues.filter(pl.col("severity") != Severity.ERROR.value)
+        stored = 0
+        if self._quality is not None:
+            stored = await self._quality.replace_issues(
+                key, _span_of(key, bars), frame_to_issues(key, kept)
+            )
         return ImportReport(
             key=key,
             rows_read=raw.height,
             rows_accepted=bars.height,
             rows_written=written,
             duplicates_dropped=normalized.duplicates_dropped,
-            rejected=normalized.rejected,
+            rejected=rejected,
+            quality_score=split.score.score,
+            issues_by_severity=dict(Counter(kept.get_column("severity").to_list())),
+            issues_by_rule=dict(sorted(Counter(kept.get_column("rule").to_list()).items())),
+            issues_stored=stored,
         )
+
+
+def _span_of(key: SeriesKey, bars: pl.DataFrame) -> TimeSpan:
+    """From the first bar's open to the last bar's close (``bars`` sorted, not empty)."""
+    ts = bars.get_column("ts")
+    return TimeSpan(ts[0], ts[-1] + key.timeframe.duration)
+
+
+def _rejected_rows(
+    split: IngestSplit,
+    raw: pl.DataFrame,
+    mapping: Mapping[str, str],
+    time_unit: TimeUnit,
+    time_format: str | None,
+) -> list[RejectedRow]:
+    """The rows validation rejected after normalization (a bar in the future or still forming),
+    numbered as in ``raw``: the kept row of a ts is its first row in the file."""
+    if split.rejected.is_empty():
+        return []
+    column = raw.get_column(resolve_columns(raw.columns, mapping)["ts"])
+    parsed = (
+        _parse_with_format(column, time_format) if time_format else _parse_ts(column, time_unit)
+    )
+    first_row = (
+        pl.DataFrame({"ts": parsed})
+        .with_row_index("source")
+        .group_by("ts")
+        .agg(pl.col("source").min())
+    )
+    found = split.rejected.join(first_row, on="ts", how="left")
+    return [
+        RejectedRow(
+            int(row["source"]),
+            "ts",
+            row["reasons"] or "rejected",
+            f"bar at {row['ts']:%Y-%m-%d %H:%M} UTC is in the future or still forming"
+            f" ({row['reasons']}); only closed bars are stored",
+        )
+        for row in found.iter_rows(named=True)
+    ]
 
 
 def key_from_file_name(path: Path) -> SeriesKey:

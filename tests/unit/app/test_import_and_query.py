@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -9,13 +10,24 @@ import pytest
 
 from arbx.adapters.files.polars_table_files import PolarsTableFiles
 from arbx.adapters.memory.bar_store import MemoryBarStore
+from arbx.adapters.memory.quality_store import MemoryQualityStore
 from arbx.app.import_bars import ImportBars, ImportCommand, LoadSamples, key_from_file_name
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import TimeSpan
-from tests.builders import key, make_bars
+from arbx.domain.quality import Rule
+from arbx.ports.clock import Clock
+from tests.builders import DEFAULT_START, key, make_bars
 
 K = key("kraken:BTC/USDC:1m")
+
+
+class FixedClock(Clock):
+    def __init__(self, now: datetime = datetime(2030, 1, 1, tzinfo=UTC)) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
 
 
 @pytest.fixture
@@ -24,8 +36,13 @@ def store() -> MemoryBarStore:
 
 
 @pytest.fixture
-def importer(store: MemoryBarStore) -> ImportBars:
-    return ImportBars(PolarsTableFiles(), store, chunk_rows=40)
+def quality() -> MemoryQualityStore:
+    return MemoryQualityStore()
+
+
+@pytest.fixture
+def importer(store: MemoryBarStore, quality: MemoryQualityStore) -> ImportBars:
+    return ImportBars(PolarsTableFiles(), store, quality, FixedClock(), chunk_rows=40)
 
 
 def write_csv(path: Path, bars: pl.DataFrame) -> Path:
@@ -52,6 +69,72 @@ async def test_import_stores_valid_rows_and_reports_bad_ones(
     stored = await store.read(K, TimeSpan.everything())
     assert stored.equals(bars.filter(pl.int_range(pl.len()) != 10))
     assert seen == [(40, 99), (80, 99), (99, 99)]
+
+
+async def test_import_records_findings_and_score(
+    tmp_path: Path, store: MemoryBarStore, quality: MemoryQualityStore, importer: ImportBars
+) -> None:
+    bars = make_bars(60)
+    flat = bars.get_column("close")[20]
+    stale = bars.with_columns(  # rows 20..29: O=H=L=C unchanged, zero volume
+        *(
+            pl.when(pl.int_range(pl.len()).is_between(20, 29))
+            .then(flat)
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in ("open", "high", "low", "close")
+        ),
+        pl.when(pl.int_range(pl.len()).is_between(20, 29))
+        .then(0.0)
+        .otherwise(pl.col("volume"))
+        .alias("volume"),
+    )
+    report = await importer.execute(ImportCommand(path=write_csv(tmp_path / "s.csv", stale), key=K))
+    assert report.rows_written == 60
+    assert report.issues_by_rule.get(Rule.STALE_RUN) == 1
+    assert report.issues_stored == sum(report.issues_by_severity.values()) >= 1
+    assert report.quality_score is not None
+    assert 0.0 < report.quality_score < 1.0
+    stored = await quality.issues(K, TimeSpan.everything())
+    assert [i.rule for i in stored if i.rule == Rule.STALE_RUN] == [Rule.STALE_RUN]
+    clean = await importer.execute(ImportCommand(path=write_csv(tmp_path / "c.csv", bars), key=K))
+    assert clean.issues_stored == 0  # the re-import's findings replace the span's old ones
+    assert clean.quality_score == 1.0
+    assert await quality.issues(K, TimeSpan.everything()) == []
+
+
+async def test_import_rejects_bars_not_closed_by_the_clock(
+    tmp_path: Path, store: MemoryBarStore, quality: MemoryQualityStore
+) -> None:
+    now = DEFAULT_START + timedelta(minutes=50, seconds=30)  # bar 50 is forming, 51.. future
+    importer = ImportBars(PolarsTableFiles(), store, quality, FixedClock(now))
+    shuffled = make_bars(55).reverse()  # file rows are the bars in reverse order
+    report = await importer.execute(
+        ImportCommand(path=write_csv(tmp_path / "x.csv", shuffled), key=K)
+    )
+    assert (report.rows_read, report.rows_accepted, report.rows_written) == (55, 50, 50)
+    assert [(r.row, r.rule) for r in report.rejected] == [
+        (0, Rule.TS_IN_FUTURE),
+        (1, Rule.TS_IN_FUTURE),
+        (2, Rule.TS_IN_FUTURE),
+        (3, Rule.TS_IN_FUTURE),
+        (4, Rule.BAR_NOT_CLOSED),
+    ]
+    stored = await store.read(K, TimeSpan.everything())
+    assert stored.height == 50
+    assert stored["ts"].max() == DEFAULT_START + timedelta(minutes=49)
+
+
+async def test_import_of_only_unclosed_bars_writes_nothing(
+    tmp_path: Path, store: MemoryBarStore, quality: MemoryQualityStore
+) -> None:
+    importer = ImportBars(PolarsTableFiles(), store, quality, FixedClock(DEFAULT_START))
+    with pytest.raises(InvalidInput, match="no usable row"):
+        await importer.execute(
+            ImportCommand(path=write_csv(tmp_path / "x.csv", make_bars(5)), key=K)
+        )
+    assert await store.list_series() == []
+    assert await quality.series() == []
 
 
 async def test_reimport_is_idempotent(tmp_path: Path, importer: ImportBars) -> None:
@@ -145,7 +228,9 @@ async def test_export_round_trips(
     out = tmp_path / f"kraken_BTC-USDC_1m.{suffix}"
     assert await ExportBars(store, PolarsTableFiles()).execute(K, TimeSpan.everything(), out) == 60
     fresh = MemoryBarStore()
-    await ImportBars(PolarsTableFiles(), fresh).execute(ImportCommand(path=out, key=K))
+    await ImportBars(PolarsTableFiles(), fresh, MemoryQualityStore(), FixedClock()).execute(
+        ImportCommand(path=out, key=K)
+    )
     assert (await fresh.read(K, TimeSpan.everything())).equals(bars)
 
 
