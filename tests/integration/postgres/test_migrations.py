@@ -7,9 +7,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.migrate import (
     Migration,
+    check_database,
     check_schema_name,
     ensure_up_to_date,
     load_migrations,
@@ -205,3 +207,12 @@ async def test_upgrade_restores_the_connections_autocommit_setting(
         assert conn.autocommit is False
     finally:
         await conn.close()
+
+
+async def test_the_start_up_check_through_a_pool_passes_on_the_migrated_schema(
+    postgres_database: PostgresTestDatabase, postgres_pool: AsyncConnectionPool
+) -> None:
+    status = await check_database(postgres_pool, postgres_database.schema)
+    assert status.up_to_date
+    with pytest.raises(StorageError, match="arbx db upgrade"):
+        await check_database(postgres_pool, "arbx_never_migrated")

@@ -200,6 +200,14 @@ async def upgrade_database(
             return await upgrade(conn, schema, layout=layout)
 
 
+async def check_database(pool: AsyncConnectionPool, schema: str) -> MigrationStatus:
+    """``ensure_up_to_date`` on a connection from ``pool``, with driver errors translated:
+    what ``arbx serve`` calls at start-up when it is not to migrate by itself."""
+    with storage_errors(f"check database schema {schema!r}"):
+        async with pool.connection() as conn, conn.transaction():
+            return await ensure_up_to_date(conn, schema)
+
+
 async def _create_bookkeeping(conn: psycopg.AsyncConnection, schema: str) -> None:
     await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     await conn.execute(
