@@ -1,8 +1,9 @@
 """The ``server`` storage profile: PostgreSQL, with TimescaleDB when the server offers it.
 
 - ``pool``: ``PoolConfig``, ``open_pool`` (bounded start-up retries), ``pool_resource``
-- ``migrate``: ``upgrade``/``upgrade_database``, ``migration_status``, ``ensure_up_to_date``
-- ``timescale``: the storage layout of each path and ``inspect_layout`` (which path is active)
+- ``migrate``: ``upgrade_database`` (``arbx db upgrade``, serve with migrate-on-start),
+  ``check_database`` (serve without it), ``migration_status``, ``upgrade``
+- ``timescale``: ``LayoutOptions``, the storage layout of each path, ``inspect_layout``
 - ``info``: ``database_info`` for ``arbx db info`` and ``/ready``
-- ``bar_store``: ``PostgresBarStore``
+- stores: ``PostgresBarStore``, ``PostgresQualityStore``, ``PostgresRunStore``
 """
