@@ -251,7 +251,7 @@ class SlowWork:
         self.seconds = seconds
         self.spans: list[tuple[float, float]] = []
 
-    async def __call__(self, key: SeriesKey, span: TimeSpan) -> int:
+    async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int:
         began = time.monotonic()
         await asyncio.sleep(self.seconds)
         self.spans.append((began, time.monotonic()))

@@ -19,9 +19,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from arbx.app.authenticate import new_id
+from arbx.app.ensure_history import EnsureHistory
+from arbx.app.repair_series import RepairSeries
+from arbx.app.validate_series import ValidateSeries
 from arbx.domain.errors import ArbxError, Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from arbx.domain.jobs import JobDefinition, JobKind, JobRun, RunStatus, RunTrigger, run_window
 from arbx.domain.market import SeriesKey, TimeSpan
+from arbx.domain.quality import RepairPolicy
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.job_store import JobStore
@@ -35,7 +39,59 @@ _PERMANENT = (InvalidInput, NotFound, Conflict, Forbidden)
 class SeriesWork(Protocol):
     """The work a job kind does on one series over one window; returns bars written."""
 
-    async def __call__(self, key: SeriesKey, span: TimeSpan) -> int: ...
+    async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int: ...
+
+
+class CollectWork(SeriesWork):
+    """Collection: backfill the window with ``EnsureHistory`` (only what is missing)."""
+
+    def __init__(self, ensure: EnsureHistory) -> None:
+        self._ensure = ensure
+
+    async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int:
+        report = await self._ensure.execute(key, span)
+        if report.bars_rejected:
+            log.warning(
+                "job %s: %s: %d fetched bar(s) failed validation and were not stored",
+                job.name,
+                key,
+                report.bars_rejected,
+            )
+        return report.bars_written
+
+
+class ValidateWork(SeriesWork):
+    """Validation: run the data-quality rules on the window and store the findings."""
+
+    def __init__(self, validate: ValidateSeries, *, cross_venue: bool = True) -> None:
+        self._validate = validate
+        self._cross_venue = cross_venue
+
+    async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int:
+        report = await self._validate.execute(key, span, cross_venue=self._cross_venue)
+        if report.by_severity.get("error"):
+            log.warning(
+                "job %s: %s has %d error finding(s) in %s",
+                job.name,
+                key,
+                report.by_severity["error"],
+                span,
+            )
+        return 0
+
+
+class RepairWork(SeriesWork):
+    """Repair: fill the window's gaps by the job's policy (a bar that exists always wins)."""
+
+    def __init__(self, repair: RepairSeries) -> None:
+        self._repair = repair
+
+    async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int:
+        policy = job.repair_policy or RepairPolicy.FORWARD_FILL
+        report = await self._repair.execute(key, policy, span, reference=job.reference_for(key))
+        if report.unfilled_bars:
+            log.info("job %s: %s: %d bar(s) left unfilled", job.name, key, report.unfilled_bars)
+        return report.written
 
 
 @dataclass(slots=True)
@@ -154,7 +210,7 @@ class RunJob:
                 span = await self._window(job, key)
                 if span is None:
                     continue
-                outcome.bars_written += await work(key, span)
+                outcome.bars_written += await work(job, key, span)
             except Exception as exc:
                 if not isinstance(exc, ArbxError):
                     log.exception("job %s: %s failed unexpectedly", job.name, key)

@@ -84,7 +84,7 @@ class FakeCollector:
         self.max_active = 0
         self._changed = asyncio.Condition()
 
-    async def __call__(self, key: SeriesKey, span: TimeSpan) -> int:
+    async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int:
         self.calls.append((key, span))
         if key in self.fail_for:
             raise self.fail_for[key]

@@ -25,6 +25,7 @@ from arbx.domain.jobs import (
     RunTrigger,
 )
 from arbx.domain.market import SeriesKey
+from arbx.domain.quality import RepairPolicy
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -221,3 +222,46 @@ def test_runs_finish_once_and_keep_time_order() -> None:
 def test_market_spec_input_dedupes() -> None:
     spec_in = MarketSpecInput(["binance", "BINANCE"], ["BTC/USDC", "btc-usdc"], ["1m"])
     assert len(spec_in.parse().series()) == 1
+
+
+def test_repair_jobs_take_a_policy_and_a_reference_for_venue_fills() -> None:
+    job = build(kind="repair")
+    assert job.repair_policy is RepairPolicy.FORWARD_FILL
+    assert job.reference_for(job.targets[0]) is None
+    venue = build(kind="repair", repair_policy="venue", reference_exchange="kraken")
+    assert venue.reference_for(SeriesKey.parse("binance:BTC/USDC:1m")) == SeriesKey.parse(
+        "kraken:BTC/USDC:1m"
+    )
+    again = JobDefinition.from_spec(venue.to_spec(), id="j1", origin=JobOrigin.API, created_at=T0)
+    assert again == venue
+    assert msgspec.json.decode(msgspec.json.encode(venue), type=JobDefinition) == venue
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"kind": "repair", "repair_policy": "glue"}, "repair_policy"),
+        ({"kind": "repair", "repair_policy": "venue"}, "reference_exchange"),
+        ({"kind": "repair", "reference_exchange": "kraken"}, "reference_exchange"),
+        (
+            {"kind": "repair", "repair_policy": "venue", "reference_exchange": "K!"},
+            "reference_exchange",
+        ),
+        ({"kind": "collect", "repair_policy": "ffill"}, "repair_policy"),
+        ({"kind": "validate", "reference_exchange": "kraken"}, "repair_policy"),
+    ],
+)
+def test_bad_repair_options_name_the_field(overrides: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        build(**overrides)
+    assert caught.value.field == field
+
+
+def test_patching_kind_or_policy_keeps_repair_options_consistent() -> None:
+    venue = build(kind="repair", repair_policy="venue", reference_exchange="kraken")
+    ffill = venue.apply(JobPatch(repair_policy="ffill"), at=T0)
+    assert (ffill.repair_policy, ffill.reference_exchange) == (RepairPolicy.FORWARD_FILL, None)
+    collect = venue.apply(JobPatch(kind="collect"), at=T0)
+    assert (collect.repair_policy, collect.reference_exchange) == (None, None)
+    back = collect.apply(JobPatch(kind="repair"), at=T0)
+    assert back.repair_policy is RepairPolicy.FORWARD_FILL

@@ -90,7 +90,7 @@ async def test_validate_and_repair_get_the_lookback_window() -> None:
     seen: list[tuple[str, SeriesKey, TimeSpan]] = []
 
     def recorder(name: str) -> SeriesWork:
-        async def work(key: SeriesKey, span: TimeSpan) -> int:
+        async def work(job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int:
             seen.append((name, key, span))
             return 3 if name == "repair" else 0
 

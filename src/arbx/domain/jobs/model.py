@@ -19,6 +19,7 @@ import msgspec
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs.schedule import CronSchedule, IntervalSchedule, Schedule
 from arbx.domain.market import Exchange, SeriesKey, Symbol, Timeframe
+from arbx.domain.quality import RepairPolicy
 
 MAX_TARGETS: Final = 500
 MAX_ATTEMPTS: Final = 10
@@ -142,7 +143,9 @@ class JobSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     Exactly one of ``interval_s`` and ``cron`` is given; ``cron`` is either five crontab
     fields ("*/5 * * * *") or a table of APScheduler cron fields ({minute = "*/5"}).
-    Targets are ``series`` ("binance:BTC/USDC:1m") and/or ``markets``.
+    Targets are ``series`` ("binance:BTC/USDC:1m") and/or ``markets``. Repair jobs take a
+    ``repair_policy`` ("ffill" by default, "leave", or "venue" with ``reference_exchange``:
+    the same pair and timeframe on that venue fills the gaps).
     """
 
     name: str
@@ -155,6 +158,8 @@ class JobSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_attempts: int = 3
     backoff_s: float = 10.0
     lookback_bars: int = 1440
+    repair_policy: str | None = None
+    reference_exchange: str | None = None
 
 
 class JobPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -172,6 +177,8 @@ class JobPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_attempts: int | None = None
     backoff_s: float | None = None
     lookback_bars: int | None = None
+    repair_policy: str | None = None
+    reference_exchange: str | None = None
 
 
 def check_name(name: str) -> str:
@@ -198,6 +205,25 @@ def parse_schedule(interval_s: float | None, cron: str | dict[str, str] | None) 
     return CronSchedule.from_fields(cron)
 
 
+def _repair_options(
+    kind: JobKind, policy: str | None, reference: str | None
+) -> tuple[RepairPolicy | None, Exchange | None]:
+    """Parsed repair options; a repair job without a policy forward-fills."""
+    parsed: RepairPolicy | None = None
+    if policy:
+        try:
+            parsed = RepairPolicy.parse(policy)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, field="repair_policy") from None
+    elif kind is JobKind.REPAIR:
+        parsed = RepairPolicy.FORWARD_FILL
+    try:
+        venue = Exchange.parse(reference) if reference else None
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, field="reference_exchange") from None
+    return parsed, venue
+
+
 def _parse_series(texts: list[str]) -> tuple[SeriesKey, ...]:
     return tuple(dict.fromkeys(SeriesKey.parse(text) for text in texts))
 
@@ -217,8 +243,11 @@ class JobDefinition(msgspec.Struct, frozen=True):
     origin: JobOrigin
     created_at: datetime
     updated_at: datetime
+    repair_policy: RepairPolicy | None = None
+    reference_exchange: Exchange | None = None
 
     def __post_init__(self) -> None:
+        self._check_repair_options()
         if not self.id or len(self.id) > 64:
             raise InvalidInput("job id must be 1-64 characters", field="id")
         check_name(self.name)
@@ -244,6 +273,35 @@ class JobDefinition(msgspec.Struct, frozen=True):
             if moment.tzinfo is None:
                 raise InvalidInput(f"{field} must be timezone-aware (UTC)", field=field)
 
+    def _check_repair_options(self) -> None:
+        if self.kind is not JobKind.REPAIR:
+            if self.repair_policy is not None or self.reference_exchange is not None:
+                raise InvalidInput(
+                    "only repair jobs take repair_policy and reference_exchange",
+                    field="repair_policy",
+                )
+            return
+        if self.repair_policy is None:
+            raise InvalidInput("a repair job needs a repair_policy", field="repair_policy")
+        venue = self.repair_policy is RepairPolicy.FROM_VENUE
+        if venue and self.reference_exchange is None:
+            raise InvalidInput(
+                "repair_policy 'venue' needs reference_exchange: the venue whose bars of the"
+                " same pair fill the gaps, e.g. 'kraken'",
+                field="reference_exchange",
+            )
+        if not venue and self.reference_exchange is not None:
+            raise InvalidInput(
+                "reference_exchange is only used with repair_policy 'venue'",
+                field="reference_exchange",
+            )
+
+    def reference_for(self, key: SeriesKey) -> SeriesKey | None:
+        """The series a 'venue' repair of ``key`` fills from (None for other policies)."""
+        if self.reference_exchange is None:
+            return None
+        return SeriesKey(self.reference_exchange, key.symbol, key.timeframe)
+
     @property
     def targets(self) -> tuple[SeriesKey, ...]:
         """The explicit series, then the market combinations, without repeats."""
@@ -260,10 +318,12 @@ class JobDefinition(msgspec.Struct, frozen=True):
         created_at: datetime,
         updated_at: datetime | None = None,
     ) -> JobDefinition:
+        kind = JobKind.parse(spec.kind)
+        policy, reference = _repair_options(kind, spec.repair_policy, spec.reference_exchange)
         return cls(
             id=id,
             name=check_name(spec.name),
-            kind=JobKind.parse(spec.kind),
+            kind=kind,
             series=_parse_series(spec.series),
             markets=spec.markets.parse() if spec.markets is not None else None,
             schedule=parse_schedule(spec.interval_s, spec.cron),
@@ -277,6 +337,8 @@ class JobDefinition(msgspec.Struct, frozen=True):
             origin=origin,
             created_at=created_at,
             updated_at=updated_at or created_at,
+            repair_policy=policy,
+            reference_exchange=reference,
         )
 
     def to_spec(self) -> JobSpec:
@@ -300,6 +362,10 @@ class JobDefinition(msgspec.Struct, frozen=True):
             max_attempts=self.retry.max_attempts,
             backoff_s=self.retry.backoff_s,
             lookback_bars=self.lookback_bars,
+            repair_policy=None if self.repair_policy is None else self.repair_policy.value,
+            reference_exchange=None
+            if self.reference_exchange is None
+            else str(self.reference_exchange),
         )
 
     def apply(self, patch: JobPatch, *, at: datetime) -> JobDefinition:
@@ -307,9 +373,27 @@ class JobDefinition(msgspec.Struct, frozen=True):
         spec = self.to_spec()
         changes: dict[str, object] = {
             name: getattr(patch, name)
-            for name in ("name", "kind", "paused", "max_attempts", "backoff_s", "lookback_bars")
+            for name in (
+                "name",
+                "kind",
+                "paused",
+                "max_attempts",
+                "backoff_s",
+                "lookback_bars",
+                "repair_policy",
+                "reference_exchange",
+            )
             if getattr(patch, name) is not None
         }
+        kind = JobKind.parse(patch.kind) if patch.kind is not None else self.kind
+        if kind is not JobKind.REPAIR:  # leaving repair drops its options
+            changes.setdefault("repair_policy", None)
+            changes.setdefault("reference_exchange", None)
+        elif patch.repair_policy is not None and patch.reference_exchange is None:
+            # switching to a policy without a reference drops the old reference
+            policy, _ = _repair_options(kind, patch.repair_policy, None)
+            if policy is not RepairPolicy.FROM_VENUE:
+                changes["reference_exchange"] = None
         if patch.interval_s is not None or patch.cron is not None:
             changes["interval_s"] = patch.interval_s
             changes["cron"] = patch.cron
