@@ -61,7 +61,14 @@ def definition(job_id: str = "j1", clock: Clock | None = None, **spec: object) -
 class Rig:
     """A runner wired to RunJob over the given job store, a memory bar store, a fake clock."""
 
-    def __init__(self, jobs: JobStore, clock: Clock | None = None, **work: object) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        clock: Clock | None = None,
+        *,
+        reconcile_s: float | None = 30.0,
+        **work: object,
+    ) -> None:
         self.jobs = jobs
         self.clock = clock or FakeClock()
         self.bars = MemoryBarStore()
@@ -76,7 +83,11 @@ class Rig:
             sleep=RecordingSleep(),
         )
         self.runner = ApschedulerJobRunner(
-            jobs=jobs, execute=self.run_job.execute, clock=self.clock, misfire_grace_s=5
+            jobs=jobs,
+            execute=self.run_job.execute,
+            clock=self.clock,
+            misfire_grace_s=5,
+            reconcile_s=reconcile_s,
         )
 
     async def add(self, job: JobDefinition) -> JobDefinition:
@@ -174,6 +185,24 @@ async def test_runtime_schedule_pause_resume_and_remove(rig: Rig) -> None:
     nxt = rig.runner.next_run_at("c")
     assert nxt is not None
     assert (nxt.weekday(), nxt.hour, nxt.minute, nxt.second) == (0, 3, 0, 0)
+
+
+async def test_changes_made_by_another_process_are_picked_up(rig: Rig) -> None:
+    job = definition("cli-made", clock=rig.clock)
+    await rig.jobs.save(job)  # e.g. `arbx jobs create` wrote it; the server was not told
+    assert rig.runner.next_run_at(job.id) is None
+    assert await rig.runner.sync_from_store() == 1
+    first = rig.runner.next_run_at(job.id)
+    assert first is not None
+    assert await rig.runner.sync_from_store() == 0  # unchanged: the schedule is left alone
+    assert rig.runner.next_run_at(job.id) == first
+    await rig.jobs.update(job.with_paused(True, at=job.created_at))
+    assert await rig.runner.sync_from_store() == 1
+    assert rig.runner.next_run_at(job.id) is None
+    await rig.jobs.delete(job.id)
+    assert await rig.runner.sync_from_store() == 1
+    assert rig.runner.next_run_at(job.id) is None
+    assert await rig.runner.sync_from_store() == 0
 
 
 async def test_stop_cancels_a_run_after_the_grace_without_partial_writes() -> None:
@@ -299,6 +328,16 @@ async def test_paused_jobs_do_not_fire_in_real_time() -> None:
     assert work.spans == []
     rig.runner.schedule(job.with_paused(False, at=datetime.now(UTC)))
     await asyncio.sleep(0.3)
+    await rig.runner.stop(grace_s=1)
+    assert len(work.spans) >= 1
+
+
+async def test_the_running_scheduler_reconciles_with_the_store() -> None:
+    work = SlowWork(0)
+    rig = Rig(MemoryJobStore(), clock=SystemClock(), reconcile_s=0.1, validate=work)
+    assert await rig.runner.start() == 0
+    await rig.jobs.save(definition("v", kind="validate", interval_s=0.1, lookback_bars=5))
+    await asyncio.sleep(0.5)
     await rig.runner.stop(grace_s=1)
     assert len(work.spans) >= 1
 

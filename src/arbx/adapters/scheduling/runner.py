@@ -6,6 +6,9 @@ each firing goes through ``fire(job_id)``, which starts the run as a task of its
 a run of that job is in flight (manual or scheduled): a job never runs twice at once.
 Tests drive ``fire`` directly with a fake clock; APScheduler itself reads the wall clock.
 
+Jobs changed in the store by another process (the CLI) are picked up by ``sync_from_store``,
+which the runner also calls every ``reconcile_s`` seconds while it runs.
+
 Shutdown (``stop``): no new firings; in-flight runs get ``grace_s`` to finish, then are
 cancelled (the run use case records them as cancelled; each page is written atomically, so
 no partial write remains); finally any run still marked running is marked interrupted.
@@ -23,6 +26,7 @@ from typing import Any
 from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from arbx.adapters.scheduling.triggers import trigger_for
 from arbx.domain.jobs import JobDefinition, RunTrigger
@@ -30,6 +34,8 @@ from arbx.ports.clock import Clock
 from arbx.ports.job_store import JobScheduler, JobStore
 
 log = logging.getLogger(__name__)
+
+_SYNC_JOB_ID = "__arbx_sync_from_store__"
 
 JobExecutor = Callable[[str, RunTrigger], Awaitable[object]]
 """Runs one job now (``RunJob.execute``): ``await execute(job_id, trigger)``."""
@@ -44,12 +50,15 @@ class ApschedulerJobRunner(JobScheduler):
         clock: Clock,
         misfire_grace_s: float = 60.0,
         shutdown_grace_s: float = 10.0,
+        reconcile_s: float | None = 30.0,
     ) -> None:
         self._jobs = jobs
         self._execute = execute
         self._clock = clock
         self._misfire_grace_s = misfire_grace_s
         self._shutdown_grace_s = shutdown_grace_s
+        self._reconcile_s = reconcile_s
+        self._known: dict[str, JobDefinition] = {}
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._started = False
@@ -65,8 +74,16 @@ class ApschedulerJobRunner(JobScheduler):
         interrupted = await self._jobs.mark_interrupted_runs(self._clock.now())
         if interrupted:
             log.warning("%d job run(s) were left running by the previous process", interrupted)
-        for job in await self._jobs.list():
-            self.schedule(job)
+        await self.sync_from_store()
+        if self._reconcile_s:
+            self._scheduler.add_job(
+                self._sync_quietly,
+                IntervalTrigger(seconds=self._reconcile_s, timezone=UTC),
+                id=_SYNC_JOB_ID,
+                max_instances=1,
+                coalesce=True,
+                replace_existing=True,
+            )
         self._scheduler.start()
         self._started = True
         active = self._active_count()
@@ -94,6 +111,27 @@ class ApschedulerJobRunner(JobScheduler):
             log.warning("%d job run(s) were marked interrupted at shutdown", marked)
         self._started = False
 
+    async def sync_from_store(self) -> int:
+        """Schedule what the store holds: new and changed jobs (re)scheduled, deleted ones
+        forgotten, unchanged ones left alone (their next fire time stays). Returns how many
+        jobs changed."""
+        stored = {job.id: job for job in await self._jobs.list()}
+        changed = 0
+        for job_id in [known for known in self._known if known not in stored]:
+            self.unschedule(job_id)
+            changed += 1
+        for job in stored.values():
+            if self._known.get(job.id) != job:
+                self.schedule(job)
+                changed += 1
+        return changed
+
+    async def _sync_quietly(self) -> None:
+        try:
+            await self.sync_from_store()
+        except Exception:  # the store may be briefly unavailable; try again next time
+            log.exception("could not read the job store to refresh schedules")
+
     @property
     def running(self) -> bool:
         return self._started and not self._stopping
@@ -114,8 +152,10 @@ class ApschedulerJobRunner(JobScheduler):
         if job.paused:
             options["next_run_time"] = None  # APScheduler keeps it, paused
         self._scheduler.add_job(self._fire_scheduled, **options)
+        self._known[job.id] = job
 
     def unschedule(self, job_id: str) -> None:
+        self._known.pop(job_id, None)
         with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(job_id)
 
@@ -181,6 +221,4 @@ class ApschedulerJobRunner(JobScheduler):
             log.exception("job %s could not run", job_id)
 
     def _active_count(self) -> int:
-        return sum(
-            1 for job in self._scheduler.get_jobs() if getattr(job, "next_run_time", 1) is not None
-        )
+        return sum(1 for job in self._known.values() if not job.paused)
