@@ -178,7 +178,8 @@ class RunJobNow(_JobUseCase):
 
     With a scheduler (``arbx serve``) the run starts in the background and ``execute``
     returns None; a run already in flight raises ``Conflict`` (a job never runs twice at
-    once). Without one (the CLI) the run happens inline and its last attempt is returned.
+    once). Without one (the CLI) the run happens inline and its last attempt is returned;
+    a run recorded as in progress (say, in the server) is a ``Conflict``.
     """
 
     def __init__(
@@ -195,6 +196,12 @@ class RunJobNow(_JobUseCase):
     async def execute(self, job_id: str) -> JobRun | None:
         job = await self._jobs.get(job_id)
         if self._scheduler is None:
+            latest = await self._jobs.list_runs(job.id, limit=1)
+            if latest and latest[0].is_running:
+                raise Conflict(
+                    f"job {job.name!r} has a run in progress (started"
+                    f" {latest[0].started_at.isoformat()}, perhaps in the server); wait for it"
+                )
             return await self._run_job.execute(job.id, RunTrigger.MANUAL)
         if not self._scheduler.trigger(job.id):
             raise Conflict(f"job {job.name!r} is running already; wait for the run to end")

@@ -28,6 +28,7 @@ from arbx.domain.jobs import (
     JobKind,
     JobOrigin,
     JobPatch,
+    JobRun,
     JobSpec,
     RunStatus,
     RunTrigger,
@@ -178,6 +179,18 @@ async def test_run_now_without_a_scheduler_runs_inline() -> None:
         5,
     )
     assert await j.runs.execute(job.id) == [run]
+    j.clock.advance(minutes=1)
+    await j.store.start_run(
+        JobRun(
+            id="elsewhere",
+            job_id=job.id,
+            attempt=1,
+            trigger=RunTrigger.SCHEDULE,
+            started_at=j.clock.now(),
+        )
+    )
+    with pytest.raises(Conflict, match="in progress"):
+        await j.run_now.execute(job.id)
 
 
 async def test_list_runs_checks_the_job_and_the_limit() -> None:
