@@ -5,11 +5,14 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 
+import polars as pl
 import pytest
 
 from arbx.adapters.memory.bar_store import MemoryBarStore
+from arbx.adapters.memory.quality_store import MemoryQualityStore
 from arbx.adapters.memory.run_store import MemoryRunStore
 from arbx.app.run_backtest import BacktestRuns, RunBacktest, compute
+from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.backtest.request import decode_request
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.ports.clock import Clock
@@ -149,3 +152,44 @@ async def test_queries(world) -> None:  # type: ignore[no-untyped-def]
     await queries.delete(run.id)
     with pytest.raises(NotFound):
         await queries.get(run.id)
+
+
+async def test_the_run_records_gaps_and_the_quality_score_of_its_data() -> None:
+    bars = MemoryBarStore()
+    whole = make_bars(300, START, volatility=0.01)
+    holey = whole.filter((pl.int_range(pl.len()) < 100) | (pl.int_range(pl.len()) >= 110))
+    await bars.write(key("binance:BTC/USDC:1m"), holey)
+    runs, new_id = MemoryRunStore(), ids()
+    plain = RunBacktest(bars, runs, StillClock(), new_id)  # type: ignore[arg-type]
+    scored = RunBacktest(bars, runs, StillClock(), new_id, quality=MemoryQualityStore())  # type: ignore[arg-type]
+    without = (await plain.execute(decode_request(request()))).meta.series[0]
+    assert (without.gaps, without.bars_missing, without.quality_score) == (1, 10, None)
+    used = (await scored.execute(decode_request(request()))).meta.series[0]
+    assert (used.gaps, used.bars_missing) == (1, 10)
+    assert used.quality_score is not None
+    assert used.quality_score < 1.0  # 10 of 300 slots missing lowers the coverage
+
+
+async def test_config_fees_fill_in_for_venues_the_request_does_not_price(world) -> None:  # type: ignore[no-untyped-def]
+    bars, runs, _ = world
+    defaults = {"binance": FeeSchedule(taker_bps=1.0), "kraken": FeeSchedule(taker_bps=2.0)}
+    uc = RunBacktest(bars, runs, StillClock(), ids(), default_fees=defaults)  # type: ignore[arg-type]
+    run = await uc.execute(decode_request(request(fees={"kraken": {"taker_bps": 9.0}})))
+    assert run.meta.request.fees == {
+        "binance": FeeSchedule(taker_bps=1.0),
+        "kraken": FeeSchedule(taker_bps=9.0),
+    }
+    fills = run.tables["fills"]
+    expected = (fills["qty"] * fills["price"] * 1e-4).sum()
+    assert fills["fee"].sum() == pytest.approx(expected)
+    again = await uc.rerun(run.id)
+    assert again.meta.metrics == run.meta.metrics
+
+
+async def test_a_reserved_id_and_the_owner_are_stored(world) -> None:  # type: ignore[no-untyped-def]
+    _, runs, uc = world
+    prepared = await uc.prepare(decode_request(request()))
+    run = await uc.store(prepared, compute(prepared), run_id="chosen", owner="u1", shared=True)
+    assert run.id == "chosen"
+    (summary,) = await runs.list()
+    assert (summary.id, summary.owner, summary.shared) == ("chosen", "u1", True)

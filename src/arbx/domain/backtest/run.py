@@ -18,12 +18,17 @@ TABLE_NAMES: tuple[TableName, ...] = ("curve", "trades", "orders", "fills", "bal
 
 
 class SeriesUsed(msgspec.Struct, frozen=True):
-    """One series a run read: its key, row count and first/last bar in the span."""
+    """One series a run read: its key, row count and first/last bar in the span; with the
+    data's quality when known: ``gaps`` (runs of empty grid slots between its first and last
+    bar), ``bars_missing`` (their slots) and ``quality_score`` (0..1, see domain.quality)."""
 
     series: str
     rows: int
     first_ts: datetime
     last_ts: datetime
+    gaps: int | None = None
+    bars_missing: int | None = None
+    quality_score: float | None = None
 
 
 class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,6 +51,10 @@ class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
     benchmark: Metrics | None = None
     opportunities: Opportunities | None = None
     notes: list[str] = msgspec.field(default_factory=list)
+    # who ran it (a user id; None for runs made outside the API, e.g. the CLI) and whether
+    # its owner shares it with every holder of results:read
+    owner: str | None = None
+    shared: bool = False
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +71,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     sharpe: float | None
     max_drawdown: float | None
     trade_count: int
+    owner: str | None = None
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,8 @@ class BacktestRun:
             sharpe=m.metrics.sharpe,
             max_drawdown=m.metrics.max_drawdown,
             trade_count=m.metrics.trade_count,
+            owner=m.owner,
+            shared=m.shared,
         )
 
     @classmethod
