@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,16 @@ import pytest
 from litestar.testing import TestClient
 
 from arbx.domain.auth import Principal, PrincipalKind
+from arbx.domain.market import Symbol, from_ms, to_ms
 from arbx.entrypoints.container import Container, build_container, resolve
 from arbx.entrypoints.http.app import create_app
 from arbx.entrypoints.settings import Settings, load_settings
+from tests.support.exchanges import (
+    GENERATED_MINUTES,
+    GENERATED_START,
+    FakeExchanges,
+    start_fake_exchanges,
+)
 
 
 @pytest.fixture
@@ -94,3 +103,34 @@ class AnonymousClient:
 @pytest.fixture
 def anonymous_client(client: TestClient) -> AnonymousClient:
     return AnonymousClient(client)
+
+
+@pytest.fixture
+def threaded_venues(
+    generated_venue_data: dict[str, dict[Symbol, Any]],
+) -> Iterator[FakeExchanges]:
+    """The fake Binance/Coinbase/Kraken servers (tests/support/exchanges.py) on their own
+    event loop in a thread, so the synchronous TestClient and the CLI (each with its own
+    loop) can call them. Their clock stands 30 s after the generated series."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-venues", daemon=True)
+    thread.start()
+    now = from_ms(to_ms(GENERATED_START) + GENERATED_MINUTES * 60_000 + 30_000)
+    started = asyncio.run_coroutine_threadsafe(
+        start_fake_exchanges(generated_venue_data, now), loop
+    )
+    venues, servers = started.result(timeout=30)
+    try:
+        yield venues
+    finally:
+        for server in servers:
+            asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+def venue_overrides(venues: FakeExchanges, **options: Any) -> dict[str, Any]:
+    """``exchanges`` settings pointing every venue at its fake server (fast, no real waits)."""
+    fast = {"requests_per_second": 1000.0, "burst": 1000.0, "weight_per_minute": 600000.0}
+    return {venue.name: {"base_url": venue.url, **fast, **options} for venue in venues}

@@ -18,8 +18,8 @@ def configure_logging(level: str) -> None:
 def _profile_resources(container: Container) -> list[Any]:
     """The resources the active profile uses (the other profile's stay closed)."""
     if container.settings().profile == "server":
-        return []
-    return [container.sqlite]
+        return [container.http_session]
+    return [container.sqlite, container.http_session]
 
 
 async def start(container: Container) -> None:

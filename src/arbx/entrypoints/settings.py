@@ -112,6 +112,66 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return f"AuthSettings(issuer={self.issuer!r}, audience={self.audience!r}, secrets=***)"
 
 
+class VenueSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One venue's public market-data API: where, how hard to try, how fast, when to stop.
+
+    ``weight_per_minute`` is Binance's request-weight budget; ``requests_per_second`` and
+    ``burst`` are the token bucket of Coinbase and Kraken (each venue uses what applies).
+    """
+
+    base_url: str = ""
+    enabled: bool = True
+    timeout_s: float = 15.0
+    attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 20.0
+    max_retry_after_s: float = 90.0
+    requests_per_second: float = 10.0
+    burst: float = 15.0
+    weight_per_minute: float = 6000.0
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        if self.attempts < 1 or self.breaker_threshold < 1:
+            raise ValueError("attempts and breaker_threshold must be >= 1")
+        if min(self.timeout_s, self.requests_per_second, self.burst, self.weight_per_minute) <= 0:
+            raise ValueError("timeout_s, requests_per_second, burst, weight_per_minute must be > 0")
+
+
+class BinanceSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
+    base_url: str = "https://api.binance.com"
+
+
+class CoinbaseSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
+    base_url: str = "https://api.exchange.coinbase.com"
+
+
+class KrakenSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
+    base_url: str = "https://api.kraken.com"
+    requests_per_second: float = 1.0
+    burst: float = 3.0
+
+
+class ExchangesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[exchanges.<venue>] per venue, plus the limits of one backfill (POST /api/v1/ingest)."""
+
+    binance: BinanceSettings = msgspec.field(default_factory=BinanceSettings)
+    coinbase: CoinbaseSettings = msgspec.field(default_factory=CoinbaseSettings)
+    kraken: KrakenSettings = msgspec.field(default_factory=KrakenSettings)
+    # bars one API backfill may span (the CLI has no limit); ingests running at once
+    ingest_max_bars: int = 2_000_000
+    ingest_concurrency: int = 4
+    # bars validated and written together (an interruption refetches at most one batch)
+    batch_rows: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.ingest_max_bars < 1 or self.ingest_concurrency < 1 or self.batch_rows < 1:
+            raise ValueError("ingest_max_bars, ingest_concurrency and batch_rows must be >= 1")
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     profile: Profile = "local"
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
@@ -119,6 +179,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    exchanges: ExchangesSettings = msgspec.field(default_factory=ExchangesSettings)
 
     @property
     def data_dir(self) -> Path:

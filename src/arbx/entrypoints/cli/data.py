@@ -19,6 +19,7 @@ from arbx.app.query_bars import ExportBars, ListSeries
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.tabular import TimeUnit
+from arbx.entrypoints.cli.fetch import register_data_commands
 from arbx.entrypoints.container import Container, resolve
 
 def _default_samples() -> Path:
@@ -98,6 +99,8 @@ def register(groups: Any) -> None:
     p.add_argument("--dir", type=Path, default=SAMPLES, help=f"sample folder (default {SAMPLES})")
     p.add_argument("--if-empty", action="store_true", help="do nothing when the store holds data")
     p.set_defaults(run=run_load_samples)
+
+    register_data_commands(commands)
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:

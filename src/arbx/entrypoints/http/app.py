@@ -18,7 +18,7 @@ import arbx
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container, resolve
 from arbx.entrypoints.http.errors import EXCEPTION_HANDLERS
-from arbx.entrypoints.http.routes import admin, audit, auth, market, system
+from arbx.entrypoints.http.routes import admin, audit, auth, exchanges, market, quality, system
 from arbx.entrypoints.http.security import (
     STATE_KEY,
     AuditMiddleware,
@@ -47,7 +47,18 @@ def _provide_value(value: Any) -> Provide:
 
 
 # Named dependencies handlers may ask for (each is a provider of the container).
-DEPENDENCIES = ("check_readiness", "import_bars", "query_bars", "list_series")
+DEPENDENCIES = (
+    "check_readiness",
+    "import_bars",
+    "query_bars",
+    "list_series",
+    "summarize_quality",
+    "list_issues",
+    "list_gaps",
+    "validate_series",
+    "detect_gaps",
+    "repair_series",
+)
 AUTH_DEPENDENCIES = (
     "authenticate",
     "refresh_session",
@@ -91,19 +102,29 @@ def create_app(container: Container, *, manage_resources: bool = True) -> Litest
     dependencies.update({name: _provide(container, name) for name in AUTH_DEPENDENCIES})
     dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
     dependencies["client_address"] = Provide(provide_client_address, sync_to_thread=False)
+    dependencies["exchange_clients"] = _provide(container, "exchange_clients")
+    ingest_runs = exchanges.IngestRuns(
+        ensure_history=lambda: resolve(container.ensure_history),
+        exchange_clients=lambda: resolve(container.exchange_clients),
+        jobs=lambda: resolve(container.job_store),
+        clock=container.clock(),
+        max_bars=settings.exchanges.ingest_max_bars,
+        concurrency=settings.exchanges.ingest_concurrency,
+    )
+    dependencies["ingest_runs"] = _provide_value(ingest_runs)
     container.auth_secrets()  # missing secrets fail at start-up, not at the first request
     gate = Gatekeeper(
         authorize=lambda: resolve(container.authorize),
         audit=lambda: resolve(container.audit_trail),
         limiter=container.rate_limiter(),
     )
-    route_modules: list[Any] = [system, market, auth, admin, audit]
+    route_modules: list[Any] = [system, market, quality, auth, admin, audit, exchanges]
     handlers: list[Callable[..., Any]] = [h for m in route_modules for h in m.ROUTES]
     return Litestar(
         route_handlers=handlers,
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        lifespan=[lifespan],
+        lifespan=[lifespan, ingest_runs.lifespan],  # ingest runs stop before resources close
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),
