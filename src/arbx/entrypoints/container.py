@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from dependency_injector import containers, providers
 
+import arbx
+from arbx.adapters.exchanges.binance.client import BinanceClient
+from arbx.adapters.exchanges.coinbase.client import CoinbaseClient
+from arbx.adapters.exchanges.common.http import RetryPolicy
+from arbx.adapters.exchanges.kraken.client import KrakenClient
 from arbx.adapters.files.polars_table_files import PolarsTableFiles
 from arbx.adapters.parquet.bar_store import ParquetBarStore
 from arbx.adapters.security.passwords import Argon2PasswordHasher
@@ -25,6 +31,7 @@ from arbx.adapters.security.tokens import JwtTokenService, SigningKey
 from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
 from arbx.adapters.sqlite.audit_log import SqliteAuditLog
 from arbx.adapters.sqlite.database import SqliteDatabase
+from arbx.adapters.sqlite.job_store import SqliteJobStore
 from arbx.adapters.sqlite.quality_store import SqliteQualityStore
 from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
 from arbx.adapters.sqlite.user_store import SqliteUserStore
@@ -32,6 +39,7 @@ from arbx.adapters.system_clock import SystemClock
 from arbx.app.authenticate import Authenticate, SessionTokens
 from arbx.app.authorize import AuditTrail, Authorize, QueryAuditLog
 from arbx.app.detect_gaps import DetectGaps, ListGaps
+from arbx.app.ensure_history import EnsureHistory
 from arbx.app.import_bars import ImportBars, LoadSamples
 from arbx.app.logout import Logout
 from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
@@ -45,15 +53,17 @@ from arbx.app.manage_users import (
     SetUserState,
 )
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
-from arbx.app.readiness import CheckReadiness
+from arbx.app.readiness import Check, CheckReadiness, Probe
 from arbx.app.refresh_session import RefreshSession
 from arbx.app.repair_series import RepairSeries
 from arbx.app.resample_series import ResampleSeries
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
-from arbx.entrypoints.settings import AuthSecrets, Settings
+from arbx.domain.market import Exchange
+from arbx.entrypoints.settings import AuthSecrets, Settings, VenueSettings
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
+from arbx.ports.exchange import BreakerState, ExchangeClient, ExchangeStatus
 
 T = TypeVar("T")
 
@@ -101,6 +111,76 @@ async def _open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
         yield database
     finally:
         await database.close()
+
+
+async def _open_http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The one aiohttp session of the process (every venue client shares its pool)."""
+    session = aiohttp.ClientSession(headers={"User-Agent": f"arbx/{arbx.__version__}"})
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+def _venue_options(venue: VenueSettings) -> dict[str, Any]:
+    retry = RetryPolicy(
+        attempts=venue.attempts,
+        base_delay=venue.base_delay_s,
+        max_delay=venue.max_delay_s,
+        max_retry_after=venue.max_retry_after_s,
+        timeout=venue.timeout_s,
+    )
+    return {
+        "base_url": venue.base_url.rstrip("/"),
+        "retry": retry,
+        "breaker_threshold": venue.breaker_threshold,
+        "breaker_cooldown": venue.breaker_cooldown_s,
+    }
+
+
+def _exchange_clients(
+    settings: Settings, session: aiohttp.ClientSession
+) -> dict[Exchange, ExchangeClient]:
+    """One client per enabled venue (each holds its venue's rate limit and circuit breaker)."""
+    venues = settings.exchanges
+    clients: dict[Exchange, ExchangeClient] = {}
+    if venues.binance.enabled:
+        clients[Exchange("binance")] = BinanceClient(
+            session,
+            weight_per_minute=venues.binance.weight_per_minute,
+            **_venue_options(venues.binance),
+        )
+    for name, venue, cls in (
+        ("coinbase", venues.coinbase, CoinbaseClient),
+        ("kraken", venues.kraken, KrakenClient),
+    ):
+        if venue.enabled:
+            clients[Exchange(name)] = cls(
+                session,
+                requests_per_second=venue.requests_per_second,
+                burst=venue.burst,
+                **_venue_options(venue),
+            )
+    return clients
+
+
+def _breaker_text(status: ExchangeStatus) -> str:
+    if status.breaker is BreakerState.CLOSED:
+        return f"{status.venue}: closed"
+    until = f" until {status.retry_at:%H:%M:%S}Z" if status.retry_at is not None else ""
+    last = f" (last error: {status.last_error})" if status.last_error else ""
+    return f"{status.venue}: {status.breaker.value}{until}{last}"
+
+
+def _exchanges_probe(clients: Mapping[Exchange, ExchangeClient]) -> Probe:
+    """Readiness of the venues: failing while any venue's circuit breaker is open."""
+
+    async def exchanges() -> Check:
+        states = [client.status() for client in clients.values()]
+        detail = "; ".join(_breaker_text(s) for s in states) or "no exchange enabled"
+        return Check("exchanges", all(s.breaker is not BreakerState.OPEN for s in states), detail)
+
+    return exchanges
 
 
 class Container(containers.DeclarativeContainer):
@@ -151,8 +231,24 @@ class Container(containers.DeclarativeContainer):
     repair_series = providers.Factory(RepairSeries, bars=bar_store, quality=quality_store)
     resample_series = providers.Factory(ResampleSeries, bars=bar_store)
 
+    # --- exchanges: one HTTP session per process, one client per enabled venue ---
+    http_session = providers.Resource(_open_http_session)
+    exchange_clients = providers.Singleton(
+        _exchange_clients, settings=settings, session=http_session
+    )
+    ensure_history = providers.Factory(
+        EnsureHistory,
+        store=bar_store,
+        exchanges=exchange_clients,
+        clock=clock,
+        quality=quality_store,
+        batch_rows=settings.provided.exchanges.batch_rows,
+    )
+    # job definitions and runs (no PostgreSQL job store yet: SQLite in both profiles)
+    job_store = providers.Singleton(SqliteJobStore, database=sqlite)
+
     # async callables returning a readiness Check; stores and breakers add theirs here
-    readiness_probes = providers.List()
+    readiness_probes = providers.List(providers.Callable(_exchanges_probe, exchange_clients))
     check_readiness = providers.Factory(
         CheckReadiness, bar_store=bar_store, probes=readiness_probes
     )
