@@ -16,7 +16,7 @@ from arbx.entrypoints.container import Container, build_container, resolve
 from arbx.entrypoints.http.app import create_app
 from arbx.entrypoints.settings import Settings, load_settings
 from tests.e2e.conftest import make_admin_key, venue_overrides
-from tests.support.exchanges import Fault, FakeExchanges
+from tests.support.exchanges import FakeExchanges, Fault
 
 DAY = {"start": "2024-01-01T00:00:00Z", "end": "2024-01-02T00:00:00Z"}
 MAX_BARS = 100_000
@@ -128,7 +128,8 @@ def test_venue_gaps_are_reported_not_failed(client: TestClient) -> None:
     assert done["status"] == "succeeded", done
     gaps = done["summary"]["venue_gaps"]
     missing = sum(g["bars"] for g in gaps)
-    assert gaps and 20 < missing < 150
+    assert gaps
+    assert 20 < missing < 150
     assert done["bars_written"] == 1440 - missing
 
 
@@ -187,7 +188,8 @@ def test_failing_venue_opens_the_breaker_in_exchanges_and_ready(
     threaded_venues.binance.inject(Fault.http(503, path="/api/v3/klines"), times=10)
     done = wait_done(client, ingest(client).json()["run_id"])
     assert done["status"] == "failed"
-    assert "ExchangeUnavailable" in done["error"] and "503" in done["error"]
+    assert "ExchangeUnavailable" in done["error"]
+    assert "503" in done["error"]
 
     venues = {v["exchange"]: v for v in client.get("/api/v1/exchanges").json()["exchanges"]}
     binance = venues["binance"]

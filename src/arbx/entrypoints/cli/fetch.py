@@ -90,10 +90,7 @@ class FetchProgress:
         filled = round(p.fraction * BAR_WIDTH)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         eta = "--" if p.eta_seconds is None else _duration(p.eta_seconds)
-        return (
-            f"{self.label} [{bar}] {p.fraction:6.1%}  {p.bars_fetched:,} bars fetched,"
-            f" {p.bars_written:,} written  ETA {eta}"
-        )
+        return f"{self.label} [{bar}] {p.fraction:6.1%}  {p.bars_fetched:,} bars fetched  ETA {eta}"
 
     def _write(self, text: str, end: str = "\n") -> None:
         print(text, end=end, file=self.stream, flush=True)

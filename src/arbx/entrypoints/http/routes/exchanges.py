@@ -520,7 +520,9 @@ async def start_ingest(
     tags=["exchanges"],
     guards=[requires(Permission.INGEST_RUN)],
 )
-async def get_ingest(run_id: FromPath[str], ingest_runs: NamedDependency[IngestRuns]) -> IngestRunOut:
+async def get_ingest(
+    run_id: FromPath[str], ingest_runs: NamedDependency[IngestRuns]
+) -> IngestRunOut:
     return run_view(await ingest_runs.get(run_id))
 
 
