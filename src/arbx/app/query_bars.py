@@ -43,7 +43,8 @@ class QueryBars:
         while bars.height <= limit and window_end < span.end:
             # sparse data: widen the window until we have limit+1 bars or reach the end
             grown = min(span.end, window_end + (window_end - span.start) * 3 + timedelta(days=1))
-            bars = pl.concat([bars, await self._store.read(key, TimeSpan(window_end, grown))])
+            more = await self._store.read(key, TimeSpan(window_end, grown))
+            bars = _joined(bars, more)
             window_end = grown
         next_start = None
         if bars.height > limit:
@@ -53,6 +54,16 @@ class QueryBars:
 
     async def all(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
         return await self._store.read(key, span)
+
+
+def _joined(head: pl.DataFrame, tail: pl.DataFrame) -> pl.DataFrame:
+    """``head`` then ``tail``; no concatenation (it costs more than a cheap read) when one is
+    empty, as while a window still widens before the first bar of a series."""
+    if tail.is_empty():
+        return head
+    if head.is_empty():
+        return tail
+    return pl.concat([head, tail])
 
 
 class ListSeries:

@@ -34,6 +34,7 @@ from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.adapters.sqlite.job_store import SqliteJobStore
 from arbx.adapters.sqlite.quality_store import SqliteQualityStore
 from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
+from arbx.adapters.sqlite.run_store import SqliteRunStore
 from arbx.adapters.sqlite.user_store import SqliteUserStore
 from arbx.adapters.system_clock import SystemClock
 from arbx.app.authenticate import Authenticate, SessionTokens
@@ -57,6 +58,7 @@ from arbx.app.readiness import Check, CheckReadiness, Probe
 from arbx.app.refresh_session import RefreshSession
 from arbx.app.repair_series import RepairSeries
 from arbx.app.resample_series import ResampleSeries
+from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
@@ -230,6 +232,23 @@ class Container(containers.DeclarativeContainer):
     list_gaps = providers.Factory(ListGaps, quality=quality_store)
     repair_series = providers.Factory(RepairSeries, bars=bar_store, quality=quality_store)
     resample_series = providers.Factory(ResampleSeries, bars=bar_store)
+
+    # --- backtests: runs in the SQLite file in both profiles until the container opens a
+    # PostgreSQL pool (then: PostgresRunStore(pool=..., schema=settings.database.schema)) ---
+    run_store = providers.Selector(
+        settings.provided.profile,
+        local=providers.Singleton(SqliteRunStore, database=sqlite),
+        server=providers.Singleton(SqliteRunStore, database=sqlite),
+    )
+    run_backtest = providers.Factory(
+        RunBacktest,
+        bars=bar_store,
+        runs=run_store,
+        clock=clock,
+        quality=quality_store,
+        default_fees=settings.provided.backtest.fees,
+    )
+    backtest_runs = providers.Factory(BacktestRuns, runs=run_store)
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 
 Profile = Literal["local", "server"]
@@ -172,6 +173,22 @@ class ExchangesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
             raise ValueError("ingest_max_bars, ingest_concurrency and batch_rows must be >= 1")
 
 
+class BacktestSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[backtest]: which POST /api/v1/backtests runs answer at once, the worker pool of the
+    others, and fee schedules per venue that replace the built-in defaults."""
+
+    # runs reading fewer bars (all series together) are computed before the answer
+    inline_max_bars: int = 200_000
+    # worker processes for larger runs (started on the first one, with spawn)
+    pool_workers: int = 2
+    # per venue: {maker_bps, taker_bps}; a request's own "fees" win over these
+    fees: dict[str, FeeSchedule] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.inline_max_bars < 0 or self.pool_workers < 1:
+            raise ValueError("inline_max_bars must be >= 0 and pool_workers >= 1")
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     profile: Profile = "local"
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
@@ -180,6 +197,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     exchanges: ExchangesSettings = msgspec.field(default_factory=ExchangesSettings)
+    backtest: BacktestSettings = msgspec.field(default_factory=BacktestSettings)
 
     @property
     def data_dir(self) -> Path:

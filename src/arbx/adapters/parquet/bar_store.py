@@ -5,12 +5,18 @@ Layout and file naming: ``layout.py``. Atomic multi-file commits and crash recov
 per-series ``asyncio.Lock``; across processes (the server and a CLI import, say) by a lock
 file per series (``flock``, POSIX). Blocking file work runs in worker threads. An interrupted
 change of a series is finished or undone before the next operation on it (``recover``).
+
+Reads are served from a cache of decoded month files when it is still valid (``cache.py``):
+checking that takes a few small system calls (reading the series' generation token, a
+``stat`` per month file), done on the event loop, with no thread hop and no lock; anything
+else runs under the series lock in a worker thread, as without the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -19,16 +25,24 @@ from typing import TypeVar
 
 import polars as pl
 
+from arbx.adapters.parquet.cache import (
+    FileStamp,
+    PartitionCache,
+    SeriesState,
+    bump,
+    read_token,
+)
 from arbx.adapters.parquet.layout import (
     TEMP_SUFFIX,
     Month,
     SeriesLayout,
+    catalog_token,
     journal_keys,
     series_keys,
     split_by_month,
 )
 from arbx.adapters.parquet.transaction import Transaction, recover, series_lock
-from arbx.domain.errors import ArbxError, StorageError, StorageUnavailable
+from arbx.domain.errors import ArbxError, InvalidInput, StorageError, StorageUnavailable
 from arbx.domain.market import BAR_COLUMNS, BAR_SCHEMA, SeriesKey, TimeSpan, empty_bars
 from arbx.domain.market.series_ops import covered_spans, prepare_write, upsert_bars
 from arbx.ports.bar_store import BarStore, SeriesInfo
@@ -36,13 +50,30 @@ from arbx.ports.bar_store import BarStore, SeriesInfo
 T = TypeVar("T")
 Item = TypeVar("Item")
 
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+_EMPTY = empty_bars()
+
 
 class ParquetBarStore(BarStore):
     """Bars in ``<root>/ohlcv/exchange=…/symbol=…/timeframe=…/year=…/month=…/bars.parquet``."""
 
-    def __init__(self, root: Path, *, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        workers: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        """``cache_bytes``: memory for decoded month files kept between reads (0: no cache)."""
+        if cache_bytes < 0:
+            raise InvalidInput(
+                f"cache_bytes must be >= 0 (0 disables the cache), not {cache_bytes}",
+                field="cache_bytes",
+            )
         self._root = Path(root)
         self._workers = workers or min(4, os.cpu_count() or 1)
+        self._cache = PartitionCache(cache_bytes) if cache_bytes else None
+        self._holding = threading.local()  # .lock is True while a thread holds a series lock
         self._locks: dict[SeriesKey, asyncio.Lock] = {}
         # Series this instance has recovered once (orphan temp files swept), and series whose
         # last operation failed part way (recovered again before the next one).
@@ -52,6 +83,10 @@ class ParquetBarStore(BarStore):
     @property
     def root(self) -> Path:
         return self._root
+
+    @property
+    def cache(self) -> PartitionCache | None:
+        return self._cache
 
     # -- the port ---------------------------------------------------------------------------
 
@@ -63,18 +98,37 @@ class ParquetBarStore(BarStore):
         return await self._locked(key, self._write_sync, key, incoming, creates=True)
 
     async def read(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
+        state = self._valid_state(key)
+        if state is not None:
+            bars = self._cached_bars(state, span.start_ms, span.end_ms, check=True)
+            if bars is not None:
+                return bars
         return await self._locked(key, self._read_sync, key, span)
 
     async def list_series(self) -> list[SeriesInfo]:
-        keys = await self._in_thread(self._known_keys_sync)
+        if self._cache is not None:
+            token = _token_or_none(catalog_token(self._root))
+            cached = self._cache.catalog(token) if token is not None else None
+            if cached is not None:
+                return cached
+        token, keys = await self._in_thread(self._known_keys_sync)
         infos = []
         for key in keys:
-            info = await self._locked(key, self._info_sync, key)
+            state = self._valid_state(key)
+            info = state.info if state is not None else None
+            if info is None:
+                info = await self._locked(key, self._info_sync, key)
             if info is not None:
                 infos.append(info)
-        return sorted(infos, key=lambda i: _sort_key(i.key))
+        infos.sort(key=lambda i: _sort_key(i.key))
+        if self._cache is not None and token is not None:
+            self._cache.set_catalog(token, infos)
+        return infos
 
     async def coverage(self, key: SeriesKey, span: TimeSpan | None = None) -> list[TimeSpan]:
+        state = self._valid_state(key)
+        if state is not None and span is None and state.coverage is not None:
+            return list(state.coverage)
         return await self._locked(key, self._coverage_sync, key, span)
 
     async def delete(self, key: SeriesKey, span: TimeSpan) -> int:
@@ -88,22 +142,26 @@ class ParquetBarStore(BarStore):
     def _write_sync(self, key: SeriesKey, incoming: pl.DataFrame) -> int:
         layout = SeriesLayout(self._root, key)
         tx = Transaction(layout)
+        staged: list[tuple[Path, pl.DataFrame]] = []
 
         def merge_and_stage(part: tuple[Month, pl.DataFrame]) -> int:
             month, chunk = part
             target = layout.file(month)
-            if target.is_file():
-                merged, changed = upsert_bars(_read_file(target), chunk)
+            existing = self._load(target, keep=False)
+            if existing is not None:
+                merged, changed = upsert_bars(existing, chunk)
             else:
                 merged, changed = chunk, chunk.height
             if changed:
                 tx.stage(target, merged)
+                staged.append((target, merged))
             return changed
 
         try:
             changed = sum(self._map(merge_and_stage, split_by_month(incoming)))
             if not tx.is_empty:
                 tx.commit()
+                self._committed(key, staged, [])
         except BaseException:
             tx.abort()
             raise
@@ -111,9 +169,14 @@ class ParquetBarStore(BarStore):
 
     def _read_sync(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
         layout = SeriesLayout(self._root, key)
+        if self._cache is not None:
+            state = self._state_sync(key, layout)
+            bars = self._cached_bars(state, span.start_ms, span.end_ms, check=False, load=True)
+            assert bars is not None  # loading never gives up
+            return bars
         months = [m for m in layout.months() if m.overlaps(span)]
         if not months:
-            return empty_bars()
+            return _EMPTY.clear()
         scan = _scan([layout.file(m) for m in months])
         if not (months[0].within(span) and months[-1].within(span)):
             scan = scan.filter((pl.col("ts") >= span.start) & (pl.col("ts") < span.end))
@@ -121,16 +184,43 @@ class ParquetBarStore(BarStore):
 
     def _info_sync(self, key: SeriesKey) -> SeriesInfo | None:
         layout = SeriesLayout(self._root, key)
+        state = self._state_sync(key, layout) if self._cache is not None else None
+        if state is not None:
+            if state.info is None and state.months:
+                state.info = self._info_of(key, state.files, state.stamps)
+            return state.info
         files = [layout.file(m) for m in layout.months()]
-        if not files:
-            return None
-        rows = int(_scan(files).select(pl.len()).collect().item())
-        first = _scan(files[:1]).select(pl.col("ts").min()).collect().item()
-        last = _scan(files[-1:]).select(pl.col("ts").max()).collect().item()
+        return self._info_of(key, tuple(files), None) if files else None
+
+    def _info_of(
+        self, key: SeriesKey, files: tuple[Path, ...], stamps: tuple[FileStamp, ...] | None
+    ) -> SeriesInfo:
+        """From cached month files when all are cached, else from the files' metadata."""
+        cache = self._cache
+        if cache is not None and stamps is not None:
+            parts = [cache.get(f, s) for f, s in zip(files, stamps, strict=True)]
+            if all(p is not None for p in parts) and all(p.frame.height for p in parts if p):
+                frames = [p.frame for p in parts if p is not None]
+                rows = sum(f.height for f in frames)
+                return SeriesInfo(key, frames[0]["ts"][0], frames[-1]["ts"][-1], rows)
+        rows = int(_scan(list(files)).select(pl.len()).collect().item())
+        first = _scan(list(files[:1])).select(pl.col("ts").min()).collect().item()
+        last = _scan(list(files[-1:])).select(pl.col("ts").max()).collect().item()
         return SeriesInfo(key, first, last, rows)
 
     def _coverage_sync(self, key: SeriesKey, span: TimeSpan | None) -> list[TimeSpan]:
         layout = SeriesLayout(self._root, key)
+        if self._cache is not None:
+            state = self._state_sync(key, layout)
+            if span is None and state.coverage is not None:
+                return list(state.coverage)
+            whole = span or TimeSpan.everything()
+            bars = self._cached_bars(state, whole.start_ms, whole.end_ms, check=False, load=True)
+            assert bars is not None
+            spans = covered_spans(bars.get_column("ts"), key.timeframe)
+            if span is None:
+                state.coverage = list(spans)
+            return spans
         months = layout.months()
         if span is not None:
             months = [m for m in months if m.overlaps(span)]
@@ -146,6 +236,8 @@ class ParquetBarStore(BarStore):
         tx = Transaction(layout)
         inside = (pl.col("ts") >= span.start) & (pl.col("ts") < span.end)
         removed = 0
+        staged: list[tuple[Path, pl.DataFrame]] = []
+        gone: list[Path] = []
         try:
             for month in layout.months():
                 if not month.overlaps(span):
@@ -154,23 +246,125 @@ class ParquetBarStore(BarStore):
                 if month.within(span):
                     removed += _row_count(target)
                     tx.remove(target)
+                    gone.append(target)
                     continue
-                existing = _read_file(target)
+                existing = self._load(target, keep=False)
+                if existing is None:
+                    continue
                 kept = existing.filter(~inside)
                 if kept.height == existing.height:
                     continue
                 removed += existing.height - kept.height
                 if kept.is_empty():
                     tx.remove(target)
+                    gone.append(target)
                 else:
                     tx.stage(target, kept)
+                    staged.append((target, kept))
             if not tx.is_empty:
                 tx.commit()
+                self._committed(key, staged, gone)
         except BaseException:
             tx.abort()
             raise
         _prune_empty_dirs(layout)
         return removed
+
+    # -- the cache --------------------------------------------------------------------------
+
+    def _valid_state(self, key: SeriesKey) -> SeriesState | None:
+        """The cached summary of ``key`` if no change became visible since (on the loop)."""
+        cache = self._cache
+        if cache is None:
+            return None
+        state = cache.state(key)
+        if state is None or _token_or_none(state.token_file) != state.token:
+            return None
+        return state
+
+    def _cached_bars(
+        self, state: SeriesState, start_ms: int, end_ms: int, *, check: bool, load: bool = False
+    ) -> pl.DataFrame | None:
+        """Bars in [start_ms, end_ms) from cached month files, as zero-copy slices.
+
+        ``check``: stat each file and give up (None) when one changed or is not cached;
+        ``load``: read the files that are not cached (the series lock is held).
+        """
+        cache = self._cache
+        assert cache is not None
+        parts = []
+        for i in state.overlapping(start_ms, end_ms):
+            path, stamp = state.files[i], state.stamps[i]
+            if check:
+                try:
+                    if FileStamp.of(path) != stamp:
+                        return None
+                except OSError:
+                    return None
+            partition = cache.get(path, stamp)
+            if partition is None:
+                if not load:
+                    return None
+                partition = cache.put(path, stamp, _read_file(path))
+            parts.append(partition.slice(start_ms, end_ms))
+        if not parts:
+            return _EMPTY.clear()
+        if len(parts) == 1:
+            return parts[0]
+        return pl.concat(parts, how="vertical", rechunk=False)
+
+    def _state_sync(self, key: SeriesKey, layout: SeriesLayout) -> SeriesState:
+        """The series as it is now; remembered only when read under the series lock."""
+        cache = self._cache
+        assert cache is not None
+        token = read_token(layout.lock_file)
+        months = tuple(layout.months())
+        files = tuple(layout.file(m) for m in months)
+        stamps = []
+        for path in files:
+            stamp = FileStamp.of(path)
+            if stamp is None:
+                raise StorageError(f"{path} vanished while its series was locked")
+            stamps.append(stamp)
+        old = cache.state(key)
+        if old is not None and old.token == token and old.same_files(months, tuple(stamps)):
+            return old
+        state = SeriesState(token or b"", layout.lock_file, months, files, tuple(stamps))
+        if token is not None and getattr(self._holding, "lock", False):
+            cache.set_state(key, state)
+        return state
+
+    def _load(self, path: Path, *, keep: bool) -> pl.DataFrame | None:
+        """The month file at ``path`` (None when absent), from the cache when it holds it."""
+        stamp = FileStamp.of(path)
+        if stamp is None:
+            return None
+        if self._cache is None:
+            return _read_file(path)
+        partition = self._cache.get(path, stamp)
+        if partition is not None:
+            return partition.frame
+        frame = _read_file(path)
+        if keep:
+            self._cache.put(path, stamp, frame)
+        return frame
+
+    def _committed(
+        self, key: SeriesKey, staged: list[tuple[Path, pl.DataFrame]], gone: list[Path]
+    ) -> None:
+        """After a commit: cache the new month files, drop removed ones and the summary."""
+        cache = self._cache
+        if cache is None:
+            return
+        cache.drop_state(key)
+        for path in gone:
+            cache.discard(path)
+        for path, frame in staged:
+            stamp = FileStamp.of(path)
+            if stamp is None:
+                cache.discard(path)
+            else:
+                cache.put(path, stamp, frame)
 
     def _ping_sync(self) -> None:
         try:
@@ -184,8 +378,20 @@ class ParquetBarStore(BarStore):
                 " check that the folder exists and is writable"
             ) from exc
 
-    def _known_keys_sync(self) -> list[SeriesKey]:
-        return sorted({*series_keys(self._root), *journal_keys(self._root)}, key=_sort_key)
+    def _known_keys_sync(self) -> tuple[bytes | None, list[SeriesKey]]:
+        """The dataset's generation token (read first) and every series in it.
+
+        A dataset written before tokens existed gets one here, so its listing can be cached.
+        """
+        token = None
+        if self._cache is not None:
+            path = catalog_token(self._root)
+            token = read_token(path)
+            if token is None and path.parent.is_dir():
+                bump(path)
+                token = read_token(path)
+        keys = sorted({*series_keys(self._root), *journal_keys(self._root)}, key=_sort_key)
+        return token, keys
 
     def _with_series(self, key: SeriesKey, creates: bool, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn`` holding the series' lock file, after finishing any interrupted change.
@@ -196,15 +402,20 @@ class ParquetBarStore(BarStore):
         if not creates and not layout.series_dir.exists() and not layout.journal.exists():
             return fn(*args)
         with series_lock(layout):
-            if key not in self._recovered or key in self._dirty or layout.journal.exists():
-                recover(layout)
-                self._recovered.add(key)
-                self._dirty.discard(key)
+            self._holding.lock = True
             try:
+                if key not in self._recovered or key in self._dirty or layout.journal.exists():
+                    recover(layout)
+                    self._recovered.add(key)
+                    self._dirty.discard(key)
                 return fn(*args)
             except BaseException:
                 self._dirty.add(key)
+                if self._cache is not None:
+                    self._cache.forget(key, layout.series_dir)
                 raise
+            finally:
+                self._holding.lock = False
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -254,6 +465,13 @@ def _translated(root: Path, fn: Callable[..., T], *args: object) -> T:
         ) from exc
     except pl.exceptions.PolarsError as exc:
         raise StorageError(f"the Parquet store at {root} holds an unreadable file: {exc}") from exc
+
+
+def _token_or_none(path: Path) -> bytes | None:
+    try:
+        return read_token(path)
+    except OSError:
+        return None
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:

@@ -6,6 +6,8 @@ Temporary files are hidden (``.bars.<txid>.tmp``) and never end in ``.parquet``,
 scan (``pl.scan_parquet(root / "ohlcv" / "**/*.parquet", hive_partitioning=True)``) never sees
 them. Commit records of multi-file writes live outside the dataset, in ``<root>/_journal/``;
 the lock files that serialize writers of one series across processes in ``<root>/_locks/``.
+A lock file also holds its series' generation token (see ``cache.py``), and
+``<root>/_locks/catalog.generation`` the token of the whole dataset.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ DATASET_DIR = "ohlcv"
 JOURNAL_DIR = "_journal"
 LOCK_DIR = "_locks"
 FILE_NAME = "bars.parquet"
+CATALOG_TOKEN = "catalog.generation"
 TEMP_PREFIX = ".bars."
 TEMP_SUFFIX = ".tmp"
 
@@ -96,6 +99,11 @@ class SeriesLayout:
         name = f"{key.exchange.id}~{key.symbol.slug}~{key.timeframe.value}.lock"
         return self.root / LOCK_DIR / name
 
+    @property
+    def catalog_token(self) -> Path:
+        """Changed by every change of any series of the dataset (see ``cache.py``)."""
+        return catalog_token(self.root)
+
     def month_dir(self, month: Month) -> Path:
         return self.series_dir / f"year={month.year:04d}" / f"month={month.month:02d}"
 
@@ -120,6 +128,10 @@ class SeriesLayout:
                     for entry in entries:
                         if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
                             yield Path(entry.path)
+
+
+def catalog_token(root: Path) -> Path:
+    return root / LOCK_DIR / CATALOG_TOKEN
 
 
 def series_keys(root: Path) -> list[SeriesKey]:

@@ -13,6 +13,10 @@ After a crash, ``recover`` rolls a present journal forward (applying a rename wh
 file is still there, removing a listed file still there) and deletes orphan temporary files of
 a write that never reached its commit point. So the dataset always holds the old or the new
 data of a write, whole, and never a torn file.
+
+Before its first visible file operation, every commit (and every roll-forward) writes new
+generation tokens for its series and for the dataset (``announce_change``), which tells the
+read caches of every process that what they hold may be out of date (see ``cache.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from arbx.adapters.parquet.cache import bump
 from arbx.adapters.parquet.layout import TEMP_PREFIX, TEMP_SUFFIX, SeriesLayout
 from arbx.domain.errors import StorageError
 
@@ -71,6 +76,7 @@ class Transaction:
 
     def commit(self) -> None:
         """Make the staged changes visible, all of them or (on a crash) none of them."""
+        announce_change(self._layout)
         if len(self._renames) + len(self._removals) == 1:
             for temp, target in self._renames:
                 os.replace(temp, target)
@@ -123,6 +129,7 @@ def recover(layout: SeriesLayout) -> None:
             ) from exc
         if record.get("format") != JOURNAL_FORMAT:
             raise StorageError(f"commit record {journal} has an unknown format; upgrade arbx")
+        announce_change(layout)
         _apply(layout.root, journal, record)
     if journal.parent.is_dir():
         stale = [
@@ -151,6 +158,13 @@ def series_lock(layout: SeriesLayout) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def announce_change(layout: SeriesLayout) -> None:
+    """New generation tokens for the series and the dataset (the series lock is held)."""
+    make_dirs(layout.lock_file.parent)
+    bump(layout.lock_file)
+    bump(layout.catalog_token)
 
 
 def _apply(root: Path, journal: Path, record: dict[str, Any]) -> None:

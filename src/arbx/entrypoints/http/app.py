@@ -18,7 +18,16 @@ import arbx
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container, resolve
 from arbx.entrypoints.http.errors import EXCEPTION_HANDLERS
-from arbx.entrypoints.http.routes import admin, audit, auth, exchanges, market, quality, system
+from arbx.entrypoints.http.routes import (
+    admin,
+    audit,
+    auth,
+    backtests,
+    exchanges,
+    market,
+    quality,
+    system,
+)
 from arbx.entrypoints.http.security import (
     STATE_KEY,
     AuditMiddleware,
@@ -58,6 +67,7 @@ DEPENDENCIES = (
     "validate_series",
     "detect_gaps",
     "repair_series",
+    "backtest_runs",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -112,19 +122,28 @@ def create_app(container: Container, *, manage_resources: bool = True) -> Litest
         concurrency=settings.exchanges.ingest_concurrency,
     )
     dependencies["ingest_runs"] = _provide_value(ingest_runs)
+    backtest_jobs = backtests.BacktestJobs(
+        run_backtest=lambda: resolve(container.run_backtest),
+        clock=container.clock(),
+        inline_max_bars=settings.backtest.inline_max_bars,
+        pool_workers=settings.backtest.pool_workers,
+        failures=backtests.FailureLog(settings.data_dir / "backtest_failures.jsonl"),
+    )
+    dependencies["backtest_jobs"] = _provide_value(backtest_jobs)
     container.auth_secrets()  # missing secrets fail at start-up, not at the first request
     gate = Gatekeeper(
         authorize=lambda: resolve(container.authorize),
         audit=lambda: resolve(container.audit_trail),
         limiter=container.rate_limiter(),
     )
-    route_modules: list[Any] = [system, market, quality, auth, admin, audit, exchanges]
+    route_modules: list[Any] = [system, market, quality, auth, admin, audit, exchanges, backtests]
     handlers: list[Callable[..., Any]] = [h for m in route_modules for h in m.ROUTES]
     return Litestar(
         route_handlers=handlers,
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        lifespan=[lifespan, ingest_runs.lifespan],  # ingest runs stop before resources close
+        # ingest runs and background backtests stop before resources close
+        lifespan=[lifespan, ingest_runs.lifespan, backtest_jobs.lifespan],
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),
