@@ -19,6 +19,7 @@ from arbx.app.query_bars import ExportBars, ListSeries
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.tabular import TimeUnit
+from arbx.entrypoints.cli import quality as quality_commands
 from arbx.entrypoints.cli.fetch import register_data_commands
 from arbx.entrypoints.container import Container, resolve
 
@@ -101,6 +102,7 @@ def register(groups: Any) -> None:
     p.set_defaults(run=run_load_samples)
 
     register_data_commands(commands)
+    quality_commands.register_data_commands(commands)
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:
