@@ -33,7 +33,7 @@ def settings(tmp_path: Path, threaded_venues: FakeExchanges) -> Settings:
         overrides={
             "storage": {"data_dir": str(tmp_path / "var")},
             "http": {"max_page_rows": 100},
-            "exchanges": {**exchanges, "ingest_max_bars": MAX_BARS},
+            "exchanges": {**exchanges, "ingest_max_bars": MAX_BARS, "ingest_concurrency": 1},
         },
     )
 
@@ -120,6 +120,30 @@ def test_backfill_through_the_api_lands_bars_and_a_rerun_fetches_nothing(
     assert job.name == "ingest.binance.btc-usdc.1m"
     assert job.paused  # a manual backfill never fires on its own
     assert done["job_id"] == job.id
+
+
+def test_progress_while_running_one_run_per_series_and_a_queue(
+    client: TestClient, threaded_venues: FakeExchanges
+) -> None:
+    threaded_venues.binance.inject(Fault(delay=0.4, path="/api/v3/klines"), times=2)
+    run_id = ingest(client).json()["run_id"]
+    deadline = time.monotonic() + 10
+    while (body := client.get(f"/api/v1/ingest/{run_id}").json())["progress"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert body["status"] == "running"
+    assert body["progress"]["bars_fetched"] == 1000
+    assert 0.6 < body["progress"]["fraction"] < 0.8
+    assert body["progress"]["eta_seconds"] is not None
+    assert body["summary"] is None
+    same = ingest(client)  # the same series again while it runs
+    assert same.status_code == 409, same.text
+    assert run_id in same.json()["detail"]
+    other = ingest(client, exchange="coinbase")  # ingest_concurrency = 1: waits its turn
+    assert other.status_code == 202
+    assert other.json()["status"] == "queued"
+    assert wait_done(client, run_id)["status"] == "succeeded"
+    assert wait_done(client, other.json()["run_id"])["status"] == "succeeded"
 
 
 def test_venue_gaps_are_reported_not_failed(client: TestClient) -> None:
