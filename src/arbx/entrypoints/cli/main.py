@@ -15,7 +15,7 @@ from typing import Any
 from arbx import __version__
 from arbx.domain.errors import ArbxError, InvalidInput
 from arbx.entrypoints import runtime
-from arbx.entrypoints.cli import data, serve, users
+from arbx.entrypoints.cli import backtest, data, serve, users
 from arbx.entrypoints.container import build_container
 from arbx.entrypoints.settings import load_settings
 
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="where the local profile keeps its data (default: ./var; ARBX_DATA_DIR)"
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    backtest.register(groups)
     data.register(groups)
     serve.register(groups)
     users.register(groups)

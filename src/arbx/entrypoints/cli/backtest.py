@@ -1,0 +1,370 @@
+"""``arbx backtest``: run a strategy on stored bars, list, show, rerun and delete runs, and the
+strategy types with their parameters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from arbx.app.run_backtest import BacktestRuns, RunBacktest, compute
+from arbx.domain.backtest.metrics import Metrics
+from arbx.domain.backtest.request import decode_request
+from arbx.domain.backtest.run import BacktestRun, RunMeta
+from arbx.domain.errors import InvalidInput
+from arbx.domain.strategies import describe_all
+from arbx.entrypoints.container import Container, resolve
+
+RUN_HELP = """\
+Run a backtest on stored bars and print its metrics beside a buy-and-hold benchmark.
+
+Semantics: a decision made on bar t fills at the OPEN of bar t+1 (--fill next_open, the
+default) or at the close of bar t (--fill close, flagged optimistic). Fees are per venue in
+basis points of notional (built-in defaults for binance, binanceus, coinbase, kraken; config
+[backtest.fees] and --fee override them). Metrics are annualized from the timeframe on a
+365-day year. The run is stored; see it again with 'arbx backtest show ID'.
+
+examples:
+  arbx backtest run --strategy sma_cross --param fast=10 --param slow=50 \\
+      --series kraken:BTC/USD:1m --start 2023-03-10 --end 2023-03-12
+  arbx backtest run --strategy threshold_arb --param threshold_bps=20 \\
+      --series kraken:BTC/USDC:1m --series kraken:BTC/USD:1m \\
+      --conversion kraken:BTC/USDC:1m=kraken:USDC/USD:1m --start 2023-03-10 --end 2023-03-12
+"""
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser(
+        "backtest",
+        help="backtests: run, list, show, rerun, delete; strategy types",
+        description="Backtests on stored bars (load some with 'arbx data load-samples').",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser(
+        "run",
+        help="run a strategy and print its metrics",
+        description=RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--strategy", help="strategy type, e.g. sma_cross (list: 'arbx backtest strategies')"
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a strategy parameter, e.g. --param fast=10 (repeatable; others keep defaults)",
+    )
+    p.add_argument(
+        "--series",
+        action="append",
+        default=[],
+        metavar="EXCHANGE:BASE/QUOTE:TF",
+        help="a stored series, e.g. kraken:BTC/USD:1m; repeat for each venue of an arbitrage",
+    )
+    p.add_argument("--start", help="first bar (ISO-8601 date or time, or epoch ms; UTC)")
+    p.add_argument("--end", help="end of the span, exclusive (ISO-8601 or epoch ms; UTC)")
+    p.add_argument(
+        "--capital", type=float, help="starting capital in the quote currency (default 10000)"
+    )
+    p.add_argument(
+        "--fee",
+        action="append",
+        default=[],
+        metavar="VENUE=TAKER[:MAKER]",
+        help="fee of a venue in basis points, e.g. --fee kraken=26 or --fee kraken=40:25"
+        " (maker defaults to the taker fee; repeatable)",
+    )
+    p.add_argument(
+        "--slippage-bps",
+        type=float,
+        help="fixed slippage in basis points against every fill (default: none)",
+    )
+    p.add_argument(
+        "--fill",
+        choices=["next_open", "close"],
+        help="next_open (default): fill at the next bar's open; close: at the deciding bar's"
+        " close (optimistic: it cannot be had in practice)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["auto", "vectorized", "event"],
+        help="auto (default): vectorized unless stops or limits need the event-driven engine"
+        " (arbitrage always uses the arbitrage engine)",
+    )
+    p.add_argument(
+        "--conversion",
+        action="append",
+        default=[],
+        metavar="TRADED=CONVERSION",
+        help="price a traded series' quote in the common currency from another series, e.g."
+        " kraken:BTC/USDC:1m=kraken:USDC/USD:1m (arbitrage over USDC vs USD; repeatable)",
+    )
+    p.add_argument(
+        "--request",
+        type=Path,
+        metavar="FILE",
+        help="a JSON backtest request (the body of POST /api/v1/backtests); options given"
+        " beside it replace its fields",
+    )
+    p.add_argument("--json", action="store_true", help="print the stored run as JSON instead")
+    p.set_defaults(run=run_backtest)
+
+    p = commands.add_parser("list", help="list stored runs, newest first")
+    p.add_argument("--strategy", help="only runs of this strategy type")
+    p.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
+    p.set_defaults(run=run_list)
+
+    p = commands.add_parser(
+        "show", help="a stored run: metrics, trade count, the data it read (span, rows, gaps)"
+    )
+    p.add_argument("id", help="run id (from 'arbx backtest list')")
+    p.add_argument("--trades", type=int, default=0, metavar="N", help="also print N trades")
+    p.add_argument("--json", action="store_true", help="print the run's metadata as JSON")
+    p.set_defaults(run=run_show)
+
+    p = commands.add_parser(
+        "rerun", help="run a stored run's request again on the data stored now (a new run)"
+    )
+    p.add_argument("id", help="run id")
+    p.set_defaults(run=run_rerun)
+
+    p = commands.add_parser("delete", help="delete a stored run and its tables")
+    p.add_argument("id", help="run id")
+    p.set_defaults(run=run_delete)
+
+    p = commands.add_parser("strategies", help="strategy types with their parameters and defaults")
+    p.set_defaults(run=run_strategies)
+
+
+# -- request from options -------------------------------------------------------------------------
+
+
+def _pairs(values: list[str], option: str, sep: str = "=") -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, found, rest = value.partition(sep)
+        if not found or not name.strip() or not rest.strip():
+            raise InvalidInput(f"{option} {value!r} is not NAME{sep}VALUE", field=option[2:])
+        pairs.append((name.strip(), rest.strip()))
+    return pairs
+
+
+def _fees(values: list[str]) -> dict[str, dict[str, str]]:
+    fees = {}
+    for venue, text in _pairs(values, "--fee"):
+        taker, _, maker = text.partition(":")
+        fees[venue.lower()] = {"taker_bps": taker, "maker_bps": maker or taker}
+    return fees
+
+
+def build_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The request as JSON values: --request FILE first, then the options given."""
+    body: dict[str, Any] = {}
+    if args.request is not None:
+        try:
+            body = json.loads(args.request.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"--request {args.request}: {exc}", field="request") from None
+        if not isinstance(body, dict):
+            raise InvalidInput("--request must hold a JSON object", field="request")
+    given = {
+        "strategy": args.strategy,
+        "start": args.start,
+        "end": args.end,
+        "capital": args.capital,
+        "fill": args.fill,
+        "engine": args.engine,
+    }
+    body.update({k: v for k, v in given.items() if v is not None})
+    if args.param:
+        body["params"] = {**body.get("params", {}), **dict(_pairs(args.param, "--param"))}
+    if args.series:
+        body["series"] = list(args.series)
+    if args.conversion:
+        conversions = dict(_pairs(args.conversion, "--conversion"))
+        body["conversions"] = {**body.get("conversions", {}), **conversions}
+    if args.fee:
+        body["fees"] = {**body.get("fees", {}), **_fees(args.fee)}
+    if args.slippage_bps is not None:
+        body["slippage"] = {"kind": "fixed", "bps": args.slippage_bps}
+    for name in ("strategy", "series", "start", "end"):
+        if name not in body:
+            raise InvalidInput(
+                f"--{name} is required (or give it in --request)", field=name.rstrip("s")
+            )
+    return body
+
+
+# -- printing ---------------------------------------------------------------------------------------
+
+# (label, metric, format): "%" fractions as percent, "f" plain, "d" integers, "$" money
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("total return", "total_return", "%"),
+    ("CAGR", "cagr", "%"),
+    ("annual volatility", "annual_volatility", "%"),
+    ("Sharpe", "sharpe", "f"),
+    ("Sortino", "sortino", "f"),
+    ("Calmar", "calmar", "f"),
+    ("max drawdown", "max_drawdown", "%"),
+    ("max drawdown (bars)", "max_drawdown_duration_bars", "d"),
+    ("trades", "trade_count", "d"),
+    ("open trades", "open_trades", "d"),
+    ("win rate", "win_rate", "%"),
+    ("profit factor", "profit_factor", "f"),
+    ("expectancy", "expectancy", "$"),
+    ("average win", "average_win", "$"),
+    ("average loss", "average_loss", "$"),
+    ("best trade", "best_trade", "%"),
+    ("worst trade", "worst_trade", "%"),
+    ("max consecutive wins", "max_consecutive_wins", "d"),
+    ("max consecutive losses", "max_consecutive_losses", "d"),
+    ("exposure", "exposure", "%"),
+    ("turnover", "turnover", "f"),
+    ("fees paid", "fees_paid", "$"),
+    ("VaR 95% (bar)", "var_95", "%"),
+    ("CVaR 95% (bar)", "cvar_95", "%"),
+    ("final equity", "final_equity", "$"),
+    ("bars", "bars", "d"),
+)
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "%":
+        return f"{value * 100:,.2f}%"
+    if kind == "d":
+        return f"{value:,}"
+    if kind == "$":
+        return f"{value:,.2f}"
+    return f"{value:,.3f}"
+
+
+def metrics_table(metrics: Metrics, benchmark: Metrics | None) -> list[str]:
+    lines = [f"{'metric':24} {'strategy':>16} {'buy & hold':>16}"]
+    for label, name, kind in ROWS:
+        mine = _cell(getattr(metrics, name), kind)
+        theirs = "" if benchmark is None else _cell(getattr(benchmark, name), kind)
+        lines.append(f"{label:24} {mine:>16} {theirs:>16}")
+    return lines
+
+
+def _describe(meta: RunMeta) -> list[str]:
+    params = ", ".join(f"{k}={v}" for k, v in meta.params.items()) or "defaults"
+    lines = [
+        f"run {meta.id}  ({meta.created_at:%Y-%m-%d %H:%M:%S} UTC)",
+        f"strategy {meta.strategy} ({params}); engine {meta.engine} {meta.engine_version};"
+        f" fill {meta.fill}{' (OPTIMISTIC)' if meta.optimistic else ''}; capital"
+        f" {meta.capital:,.2f}",
+        f"span {meta.span_start:%Y-%m-%d %H:%M} .. {meta.span_end:%Y-%m-%d %H:%M} UTC",
+    ]
+    for used in meta.series:
+        quality = "" if used.quality_score is None else f", quality {used.quality_score:.3f}"
+        gaps = "" if used.gaps is None else f", {used.gaps:,} gaps ({used.bars_missing:,} bars)"
+        lines.append(
+            f"  {used.series}: {used.rows:,} bars {used.first_ts:%Y-%m-%d %H:%M} .."
+            f" {used.last_ts:%Y-%m-%d %H:%M}{gaps}{quality}"
+        )
+    if meta.opportunities is not None:
+        o = meta.opportunities
+        lines.append(
+            f"opportunities: seen {o.seen:,}, taken {o.taken:,}; skipped: below threshold after"
+            f" costs {o.skipped_below_threshold_after_costs:,}, no balance"
+            f" {o.skipped_no_balance:,}, size limit {o.skipped_size_limit:,}, in position"
+            f" {o.skipped_in_position:,}, no market {o.skipped_no_market:,}; rebalances"
+            f" {o.rebalances:,}"
+        )
+    lines.extend(f"note: {note}" for note in meta.notes)
+    return lines
+
+
+def print_run(run: BacktestRun, *, as_json: bool) -> None:
+    if as_json:
+        print(msgspec.json.encode(run.meta).decode())
+        return
+    print("\n".join(_describe(run.meta)))
+    print()
+    print("\n".join(metrics_table(run.meta.metrics, run.meta.benchmark)))
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+async def run_backtest(args: argparse.Namespace, container: Container) -> int:
+    uc: RunBacktest = await resolve(container.run_backtest)
+    request = decode_request(build_request(args))
+    started = time.perf_counter()
+    prepared = await uc.prepare(request)
+    result = await asyncio.to_thread(compute, prepared)
+    run = await uc.store(prepared, result)
+    print_run(run, as_json=args.json)
+    if not args.json:
+        print(f"\n{prepared.bar_count:,} bars in {time.perf_counter() - started:.2f} s; stored")
+    return 0
+
+
+async def run_list(args: argparse.Namespace, container: Container) -> int:
+    queries: BacktestRuns = await resolve(container.backtest_runs)
+    runs = await queries.list(strategy=args.strategy, limit=args.limit)
+    if not runs:
+        print("no backtests stored; run one with 'arbx backtest run'")
+        return 0
+    print(
+        f"{'id':32} {'created (UTC)':16} {'strategy':14} {'return':>9} {'sharpe':>8}"
+        f" {'max dd':>8} {'trades':>7}  series"
+    )
+    for s in runs:
+        print(
+            f"{s.id:32} {s.created_at:%Y-%m-%d %H:%M} {s.strategy:14}"
+            f" {_cell(s.total_return, '%'):>9} {_cell(s.sharpe, 'f'):>8}"
+            f" {_cell(s.max_drawdown, '%'):>8} {s.trade_count:>7,}  {', '.join(s.series)}"
+        )
+    return 0
+
+
+async def run_show(args: argparse.Namespace, container: Container) -> int:
+    queries: BacktestRuns = await resolve(container.backtest_runs)
+    run = await queries.get(args.id)
+    print_run(run, as_json=args.json)
+    if args.trades > 0 and not args.json:
+        trades = run.tables["trades"]
+        print(f"\ntrades ({trades.height:,} rows; first {min(args.trades, trades.height)}):")
+        print(trades.head(args.trades))
+    return 0
+
+
+async def run_rerun(args: argparse.Namespace, container: Container) -> int:
+    uc: RunBacktest = await resolve(container.run_backtest)
+    run = await uc.rerun(args.id)
+    print_run(run, as_json=False)
+    return 0
+
+
+async def run_delete(args: argparse.Namespace, container: Container) -> int:
+    queries: BacktestRuns = await resolve(container.backtest_runs)
+    await queries.delete(args.id)
+    print(f"deleted backtest {args.id}")
+    return 0
+
+
+async def run_strategies(args: argparse.Namespace, container: Container) -> int:
+    for strategy in describe_all():
+        series = (
+            f"{strategy['min_series']} series"
+            if strategy["min_series"] == strategy["max_series"]
+            else f"{strategy['min_series']}..{strategy['max_series']} series"
+        )
+        print(f"{strategy['name']} ({strategy['kind']}, {series}): {strategy['description']}")
+        props = strategy["params"].get("properties", {})
+        for name, default in strategy["defaults"].items():
+            kind = props.get(name, {}).get("type", "")
+            print(f"  --param {name}={default}  ({kind})")
+    return 0
