@@ -191,6 +191,9 @@ def _register_repair(commands: Any) -> None:
         action="store_true",
         help="compute and print the repair; write no bars",
     )
+    p.add_argument(
+        "--show", type=int, default=20, metavar="N", help="list at most N gaps (default 20)"
+    )
     p.set_defaults(run=run_repair)
 
 
@@ -329,6 +332,14 @@ def _gap_line(gap: DataGap) -> str:
     )
 
 
+def _print_gaps(gaps: list[DataGap], show: int) -> None:
+    shown = max(show, 0)
+    for gap in gaps[:shown]:
+        print(_gap_line(gap))
+    if len(gaps) > shown:
+        print(f"  ... and {len(gaps) - shown:,} more")
+
+
 async def run_gaps(args: argparse.Namespace, container: Container) -> int:
     key = SeriesKey.parse(args.series)
     span = _span(args)
@@ -349,10 +360,7 @@ async def run_gaps(args: argparse.Namespace, container: Container) -> int:
     gaps = await lister.execute(key, span, status=status)
     if args.no_detect:
         print(f"{key}: {len(gaps):,} recorded gaps, {sum(g.bars_missing for g in gaps):,} bars")
-    for gap in gaps[: max(args.show, 0)]:
-        print(_gap_line(gap))
-    if len(gaps) > args.show:
-        print(f"  ... and {len(gaps) - args.show:,} more")
+    _print_gaps(gaps, args.show)
     return EXIT_OK
 
 
@@ -379,8 +387,7 @@ async def run_repair(args: argparse.Namespace, container: Container) -> int:
         f"{key} ({report.policy.value}{source}): {prefix} {report.filled_bars:,} bars, wrote"
         f" {report.written:,}, {report.unfilled_bars:,} bars still open"
     )
-    for gap in report.gaps:
-        print(_gap_line(gap))
+    _print_gaps(report.gaps, args.show)
     return EXIT_OK
 
 
