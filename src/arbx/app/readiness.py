@@ -11,13 +11,18 @@ from arbx.ports.bar_store import BarStore
 
 
 class Check(msgspec.Struct, frozen=True):
+    """One dependency's state. A failing non-critical check (one exchange's open circuit
+    breaker) degrades the service; a failing critical one (a store) makes it not ready."""
+
     name: str
     ok: bool
     detail: str
+    critical: bool = True
 
 
 class Readiness(msgspec.Struct, frozen=True):
     ready: bool
+    degraded: bool
     checks: list[Check]
 
 
@@ -42,4 +47,6 @@ class CheckReadiness:
                 checks.append(await probe())
             except ArbxError as exc:
                 checks.append(Check(getattr(probe, "__name__", "probe"), False, exc.message))
-        return Readiness(all(c.ok for c in checks), checks)
+        ready = all(c.ok for c in checks if c.critical)
+        degraded = ready and not all(c.ok for c in checks)
+        return Readiness(ready, degraded, checks)

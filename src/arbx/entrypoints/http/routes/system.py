@@ -33,7 +33,7 @@ async def health() -> Health:
 
 @get(
     "/ready",
-    summary="Readiness: the stores answer (503 with the failing checks when one does not)",
+    summary="Readiness: 200 ready or degraded (an exchange unreachable), 503 when a store fails",
     tags=["system"],
     guards=[public()],
     security=[],
@@ -42,7 +42,8 @@ async def ready(
     check_readiness: NamedDependency[CheckReadiness], profile: NamedDependency[str]
 ) -> Response[ReadinessOut]:
     result = await check_readiness.execute()
-    body = ReadinessOut("ready" if result.ready else "not ready", profile, result.checks)
+    status = "degraded" if result.degraded else "ready" if result.ready else "not ready"
+    body = ReadinessOut(status, profile, result.checks)
     return Response(body, status_code=200 if result.ready else 503)
 
 
