@@ -1,6 +1,6 @@
 """The auth ports' contract suites, each written once and run against every adapter.
 
-Adapters: memory (reference) and sqlite. Tests use only the ports' methods.
+Adapters: memory (reference), sqlite and postgres. Tests use only the ports' methods.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from arbx.ports.audit_log import AuditLog
 from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.user_store import UserStore
 
-ADAPTERS = ["memory", "sqlite"]
+ADAPTERS = ["memory", "sqlite", "postgres"]
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
@@ -51,13 +51,15 @@ class Stores:
         self.audit = audit
 
 
-@pytest.fixture(params=ADAPTERS)
-async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
-    if request.param == "memory":
-        yield Stores(
-            MemoryUserStore(), MemoryApiKeyStore(), MemoryRefreshTokenStore(), MemoryAuditLog()
-        )
-        return
+@pytest.fixture
+def memory_auth_stores() -> Stores:
+    return Stores(
+        MemoryUserStore(), MemoryApiKeyStore(), MemoryRefreshTokenStore(), MemoryAuditLog()
+    )
+
+
+@pytest.fixture
+async def sqlite_auth_stores(tmp_path: Path) -> AsyncIterator[Stores]:
     database = SqliteDatabase(tmp_path / "arbx.sqlite")
     async with database:
         yield Stores(
@@ -66,6 +68,27 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             SqliteRefreshTokenStore(database),
             SqliteAuditLog(database),
         )
+
+
+@pytest.fixture
+def postgres_auth_stores(
+    postgres_user_store: UserStore,
+    postgres_api_key_store: ApiKeyStore,
+    postgres_refresh_token_store: RefreshTokenStore,
+    postgres_audit_log: AuditLog,
+) -> Stores:
+    return Stores(
+        postgres_user_store,
+        postgres_api_key_store,
+        postgres_refresh_token_store,
+        postgres_audit_log,
+    )
+
+
+@pytest.fixture(params=ADAPTERS)
+def stores(request: pytest.FixtureRequest) -> Stores:
+    chosen: Stores = request.getfixturevalue(f"{request.param}_auth_stores")
+    return chosen
 
 
 def user(uid: str = "u1", name: str = "alice", *roles: Role, **kw: object) -> User:

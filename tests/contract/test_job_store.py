@@ -1,4 +1,5 @@
-"""The JobStore contract, written once and run against every adapter (memory, sqlite).
+"""The JobStore contract, written once and run against every adapter (memory, sqlite,
+postgres).
 
 Tests use only the port's methods.
 """
@@ -30,13 +31,21 @@ from arbx.ports.job_store import JobStore
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    if request.param == "memory":
-        yield MemoryJobStore()
-        return
+@pytest.fixture
+def memory_job_store() -> JobStore:
+    return MemoryJobStore()
+
+
+@pytest.fixture
+async def sqlite_job_store(tmp_path: Path) -> AsyncIterator[JobStore]:
     async with SqliteDatabase(tmp_path / "arbx.sqlite") as database:
         yield SqliteJobStore(database)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def jobs(request: pytest.FixtureRequest) -> JobStore:
+    store: JobStore = request.getfixturevalue(f"{request.param}_job_store")
+    return store
 
 
 def job(

@@ -1,6 +1,6 @@
 """The QualityStore contract, written once and run against every adapter.
 
-Adapters: memory (reference) and sqlite. Tests use only the port's methods.
+Adapters: memory (reference), sqlite and postgres. Tests use only the port's methods.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality import DataGap, GapCause, GapStatus, Rule, Severity, ValidationIssue
 from arbx.ports.quality_store import QualityStore
 
-QUALITY_STORE_ADAPTERS = ["memory", "sqlite"]
+QUALITY_STORE_ADAPTERS = ["memory", "sqlite", "postgres"]
 T0 = datetime(2023, 3, 10, tzinfo=UTC)
 KEY = SeriesKey.parse("kraken:BTC/USDC:1m")
 OTHER = SeriesKey.parse("binanceus:BTC/USDC:1m")

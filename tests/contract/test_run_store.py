@@ -1,4 +1,4 @@
-"""The RunStore contract, run against every adapter (memory, sqlite)."""
+"""The RunStore contract, run against every adapter (memory, sqlite, postgres)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,21 @@ from tests.builders import make_bars
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def runs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
-    if request.param == "memory":
-        yield MemoryRunStore()
-        return
+@pytest.fixture
+def memory_run_store() -> RunStore:
+    return MemoryRunStore()
+
+
+@pytest.fixture
+async def sqlite_run_store(tmp_path: Path) -> AsyncIterator[RunStore]:
     async with SqliteDatabase(tmp_path / "arbx.sqlite") as database:
         yield SqliteRunStore(database)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def runs(request: pytest.FixtureRequest) -> RunStore:
+    store: RunStore = request.getfixturevalue(f"{request.param}_run_store")
+    return store
 
 
 def a_run(run_id: str = "r1", *, at: datetime = T0, strategy: str = "sma_cross") -> BacktestRun:
