@@ -21,12 +21,10 @@ from arbx.app.validate_series import peer_bars
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import BAR_COLUMNS, SeriesKey, TimeSpan
 from arbx.domain.market.tabular import (
+    NormalizedBars,
     RejectedRow,
     TimeUnit,
-    _parse_ts,
-    _parse_with_format,
     normalize_bar_table,
-    resolve_columns,
 )
 from arbx.domain.quality import (
     IngestSplit,
@@ -126,9 +124,7 @@ class ImportBars:
         others = await peer_bars(self._store, key, span)
         now = self._clock.now() if self._clock is not None else datetime.now(UTC)
         split = validate_for_ingest(key, incoming, now=now, others=others, config=self._config)
-        rejected = normalized.rejected + _rejected_rows(
-            split, raw, mapping or {}, time_unit, time_format
-        )
+        rejected = normalized.rejected + _rejected_rows(split, normalized)
         rejected.sort(key=lambda r: (r.row, r.column))
         bars = split.accepted.select(BAR_COLUMNS)
         if bars.is_empty():
@@ -169,28 +165,15 @@ def _span_of(key: SeriesKey, bars: pl.DataFrame) -> TimeSpan:
     return TimeSpan(ts[0], ts[-1] + key.timeframe.duration)
 
 
-def _rejected_rows(
-    split: IngestSplit,
-    raw: pl.DataFrame,
-    mapping: Mapping[str, str],
-    time_unit: TimeUnit,
-    time_format: str | None,
-) -> list[RejectedRow]:
+def _rejected_rows(split: IngestSplit, normalized: NormalizedBars) -> list[RejectedRow]:
     """The rows validation rejected after normalization (a bar in the future or still forming),
-    numbered as in ``raw``: the kept row of a ts is its first row in the file."""
+    numbered as in the source table."""
     if split.rejected.is_empty():
         return []
-    column = raw.get_column(resolve_columns(raw.columns, mapping)["ts"])
-    parsed = (
-        _parse_with_format(column, time_format) if time_format else _parse_ts(column, time_unit)
+    sources = pl.DataFrame(
+        {"ts": normalized.bars.get_column("ts"), "source": normalized.source_rows}
     )
-    first_row = (
-        pl.DataFrame({"ts": parsed})
-        .with_row_index("source")
-        .group_by("ts")
-        .agg(pl.col("source").min())
-    )
-    found = split.rejected.join(first_row, on="ts", how="left")
+    found = split.rejected.join(sources, on="ts", how="left")
     return [
         RejectedRow(
             int(row["source"]),

@@ -53,6 +53,8 @@ class NormalizedBars(msgspec.Struct, frozen=True):
     bars: pl.DataFrame
     rejected: list[RejectedRow]
     duplicates_dropped: int
+    source_rows: pl.Series
+    """For each row of ``bars``, its row number in the source table (for later reports)."""
 
 
 def resolve_columns(columns: list[str], mapping: Mapping[str, str]) -> dict[str, str]:
@@ -258,4 +260,6 @@ def normalize_bar_table(
             ],
         )
     rejected.sort(key=lambda r: (r.row, r.column))
-    return NormalizedBars(table.select(BAR_COLUMNS), rejected, duplicates_dropped)
+    return NormalizedBars(
+        table.select(BAR_COLUMNS), rejected, duplicates_dropped, table.get_column(_SOURCE_ROW)
+    )

@@ -23,6 +23,7 @@ from arbx.entrypoints.cli import quality as quality_commands
 from arbx.entrypoints.cli.fetch import register_data_commands
 from arbx.entrypoints.container import Container, resolve
 
+
 def _default_samples() -> Path:
     """./data/samples when run from a checkout or the Docker image's /app, else the source tree."""
     here = Path.cwd() / "data" / "samples"
@@ -155,6 +156,9 @@ def _print_report(report: ImportReport, path: Path, show: int) -> None:
         f" written {report.rows_written:,}, rejected {report.rows_rejected:,}, exact duplicates"
         f" dropped {report.duplicates_dropped:,}"
     )
+    if report.quality_score is not None:
+        findings = ", ".join(f"{n} {sev}" for sev, n in sorted(report.issues_by_severity.items()))
+        print(f"  quality score {report.quality_score:.3f}; findings: {findings or 'none'}")
     for row in report.rejected[:show]:
         print(f"  rejected row {row.row}: {row.column}: {row.message}")
     if len(report.rejected) > show:

@@ -85,6 +85,8 @@ class UploadResult(msgspec.Struct):
     rows_written: int
     duplicates_dropped: int
     rejected: list[RejectedRow]
+    quality_score: float | None
+    issues_by_severity: dict[str, int]
 
 
 @get(
@@ -215,6 +217,8 @@ async def upload_bars(
         rows_written=report.rows_written,
         duplicates_dropped=report.duplicates_dropped,
         rejected=report.rejected,
+        quality_score=report.quality_score,
+        issues_by_severity=report.issues_by_severity,
     )
 
 
