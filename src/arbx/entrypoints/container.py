@@ -24,6 +24,7 @@ from arbx.adapters.exchanges.common.http import RetryPolicy
 from arbx.adapters.exchanges.kraken.client import KrakenClient
 from arbx.adapters.files.polars_table_files import PolarsTableFiles
 from arbx.adapters.parquet.bar_store import ParquetBarStore
+from arbx.adapters.scheduling import ApschedulerJobRunner
 from arbx.adapters.security.passwords import Argon2PasswordHasher
 from arbx.adapters.security.rate_limit import InMemoryLoginThrottle, TokenBucketRateLimiter
 from arbx.adapters.security.secrets import HmacSecretService
@@ -44,6 +45,18 @@ from arbx.app.ensure_history import EnsureHistory
 from arbx.app.import_bars import ImportBars, LoadSamples
 from arbx.app.logout import Logout
 from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
+from arbx.app.manage_jobs import (
+    CreateJob,
+    DeleteJob,
+    GetJob,
+    ListJobRuns,
+    ListJobs,
+    PauseJob,
+    ResumeJob,
+    RunJobNow,
+    SyncConfigJobs,
+    UpdateJob,
+)
 from arbx.app.manage_users import (
     AssignRoles,
     ChangeOwnPassword,
@@ -59,13 +72,17 @@ from arbx.app.refresh_session import RefreshSession
 from arbx.app.repair_series import RepairSeries
 from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
+from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
+from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
-from arbx.entrypoints.settings import AuthSecrets, Settings, VenueSettings
+from arbx.entrypoints.settings import AuthSecrets, SchedulerSettings, Settings, VenueSettings
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
+from arbx.ports.clock import Clock
 from arbx.ports.exchange import BreakerState, ExchangeClient, ExchangeStatus
+from arbx.ports.job_store import JobStore
 
 T = TypeVar("T")
 
@@ -186,6 +203,23 @@ def _exchanges_probe(clients: Mapping[Exchange, ExchangeClient]) -> Probe:
     return exchanges
 
 
+def _job_runner(
+    *, jobs: JobStore, run_job: RunJob, clock: Clock, scheduler: SchedulerSettings
+) -> ApschedulerJobRunner:
+    return ApschedulerJobRunner(
+        jobs=jobs,
+        execute=run_job.execute,
+        clock=clock,
+        misfire_grace_s=scheduler.misfire_grace_s,
+        shutdown_grace_s=scheduler.shutdown_grace_s,
+        reconcile_s=scheduler.reconcile_s or None,
+    )
+
+
+def _scheduler_mode(settings: Settings) -> str:
+    return "on" if settings.scheduler.enabled else "off"
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -266,6 +300,51 @@ class Container(containers.DeclarativeContainer):
     )
     # job definitions and runs (no PostgreSQL job store yet: SQLite in both profiles)
     job_store = providers.Singleton(SqliteJobStore, database=sqlite)
+    # --- scheduled jobs: the work of each kind, one runner per process (started by the
+    # HTTP app's lifespan when [scheduler] enabled); the management use cases hand changes to
+    # it. The CLI calls them with scheduler=None: changes reach a running server through the
+    # store (the runner re-reads it every reconcile_s), "run" runs inline. ---
+    job_work = providers.Dict(
+        {
+            JobKind.COLLECT: providers.Factory(CollectWork, ensure_history),
+            JobKind.VALIDATE: providers.Factory(ValidateWork, validate_series, cross_venue=True),
+            JobKind.REPAIR: providers.Factory(RepairWork, repair_series),
+        }
+    )
+    run_job = providers.Singleton(
+        RunJob, jobs=job_store, bars=bar_store, clock=clock, work=job_work
+    )
+    job_kinds = providers.Callable(frozenset, job_work)
+    job_runner = providers.Singleton(
+        _job_runner,
+        jobs=job_store,
+        run_job=run_job,
+        clock=clock,
+        scheduler=settings.provided.scheduler,
+    )
+    job_scheduler = providers.Selector(
+        providers.Callable(_scheduler_mode, settings), on=job_runner, off=providers.Object(None)
+    )
+    create_job = providers.Factory(
+        CreateJob, jobs=job_store, clock=clock, scheduler=job_scheduler, supported_kinds=job_kinds
+    )
+    list_jobs = providers.Factory(ListJobs, jobs=job_store, clock=clock, scheduler=job_scheduler)
+    get_job = providers.Factory(GetJob, jobs=job_store, clock=clock, scheduler=job_scheduler)
+    update_job = providers.Factory(
+        UpdateJob, jobs=job_store, clock=clock, scheduler=job_scheduler, supported_kinds=job_kinds
+    )
+    delete_job = providers.Factory(DeleteJob, jobs=job_store, clock=clock, scheduler=job_scheduler)
+    pause_job = providers.Factory(PauseJob, jobs=job_store, clock=clock, scheduler=job_scheduler)
+    resume_job = providers.Factory(ResumeJob, jobs=job_store, clock=clock, scheduler=job_scheduler)
+    run_job_now = providers.Factory(
+        RunJobNow, jobs=job_store, clock=clock, run_job=run_job, scheduler=job_scheduler
+    )
+    list_job_runs = providers.Factory(
+        ListJobRuns, jobs=job_store, clock=clock, scheduler=job_scheduler
+    )
+    sync_config_jobs = providers.Factory(
+        SyncConfigJobs, jobs=job_store, clock=clock, scheduler=job_scheduler
+    )
 
     # async callables returning a readiness Check; stores and breakers add theirs here
     readiness_probes = providers.List(providers.Callable(_exchanges_probe, exchange_clients))

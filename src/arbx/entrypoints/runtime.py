@@ -6,7 +6,7 @@ import inspect
 import logging
 from typing import Any
 
-from arbx.entrypoints.container import Container
+from arbx.entrypoints.container import Container, resolve
 
 
 def configure_logging(level: str) -> None:
@@ -28,6 +28,25 @@ async def start(container: Container) -> None:
         result = resource.init()
         if inspect.isawaitable(result):
             await result
+
+
+async def start_scheduler(container: Container) -> None:
+    """Bring the config's jobs ([[scheduler.jobs]]) into the store, then start the runner
+    when [scheduler] enabled (call after ``start``: the store must be open)."""
+    settings = container.settings()
+    sync = await resolve(container.sync_config_jobs)
+    await sync.execute(settings.scheduler.jobs)
+    if settings.scheduler.enabled:
+        runner = await resolve(container.job_runner)
+        await runner.start()
+
+
+async def stop_scheduler(container: Container) -> None:
+    """Stop the runner (runs in flight get the shutdown grace, then are cancelled; none is
+    left marked running). Call before ``stop`` closes the stores."""
+    if container.settings().scheduler.enabled:
+        runner = await resolve(container.job_runner)
+        await runner.stop()
 
 
 async def stop(container: Container) -> None:

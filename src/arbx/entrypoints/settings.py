@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ import msgspec
 
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
+from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
 
 Profile = Literal["local", "server"]
 
@@ -189,6 +191,39 @@ class BacktestSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError("inline_max_bars must be >= 0 and pool_workers >= 1")
 
 
+class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[scheduler]: the job scheduler of ``arbx serve`` and the jobs declared in the config
+    (``[[scheduler.jobs]]``, the fields of ``JobSpec``; checked here, so a bad job fails at
+    start-up naming it)."""
+
+    enabled: bool = True
+    # a firing missed by at most this long (a busy loop, a suspended laptop) still runs, once
+    misfire_grace_s: int = 60
+    # at shutdown, runs in flight get this long to finish; then they are cancelled
+    shutdown_grace_s: float = 10.0
+    # how often jobs changed by the CLI (in the store) are picked up; 0: only at start
+    reconcile_s: float = 30.0
+    jobs: list[JobSpec] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.misfire_grace_s <= 0 or self.shutdown_grace_s < 0 or self.reconcile_s < 0:
+            raise ValueError("misfire_grace_s must be > 0, shutdown_grace_s and reconcile_s >= 0")
+        seen: set[str] = set()
+        for index, spec in enumerate(self.jobs):
+            try:
+                JobDefinition.from_spec(
+                    spec, id="config-check", origin=JobOrigin.CONFIG, created_at=_CHECKED_AT
+                )
+            except InvalidInput as exc:
+                raise ValueError(f"jobs[{index}] ({spec.name!r}): {exc.message}") from None
+            if spec.name in seen:
+                raise ValueError(f"jobs[{index}]: job name {spec.name!r} appears twice")
+            seen.add(spec.name)
+
+
+_CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     profile: Profile = "local"
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
@@ -198,6 +233,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     exchanges: ExchangesSettings = msgspec.field(default_factory=ExchangesSettings)
     backtest: BacktestSettings = msgspec.field(default_factory=BacktestSettings)
+    scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
 
     @property
     def data_dir(self) -> Path:

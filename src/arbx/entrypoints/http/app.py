@@ -24,6 +24,7 @@ from arbx.entrypoints.http.routes import (
     auth,
     backtests,
     exchanges,
+    jobs,
     market,
     quality,
     system,
@@ -84,6 +85,17 @@ AUTH_DEPENDENCIES = (
     "revoke_api_key",
     "query_audit_log",
 )
+JOB_DEPENDENCIES = (
+    "list_jobs",
+    "get_job",
+    "create_job",
+    "update_job",
+    "delete_job",
+    "pause_job",
+    "resume_job",
+    "run_job_now",
+    "list_job_runs",
+)
 SECURITY_SCHEMES = {
     "bearer": SecurityScheme(
         type="http", scheme="bearer", description="an access JWT or an API key"
@@ -102,14 +114,20 @@ def create_app(container: Container, *, manage_resources: bool = True) -> Litest
         if manage_resources:
             await runtime.start(container)
         try:
+            if manage_resources:  # config jobs synced, the scheduler started when enabled
+                await runtime.start_scheduler(container)
             yield
         finally:
             if manage_resources:
-                await runtime.stop(container)
+                try:
+                    await runtime.stop_scheduler(container)  # before the stores close
+                finally:
+                    await runtime.stop(container)
 
     dependencies: dict[str, Provide] = {name: _provide(container, name) for name in DEPENDENCIES}
     dependencies["profile"] = _provide_value(settings.profile)
     dependencies.update({name: _provide(container, name) for name in AUTH_DEPENDENCIES})
+    dependencies.update({name: _provide(container, name) for name in JOB_DEPENDENCIES})
     dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
     dependencies["client_address"] = Provide(provide_client_address, sync_to_thread=False)
     dependencies["exchange_clients"] = _provide(container, "exchange_clients")
@@ -137,6 +155,7 @@ def create_app(container: Container, *, manage_resources: bool = True) -> Litest
         limiter=container.rate_limiter(),
     )
     route_modules: list[Any] = [system, market, quality, auth, admin, audit, exchanges, backtests]
+    route_modules.append(jobs)
     handlers: list[Callable[..., Any]] = [h for m in route_modules for h in m.ROUTES]
     return Litestar(
         route_handlers=handlers,

@@ -1,0 +1,327 @@
+"""Scheduled jobs: define, change, pause, resume and run them; read their run history.
+
+A job collects (keeps series current), validates or repairs its target series on an interval
+or a cron schedule (UTC). Jobs declared in the configuration (``[[scheduler.jobs]]``, id
+``config-<name>``) can be paused, resumed and run here, but changed only in the config.
+``POST /api/v1/jobs/{id}/run`` answers 202 when the scheduler runs it in the background
+(follow it at ``/runs``), or 200 with the finished run when the server runs no scheduler.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from arbx.app.manage_jobs import (
+    MAX_RUNS_PAGE,
+    CreateJob,
+    DeleteJob,
+    GetJob,
+    JobView,
+    ListJobRuns,
+    ListJobs,
+    PauseJob,
+    ResumeJob,
+    RunJobNow,
+    UpdateJob,
+)
+from arbx.domain.auth import Permission
+from arbx.domain.jobs import CronSchedule, JobDefinition, JobPatch, JobRun, JobSpec
+from arbx.entrypoints.http.security import requires
+
+TAGS = ["jobs"]
+READ = requires(Permission.JOBS_READ)
+MANAGE = requires(Permission.JOBS_MANAGE)
+JobId = FromPath[str]
+
+
+class MarketsOut(msgspec.Struct):
+    exchanges: list[str]
+    symbols: list[str]
+    timeframes: list[str]
+
+
+class ScheduleOut(msgspec.Struct):
+    """``interval`` (every ``interval_s`` seconds) or ``cron`` (the UTC ``cron`` fields)."""
+
+    type: str
+    description: str
+    interval_s: float | None
+    cron: dict[str, str] | None
+
+
+class RunOut(msgspec.Struct):
+    id: str
+    job_id: str
+    attempt: int
+    trigger: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    bars_written: int
+    error: str | None
+
+    @classmethod
+    def of(cls, run: JobRun) -> RunOut:
+        return cls(
+            id=run.id,
+            job_id=run.job_id,
+            attempt=run.attempt,
+            trigger=run.trigger.value,
+            status=run.status.value,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            bars_written=run.bars_written,
+            error=run.error,
+        )
+
+
+class JobOut(msgspec.Struct):
+    """A job: its definition (``series``/``markets`` as given, ``targets`` expanded), and
+    what the scheduler knows: ``running``, ``next_run_at`` (null when paused or when no
+    scheduler runs), ``last_run``."""
+
+    id: str
+    name: str
+    kind: str
+    origin: str
+    series: list[str]
+    markets: MarketsOut | None
+    targets: list[str]
+    schedule: ScheduleOut
+    paused: bool
+    max_attempts: int
+    backoff_s: float
+    lookback_bars: int
+    repair_policy: str | None
+    reference_exchange: str | None
+    created_at: datetime
+    updated_at: datetime
+    running: bool
+    next_run_at: datetime | None
+    last_run: RunOut | None
+
+    @classmethod
+    def of(cls, job: JobDefinition, view: JobView | None = None) -> JobOut:
+        spec = job.to_spec()
+        markets = None
+        if spec.markets is not None:
+            markets = MarketsOut(
+                exchanges=spec.markets.exchanges,
+                symbols=spec.markets.symbols,
+                timeframes=spec.markets.timeframes,
+            )
+        schedule = job.schedule
+        return cls(
+            id=job.id,
+            name=job.name,
+            kind=job.kind.value,
+            origin=job.origin.value,
+            series=spec.series,
+            markets=markets,
+            targets=[str(key) for key in job.targets],
+            schedule=ScheduleOut(
+                type="cron" if isinstance(schedule, CronSchedule) else "interval",
+                description=schedule.describe(),
+                interval_s=spec.interval_s,
+                cron=schedule.fields() if isinstance(schedule, CronSchedule) else None,
+            ),
+            paused=job.paused,
+            max_attempts=job.retry.max_attempts,
+            backoff_s=job.retry.backoff_s,
+            lookback_bars=job.lookback_bars,
+            repair_policy=spec.repair_policy,
+            reference_exchange=spec.reference_exchange,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            running=view is not None and view.running,
+            next_run_at=None if view is None else view.next_run_at,
+            last_run=None if view is None or view.last_run is None else RunOut.of(view.last_run),
+        )
+
+    @classmethod
+    def of_view(cls, view: JobView) -> JobOut:
+        return cls.of(view.job, view)
+
+
+class JobsOut(msgspec.Struct):
+    count: int
+    jobs: list[JobOut]
+
+
+class RunsOut(msgspec.Struct):
+    job_id: str
+    count: int
+    runs: list[RunOut]
+
+
+class RunStartedOut(msgspec.Struct):
+    """``started``: the run goes on in the background (202; see ``runs_url``). ``finished``:
+    it ran before this answer (200; no scheduler in this server) and ``run`` is its last
+    attempt."""
+
+    job_id: str
+    status: str
+    runs_url: str
+    run: RunOut | None
+
+
+async def _shown(get_job: GetJob, job: JobDefinition) -> JobOut:
+    return JobOut.of_view(await get_job.execute(job.id))
+
+
+@get(
+    "/api/v1/jobs",
+    summary="List the scheduled jobs with their state and last run",
+    tags=TAGS,
+    guards=[READ],
+)
+async def list_jobs(list_jobs: NamedDependency[ListJobs]) -> JobsOut:
+    views = await list_jobs.execute()
+    return JobsOut(count=len(views), jobs=[JobOut.of_view(v) for v in views])
+
+
+@post(
+    "/api/v1/jobs",
+    summary="Create a job: collect, validate or repair series on a schedule",
+    description=(
+        "Give exactly one of `interval_s` (seconds) and `cron` (five crontab fields such as"
+        " `*/5 * * * *`, or an object of APScheduler cron fields; UTC, day_of_week 0 = Monday)."
+        " Targets are `series` (`binance:BTC/USDC:1m`) and/or `markets` (every combination of"
+        " `exchanges`, `symbols`, `timeframes`). A collect run fetches the closed bars since the"
+        " newest stored one (at most `lookback_bars`); validate and repair work on the last"
+        " `lookback_bars` closed bars. Repair jobs take `repair_policy` (`ffill` by default,"
+        " `leave`, or `venue` with `reference_exchange`)."
+    ),
+    tags=TAGS,
+    status_code=201,
+    guards=[MANAGE],
+)
+async def create_job(
+    data: JSONBody[JobSpec],
+    create_job: NamedDependency[CreateJob],
+    get_job: NamedDependency[GetJob],
+) -> JobOut:
+    return await _shown(get_job, await create_job.execute(data))
+
+
+@get("/api/v1/jobs/{job_id:str}", summary="One job", tags=TAGS, guards=[READ])
+async def get_job(job_id: JobId, get_job: NamedDependency[GetJob]) -> JobOut:
+    return JobOut.of_view(await get_job.execute(job_id))
+
+
+@patch(
+    "/api/v1/jobs/{job_id:str}",
+    summary="Change a job (fields left out stay as they are)",
+    description=(
+        "Giving `interval_s` replaces a cron schedule and the other way round; giving `series`"
+        " or `markets` replaces both target lists. Jobs from the configuration accept only"
+        " `paused` here (409 otherwise)."
+    ),
+    tags=TAGS,
+    guards=[MANAGE],
+)
+async def update_job(
+    job_id: JobId,
+    data: JSONBody[JobPatch],
+    update_job: NamedDependency[UpdateJob],
+    get_job: NamedDependency[GetJob],
+) -> JobOut:
+    return await _shown(get_job, await update_job.execute(job_id, data))
+
+
+@delete(
+    "/api/v1/jobs/{job_id:str}",
+    summary="Delete a job and its run history (409 while it runs or for config jobs)",
+    tags=TAGS,
+    status_code=204,
+    guards=[MANAGE],
+)
+async def delete_job(job_id: JobId, delete_job: NamedDependency[DeleteJob]) -> None:
+    await delete_job.execute(job_id)
+
+
+@post(
+    "/api/v1/jobs/{job_id:str}/pause",
+    summary="Stop scheduling a job (a run in flight finishes)",
+    tags=TAGS,
+    status_code=200,
+    guards=[MANAGE],
+)
+async def pause_job(
+    job_id: JobId, pause_job: NamedDependency[PauseJob], get_job: NamedDependency[GetJob]
+) -> JobOut:
+    return await _shown(get_job, await pause_job.execute(job_id))
+
+
+@post(
+    "/api/v1/jobs/{job_id:str}/resume",
+    summary="Schedule a paused job again from now on",
+    tags=TAGS,
+    status_code=200,
+    guards=[MANAGE],
+)
+async def resume_job(
+    job_id: JobId, resume_job: NamedDependency[ResumeJob], get_job: NamedDependency[GetJob]
+) -> JobOut:
+    return await _shown(get_job, await resume_job.execute(job_id))
+
+
+@post(
+    "/api/v1/jobs/{job_id:str}/run",
+    summary="Run a job now (paused jobs too); 409 while a run of it is in flight",
+    description=(
+        "202 when the scheduler runs it in the background: follow it at"
+        " `GET /api/v1/jobs/{job_id}/runs`. 200 with the finished run when this server runs"
+        " no scheduler (`[scheduler] enabled = false`)."
+    ),
+    tags=TAGS,
+    status_code=202,
+    guards=[MANAGE],
+)
+async def run_job(
+    job_id: JobId, run_job_now: NamedDependency[RunJobNow]
+) -> Response[RunStartedOut]:
+    run = await run_job_now.execute(job_id)
+    body = RunStartedOut(
+        job_id=job_id,
+        status="started" if run is None else "finished",
+        runs_url=f"/api/v1/jobs/{job_id}/runs",
+        run=None if run is None else RunOut.of(run),
+    )
+    return Response(body, status_code=202 if run is None else 200)
+
+
+@get(
+    "/api/v1/jobs/{job_id:str}/runs",
+    summary="A job's runs, newest first (each retry attempt is a run)",
+    tags=TAGS,
+    guards=[READ],
+)
+async def list_job_runs(
+    job_id: JobId,
+    list_job_runs: NamedDependency[ListJobRuns],
+    limit: Annotated[
+        int, QueryParameter(description=f"runs to return, newest first (1..{MAX_RUNS_PAGE})")
+    ] = 100,
+) -> RunsOut:
+    runs = await list_job_runs.execute(job_id, limit=limit)
+    return RunsOut(job_id=job_id, count=len(runs), runs=[RunOut.of(r) for r in runs])
+
+
+ROUTES = [
+    list_jobs,
+    create_job,
+    get_job,
+    update_job,
+    delete_job,
+    pause_job,
+    resume_job,
+    run_job,
+    list_job_runs,
+]
