@@ -40,8 +40,14 @@ class DetectGaps:
         self._quiet_limit = quiet_limit_bars
 
     async def execute(
-        self, key: SeriesKey, span: TimeSpan | None = None, *, quiet_limit_bars: int | None = None
+        self,
+        key: SeriesKey,
+        span: TimeSpan | None = None,
+        *,
+        quiet_limit_bars: int | None = None,
+        store: bool = True,
     ) -> GapReport:
+        """Detect (and, unless ``store`` is False, record) the gaps of ``key`` in ``span``."""
         checked = await stored_span(self._bars, key, span)
         stored = await self._quality.gaps(key, checked)
         if stored:
@@ -58,7 +64,8 @@ class DetectGaps:
             quiet_limit_bars=self._quiet_limit if quiet_limit_bars is None else quiet_limit_bars,
         )
         merged = merge_gap_status(detected, stored)
-        await self._quality.replace_gaps(key, checked, merged)
+        if store:
+            await self._quality.replace_gaps(key, checked, merged)
         return GapReport(
             key=key,
             span=checked,

@@ -54,10 +54,15 @@ class RepairSeries:
                 "policy 'venue' needs a reference series (the same pair on another venue)",
                 field="reference",
             )
+        if reference is not None and not await self._bars.coverage(reference):
+            raise InvalidInput(
+                f"reference series {reference} has no stored bars; import or fetch it first",
+                field="reference",
+            )
         checked = await stored_span(self._bars, key, span)
         gaps = await self._quality.gaps(key, checked)
         if not gaps:
-            detected = await self._detect.execute(key, checked)
+            detected = await self._detect.execute(key, checked, store=not dry_run)
             gaps, checked = detected.gaps, detected.span
         else:
             checked = TimeSpan(

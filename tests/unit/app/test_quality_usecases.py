@@ -197,3 +197,26 @@ async def test_storing_a_resample_needs_drop(world: World) -> None:
     with pytest.raises(InvalidInput) as err:
         await world.resample.execute(BINANCE, Timeframe.H1, incomplete="keep", store=True)
     assert err.value.field == "incomplete"
+
+
+async def test_a_dry_run_repair_stores_nothing_not_even_the_gaps_it_detects() -> None:
+    from arbx.adapters.memory.bar_store import MemoryBarStore
+    from arbx.adapters.memory.quality_store import MemoryQualityStore
+    from arbx.app.repair_series import RepairSeries
+    from arbx.domain.market import SeriesKey, TimeSpan
+    from arbx.domain.quality import RepairPolicy
+    from tests.builders import make_bars
+
+    bars, quality = MemoryBarStore(), MemoryQualityStore()
+    key = SeriesKey.parse("kraken:BTC/USD:1m")
+    holed = make_bars(50).filter(~pl.int_range(pl.len()).is_between(10, 14))
+    await bars.write(key, holed)
+    report = await RepairSeries(bars, quality).execute(key, RepairPolicy.FORWARD_FILL, dry_run=True)
+    assert report.filled_bars == 5
+    assert await quality.gaps(key, TimeSpan.everything()) == []
+    assert (await bars.read(key, TimeSpan.everything())).height == 45
+    missing_reference = SeriesKey.parse("coinbase:BTC/USD:1m")
+    with pytest.raises(InvalidInput, match="no stored bars"):
+        await RepairSeries(bars, quality).execute(
+            key, RepairPolicy.FROM_VENUE, reference=missing_reference
+        )
