@@ -29,7 +29,7 @@ from arbx.domain.backtest.run import BacktestRun, RunSummary, SeriesUsed, TableN
 from arbx.domain.backtest.runner import run as run_engine
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
-from arbx.domain.quality import detect_gaps
+from arbx.domain.quality.gaps import missing_runs
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
@@ -122,12 +122,15 @@ class RunBacktest:
         return msgspec.structs.replace(request, fees={**self._default_fees, **request.fees})
 
     async def _data_quality(self, key: SeriesKey, frame: pl.DataFrame) -> DataQuality:
-        gaps = detect_gaps(key, frame)
+        """Gaps between the first and last bar read (the frame is canonical: sorted, unique,
+        on the grid) and, with a quality store, the stored score over the same span."""
+        step = key.timeframe.ms
+        starts, ends = missing_runs(frame["ts"].dt.epoch("ms").to_numpy(), step)
         score = None
         if self._quality is not None:
             span = TimeSpan(frame["ts"][0], frame["ts"][-1] + key.timeframe.duration)
             score = (await self._quality.execute(key, span)).score.score
-        return DataQuality(len(gaps), sum(g.bars_missing for g in gaps), score)
+        return DataQuality(int(starts.size), int((ends - starts).sum()) // step, score)
 
     async def store(
         self,
