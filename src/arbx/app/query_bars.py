@@ -48,7 +48,8 @@ class QueryBars:
             window_end = grown
         next_start = None
         if bars.height > limit:
-            next_start = int(bars["ts"].dt.epoch("ms")[limit])
+            # ts is Datetime("ms"): its physical value is the epoch ms (no expression to run)
+            next_start = int(bars.get_column("ts").to_physical()[limit])
             bars = bars.head(limit)
         return BarPage(key, span, bars, next_start)
 

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arbx.adapters.parquet import ParquetBarStore
+from arbx.adapters.parquet import cache as cache_module
 from arbx.adapters.parquet.cache import FileStamp, PartitionCache
 from arbx.adapters.parquet.layout import Month, SeriesLayout
 from arbx.domain.errors import InvalidInput, StorageError
@@ -175,6 +176,41 @@ async def test_a_file_replaced_behind_the_stores_back_is_not_served_from_memory(
     changed(feb, 5.0).write_parquet(feb_file)  # in place: no generation token changes
 
     assert (await store.read(KEY, FEB)).equals(changed(feb, 5.0))
+
+
+async def test_a_data_folder_deleted_and_made_again_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "REOPEN_S", 0.0)
+    server = ParquetBarStore(tmp_path)
+    await server.write(KEY, JAN_TO_MAR)
+    await warm(server)
+
+    shutil.rmtree(tmp_path)
+    replacement = make_bars(48, start=at(1, 6), timeframe="1h", seed=3)
+    await ParquetBarStore(tmp_path).write(KEY, replacement)
+
+    assert (await server.read(KEY, EVERYTHING)).equals(replacement)
+    assert (await server.read(KEY, TimeSpan(at(1, 6), at(2, 6)))).height == 24
+    assert [i.rows for i in await server.list_series()] == [48]
+
+
+async def test_a_dataset_written_before_tokens_existed_is_cached_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ParquetBarStore(tmp_path).write(KEY, JAN_TO_MAR)
+    layout = SeriesLayout(tmp_path, KEY)
+    layout.lock_file.unlink()
+    layout.lock_file.touch()  # an empty lock file, as older versions left them
+    layout.catalog_token.unlink()
+    store = ParquetBarStore(tmp_path)
+    await warm(store)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pl, "read_parquet", _refuse)
+        patch.setattr(pl, "scan_parquet", _refuse)
+        assert (await store.read(KEY, EVERYTHING)).equals(JAN_TO_MAR)
+        assert [i.rows for i in await store.list_series()] == [JAN_TO_MAR.height]
 
 
 # -- failures ---------------------------------------------------------------------------------

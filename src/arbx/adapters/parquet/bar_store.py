@@ -26,9 +26,11 @@ from typing import TypeVar
 import polars as pl
 
 from arbx.adapters.parquet.cache import (
+    TOKEN_BYTES,
     FileStamp,
     PartitionCache,
     SeriesState,
+    TokenView,
     bump,
     read_token,
 )
@@ -106,12 +108,10 @@ class ParquetBarStore(BarStore):
         return await self._locked(key, self._read_sync, key, span)
 
     async def list_series(self) -> list[SeriesInfo]:
-        if self._cache is not None:
-            token = _token_or_none(catalog_token(self._root))
-            cached = self._cache.catalog(token) if token is not None else None
-            if cached is not None:
-                return cached
-        token, keys = await self._in_thread(self._known_keys_sync)
+        cached = self._cache.catalog() if self._cache is not None else None
+        if cached is not None:
+            return cached
+        catalog, keys = await self._in_thread(self._known_keys_sync)
         infos = []
         for key in keys:
             state = self._valid_state(key)
@@ -121,8 +121,8 @@ class ParquetBarStore(BarStore):
             if info is not None:
                 infos.append(info)
         infos.sort(key=lambda i: _sort_key(i.key))
-        if self._cache is not None and token is not None:
-            self._cache.set_catalog(token, infos)
+        if self._cache is not None and catalog is not None:
+            self._cache.set_catalog(*catalog, infos)
         return infos
 
     async def coverage(self, key: SeriesKey, span: TimeSpan | None = None) -> list[TimeSpan]:
@@ -278,7 +278,7 @@ class ParquetBarStore(BarStore):
         if cache is None:
             return None
         state = cache.state(key)
-        if state is None or _token_or_none(state.token_file) != state.token:
+        if state is None or state.view is None or state.view.read() != state.token:
             return None
         return state
 
@@ -317,7 +317,11 @@ class ParquetBarStore(BarStore):
         """The series as it is now; remembered only when read under the series lock."""
         cache = self._cache
         assert cache is not None
+        holding = getattr(self._holding, "lock", False)
         token = read_token(layout.lock_file)
+        if holding and token is not None and len(token) < TOKEN_BYTES:
+            bump(layout.lock_file)  # a series written before tokens existed: give it one
+            token = read_token(layout.lock_file)
         months = tuple(layout.months())
         files = tuple(layout.file(m) for m in months)
         stamps = []
@@ -329,8 +333,9 @@ class ParquetBarStore(BarStore):
         old = cache.state(key)
         if old is not None and old.token == token and old.same_files(months, tuple(stamps)):
             return old
-        state = SeriesState(token or b"", layout.lock_file, months, files, tuple(stamps))
-        if token is not None and getattr(self._holding, "lock", False):
+        view = TokenView.open(layout.lock_file) if holding else None
+        state = SeriesState(token or b"", view, months, files, tuple(stamps))
+        if view is not None and token is not None and view.read() == token:
             cache.set_state(key, state)
         return state
 
@@ -378,20 +383,23 @@ class ParquetBarStore(BarStore):
                 " check that the folder exists and is writable"
             ) from exc
 
-    def _known_keys_sync(self) -> tuple[bytes | None, list[SeriesKey]]:
+    def _known_keys_sync(self) -> tuple[tuple[TokenView, bytes] | None, list[SeriesKey]]:
         """The dataset's generation token (read first) and every series in it.
 
         A dataset written before tokens existed gets one here, so its listing can be cached.
         """
-        token = None
+        catalog = None
         if self._cache is not None:
             path = catalog_token(self._root)
-            token = read_token(path)
-            if token is None and path.parent.is_dir():
+            view = TokenView.open(path)
+            if view is None and path.parent.is_dir():
                 bump(path)
-                token = read_token(path)
+                view = TokenView.open(path)
+            token = view.read() if view is not None else None
+            if view is not None and token is not None:
+                catalog = (view, token)
         keys = sorted({*series_keys(self._root), *journal_keys(self._root)}, key=_sort_key)
-        return token, keys
+        return catalog, keys
 
     def _with_series(self, key: SeriesKey, creates: bool, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn`` holding the series' lock file, after finishing any interrupted change.
@@ -465,13 +473,6 @@ def _translated(root: Path, fn: Callable[..., T], *args: object) -> T:
         ) from exc
     except pl.exceptions.PolarsError as exc:
         raise StorageError(f"the Parquet store at {root} holds an unreadable file: {exc}") from exc
-
-
-def _token_or_none(path: Path) -> bytes | None:
-    try:
-        return read_token(path)
-    except OSError:
-        return None
 
 
 def _scan(files: list[Path]) -> pl.LazyFrame:

@@ -8,7 +8,9 @@ process (a CLI import while ``arbx serve`` runs) are seen on the next read:
   the change's first visible file operation (see ``bump``). A reader that finds the token it
   cached knows no change has become visible since; one that finds another token (or a torn
   mix of two, which never equals an old token) goes the slow way, under the series lock.
-  The token files need no fsync: the cache lives only as long as its process.
+  The token files need no fsync: the cache lives only as long as its process. Readers map
+  them into memory (``TokenView``), so checking a token is a memory read, not a system call
+  (each of which, on a busy server, may wait for the GIL).
 - a **file stamp** (st_mtime_ns, st_size, st_ino) per month file, checked on every hit too,
   so a file replaced by anything else is not served from memory either.
 
@@ -18,8 +20,10 @@ summaries (token, months and their stamps, SeriesInfo, full coverage) are tiny.
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,6 +37,7 @@ from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.ports.bar_store import SeriesInfo
 
 TOKEN_BYTES = 16
+REOPEN_S = 0.5  # how often a TokenView checks that its path still names the mapped file
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,50 @@ def bump(path: Path) -> None:
         os.close(fd)
 
 
+class TokenView:
+    """A token file mapped read-only and shared: it shows every later ``bump`` at once.
+
+    Token files are only ever written by ``bump`` (never truncated, which would make reading
+    the mapping fault). A folder deleted and made again under a running process is noticed
+    within ``REOPEN_S``: the view then reports no token, and the caller goes the slow way.
+    """
+
+    __slots__ = ("_checked", "_inode", "_map", "_path")
+
+    def __init__(self, path: Path, inode: int, mapping: mmap.mmap) -> None:
+        self._path = path
+        self._inode = inode
+        self._map = mapping
+        self._checked = time.monotonic()
+
+    @classmethod
+    def open(cls, path: Path) -> TokenView | None:
+        """A view of ``path``; None when it is missing or holds no token yet."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if st.st_size < TOKEN_BYTES:
+                return None
+            mapping = mmap.mmap(fd, TOKEN_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        return cls(path, st.st_ino, mapping)
+
+    def read(self) -> bytes | None:
+        now = time.monotonic()
+        if now - self._checked > REOPEN_S:
+            try:
+                if os.stat(self._path).st_ino != self._inode:
+                    return None
+            except OSError:
+                return None
+            self._checked = now
+        return self._map[:TOKEN_BYTES]
+
+
 @dataclass(frozen=True, slots=True)
 class Partition:
     """One decoded month file: the frame and its open times as int64 ms (for searching)."""
@@ -104,7 +153,7 @@ class SeriesState:
     """A series as seen under its lock at generation ``token``; summaries filled lazily."""
 
     token: bytes
-    token_file: Path
+    view: TokenView | None  # None: not read under the series lock (never remembered)
     months: tuple[Month, ...]
     files: tuple[Path, ...]
     stamps: tuple[FileStamp, ...]
@@ -139,6 +188,7 @@ class PartitionCache:
         self._bytes = 0
         self._states: dict[SeriesKey, SeriesState] = {}
         self._catalog: tuple[bytes, list[SeriesInfo]] | None = None
+        self._catalog_view: TokenView | None = None
         self._guard = threading.Lock()
 
     @property
@@ -202,12 +252,15 @@ class PartitionCache:
             for path in [p for p in self._entries if p.is_relative_to(series_dir)]:
                 self._drop(path)
 
-    def catalog(self, token: bytes) -> list[SeriesInfo] | None:
-        cached = self._catalog
-        if cached is None or cached[0] != token:
+    def catalog(self) -> list[SeriesInfo] | None:
+        """The series listing, if no change became visible since it was made."""
+        cached, view = self._catalog, self._catalog_view
+        if cached is None or view is None or view.read() != cached[0]:
             return None
         return list(cached[1])
 
-    def set_catalog(self, token: bytes, infos: list[SeriesInfo]) -> None:
+    def set_catalog(self, view: TokenView, token: bytes, infos: list[SeriesInfo]) -> None:
+        """Remember ``infos``, listed after ``token`` was read from ``view``."""
         with self._guard:
+            self._catalog_view = view
             self._catalog = (token, list(infos))
