@@ -1,16 +1,26 @@
 """The HTTP API under load: a real ``arbx serve`` on 127.0.0.1, the sample data, an API key.
 
     .venv/bin/python bench/api.py [--requests 4000] [--concurrency 50] [--bars 1000]
+                                  [--profile-server FILE]
 
-Starts a fresh local-profile server (temporary data dir, samples loaded, first admin and an
-admin API key made through ``arbx users``), then drives each route with ``--concurrency``
-aiohttp clients for a fixed number of requests and prints requests/s, p50 and p99 latency:
+First, in process, on the same sample data: ``QueryBars.page`` of ``--bars`` bars and
+``ListSeries`` through a ParquetBarStore without its read cache (``cache_bytes=0``, the
+reference) and with the default cache, interleaved, and the JSON encoding of that page as the
+bars route does it, so the parts of a bars request can be compared in one run.
+
+Then it starts a fresh local-profile server (temporary data dir, samples loaded, first admin
+and an admin API key made through ``arbx users``), drives each route with ``--concurrency``
+aiohttp clients (in this same process, so they share the machine with the server) for a
+fixed number of requests and prints requests/s, p50 and p99 latency:
 
 - ``GET /health``: public, no auth and no store: the framework's own ceiling;
 - ``GET /api/v1/auth/me`` with the key: the same trivial handler cost plus authentication,
   rate limiting and headers, so ``me - health`` is what auth adds to any route;
 - ``GET /api/v1/series`` and ``GET /api/v1/bars`` (``--bars`` bars, JSON) with the key,
-  and ``/api/v1/bars`` again with a bearer JWT.
+  ``/api/v1/bars`` again as an Arrow IPC stream (same query, cheap encoding: the difference
+  is the JSON encoding) and with a bearer JWT.
+
+``--profile-server FILE`` runs the server under cProfile and writes its stats to FILE.
 
 Targets (issue 7): p99 under 50 ms for the bars route, auth adding under 10 % to latency.
 The rate limits are raised for the run (the defaults would rightly throttle one key at
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import shutil
 import socket
@@ -28,14 +39,35 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import numpy as np
+import polars as pl
+
+from arbx.adapters.parquet import ParquetBarStore
+from arbx.app.query_bars import ListSeries, QueryBars
+from arbx.domain.market import TimeSpan
 
 ROOT = Path(__file__).resolve().parents[1]
 ARBX = [sys.executable, "-m", "arbx.entrypoints.cli.main"]
 PASSWORD = "load test passphrase 1"
+# The CLI under cProfile, stats written when it ends. uvicorn re-raises SIGTERM once shut
+# down, which would kill the process before ``-m cProfile`` writes anything.
+PROFILED_CLI = """
+import cProfile, signal, sys
+from arbx.entrypoints.cli.main import main
+out, sys.argv = sys.argv[1], sys.argv[1:]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+profile = cProfile.Profile()
+try:
+    profile.runcall(main, sys.argv[1:])
+finally:
+    profile.dump_stats(out)
+"""
+ISO_MS = "%Y-%m-%dT%H:%M:%S%.3fZ"  # as entrypoints/http/routes/market.py
+ARROW = "application/vnd.apache.arrow.stream"
 
 
 def free_port() -> int:
@@ -97,6 +129,74 @@ async def drive(
     return requests / elapsed, np.asarray(latencies), failures
 
 
+async def timed(call: Callable[[], Awaitable[object]], rounds: int) -> float:
+    """Median ms of ``rounds`` calls."""
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - began) * 1000.0)
+    return float(np.median(times))
+
+
+def encode_page_json(bars: pl.DataFrame) -> bytes:
+    """The rows part of the bars route's JSON body, encoded as the route does it."""
+    return bars.with_columns(pl.col("ts").dt.to_string(ISO_MS)).write_json().encode()
+
+
+def encode_page_arrow(bars: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    bars.write_ipc_stream(buffer)
+    return buffer.getvalue()
+
+
+async def in_process(data_dir: Path, args: argparse.Namespace) -> None:
+    """QueryBars.page and ListSeries without and with the read cache, interleaved."""
+    stores = {
+        "no cache": ParquetBarStore(data_dir / "bars", cache_bytes=0),
+        "cache": ParquetBarStore(data_dir / "bars"),
+    }
+    infos = await ListSeries(stores["no cache"]).execute()
+    key = max(infos, key=lambda i: i.rows).key
+    everything = TimeSpan.everything()
+    calls: dict[str, dict[str, Callable[[], Awaitable[object]]]] = {}
+    for name, store in stores.items():
+        query, lister = QueryBars(store, max(args.bars, 1)), ListSeries(store)
+        calls[name] = {
+            "page": lambda q=query: q.page(key, everything, args.bars),  # type: ignore[misc]
+            "list": lister.execute,
+        }
+        for call in calls[name].values():
+            await call()  # warm up (fills the cache)
+    page = await QueryBars(stores["cache"], max(args.bars, 1)).page(key, everything, args.bars)
+    reference = await QueryBars(stores["no cache"], max(args.bars, 1)).page(
+        key, everything, args.bars
+    )
+    if not page.bars.equals(reference.bars):
+        raise SystemExit("the cached store returned other bars than the uncached one")
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(3):  # interleaved so machine load hits both alike; best of three medians
+        for name, named in calls.items():
+            for what, call in named.items():
+                ms = await timed(call, 50)
+                best[name, what] = min(best.get((name, what), ms), ms)
+    json_ms = await timed(lambda: asyncio.sleep(0, encode_page_json(page.bars)), 100)
+    arrow_ms = await timed(lambda: asyncio.sleep(0, encode_page_arrow(page.bars)), 100)
+    print(f"in process, {key}: median ms per call (best of 3 interleaved rounds)")
+    print(f"{'':34} {'no cache':>9} {'cache':>9} {'speed-up':>9}")
+    for what, label in (
+        ("page", f"QueryBars.page {page.bars.height} bars"),
+        ("list", "ListSeries"),
+    ):
+        cold, warm = best["no cache", what], best["cache", what]
+        print(f"{label:34} {cold:9.3f} {warm:9.3f} {cold / warm:8.1f}x")
+    print(
+        f"encoding that page as the route does: JSON {json_ms:.3f} ms, Arrow IPC"
+        f" {arrow_ms:.3f} ms (JSON = {json_ms / best['cache', 'page']:.1f}x the cached query)"
+    )
+    print()
+
+
 async def bench(base: str, key: str, token: str, args: argparse.Namespace) -> None:
     async with (
         aiohttp.ClientSession(headers={"X-API-Key": key}) as session,
@@ -116,6 +216,7 @@ async def bench(base: str, key: str, token: str, args: argparse.Namespace) -> No
         ("GET /api/v1/auth/me (api key)", "/api/v1/auth/me", keyed),
         ("GET /api/v1/series (api key)", "/api/v1/series", keyed),
         (f"GET /api/v1/bars {args.bars} (api key)", bars_path, keyed),
+        (f"GET /api/v1/bars {args.bars} Arrow (api key)", bars_path, {**keyed, "Accept": ARROW}),
         (f"GET /api/v1/bars {args.bars} (JWT)", bars_path, {"Authorization": f"Bearer {token}"}),
     ]
     print(
@@ -146,6 +247,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--bars", type=int, default=1000)
+    parser.add_argument("--profile-server", type=Path, help="write the server's cProfile stats")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="arbx-bench-api-"))
     port = free_port()
@@ -159,21 +261,31 @@ def main() -> None:
         "PYTHONPATH": str(ROOT / "src"),
     }
     server = None
+    server_log = data_dir / "server.log"
     try:
         run_cli(env, "data", "load-samples")
+        asyncio.run(in_process(data_dir, args))
         run_cli(
             env, "users", "create-admin", "--username", "bench", "--password-stdin", stdin=PASSWORD
         )
         key = run_cli(
             env, "users", "create-api-key", "--username", "bench", "--name", "bench"
         ).strip()
+        command = ARBX
+        if args.profile_server:
+            command = [sys.executable, "-c", PROFILED_CLI, str(args.profile_server.resolve())]
         server = subprocess.Popen(
-            [*ARBX, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
+            stderr=server_log.open("wb"),
         )
         base = f"http://127.0.0.1:{port}"
-        asyncio.run(wait_ready(base))
+        try:
+            asyncio.run(wait_ready(base))
+        except SystemExit:
+            print(server_log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
         token = asyncio.run(sign_in(base))
         asyncio.run(bench(base, key, token, args))
     finally:
