@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 from dependency_injector import containers, providers
+from psycopg_pool import AsyncConnectionPool
 
 import arbx
 from arbx.adapters.exchanges.binance.client import BinanceClient
@@ -24,6 +25,17 @@ from arbx.adapters.exchanges.common.http import RetryPolicy
 from arbx.adapters.exchanges.kraken.client import KrakenClient
 from arbx.adapters.files.polars_table_files import PolarsTableFiles
 from arbx.adapters.parquet.bar_store import ParquetBarStore
+from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
+from arbx.adapters.postgres.audit_log import PostgresAuditLog
+from arbx.adapters.postgres.bar_store import PostgresBarStore
+from arbx.adapters.postgres.info import database_info
+from arbx.adapters.postgres.job_store import PostgresJobStore
+from arbx.adapters.postgres.pool import PoolConfig, pool_resource
+from arbx.adapters.postgres.quality_store import PostgresQualityStore
+from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
+from arbx.adapters.postgres.run_store import PostgresRunStore
+from arbx.adapters.postgres.timescale import LayoutOptions
+from arbx.adapters.postgres.user_store import PostgresUserStore
 from arbx.adapters.scheduling import ApschedulerJobRunner
 from arbx.adapters.security.passwords import Argon2PasswordHasher
 from arbx.adapters.security.rate_limit import InMemoryLoginThrottle, TokenBucketRateLimiter
@@ -76,6 +88,7 @@ from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
+from arbx.domain.errors import ArbxError
 from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
 from arbx.entrypoints.settings import AuthSecrets, SchedulerSettings, Settings, VenueSettings
@@ -220,6 +233,65 @@ def _scheduler_mode(settings: Settings) -> str:
     return "on" if settings.scheduler.enabled else "off"
 
 
+def _pool_config(settings: Settings) -> PoolConfig:
+    db = settings.database
+    return PoolConfig(
+        db.url,
+        min_size=db.pool_min_size,
+        max_size=db.pool_max_size,
+        connect_timeout=db.connect_timeout_s,
+        acquire_timeout=db.acquire_timeout_s,
+        statement_timeout=db.statement_timeout_s or None,
+        startup_timeout=db.startup_retry_s,
+    )
+
+
+def _layout_options(settings: Settings) -> LayoutOptions:
+    db = settings.database
+    return LayoutOptions(
+        timescale=db.timescale,
+        chunk_interval=db.chunk_interval_delta,
+        compress_after=timedelta(days=db.compress_after_days),
+        continuous_aggregates=db.continuous_aggregates,
+    )
+
+
+def _postgres_probe(pool: AsyncConnectionPool, settings: Settings) -> Probe:
+    """Readiness of PostgreSQL: answers in time, schema at head; reports the storage path."""
+    schema = settings.database.schema
+    within = min(settings.database.acquire_timeout_s, 5.0)
+
+    async def database() -> Check:
+        try:
+            info = await asyncio.wait_for(database_info(pool, schema), within)
+        except TimeoutError:
+            return Check("database", False, f"PostgreSQL did not answer within {within:g}s")
+        except ArbxError as exc:
+            return Check("database", False, exc.message)
+        status = info.migrations
+        pending = (
+            f" ({len(status.pending)} pending: run `arbx db upgrade`)" if status.pending else ""
+        )
+        detail = (
+            f"postgresql {info.server_version}, schema {schema} at migration"
+            f" {status.current:04d}{pending}; path {info.path}: {info.layout.reason}"
+        )
+        return Check("database", status.up_to_date, detail)
+
+    return database
+
+
+def _sqlite_probe(database: SqliteDatabase) -> Probe:
+    async def database_check() -> Check:
+        try:
+            await database.ping()
+        except ArbxError as exc:
+            return Check("database", False, exc.message)
+        return Check("database", True, "sqlite")
+
+    return database_check
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -227,6 +299,12 @@ class Container(containers.DeclarativeContainer):
     sqlite = providers.Resource(
         _open_sqlite, path=providers.Callable(_data_path, settings, "arbx.sqlite")
     )
+    # the server profile's PostgreSQL pool (bounded start-up retries; see runtime.start)
+    postgres_pool = providers.Resource(
+        pool_resource, config=providers.Callable(_pool_config, settings)
+    )
+    database_schema = settings.provided.database.schema
+    database_layout = providers.Callable(_layout_options, settings)
     table_files = providers.Singleton(PolarsTableFiles)
 
     bar_store = providers.Selector(
@@ -234,17 +312,16 @@ class Container(containers.DeclarativeContainer):
         local=providers.Singleton(
             ParquetBarStore, root=providers.Callable(_data_path, settings, "bars")
         ),
-        server=providers.Singleton(
-            ParquetBarStore, root=providers.Callable(_data_path, settings, "bars")
-        ),
+        server=providers.Singleton(PostgresBarStore, pool=postgres_pool, schema=database_schema),
     )
 
-    # findings and gaps; the server profile keeps them in SQLite too until the container
-    # opens a PostgreSQL pool (then: PostgresQualityStore(pool=...))
+    # findings and gaps
     quality_store = providers.Selector(
         settings.provided.profile,
         local=providers.Singleton(SqliteQualityStore, database=sqlite),
-        server=providers.Singleton(SqliteQualityStore, database=sqlite),
+        server=providers.Singleton(
+            PostgresQualityStore, pool=postgres_pool, schema=database_schema
+        ),
     )
 
     import_bars = providers.Factory(
@@ -268,12 +345,11 @@ class Container(containers.DeclarativeContainer):
     repair_series = providers.Factory(RepairSeries, bars=bar_store, quality=quality_store)
     resample_series = providers.Factory(ResampleSeries, bars=bar_store)
 
-    # --- backtests: runs in the SQLite file in both profiles until the container opens a
-    # PostgreSQL pool (then: PostgresRunStore(pool=..., schema=settings.database.schema)) ---
+    # --- backtests ---
     run_store = providers.Selector(
         settings.provided.profile,
         local=providers.Singleton(SqliteRunStore, database=sqlite),
-        server=providers.Singleton(SqliteRunStore, database=sqlite),
+        server=providers.Singleton(PostgresRunStore, pool=postgres_pool, schema=database_schema),
     )
     run_backtest = providers.Factory(
         RunBacktest,
@@ -298,8 +374,12 @@ class Container(containers.DeclarativeContainer):
         quality=quality_store,
         batch_rows=settings.provided.exchanges.batch_rows,
     )
-    # job definitions and runs (no PostgreSQL job store yet: SQLite in both profiles)
-    job_store = providers.Singleton(SqliteJobStore, database=sqlite)
+    # job definitions and runs
+    job_store = providers.Selector(
+        settings.provided.profile,
+        local=providers.Singleton(SqliteJobStore, database=sqlite),
+        server=providers.Singleton(PostgresJobStore, pool=postgres_pool, schema=database_schema),
+    )
     # --- scheduled jobs: the work of each kind, one runner per process (started by the
     # HTTP app's lifespan when [scheduler] enabled); the management use cases hand changes to
     # it. The CLI calls them with scheduler=None: changes reach a running server through the
@@ -347,12 +427,19 @@ class Container(containers.DeclarativeContainer):
     )
 
     # async callables returning a readiness Check; stores and breakers add theirs here
-    readiness_probes = providers.List(providers.Callable(_exchanges_probe, exchange_clients))
+    database_probe = providers.Selector(
+        settings.provided.profile,
+        local=providers.Callable(_sqlite_probe, sqlite),
+        server=providers.Callable(_postgres_probe, postgres_pool, settings),
+    )
+    readiness_probes = providers.List(
+        providers.Callable(_exchanges_probe, exchange_clients), database_probe
+    )
     check_readiness = providers.Factory(
         CheckReadiness, bar_store=bar_store, probes=readiness_probes
     )
 
-    # --- auth: stores in the SQLite file (PostgreSQL auth stores do not exist yet) ---
+    # --- auth ---
     auth_secrets = providers.Singleton(read_auth_secrets, settings)
     password_hasher = providers.Singleton(
         Argon2PasswordHasher,
@@ -379,10 +466,28 @@ class Container(containers.DeclarativeContainer):
         per_username=providers.Callable(_login_failures, settings),
     )
     session_policy = providers.Singleton(_session_policy, settings)
-    user_store = providers.Singleton(SqliteUserStore, database=sqlite)
-    api_key_store = providers.Singleton(SqliteApiKeyStore, database=sqlite)
-    refresh_token_store = providers.Singleton(SqliteRefreshTokenStore, database=sqlite)
-    audit_log = providers.Singleton(SqliteAuditLog, database=sqlite)
+    user_store = providers.Selector(
+        settings.provided.profile,
+        local=providers.Singleton(SqliteUserStore, database=sqlite),
+        server=providers.Singleton(PostgresUserStore, pool=postgres_pool, schema=database_schema),
+    )
+    api_key_store = providers.Selector(
+        settings.provided.profile,
+        local=providers.Singleton(SqliteApiKeyStore, database=sqlite),
+        server=providers.Singleton(PostgresApiKeyStore, pool=postgres_pool, schema=database_schema),
+    )
+    refresh_token_store = providers.Selector(
+        settings.provided.profile,
+        local=providers.Singleton(SqliteRefreshTokenStore, database=sqlite),
+        server=providers.Singleton(
+            PostgresRefreshTokenStore, pool=postgres_pool, schema=database_schema
+        ),
+    )
+    audit_log = providers.Selector(
+        settings.provided.profile,
+        local=providers.Singleton(SqliteAuditLog, database=sqlite),
+        server=providers.Singleton(PostgresAuditLog, pool=postgres_pool, schema=database_schema),
+    )
     audit_trail = providers.Singleton(AuditTrail, audit=audit_log, clock=clock)
     session_tokens = providers.Singleton(
         SessionTokens,

@@ -6,7 +6,10 @@ import inspect
 import logging
 from typing import Any
 
+from arbx.adapters.postgres.migrate import check_database, upgrade_database
 from arbx.entrypoints.container import Container, resolve
+
+log = logging.getLogger(__name__)
 
 
 def configure_logging(level: str) -> None:
@@ -18,16 +21,53 @@ def configure_logging(level: str) -> None:
 def _profile_resources(container: Container) -> list[Any]:
     """The resources the active profile uses (the other profile's stay closed)."""
     if container.settings().profile == "server":
-        return [container.http_session]
+        return [container.postgres_pool, container.http_session]
     return [container.sqlite, container.http_session]
 
 
 async def start(container: Container) -> None:
-    """Open the profile's resources (databases, pools, sessions); migrations run on open."""
-    for resource in _profile_resources(container):
-        result = resource.init()
-        if inspect.isawaitable(result):
-            await result
+    """Open the profile's resources (databases, pools, sessions); migrations run on open.
+
+    Server profile: the pool waits for PostgreSQL with backoff for at most
+    ``database.startup_retry_s`` (then ``StorageUnavailable``: the process exits with the
+    reason, no crash loop, no hang); then pending migrations are applied when
+    ``database.migrate_on_start``, else the schema must be at head already. A database newer
+    than this code fails with a clear ``StorageError``. On any failure what was opened closes.
+    """
+    opened: list[Any] = []
+    try:
+        for resource in _profile_resources(container):
+            result = resource.init()
+            if inspect.isawaitable(result):
+                await result
+            opened.append(resource)
+        if container.settings().profile == "server":
+            await prepare_database(container)
+    except BaseException:
+        for resource in reversed(opened):
+            result = resource.shutdown()
+            if inspect.isawaitable(result):
+                await result
+        raise
+
+
+async def prepare_database(container: Container) -> None:
+    """Migrate (``migrate_on_start``) or check the server profile's schema; log the path."""
+    database = container.settings().database
+    pool = await resolve(container.postgres_pool)
+    if database.migrate_on_start:
+        result = await upgrade_database(pool, database.schema, container.database_layout())
+        log.info(
+            "PostgreSQL schema %s at migration %04d (applied now: %s); storage path %s: %s",
+            database.schema,
+            result.version,
+            ", ".join(result.applied) or "none",
+            result.layout.path,
+            result.layout.reason,
+        )
+    else:
+        status = await check_database(pool, database.schema)
+        log.info("PostgreSQL schema %s at migration %04d", database.schema, status.current)
 
 
 async def start_scheduler(container: Container) -> None:

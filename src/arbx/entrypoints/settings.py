@@ -10,12 +10,13 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from arbx.adapters.postgres.errors import redact
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
@@ -42,16 +43,61 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "var"
 
 
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'7d', '12h', '1w', '90m', '30s' -> timedelta; ValueError naming the accepted forms."""
+    match = _DURATION_RE.match(text)
+    if not match or float(match[1]) <= 0:
+        raise ValueError(f"{text!r} is not a positive duration; use e.g. 7d, 12h, 1w, 90m")
+    return timedelta(seconds=float(match[1]) * _DURATION_UNITS[match[2]])
+
+
 class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[database]: the server profile's PostgreSQL (TimescaleDB when the extension exists).
+
+    Times are seconds. ``startup_retry_s`` bounds the start-up wait for the server (retries
+    with backoff, then a clear error: never a hang or a crash loop); ``statement_timeout_s``
+    0 leaves the server's default. ``timescale``: auto (use it when available), require (fail
+    without it), off (plain PostgreSQL even when it is there).
+    """
+
     url: str = "postgresql://postgres@127.0.0.1:5432/arbx"
-    schema: str = "public"
+    schema: str = "arbx"
     pool_min_size: int = 1
     pool_max_size: int = 10
     connect_timeout_s: float = 5.0
+    acquire_timeout_s: float = 10.0
     statement_timeout_s: float = 60.0
     startup_retry_s: float = 30.0
     migrate_on_start: bool = True
-    compress_after_days: int = 7
+    timescale: Literal["auto", "require", "off"] = "auto"
+    chunk_interval: str = "7d"
+    compress_after_days: int = 30
+    continuous_aggregates: bool = True
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", self.schema):
+            raise ValueError("schema must be 1-63 lowercase letters, digits or '_', e.g. arbx")
+        if not 0 <= self.pool_min_size <= self.pool_max_size or self.pool_max_size < 1:
+            raise ValueError("pool sizes need 0 <= pool_min_size <= pool_max_size, max >= 1")
+        if min(self.connect_timeout_s, self.acquire_timeout_s, self.startup_retry_s) <= 0:
+            raise ValueError("connect_timeout_s, acquire_timeout_s, startup_retry_s must be > 0")
+        if self.statement_timeout_s < 0 or self.compress_after_days < 1:
+            raise ValueError("statement_timeout_s must be >= 0 and compress_after_days >= 1")
+        try:
+            parse_duration(self.chunk_interval)
+        except ValueError as exc:
+            raise ValueError(f"chunk_interval: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"DatabaseSettings(url={redact(self.url)!r}, schema={self.schema!r}, ...)"
+
+    @property
+    def chunk_interval_delta(self) -> timedelta:
+        return parse_duration(self.chunk_interval)
 
 
 class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

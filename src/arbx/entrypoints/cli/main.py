@@ -15,7 +15,7 @@ from typing import Any
 from arbx import __version__
 from arbx.domain.errors import ArbxError, InvalidInput
 from arbx.entrypoints import runtime
-from arbx.entrypoints.cli import backtest, data, fetch, jobs, serve, users
+from arbx.entrypoints.cli import backtest, data, db, fetch, jobs, serve, users
 from arbx.entrypoints.container import build_container
 from arbx.entrypoints.settings import load_settings
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     backtest.register(groups)
     data.register(groups)
+    db.register(groups)
     fetch.register_exchange_commands(groups)
     jobs.register(groups)
     serve.register(groups)
