@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import pytest
 from litestar.testing import TestClient
 
+from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobRun, RunStatus
 from arbx.entrypoints import runtime
 from arbx.entrypoints.cli.main import main
@@ -151,3 +154,21 @@ def test_served_scheduler_fires_jobs_and_stops_cleanly(
         assert client.post(f"/api/v1/jobs/{FAST}/resume").json()["next_run_at"] is not None
         wait_until_finished(client, FAST, count=fast_before + 1)
     assert not [r for r in stored_runs(settings) if r.status is RunStatus.RUNNING]
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ({"kind": "backfill"}, "scheduler: jobs[0] ('validate-fast'): job kind 'backfill'"),
+        ({"interval_s": None}, "give exactly one schedule"),
+        ({"every": 5}, "scheduler.jobs[0].every: unknown key"),
+    ],
+)
+def test_a_bad_config_job_stops_start_up_naming_it(
+    tmp_path: Path, job: dict[str, Any], message: str
+) -> None:
+    settings = serve_settings(tmp_path)
+    spec = {**msgspec.to_builtins(settings.scheduler.jobs[0]), **job}
+    with pytest.raises(InvalidInput) as refused:
+        serve_settings(tmp_path, scheduler={"jobs": [spec]})
+    assert message in refused.value.message
