@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -146,7 +147,8 @@ class ApschedulerJobRunner(JobScheduler):
             "name": job.name,
             "max_instances": 1,
             "coalesce": True,
-            "misfire_grace_time": self._misfire_grace_s,
+            # APScheduler 3 takes whole seconds only
+            "misfire_grace_time": max(1, math.ceil(self._misfire_grace_s)),
             "replace_existing": True,
         }
         if job.paused:
