@@ -296,6 +296,20 @@ async def test_the_cache_stays_within_its_byte_budget(tmp_path: Path) -> None:
         assert len(cache) == 2
 
 
+async def test_months_decoded_together_are_counted_at_their_own_size(tmp_path: Path) -> None:
+    await ParquetBarStore(tmp_path).write(KEY, JAN_TO_MAR)
+    store = ParquetBarStore(tmp_path)  # a cold cache: one scan decodes the three months
+
+    assert (await store.read(KEY, EVERYTHING)).equals(JAN_TO_MAR)
+
+    cache = store.cache
+    assert cache is not None
+    assert len(cache) == 3
+    months = JAN_TO_MAR.group_by(pl.col("ts").dt.month(), maintain_order=True)
+    frames_and_ts = sum(m.estimated_size() + m.height * 8 for _, m in months)
+    assert cache.nbytes == frames_and_ts
+
+
 async def test_a_tiny_cache_still_reads_correctly(tmp_path: Path) -> None:
     store = ParquetBarStore(tmp_path, cache_bytes=1)
     await store.write(KEY, JAN_TO_MAR)

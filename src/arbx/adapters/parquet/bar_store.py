@@ -28,6 +28,7 @@ import polars as pl
 from arbx.adapters.parquet.cache import (
     TOKEN_BYTES,
     FileStamp,
+    Partition,
     PartitionCache,
     SeriesState,
     TokenView,
@@ -292,7 +293,7 @@ class ParquetBarStore(BarStore):
         """
         cache = self._cache
         assert cache is not None
-        parts = []
+        found: list[Partition | None] = []
         for i in state.overlapping(start_ms, end_ms):
             path, stamp = state.files[i], state.stamps[i]
             if check:
@@ -302,16 +303,46 @@ class ParquetBarStore(BarStore):
                 except OSError:
                     return None
             partition = cache.get(path, stamp)
-            if partition is None:
-                if not load:
-                    return None
-                partition = cache.put(path, stamp, _read_file(path))
-            parts.append(partition.slice(start_ms, end_ms))
+            if partition is None and not load:
+                return None
+            found.append(partition)
+        if any(p is None for p in found):
+            first = state.overlapping(start_ms, end_ms).start
+            missing = [first + n for n, p in enumerate(found) if p is None]
+            for i, partition in zip(missing, self._fetch(state, missing), strict=True):
+                found[i - first] = partition
+        parts = [p.slice(start_ms, end_ms) for p in found if p is not None]
         if not parts:
             return _EMPTY.clear()
         if len(parts) == 1:
             return parts[0]
         return pl.concat(parts, how="vertical", rechunk=False)
+
+    def _fetch(self, state: SeriesState, indexes: list[int]) -> list[Partition]:
+        """Decode the month files ``indexes`` of ``state`` and cache them.
+
+        One multi-file scan (polars reads the files in parallel) when its result holds one
+        chunk per file, each exactly its month: then every cached month owns its buffers and
+        the cache's byte count is true. Otherwise, file by file on a few threads.
+        """
+        cache = self._cache
+        assert cache is not None
+        files = [state.files[i] for i in indexes]
+        if len(files) > 1:
+            frame = _canonical(_scan(files).collect(), files[0].parent)
+            months = [state.months[i] for i in indexes]
+            split = split_by_month(frame)
+            if frame.n_chunks() == len(files) and [m for m, _ in split] == months:
+                return [
+                    cache.put(state.files[i], state.stamps[i], part)
+                    for i, (_, part) in zip(indexes, split, strict=True)
+                ]
+
+        def fetch(i: int) -> Partition:
+            path = state.files[i]
+            return cache.put(path, state.stamps[i], _read_file(path))
+
+        return self._map(fetch, indexes)
 
     def _state_sync(self, key: SeriesKey, layout: SeriesLayout) -> SeriesState:
         """The series as it is now; remembered only when read under the series lock."""
@@ -427,12 +458,12 @@ class ParquetBarStore(BarStore):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _map(self, fn: Callable[[Item], int], items: Sequence[Item]) -> list[int]:
+    def _map(self, fn: Callable[[Item], T], items: Sequence[Item]) -> list[T]:
         """Run ``fn`` over ``items`` on a few threads; wait for all, then raise the first error."""
         if len(items) <= 1 or self._workers <= 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(self._workers, thread_name_prefix="arbx-parquet") as pool:
-            futures: list[Future[int]] = [pool.submit(fn, item) for item in items]
+            futures: list[Future[T]] = [pool.submit(fn, item) for item in items]
             wait(futures)
         return [f.result() for f in futures]
 
