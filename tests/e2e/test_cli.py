@@ -160,3 +160,26 @@ def test_the_installed_entry_point_runs(tmp_path: Path) -> None:
         [str(exe), "data", "frobnicate"], capture_output=True, text=True, timeout=60, check=False
     )
     assert usage.returncode == 2
+
+
+def test_serve_with_an_unreachable_database_exits_1_with_one_clear_line(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "arbx"
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "ARBX_PROFILE": "server",
+        "ARBX_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/arbx",
+        "ARBX_DATABASE__STARTUP_RETRY_S": "1",
+        "ARBX_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(exe), "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "unreachable" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -394,7 +394,7 @@ class Container(containers.DeclarativeContainer):
     run_job = providers.Singleton(
         RunJob, jobs=job_store, bars=bar_store, clock=clock, work=job_work
     )
-    job_kinds = providers.Callable(frozenset, job_work)
+    job_kinds: providers.Callable[frozenset[Any]] = providers.Callable(frozenset, job_work)
     job_runner = providers.Singleton(
         _job_runner,
         jobs=job_store,

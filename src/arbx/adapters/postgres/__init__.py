@@ -5,5 +5,7 @@
   ``check_database`` (serve without it), ``migration_status``, ``upgrade``
 - ``timescale``: ``LayoutOptions``, the storage layout of each path, ``inspect_layout``
 - ``info``: ``database_info`` for ``arbx db info`` and ``/ready``
-- stores: ``PostgresBarStore``, ``PostgresQualityStore``, ``PostgresRunStore``
+- stores: ``PostgresBarStore``, ``PostgresQualityStore``, ``PostgresRunStore``,
+  ``PostgresJobStore``, ``PostgresUserStore``, ``PostgresApiKeyStore``,
+  ``PostgresRefreshTokenStore``, ``PostgresAuditLog``
 """

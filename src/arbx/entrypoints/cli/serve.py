@@ -7,6 +7,7 @@ from typing import Any
 
 import uvicorn
 
+from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container
 from arbx.entrypoints.http.app import create_app
 
@@ -24,14 +25,20 @@ def register(groups: Any) -> None:
 
 async def run(args: argparse.Namespace, container: Container) -> int:
     settings = container.settings()
-    app = create_app(container)
-    config = uvicorn.Config(
-        app,
-        host=args.host or settings.http.host,
-        port=args.port or settings.http.port,
-        log_level=settings.logging.level.lower(),
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    await server.serve()
+    # Open the stores first: an unreachable database or a schema newer than the code is one
+    # clear error (exit 1), never a server traceback or a crash loop.
+    await runtime.start(container)
+    try:
+        app = create_app(container, manage_resources=False, run_scheduler=True)
+        config = uvicorn.Config(
+            app,
+            host=args.host or settings.http.host,
+            port=args.port or settings.http.port,
+            log_level=settings.logging.level.lower(),
+            lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        await server.serve()
+    finally:
+        await runtime.stop(container)
     return 0

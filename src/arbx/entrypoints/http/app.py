@@ -104,24 +104,30 @@ SECURITY_SCHEMES = {
 }
 
 
-def create_app(container: Container, *, manage_resources: bool = True) -> Litestar:
+def create_app(
+    container: Container, *, manage_resources: bool = True, run_scheduler: bool | None = None
+) -> Litestar:
     """Build the HTTP app. With ``manage_resources`` the app opens and closes the container's
-    resources (stores, pools) in its lifespan; tests may open them themselves."""
+    resources (stores, pools) in its lifespan; ``arbx serve`` opens them itself first (so a
+    failure is one clear message, not a server traceback) and asks only for the scheduler.
+    ``run_scheduler`` defaults to ``manage_resources``."""
     settings = container.settings()
+    scheduler = manage_resources if run_scheduler is None else run_scheduler
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if manage_resources:
             await runtime.start(container)
         try:
-            if manage_resources:  # config jobs synced, the scheduler started when enabled
+            if scheduler:  # config jobs synced, the scheduler started when enabled
                 await runtime.start_scheduler(container)
             yield
         finally:
-            if manage_resources:
-                try:
+            try:
+                if scheduler:
                     await runtime.stop_scheduler(container)  # before the stores close
-                finally:
+            finally:
+                if manage_resources:
                     await runtime.stop(container)
 
     dependencies: dict[str, Provide] = {name: _provide(container, name) for name in DEPENDENCIES}
