@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -308,6 +309,25 @@ async def test_months_decoded_together_are_counted_at_their_own_size(tmp_path: P
     months = JAN_TO_MAR.group_by(pl.col("ts").dt.month(), maintain_order=True)
     frames_and_ts = sum(m.estimated_size() + m.height * 8 for _, m in months)
     assert cache.nbytes == frames_and_ts
+
+
+async def test_months_cached_by_a_write_do_not_hold_on_to_the_written_frame(
+    tmp_path: Path,
+) -> None:
+    store = ParquetBarStore(tmp_path)
+    incoming = JAN_TO_MAR.rechunk()
+    await store.write(KEY, incoming)
+
+    cache, layout = store.cache, SeriesLayout(tmp_path, KEY)
+    assert cache is not None
+    written = incoming.get_column("open").to_numpy()
+    for month in (Month(2024, 1), Month(2024, 2), Month(2024, 3)):
+        path = layout.file(month)
+        stamp = FileStamp.of(path)
+        assert stamp is not None
+        cached = cache.get(path, stamp)
+        assert cached is not None
+        assert not np.shares_memory(cached.frame.get_column("open").to_numpy(), written)
 
 
 async def test_a_tiny_cache_still_reads_correctly(tmp_path: Path) -> None:

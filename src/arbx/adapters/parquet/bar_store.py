@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import polars as pl
 
 from arbx.adapters.parquet.cache import (
@@ -155,7 +156,8 @@ class ParquetBarStore(BarStore):
                 merged, changed = chunk, chunk.height
             if changed:
                 tx.stage(target, merged)
-                staged.append((target, merged))
+                # a new month is a slice of the incoming frame: cache a copy, not the whole
+                staged.append((target, _own_buffers(merged) if merged is chunk else merged))
             return changed
 
         try:
@@ -527,6 +529,12 @@ def _canonical(frame: pl.DataFrame, where: Path) -> pl.DataFrame:
                 f"{where} does not hold bars in the canonical schema ({dict(frame.schema)})"
             ) from exc
     return frame
+
+
+def _own_buffers(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy of ``frame`` in buffers of its own (a slice shares, and keeps alive, those of
+    the frame it was cut from, which the cache's byte count would not see)."""
+    return frame[np.arange(frame.height)]
 
 
 def _prune_empty_dirs(layout: SeriesLayout) -> None:
