@@ -5,6 +5,8 @@ PYTHON ?= python3.11
 UV_BOOTSTRAP := .tools/uv
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_BOOTSTRAP)/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
+# trust the system's certificate store (corporate or sandbox CAs), as pip and curl do
+export UV_NATIVE_TLS := 1
 export UV_PYTHON := $(PYTHON)
 
 .PHONY: run test lint install install-dev bench-deps
