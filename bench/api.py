@@ -1,6 +1,7 @@
 """The HTTP API under load: a real ``arbx serve`` on 127.0.0.1, the sample data, an API key.
 
-    .venv/bin/python bench/api.py [--requests 4000] [--concurrency 50] [--bars 1000]
+    .venv/bin/python bench/api.py [--client auto|wrk|aiohttp] [--seconds 10] [--requests 4000]
+                                  [--concurrency 50] [--bars 1000] [--server-env NAME=VALUE]
                                   [--profile-server FILE]
 
 First, in process, on the same sample data: ``QueryBars.page`` of ``--bars`` bars and
@@ -9,9 +10,12 @@ reference) and with the default cache, interleaved, and the JSON encoding of tha
 bars route does it, so the parts of a bars request can be compared in one run.
 
 Then it starts a fresh local-profile server (temporary data dir, samples loaded, first admin
-and an admin API key made through ``arbx users``), drives each route with ``--concurrency``
-aiohttp clients (in this same process, so they share the machine with the server) for a
-fixed number of requests and prints requests/s, p50 and p99 latency:
+and an admin API key made through ``arbx users``) and drives each route with
+``--concurrency`` connections, printing requests/s, p50 and p99 latency. The load comes from
+``wrk`` (Debian package ``wrk``; one thread, ``--seconds`` per route) when installed, else
+from aiohttp clients in this process (``--requests`` per route). Either way the clients share
+the machine with the server; the Python client costs the server far more CPU (with it, large
+responses wait on the client's reading, which shows as a long p99 tail).
 
 - ``GET /health``: public, no auth and no store: the framework's own ceiling;
 - ``GET /api/v1/auth/me`` with the key: the same trivial handler cost plus authentication,
@@ -34,6 +38,7 @@ import asyncio
 import functools
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -130,6 +135,40 @@ async def drive(
     return requests / elapsed, np.asarray(latencies), failures
 
 
+WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def drive_wrk(
+    base: str, path: str, headers: dict[str, str], seconds: float, concurrency: int
+) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, failures) from wrk (one thread) over ``seconds``."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    done = subprocess.run(
+        [*command, base + path], capture_output=True, text=True, check=False, timeout=600
+    )
+    out = done.stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if done.returncode != 0 or rate is None:
+        raise SystemExit(f"wrk failed: {done.stderr or out}")
+
+    def percentile(p: int) -> float:
+        found = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        if found is None:
+            raise SystemExit(f"no {p}% latency in wrk's output: {out}")
+        return float(found[1]) * WRK_UNITS[found[2]]
+
+    failures = 0
+    if bad := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        failures += int(bad[1])
+    if sockets := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        failures += sum(int(n) for n in sockets.groups())
+    return float(rate[1]), percentile(50), percentile(99), failures
+
+
 async def timed(call: Callable[[], Awaitable[object]], rounds: int) -> float:
     """Median ms of ``rounds`` calls."""
     times = []
@@ -220,15 +259,24 @@ async def bench(base: str, key: str, token: str, args: argparse.Namespace) -> No
         (f"GET /api/v1/bars {args.bars} Arrow (api key)", bars_path, {**keyed, "Accept": ARROW}),
         (f"GET /api/v1/bars {args.bars} (JWT)", bars_path, {"Authorization": f"Bearer {token}"}),
     ]
+    amount = f"{args.seconds:g} s" if args.client == "wrk" else f"{args.requests} requests"
     print(
-        f"{args.requests} requests per route, {args.concurrency} concurrent clients;"
+        f"{args.client}: {amount} per route, {args.concurrency} concurrent clients;"
         f" bars from {first['exchange']}:{first['symbol']}:{first['timeframe']}"
+        + (f"; server env {' '.join(args.server_env)}" if args.server_env else "")
     )
     print(f"{'route':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     results: dict[str, tuple[float, float, float]] = {}
     for label, path, headers in cases:
-        rps, latencies, failures = await drive(base, path, headers, args.requests, args.concurrency)
-        p50, p99 = np.percentile(latencies, [50, 99])
+        if args.client == "wrk":
+            rps, p50, p99, failures = await asyncio.to_thread(
+                drive_wrk, base, path, headers, args.seconds, args.concurrency
+            )
+        else:
+            rps, latencies, failures = await drive(
+                base, path, headers, args.requests, args.concurrency
+            )
+            p50, p99 = (float(x) for x in np.percentile(latencies, [50, 99]))
         results[label] = (rps, p50, p99)
         print(f"{label:40} {rps:9.0f} {p50:8.2f} {p99:8.2f} {failures:7d}")
     health, me = results["GET /health (public)"], results["GET /api/v1/auth/me (api key)"]
@@ -255,8 +303,25 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--bars", type=int, default=1000)
+    parser.add_argument(
+        "--client",
+        choices=["auto", "wrk", "aiohttp"],
+        default="auto",
+        help="load generator: wrk (C, one thread: the least client CPU taken from the server)"
+        " or aiohttp (in this process); auto: wrk when installed (Debian package wrk)",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="per route, with wrk")
     parser.add_argument("--profile-server", type=Path, help="write the server's cProfile stats")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the server only (repeatable), e.g. POLARS_MAX_THREADS=1",
+    )
     args = parser.parse_args()
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "aiohttp"
     data_dir = Path(tempfile.mkdtemp(prefix="arbx-bench-api-"))
     port = free_port()
     env = {
@@ -268,6 +333,7 @@ def main() -> None:
         "ARBX_AUTH__RATE_LIMITS__READ__BURST": "100000000",
         "PYTHONPATH": str(ROOT / "src"),
     }
+    server_env = dict(item.split("=", 1) for item in args.server_env)
     server = None
     server_log = data_dir / "server.log"
     try:
@@ -284,7 +350,7 @@ def main() -> None:
             command = [sys.executable, "-c", PROFILED_CLI, str(args.profile_server.resolve())]
         server = subprocess.Popen(
             [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
+            env={**env, **server_env},
             stdout=subprocess.DEVNULL,
             stderr=server_log.open("wb"),
         )
