@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.builders import make_bars
-from tests.strategies import bar_series
 
 from arbx.adapters.parquet import ParquetBarStore
 from arbx.adapters.parquet.layout import Month, SeriesLayout, split_by_month
 from arbx.adapters.parquet.transaction import Transaction
 from arbx.domain.errors import StorageError, StorageUnavailable
 from arbx.domain.market import BAR_SCHEMA, SeriesKey, Timeframe, TimeSpan, from_ms
+from tests.builders import make_bars
+from tests.strategies import bar_series
 
 KEY = SeriesKey.of("binance", "BTC/USDC", "1h")
 EVERYTHING = TimeSpan.everything()

@@ -18,11 +18,11 @@ from typing import Any
 
 import polars as pl
 import pytest
-from tests.builders import make_bars
 
 from arbx.adapters.parquet import ParquetBarStore
 from arbx.domain.errors import StorageError
 from arbx.domain.market import SeriesKey, TimeSpan
+from tests.builders import make_bars
 
 KEY = SeriesKey.of("binance", "BTC/USDC", "1h")
 OTHER = SeriesKey.of("kraken", "BTC/USDC", "1h")

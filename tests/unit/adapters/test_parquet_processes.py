@@ -15,10 +15,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-from tests.builders import make_bars
 
 from arbx.adapters.parquet import ParquetBarStore
 from arbx.domain.market import SeriesKey, TimeSpan
+from tests.builders import make_bars
 
 KEY = SeriesKey.of("binance", "BTC/USDC", "15m")
 WRITERS = 3
