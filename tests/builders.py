@@ -37,7 +37,12 @@ def make_bars(
     low = np.minimum(open_, close) - spread
     volume = rng.gamma(2.0, 5.0, n)
     columns: dict[str, object] = {
-        "ts": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume,
+        "ts": ts,
+        "open": open_,
+        "high": high,
+        "low": low,
+        "close": close,
+        "volume": volume,
     }
     columns.update(overrides)
     frame = pl.DataFrame(columns)
