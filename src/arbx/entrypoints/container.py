@@ -310,7 +310,9 @@ class Container(containers.DeclarativeContainer):
     bar_store = providers.Selector(
         settings.provided.profile,
         local=providers.Singleton(
-            ParquetBarStore, root=providers.Callable(_data_path, settings, "bars")
+            ParquetBarStore,
+            root=providers.Callable(_data_path, settings, "bars"),
+            cache_bytes=settings.provided.storage.bars_cache_bytes,
         ),
         server=providers.Singleton(PostgresBarStore, pool=postgres_pool, schema=database_schema),
     )

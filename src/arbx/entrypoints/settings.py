@@ -41,6 +41,12 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "var"
+    # memory for decoded Parquet month files kept between reads, per process (0: no cache)
+    bars_cache_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.bars_cache_bytes < 0:
+            raise ValueError("bars_cache_bytes must be >= 0 (0 disables the cache)")
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")

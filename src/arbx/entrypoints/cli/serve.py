@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from typing import Any
 
 import uvicorn
@@ -38,6 +39,10 @@ async def run(args: argparse.Namespace, container: Container) -> int:
             lifespan="on",
         )
         server = uvicorn.Server(config)
+        # everything allocated at start-up lives for the whole process: keep it out of the
+        # garbage collector's full passes (they cost 60-85 ms each under load)
+        gc.collect()
+        gc.freeze()
         await server.serve()
     finally:
         await runtime.stop(container)
