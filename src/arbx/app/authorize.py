@@ -5,6 +5,8 @@ Also home of ``AuditTrail``, the small helper every auth use case records throug
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -112,6 +114,9 @@ class Authorize:
         self._keys_seen: _TtlCache[ApiKey] = _TtlCache(cache_ttl, cache_size)
         self._touched: dict[str, datetime] = {}
         self._cache_size = cache_size
+        # when a cached entry expires under load, one lookup serves every waiting request
+        self._user_lookups: _SingleFlight[User] = _SingleFlight()
+        self._key_lookups: _SingleFlight[ApiKey | None] = _SingleFlight()
 
     async def principal(self, credential: str | None) -> Principal:
         text = (credential or "").strip()
@@ -148,7 +153,7 @@ class Authorize:
         now = self._clock.now()
         key = self._keys_seen.get(prefix, now)
         if key is None:
-            key = await self._api_keys.find_by_prefix(prefix)
+            key = await self._key_lookups.run(prefix, lambda: self._api_keys.find_by_prefix(prefix))
             if key is not None:
                 self._keys_seen.put(prefix, key, now)
         if key is None or not self._secrets.matches(text, key.secret_hash):
@@ -163,10 +168,11 @@ class Authorize:
         if not owner.is_active:
             raise Unauthenticated("the API key's owner is disabled")
         if _stale(self._touched.get(key.id) or key.last_used_at, now, self._touch_every):
-            await self._api_keys.touch(key.id, now)
+            # mark first: concurrent requests with this key must not all write last-used
             if len(self._touched) >= self._cache_size:
                 self._touched.clear()
             self._touched[key.id] = now
+            await self._api_keys.touch(key.id, now)
         return Principal(
             kind=PrincipalKind.API_KEY,
             user_id=owner.id,
@@ -180,9 +186,34 @@ class Authorize:
         now = self._clock.now()
         user = self._users_seen.get(user_id, now)
         if user is None:
-            user = await self._users.get(user_id)
+            user = await self._user_lookups.run(user_id, lambda: self._users.get(user_id))
             self._users_seen.put(user_id, user, now)
         return user
+
+
+class _SingleFlight(Generic[T]):
+    """Concurrent loads of one key share a single call (no thundering herd on expiry)."""
+
+    def __init__(self) -> None:
+        self._flights: dict[str, asyncio.Future[T]] = {}
+
+    async def run(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        pending = self._flights.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        flight: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
+        try:
+            value = await load()
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # retrieved here, so a flight nobody joined logs nothing
+            raise
+        else:
+            flight.set_result(value)
+            return value
+        finally:
+            del self._flights[key]
 
 
 class _TtlCache(Generic[T]):

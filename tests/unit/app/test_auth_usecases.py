@@ -684,3 +684,52 @@ async def test_key_cache_delays_revocation_by_at_most_its_ttl(world: World) -> N
     world.clock.advance(1)
     with pytest.raises(Unauthenticated, match="revoked"):
         await cached.principal(created.secret)
+
+
+async def test_an_expired_cache_entry_is_reloaded_once_for_concurrent_requests(
+    world: World,
+) -> None:
+    """When the cached key and user expire under load, one lookup serves every waiting
+    request, and last-used is written once (no thundering herd on the store)."""
+    import asyncio
+
+    _, alice = await alice_principal(world)
+    created = await world.create_key.execute(alice, name="poller")
+    calls = {"find": 0, "get": 0, "touch": 0}
+
+    class Counting:
+        def __init__(self, inner: object, counted: dict[str, str]) -> None:
+            self._inner = inner
+            self._counted = counted
+
+        def __getattr__(self, name: str) -> object:
+            attr = getattr(self._inner, name)
+            if name not in self._counted:
+                return attr
+
+            async def counted(*args: object, **kwargs: object) -> object:
+                calls[self._counted[name]] += 1
+                await asyncio.sleep(0.01)  # a slow store: every request arrives meanwhile
+                return await attr(*args, **kwargs)
+
+            return counted
+
+    cached = Authorize(
+        users=Counting(world.users, {"get": "get"}),  # type: ignore[arg-type]
+        api_keys=Counting(world.keys, {"find_by_prefix": "find", "touch": "touch"}),  # type: ignore[arg-type]
+        tokens=world.jwt,
+        secrets=world.secrets,
+        clock=world.clock,
+        cache_ttl=timedelta(seconds=2),
+    )
+    for _ in range(2):  # a cold cache, then an expired one
+        principals = await asyncio.gather(*(cached.principal(created.secret) for _ in range(50)))
+        assert {p.api_key_id for p in principals} == {created.key.id}
+        world.clock.advance(2)
+    assert calls == {"find": 2, "get": 2, "touch": 1}
+    # a failed lookup fails every waiter, and the next request tries again
+    wrong = created.secret[:-1] + ("A" if created.secret[-1] != "A" else "B")
+    results = await asyncio.gather(
+        *(cached.principal(wrong) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Unauthenticated) for r in results)
