@@ -66,10 +66,20 @@ async def _run(args: argparse.Namespace) -> int:
     return result
 
 
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional at run time
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "manages_runtime", False):
+            _use_uvloop()  # the server's loop: uvloop when installed (uvicorn[standard])
         return asyncio.run(_run(args))
     except InvalidInput as exc:
         print(f"arbx: error: {exc.message}", file=sys.stderr)
