@@ -166,7 +166,6 @@ def test_builder_bars_round_trip_through_iso_text() -> None:
 
 
 def test_series_keys_sort_by_timeframe_width() -> None:
-    from arbx.adapters.memory.bar_store import MemoryBarStore  # noqa: F401  (sorting used there)
     from arbx.domain.market import SeriesKey
 
     keys = [SeriesKey.parse(f"kraken:BTC/USD:{tf}") for tf in ("1d", "1m", "4h", "5m")]
