@@ -20,7 +20,6 @@ from arbx.adapters.exchanges.binance.mapping import (
     klines_to_bars,
     markets_from_info,
 )
-from arbx.adapters.exchanges.common.breaker import CircuitBreaker
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
 from arbx.adapters.exchanges.common.ratelimit import TokenBucket
@@ -58,18 +57,16 @@ class BinanceClient(VenueClient):
     ) -> None:
         timer = timer or SystemTimer()
         limiter = TokenBucket(weight_per_minute, weight_per_minute / 60.0, timer)
-        breaker = CircuitBreaker(
-            VENUE, timer, threshold=breaker_threshold, cooldown=breaker_cooldown
-        )
-        http = VenueHttp(
+        http = VenueHttp.with_breaker(
             VENUE,
             session,
             base_url,
             limiter=limiter,
-            breaker=breaker,
             timer=timer,
             retry=retry,
             rng=rng,
+            breaker_threshold=breaker_threshold,
+            breaker_cooldown=breaker_cooldown,
             observe=self._observe_weight,
         )
         super().__init__(http, timer)

@@ -17,7 +17,6 @@ from arbx.adapters.exchanges.coinbase.mapping import (
     iso,
     markets_from_products,
 )
-from arbx.adapters.exchanges.common.breaker import CircuitBreaker
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
 from arbx.adapters.exchanges.common.ratelimit import TokenBucket
@@ -55,18 +54,16 @@ class CoinbaseClient(VenueClient):
     ) -> None:
         timer = timer or SystemTimer()
         limiter = TokenBucket(burst, requests_per_second, timer)
-        breaker = CircuitBreaker(
-            VENUE, timer, threshold=breaker_threshold, cooldown=breaker_cooldown
-        )
-        http = VenueHttp(
+        http = VenueHttp.with_breaker(
             VENUE,
             session,
             base_url,
             limiter=limiter,
-            breaker=breaker,
             timer=timer,
             retry=retry,
             rng=rng,
+            breaker_threshold=breaker_threshold,
+            breaker_cooldown=breaker_cooldown,
         )
         super().__init__(http, timer)
 

@@ -74,6 +74,37 @@ class VenueHttp:
     ``ExchangeUnavailable`` it raises (Kraken puts those inside a 200 body) is retried too.
     """
 
+    @classmethod
+    def with_breaker(
+        cls,
+        venue: str,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        limiter: TokenBucket,
+        timer: Timer,
+        retry: RetryPolicy | None,
+        rng: random.Random | None,
+        breaker_threshold: int,
+        breaker_cooldown: float,
+        observe: Callable[[HttpResponse], None] | None = None,
+    ) -> VenueHttp:
+        """The venue's HTTP with its own circuit breaker: what every venue client builds."""
+        breaker = CircuitBreaker(
+            venue, timer, threshold=breaker_threshold, cooldown=breaker_cooldown
+        )
+        return cls(
+            venue,
+            session,
+            base_url,
+            limiter=limiter,
+            breaker=breaker,
+            timer=timer,
+            retry=retry,
+            rng=rng,
+            observe=observe,
+        )
+
     def __init__(
         self,
         venue: str,

@@ -10,7 +10,6 @@ import aiohttp
 import msgspec
 import polars as pl
 
-from arbx.adapters.exchanges.common.breaker import CircuitBreaker
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
 from arbx.adapters.exchanges.common.ratelimit import TokenBucket
@@ -63,18 +62,16 @@ class KrakenClient(VenueClient):
     ) -> None:
         timer = timer or SystemTimer()
         limiter = TokenBucket(burst, requests_per_second, timer)
-        breaker = CircuitBreaker(
-            VENUE, timer, threshold=breaker_threshold, cooldown=breaker_cooldown
-        )
-        http = VenueHttp(
+        http = VenueHttp.with_breaker(
             VENUE,
             session,
             base_url,
             limiter=limiter,
-            breaker=breaker,
             timer=timer,
             retry=retry,
             rng=rng,
+            breaker_threshold=breaker_threshold,
+            breaker_cooldown=breaker_cooldown,
         )
         super().__init__(http, timer)
 
