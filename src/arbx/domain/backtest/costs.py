@@ -108,6 +108,29 @@ class SlippageModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return np.zeros(quantity.shape)
 
 
+def known_volume(volume: FloatArray, window: int) -> FloatArray:
+    """Per bar t, the mean volume of the ``window`` bars up to and including t.
+
+    This is the volume a decision at bar t may use: a fill at the open of t+1 does not
+    know t+1's volume yet, and no whole-run statistic (a median) may leak into it. Bars
+    before the first full window use the mean of the bars seen so far; NaN volumes (a
+    venue without a bar there) count as absent, and a bar with nothing seen yet is 0.
+    """
+    if window < 1:
+        raise InvalidInput(f"volume window must be >= 1 bar, got {window}", field="slippage")
+    v = np.where(np.isfinite(volume), volume, 0.0).astype(np.float64)
+    seen = np.isfinite(volume).astype(np.float64)
+    csum = np.concatenate(([0.0], np.cumsum(v)))
+    ccount = np.concatenate(([0.0], np.cumsum(seen)))
+    idx = np.arange(v.size)
+    lo = np.maximum(idx + 1 - window, 0)
+    total = csum[idx + 1] - csum[lo]
+    count = ccount[idx + 1] - ccount[lo]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(count > 0, total / np.maximum(count, 1.0), 0.0)
+    return np.asarray(out, dtype=np.float64)
+
+
 def buy_price(price: float, slip: float) -> float:
     return price * (1.0 + slip)
 
