@@ -28,6 +28,7 @@ from arbx.domain.market.tabular import (
 )
 from arbx.domain.quality import (
     IngestSplit,
+    Rule,
     Severity,
     ValidationConfig,
     frame_to_issues,
@@ -179,11 +180,17 @@ def _rejected_rows(split: IngestSplit, normalized: NormalizedBars) -> list[Rejec
             int(row["source"]),
             "ts",
             row["reasons"] or "rejected",
-            f"bar at {row['ts']:%Y-%m-%d %H:%M} UTC is in the future or still forming"
-            f" ({row['reasons']}); only closed bars are stored",
+            f"bar at {row['ts']:%Y-%m-%d %H:%M} UTC {_why(row['reasons'])}"
+            f" ({row['reasons']}); only closed bars from 1970 on are stored",
         )
         for row in found.iter_rows(named=True)
     ]
+
+
+def _why(reasons: str | None) -> str:
+    if reasons and Rule.TS_BEFORE_EPOCH in reasons:
+        return "is before 1970 (a mis-read time unit or date?)"
+    return "is in the future or still forming"
 
 
 def key_from_file_name(path: Path) -> SeriesKey:

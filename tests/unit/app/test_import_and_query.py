@@ -240,3 +240,17 @@ async def test_export_of_nothing_is_an_error(tmp_path: Path, store: MemoryBarSto
             K, TimeSpan.everything(), tmp_path / "x.csv"
         )
     assert not (tmp_path / "x.csv").exists()
+
+
+async def test_a_bar_before_1970_is_rejected_with_its_own_reason(
+    tmp_path: Path, store: MemoryBarStore, importer: ImportBars
+) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text(
+        "ts,open,high,low,close,volume\n"
+        "0001-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+        "0001-01-01T00:01:00Z,1,2,0.5,1.5,10\n"
+    )
+    with pytest.raises(InvalidInput, match="before 1970"):
+        await importer.execute(ImportCommand(path=path, key=K))
+    assert await store.list_series() == []

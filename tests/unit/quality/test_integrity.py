@@ -172,3 +172,14 @@ def test_validation_never_mutates_its_input(
     assert split.accepted.height + split.rejected.height == frame.height
     assert result.bars.height == frame.height
     assert 0.0 <= result.score.score <= 1.0
+
+
+def test_bars_before_1970_are_errors() -> None:
+    bars = make_bars(3, start=datetime(1969, 12, 31, 23, 59, tzinfo=UTC))
+    issues = validate_series(KEY, bars, now=NOW).issues
+    ts = bars.get_column("ts")
+    assert Rule.TS_BEFORE_EPOCH in rules_at(issues, ts[0])
+    assert Rule.TS_BEFORE_EPOCH not in rules_at(issues, ts[1])  # 1970-01-01 00:00 is fine
+    year_one = make_bars(2, start=datetime(1, 1, 1, tzinfo=UTC))
+    found = validate_series(KEY, year_one, now=NOW).issues
+    assert all(Rule.TS_BEFORE_EPOCH in rules_at(found, t) for t in year_one.get_column("ts"))

@@ -3,7 +3,7 @@
 ``prepare_bars`` turns any bar-shaped frame into a sorted frame with unique ``ts`` (a copy: the
 input is never touched) and reports what it had to do; ``integrity_findings`` applies
 ``arbx.domain.market.check_bars`` (prices finite > 0, volume finite >= 0, high >= max(open,
-close), low <= min(open, close), high >= low, on the grid) plus the clock rules (not in the
+close), low <= min(open, close), high >= low, on the grid) plus the clock rules (not before 1970, not in the
 future, bar closed by ``now``). Every integrity finding is an ``error``.
 """
 
@@ -174,6 +174,19 @@ def integrity_findings(
         )
     now_ms = to_ms(now)
     epoch = pl.col("ts").dt.epoch("ms")
+    ancient = bars.filter(epoch < 0)
+    if not ancient.is_empty():
+        parts.append(
+            issues_frame(
+                pl.col("ts"),
+                Rule.TS_BEFORE_EPOCH,
+                Severity.ERROR,
+                None,
+                None,
+                "bar opens before 1970-01-01 UTC; no exchange traded then (a mis-read time?)",
+                ancient,
+            )
+        )
     future = bars.filter(epoch > now_ms)
     if not future.is_empty():
         parts.append(

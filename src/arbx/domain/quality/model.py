@@ -54,6 +54,7 @@ class Rule:
     TS_NOT_ASCENDING = "ts_not_ascending"
     TS_NULL = "ts_null"
     TS_IN_FUTURE = "ts_in_future"
+    TS_BEFORE_EPOCH = "ts_before_1970"
     BAR_NOT_CLOSED = "bar_not_closed"
     # series rules
     DUPLICATE_IDENTICAL = "duplicate_identical"
