@@ -296,6 +296,21 @@ async def test_refresh_revoke_family_and_user(stores: Stores) -> None:
     assert c1.revoked_at is None
 
 
+async def test_session_active_until_its_family_is_revoked(stores: Stores) -> None:
+    assert not await stores.tokens.session_active("fa")  # no such session
+    await stores.tokens.add(refresh("a1", "fa"))
+    await stores.tokens.add(refresh("b1", "fb"))
+    assert await stores.tokens.session_active("fa")
+    at = T0 + timedelta(minutes=5)
+    assert await stores.tokens.rotate("a1", at, refresh("a2", "fa", issued_at=at))
+    assert await stores.tokens.session_active("fa")  # a rotation keeps the session
+    await stores.tokens.revoke_family("fa", at)
+    assert not await stores.tokens.session_active("fa")
+    assert await stores.tokens.session_active("fb")
+    await stores.tokens.revoke_user("u1", at)
+    assert not await stores.tokens.session_active("fb")
+
+
 async def test_refresh_purge_expired(stores: Stores) -> None:
     await stores.tokens.add(refresh("old", expires_at=T0 + timedelta(hours=1)))
     await stores.tokens.add(refresh("new", expires_at=T0 + timedelta(days=2)))

@@ -102,6 +102,24 @@ def test_logout_ends_one_session_and_logout_all_every_session(
         )
 
 
+def test_an_access_token_stops_working_when_its_session_ends(
+    client: TestClient, anonymous_client: AnonymousClient, container: Container
+) -> None:
+    user_id = make_user(client, container, "ada", Role.ANALYST)
+    me = "/api/v1/auth/me"
+    one, two = login(anonymous_client, "ada"), login(anonymous_client, "ada")
+    out = anonymous_client.post("/api/v1/auth/logout", json={"refresh_token": one["refresh_token"]})
+    assert out.status_code == 204
+    ended = anonymous_client.get(me, headers=bearer(one["access_token"]))
+    assert ended.status_code == 401
+    assert "session has ended" in ended.json()["detail"]
+    assert anonymous_client.get(me, headers=bearer(two["access_token"])).status_code == 200
+    # a role change ends every session of the user
+    roles = client.put(f"/api/v1/admin/users/{user_id}/roles", json={"roles": ["viewer"]})
+    assert roles.status_code == 200, roles.text
+    assert anonymous_client.get(me, headers=bearer(two["access_token"])).status_code == 401
+
+
 def test_change_password_then_only_the_new_one_signs_in(
     client: TestClient, anonymous_client: AnonymousClient, container: Container
 ) -> None:
@@ -346,8 +364,11 @@ def test_admin_manages_users_and_roles(
         "/api/v1/auth/login", json={"username": "nina", "password": PASSWORD}
     )
     assert old_refresh.status_code == 401
-    login(anonymous_client, "nina", "reset passphrase 55")
-    assert anonymous_client.get("/api/v1/series", headers=bearer(token)).status_code == 200
+    fresh = login(anonymous_client, "nina", "reset passphrase 55")["access_token"]
+    # a reset ends the user's sessions: the access token issued before it stops working at
+    # once (issue 12; it used to work until it expired)
+    assert anonymous_client.get("/api/v1/series", headers=bearer(token)).status_code == 401
+    assert anonymous_client.get("/api/v1/series", headers=bearer(fresh)).status_code == 200
     roles = {r["role"]: r["permissions"] for r in client.get("/api/v1/admin/roles").json()["roles"]}
     assert set(roles) == {r.value for r in Role}
     assert "audit:read" in roles["admin"]

@@ -22,6 +22,7 @@ from litestar.testing import TestClient
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from arbx.domain.auth import Role
 from arbx.domain.errors import StorageError, StorageUnavailable
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import build_container
@@ -30,7 +31,7 @@ from arbx.entrypoints.settings import Settings, load_settings
 from tests.builders import make_bars
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, AnonymousClient, make_admin_key
 from tests.e2e.test_api_market import SERIES, upload_body
-from tests.e2e.test_auth_matrix import bearer, login
+from tests.e2e.test_auth_matrix import bearer, login, make_user
 from tests.support.postgres import PostgresTestDatabase
 
 pytestmark = pytest.mark.postgres
@@ -329,3 +330,46 @@ async def test_without_migrate_on_start_an_empty_schema_is_refused(
     settings = server_settings(tmp_path, postgres_database.url, schema, migrate_on_start=False)
     with pytest.raises(StorageError, match="arbx db upgrade"):
         await runtime.start(build_container(settings))
+
+
+def test_a_logout_on_one_server_ends_the_access_token_on_another_within_the_cache_ttl(
+    tmp_path: Path, postgres_database: PostgresTestDatabase, schema: str
+) -> None:
+    """Two arbx processes on one PostgreSQL schema: a session ended through one is refused
+    at once there, and by the other once its principal cache entry expires."""
+
+    def settings_for(name: str) -> Settings:
+        return load_settings(
+            profile="test",
+            environ={},
+            overrides={
+                "profile": "server",
+                "storage": {"data_dir": str(tmp_path / name)},
+                "database": {"url": postgres_database.url, "schema": schema, "pool_max_size": 2},
+                "auth": {**AUTH_SECRETS, "principal_cache_s": 0.5},
+            },
+        )
+
+    one, two = build_container(settings_for("a")), build_container(settings_for("b"))
+    with TestClient(create_app(one)) as first, TestClient(create_app(two)) as second:
+        first.headers["X-API-Key"] = first.blocking_portal.call(make_admin_key, one)
+        make_user(first, one, "sam", Role.VIEWER)
+        pair = login(AnonymousClient(first), "sam")
+        me = "/api/v1/auth/me"
+        assert (
+            AnonymousClient(first).get(me, headers=bearer(pair["access_token"])).status_code == 200
+        )
+        assert (
+            AnonymousClient(second).get(me, headers=bearer(pair["access_token"])).status_code == 200
+        )
+        out = AnonymousClient(first).post(
+            "/api/v1/auth/logout", json={"refresh_token": pair["refresh_token"]}
+        )
+        assert out.status_code == 204
+        ended = AnonymousClient(first).get(me, headers=bearer(pair["access_token"]))
+        assert ended.status_code == 401
+        assert "session has ended" in ended.text
+        time.sleep(0.6)  # the other process's cached entry expires
+        assert (
+            AnonymousClient(second).get(me, headers=bearer(pair["access_token"])).status_code == 401
+        )

@@ -20,6 +20,7 @@ from arbx.domain.auth import (
     Permission,
     Principal,
     PrincipalKind,
+    RefreshToken,
     Resource,
     User,
     api_key_prefix,
@@ -30,6 +31,7 @@ from arbx.domain.errors import NotFound, Unauthenticated
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.clock import Clock
+from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.token_service import SecretService, TokenService
 from arbx.ports.user_store import UserStore
 
@@ -77,18 +79,100 @@ class QueryAuditLog:
         return await self._audit.query(query)
 
 
+class PrincipalCache:
+    """Accounts, API keys and sign-in session states looked up by ``Authorize``, each reused
+    for ``ttl`` (0: off) to save store round trips per request.
+
+    The use cases that end sessions or change accounts (logout, logout-all, refresh-token
+    replay, password change or reset, role change, disabling a user, revoking a key) call
+    ``forget_user`` / ``forget_session`` / ``forget_key`` on the instance they share with
+    ``Authorize``, so in this process the change takes effect on the next request. Another
+    server process sees it once its own entries expire: within ``ttl``.
+    """
+
+    def __init__(self, ttl: timedelta = timedelta(0), size: int = 4096) -> None:
+        self.ttl = ttl
+        self.users: _TtlCache[User] = _TtlCache(ttl, size)
+        self.keys: _TtlCache[ApiKey] = _TtlCache(ttl, size)
+        self.sessions: _TtlCache[bool] = _TtlCache(ttl, size)
+        self._sessions_of: dict[str, set[str]] = {}  # user id -> cached session ids
+        self._size = size
+
+    def remember_session(self, user_id: str, session_id: str, now: datetime) -> None:
+        self.sessions.put(session_id, True, now)
+        if self.ttl > timedelta(0):
+            if len(self._sessions_of) >= self._size:
+                self._sessions_of.clear()
+            self._sessions_of.setdefault(user_id, set()).add(session_id)
+
+    def forget_session(self, session_id: str) -> None:
+        self.sessions.drop(session_id)
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop the user's account entry and every cached session of theirs."""
+        self.users.drop(user_id)
+        for session_id in self._sessions_of.pop(user_id, set()):
+            self.sessions.drop(session_id)
+
+    def forget_key(self, prefix: str) -> None:
+        self.keys.drop(prefix)
+
+
+class CacheForgettingSessions(RefreshTokenStore):
+    """A RefreshTokenStore that tells the ``PrincipalCache`` about every revocation.
+
+    Every use case that ends sessions (logout, logout-all, replay detection, password change
+    or reset, role change, disabling a user) revokes through its ``RefreshTokenStore``; wiring
+    this wrapper in front of the real store makes each of them drop the cached session (and,
+    for ``revoke_user``, the cached account) in this process at once.
+    """
+
+    def __init__(self, store: RefreshTokenStore, cache: PrincipalCache) -> None:
+        self._store = store
+        self._cache = cache
+
+    async def add(self, token: RefreshToken) -> None:
+        await self._store.add(token)
+
+    async def find(self, token_hash: str) -> RefreshToken | None:
+        return await self._store.find(token_hash)
+
+    async def rotate(self, used_id: str, at: datetime, successor: RefreshToken) -> bool:
+        return await self._store.rotate(used_id, at, successor)
+
+    async def revoke_family(self, family_id: str, at: datetime) -> int:
+        try:
+            return await self._store.revoke_family(family_id, at)
+        finally:
+            self._cache.forget_session(family_id)
+
+    async def revoke_user(self, user_id: str, at: datetime) -> int:
+        try:
+            return await self._store.revoke_user(user_id, at)
+        finally:
+            self._cache.forget_user(user_id)
+
+    async def purge_expired(self, before: datetime) -> int:
+        return await self._store.purge_expired(before)
+
+    async def session_active(self, family_id: str) -> bool:
+        return await self._store.session_active(family_id)
+
+
 class Authorize:
     """Who is calling, and may they?
 
     ``principal`` accepts the credential from ``Authorization: Bearer <x>`` (or an API key
     header): an ``arbx_...`` API key or an access JWT. Users are looked up on every call so
-    that disabling a user or changing roles takes effect at once; an API key acts with the
-    roles it holds that its owner still holds. ``last_used_at`` of a key is written at most
-    once per ``touch_every``.
+    that disabling a user or changing roles takes effect at once; an access token works only
+    while its sign-in session (its refresh-token family) is active, so logout, logout-all,
+    replay detection, a password or role change and disabling the user end it at once rather
+    than when the token expires. An API key acts with the roles it holds that its owner still
+    holds. ``last_used_at`` of a key is written at most once per ``touch_every``.
 
-    ``cache_ttl`` (default 0: off) lets looked-up accounts and API keys be reused for that
-    long, saving store round trips per request; disabling a user, changing roles or revoking
-    a key then takes effect within that time. A few seconds is a sound setting for a busy
+    ``cache`` (or ``cache_ttl``, default 0: off) lets looked-up accounts, API keys and
+    session states be reused for that long (see ``PrincipalCache``); in another process a
+    change then takes effect within that time. A few seconds is a sound setting for a busy
     server.
     """
 
@@ -97,26 +181,31 @@ class Authorize:
         *,
         users: UserStore,
         api_keys: ApiKeyStore,
+        sessions: RefreshTokenStore,
         tokens: TokenService,
         secrets: SecretService,
         clock: Clock,
         touch_every: timedelta = timedelta(minutes=1),
         cache_ttl: timedelta = timedelta(0),
         cache_size: int = 4096,
+        cache: PrincipalCache | None = None,
     ) -> None:
         self._users = users
         self._api_keys = api_keys
+        self._sessions = sessions
         self._tokens = tokens
         self._secrets = secrets
         self._clock = clock
         self._touch_every = touch_every
-        self._users_seen: _TtlCache[User] = _TtlCache(cache_ttl, cache_size)
-        self._keys_seen: _TtlCache[ApiKey] = _TtlCache(cache_ttl, cache_size)
+        self.cache = cache if cache is not None else PrincipalCache(cache_ttl, cache_size)
+        self._users_seen = self.cache.users
+        self._keys_seen = self.cache.keys
         self._touched: dict[str, datetime] = {}
         self._cache_size = cache_size
         # when a cached entry expires under load, one lookup serves every waiting request
         self._user_lookups: _SingleFlight[User] = _SingleFlight()
         self._key_lookups: _SingleFlight[ApiKey | None] = _SingleFlight()
+        self._session_lookups: _SingleFlight[bool] = _SingleFlight()
 
     async def principal(self, credential: str | None) -> Principal:
         text = (credential or "").strip()
@@ -142,6 +231,7 @@ class Authorize:
             raise Unauthenticated("the access token's user no longer exists") from None
         if not user.is_active:
             raise Unauthenticated("this account is disabled")
+        await self._require_session(claims.user_id, claims.session_id)
         return Principal(
             kind=PrincipalKind.USER, user_id=user.id, username=user.username, roles=user.roles
         )
@@ -177,10 +267,21 @@ class Authorize:
             kind=PrincipalKind.API_KEY,
             user_id=owner.id,
             username=owner.username,
-            roles=key.roles,
+            roles=key.roles_in_force(owner.roles),
             scopes=key.scopes_for(owner.roles),
             api_key_id=key.id,
         )
+
+    async def _require_session(self, user_id: str, session_id: str) -> None:
+        now = self._clock.now()
+        if self.cache.sessions.get(session_id, now):
+            return
+        active = await self._session_lookups.run(
+            session_id, lambda: self._sessions.session_active(session_id)
+        )
+        if not active:
+            raise Unauthenticated("this session has ended (signed out or revoked); sign in again")
+        self.cache.remember_session(user_id, session_id, now)
 
     async def _user(self, user_id: str) -> User:
         now = self._clock.now()
@@ -236,6 +337,9 @@ class _TtlCache(Generic[T]):
         if len(self._entries) >= self._size:
             self._entries.clear()  # crude but bounded; entries live seconds anyway
         self._entries[key] = (now, value)
+
+    def drop(self, key: str) -> None:
+        self._entries.pop(key, None)
 
 
 def _stale(last_used_at: datetime | None, now: datetime, every: timedelta) -> bool:

@@ -10,9 +10,9 @@ from arbx.ports.token_service import SecretService
 
 
 class Logout:
-    """Revoke refresh-token families. Access tokens already issued stay valid until they
-    expire (minutes); disabling a user cuts those off too, since ``Authorize`` checks the
-    account on every request.
+    """Revoke refresh-token families. Access tokens issued in a revoked session stop working
+    at once (``Authorize`` checks the session on every request; another process within its
+    principal cache's ttl).
 
     ``execute`` is idempotent and says nothing about whether the token existed.
     """

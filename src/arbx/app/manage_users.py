@@ -208,6 +208,9 @@ class AssignRoles(_AdminOnUser):
         after = before.with_roles(_check_roles(roles))
         await self._keeps_an_admin(before, after)
         await self._users.update(after)
+        if after.roles != before.roles:
+            # the user's sessions end: tokens issued under the old roles stop working
+            await self._refresh_tokens.revoke_user(user_id, self._clock.now())
         await self._audit.record(
             actor.actor,
             "users.assign_roles",

@@ -51,7 +51,13 @@ from arbx.adapters.sqlite.run_store import SqliteRunStore
 from arbx.adapters.sqlite.user_store import SqliteUserStore
 from arbx.adapters.system_clock import SystemClock
 from arbx.app.authenticate import Authenticate, SessionTokens
-from arbx.app.authorize import AuditTrail, Authorize, QueryAuditLog
+from arbx.app.authorize import (
+    AuditTrail,
+    Authorize,
+    CacheForgettingSessions,
+    PrincipalCache,
+    QueryAuditLog,
+)
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
 from arbx.app.import_bars import ImportBars, LoadSamples
@@ -478,12 +484,21 @@ class Container(containers.DeclarativeContainer):
         local=providers.Singleton(SqliteApiKeyStore, database=sqlite),
         server=providers.Singleton(PostgresApiKeyStore, pool=postgres_pool, schema=database_schema),
     )
-    refresh_token_store = providers.Selector(
+    stored_refresh_tokens = providers.Selector(
         settings.provided.profile,
         local=providers.Singleton(SqliteRefreshTokenStore, database=sqlite),
         server=providers.Singleton(
             PostgresRefreshTokenStore, pool=postgres_pool, schema=database_schema
         ),
+    )
+    principal_cache = providers.Singleton(
+        PrincipalCache,
+        ttl=providers.Callable(timedelta, seconds=settings.provided.auth.principal_cache_s),
+    )
+    # every revocation goes through this wrapper, so this process's principal cache forgets
+    # the ended sessions at once
+    refresh_token_store = providers.Singleton(
+        CacheForgettingSessions, store=stored_refresh_tokens, cache=principal_cache
     )
     audit_log = providers.Selector(
         settings.provided.profile,
@@ -514,7 +529,8 @@ class Container(containers.DeclarativeContainer):
         tokens=token_service,
         secrets=secret_service,
         clock=clock,
-        cache_ttl=providers.Callable(timedelta, seconds=settings.provided.auth.principal_cache_s),
+        sessions=refresh_token_store,
+        cache=principal_cache,
     )
     refresh_session = providers.Factory(
         RefreshSession, users=user_store, sessions=session_tokens, audit=audit_trail, clock=clock

@@ -21,6 +21,9 @@ class RefreshTokenStore(Protocol):
     - ``revoke_family`` / ``revoke_user`` set ``revoked_at`` on every not yet revoked token of
       the family / of the user and return how many they changed.
     - ``purge_expired`` deletes tokens that expired before ``before`` and returns the count.
+    - ``session_active`` is True while the family (one sign-in session) holds a token that is
+      not revoked; False once it was revoked (logout, replay, password or role change,
+      disabled user) or when no token of it is stored.
     """
 
     @abstractmethod
@@ -40,3 +43,6 @@ class RefreshTokenStore(Protocol):
 
     @abstractmethod
     async def purge_expired(self, before: datetime) -> int: ...
+
+    @abstractmethod
+    async def session_active(self, family_id: str) -> bool: ...

@@ -16,7 +16,13 @@ from arbx.adapters.security.rate_limit import InMemoryLoginThrottle
 from arbx.adapters.security.secrets import HmacSecretService
 from arbx.adapters.security.tokens import JwtTokenService, SigningKey
 from arbx.app.authenticate import Authenticate, SessionTokens
-from arbx.app.authorize import AuditTrail, Authorize, QueryAuditLog
+from arbx.app.authorize import (
+    AuditTrail,
+    Authorize,
+    CacheForgettingSessions,
+    PrincipalCache,
+    QueryAuditLog,
+)
 from arbx.app.logout import Logout
 from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from arbx.app.manage_users import (
@@ -43,6 +49,7 @@ from arbx.domain.auth import (
     UserState,
 )
 from arbx.domain.auth.limits import FailurePolicy
+from arbx.domain.auth.permissions import permissions_of
 from arbx.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from tests.unit.auth.fakes import FakeClock
 
@@ -59,6 +66,9 @@ class World:
         self.users = MemoryUserStore()
         self.keys = MemoryApiKeyStore()
         self.refresh_tokens = MemoryRefreshTokenStore()
+        # as in the container: revocations go through a wrapper that tells the principal cache
+        self.principal_cache = PrincipalCache()
+        self.session_store = CacheForgettingSessions(self.refresh_tokens, self.principal_cache)
         self.audit_log = MemoryAuditLog()
         self.hasher = hasher or Argon2PasswordHasher(
             time_cost=1, memory_cost_kib=1024, parallelism=1
@@ -80,7 +90,7 @@ class World:
         self.sessions = SessionTokens(
             tokens=self.jwt,
             secrets=self.secrets,
-            refresh_tokens=self.refresh_tokens,
+            refresh_tokens=self.session_store,
             policy=SessionPolicy(
                 access_ttl=timedelta(minutes=10),
                 refresh_ttl=timedelta(days=1),
@@ -99,7 +109,7 @@ class World:
             users=self.users, sessions=self.sessions, audit=audit, clock=self.clock
         )
         self.logout = Logout(
-            refresh_tokens=self.refresh_tokens,
+            refresh_tokens=self.session_store,
             secrets=self.secrets,
             audit=audit,
             clock=self.clock,
@@ -107,9 +117,11 @@ class World:
         self.authorize = Authorize(
             users=self.users,
             api_keys=self.keys,
+            sessions=self.session_store,
             tokens=self.jwt,
             secrets=self.secrets,
             clock=self.clock,
+            cache=self.principal_cache,
         )
         self.bootstrap = CreateFirstAdmin(
             users=self.users, hasher=self.hasher, audit=audit, clock=self.clock
@@ -119,7 +131,7 @@ class World:
         )
         on_user = {
             "users": self.users,
-            "refresh_tokens": self.refresh_tokens,
+            "refresh_tokens": self.session_store,
             "audit": audit,
             "clock": self.clock,
         }
@@ -257,8 +269,12 @@ async def test_role_change_applies_to_the_next_request(world: World) -> None:
     token = (await world.login.execute("alice", ALICE_PW)).access_token
     assert (await world.authorize.principal(token)).has(Permission.BACKTESTS_RUN)
     await world.assign_roles.execute(actor, alice.id, frozenset({Role.VIEWER}))
-    with pytest.raises(Forbidden):
+    # a role change ends the user's sessions (issue 12): the old token no longer works at all
+    with pytest.raises(Unauthenticated, match="session has ended"):
         await world.authorize.require(token, Permission.BACKTESTS_RUN)
+    fresh = (await world.login.execute("alice", ALICE_PW)).access_token
+    with pytest.raises(Forbidden):
+        await world.authorize.require(fresh, Permission.BACKTESTS_RUN)
 
 
 async def test_reset_password_ends_sessions(world: World) -> None:
@@ -642,6 +658,7 @@ async def test_user_cache_delays_changes_by_at_most_its_ttl(world: World) -> Non
     cached = Authorize(
         users=world.users,
         api_keys=world.keys,
+        sessions=world.refresh_tokens,
         tokens=world.jwt,
         secrets=world.secrets,
         clock=world.clock,
@@ -663,6 +680,7 @@ async def test_key_cache_delays_revocation_by_at_most_its_ttl(world: World) -> N
     cached = Authorize(
         users=world.users,
         api_keys=world.keys,
+        sessions=world.refresh_tokens,
         tokens=world.jwt,
         secrets=world.secrets,
         clock=world.clock,
@@ -717,6 +735,7 @@ async def test_an_expired_cache_entry_is_reloaded_once_for_concurrent_requests(
     cached = Authorize(
         users=Counting(world.users, {"get": "get"}),  # type: ignore[arg-type]
         api_keys=Counting(world.keys, {"find_by_prefix": "find", "touch": "touch"}),  # type: ignore[arg-type]
+        sessions=world.refresh_tokens,
         tokens=world.jwt,
         secrets=world.secrets,
         clock=world.clock,
@@ -733,3 +752,119 @@ async def test_an_expired_cache_entry_is_reloaded_once_for_concurrent_requests(
         *(cached.principal(wrong) for _ in range(5)), return_exceptions=True
     )
     assert all(isinstance(r, Unauthenticated) for r in results)
+
+
+# ---- sessions end for access tokens too (issue 12) -------------------------------------------
+
+
+async def _alice_token(w: World) -> tuple[Principal, User, str, str]:
+    actor, alice = await admin_and_alice(w)
+    pair = await w.login.execute("alice", ALICE_PW)
+    assert await w.authorize.principal(pair.access_token)
+    return actor, alice, pair.access_token, pair.refresh_token
+
+
+async def test_logout_ends_the_access_token_too(world: World) -> None:
+    _, _, access, refresh = await _alice_token(world)
+    other = await world.login.execute("alice", ALICE_PW)  # a second session stays signed in
+    await world.logout.execute(refresh)
+    with pytest.raises(Unauthenticated, match="session has ended"):
+        await world.authorize.principal(access)
+    assert await world.authorize.principal(other.access_token)
+
+
+async def test_logout_everywhere_ends_every_access_token(world: World) -> None:
+    _, _, access, _ = await _alice_token(world)
+    other = await world.login.execute("alice", ALICE_PW)
+    alice = await world.authorize.principal(other.access_token)
+    await world.logout.everywhere(alice)
+    for token in (access, other.access_token):
+        with pytest.raises(Unauthenticated, match="session has ended"):
+            await world.authorize.principal(token)
+
+
+async def test_password_change_and_reset_end_the_access_token(world: World) -> None:
+    actor, alice, access, _ = await _alice_token(world)
+    principal = await world.authorize.principal(access)
+    await world.change_password.execute(principal, ALICE_PW, "a whole new secret 77")
+    with pytest.raises(Unauthenticated, match="session has ended"):
+        await world.authorize.principal(access)
+    again = (await world.login.execute("alice", "a whole new secret 77")).access_token
+    assert await world.authorize.principal(again)
+    await world.reset_password.execute(actor, alice.id, "brand new secret 9")
+    with pytest.raises(Unauthenticated, match="session has ended"):
+        await world.authorize.principal(again)
+
+
+async def test_refresh_replay_ends_the_access_tokens_of_the_family(world: World) -> None:
+    _, _, access, refresh = await _alice_token(world)
+    rotated = await world.refresh.execute(refresh)
+    assert await world.authorize.principal(rotated.access_token)  # rotation keeps the session
+    with pytest.raises(Unauthenticated):
+        await world.refresh.execute(refresh)  # replay: the family is revoked
+    for token in (access, rotated.access_token):
+        with pytest.raises(Unauthenticated, match="session has ended"):
+            await world.authorize.principal(token)
+
+
+async def test_disabling_ends_the_session(world: World) -> None:
+    actor, alice, access, refresh = await _alice_token(world)
+    await world.set_state.execute(actor, alice.id, UserState.DISABLED)
+    await world.set_state.execute(actor, alice.id, UserState.ACTIVE)
+    with pytest.raises(Unauthenticated, match="session has ended"):
+        await world.authorize.principal(access)  # re-enabling does not revive old sessions
+    with pytest.raises(Unauthenticated):
+        await world.refresh.execute(refresh)
+
+
+async def test_cached_sessions_end_at_once_here_and_within_the_ttl_elsewhere(
+    world: World,
+) -> None:
+    """The principal cache of this process forgets a revoked session at once; another
+    process (its own cache over the same store) sees the revocation within its ttl."""
+    here_cache = PrincipalCache(timedelta(seconds=5))
+    sessions = CacheForgettingSessions(world.refresh_tokens, here_cache)
+    here = Authorize(
+        users=world.users,
+        api_keys=world.keys,
+        sessions=sessions,
+        tokens=world.jwt,
+        secrets=world.secrets,
+        clock=world.clock,
+        cache=here_cache,
+    )
+    elsewhere = Authorize(
+        users=world.users,
+        api_keys=world.keys,
+        sessions=world.refresh_tokens,
+        tokens=world.jwt,
+        secrets=world.secrets,
+        clock=world.clock,
+        cache_ttl=timedelta(seconds=5),
+    )
+    logout = Logout(
+        refresh_tokens=sessions,
+        secrets=world.secrets,
+        audit=AuditTrail(world.audit_log, world.clock),
+        clock=world.clock,
+    )
+    _, _, access, refresh = await _alice_token(world)
+    assert await here.principal(access)
+    assert await elsewhere.principal(access)
+    await logout.execute(refresh)
+    with pytest.raises(Unauthenticated, match="session has ended"):
+        await here.principal(access)
+    assert await elsewhere.principal(access)  # still within its cache's ttl
+    world.clock.advance(5)
+    with pytest.raises(Unauthenticated, match="session has ended"):
+        await elsewhere.principal(access)
+
+
+async def test_an_api_key_principal_shows_the_roles_in_force(world: World) -> None:
+    admin, alice = await alice_principal(world)
+    key = await world.create_key.execute(alice, name="full")  # the owner's roles: analyst
+    assert (await world.authorize.principal(key.secret)).roles == {Role.ANALYST}
+    await world.assign_roles.execute(admin, alice.user_id, frozenset({Role.VIEWER}))
+    demoted = await world.authorize.principal(key.secret)
+    assert demoted.roles == {Role.VIEWER}
+    assert demoted.permissions == permissions_of(frozenset({Role.VIEWER}))

@@ -59,3 +59,6 @@ class MemoryRefreshTokenStore(RefreshTokenStore):
         for token_id in expired:
             del self._tokens[token_id]
         return len(expired)
+
+    async def session_active(self, family_id: str) -> bool:
+        return any(t.family_id == family_id and t.revoked_at is None for t in self._tokens.values())

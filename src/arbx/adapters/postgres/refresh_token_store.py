@@ -98,6 +98,18 @@ class PostgresRefreshTokenStore(RefreshTokenStore):
     async def revoke_user(self, user_id: str, at: datetime) -> int:
         return await self._revoke("user_id", user_id, at)
 
+    async def session_active(self, family_id: str) -> bool:
+        with storage_errors("check a sign-in session"):
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    self._t.sql(
+                        "SELECT 1 FROM {refresh_tokens}"
+                        " WHERE family_id = %s AND revoked_at IS NULL LIMIT 1"
+                    ),
+                    (family_id,),
+                )
+                return await cur.fetchone() is not None
+
     async def purge_expired(self, before: datetime) -> int:
         with storage_errors("purge expired refresh tokens"):
             async with self._pool.connection() as conn, conn.transaction():

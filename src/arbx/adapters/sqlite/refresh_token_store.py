@@ -96,6 +96,12 @@ class SqliteRefreshTokenStore(RefreshTokenStore):
         sql = f"UPDATE refresh_tokens SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL"
         return await self._db.run(lambda conn: conn.execute(sql, (to_micros(at), value)).rowcount)
 
+    async def session_active(self, family_id: str) -> bool:
+        sql = "SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NULL LIMIT 1"
+        return await self._db.run(
+            lambda conn: conn.execute(sql, (family_id,)).fetchone() is not None
+        )
+
     async def purge_expired(self, before: datetime) -> int:
         return await self._db.run(
             lambda conn: (

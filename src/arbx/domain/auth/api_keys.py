@@ -91,6 +91,16 @@ class ApiKey(msgspec.Struct, frozen=True):
         so an analyst may hold a viewer key)."""
         return permissions_of(self.roles) <= permissions_of(owner_roles)
 
+    def roles_in_force(self, owner_roles: frozenset[Role]) -> frozenset[Role]:
+        """The key's roles as they stand now: each of its roles its owner still covers, and
+        each of the owner's roles that the key covers (an analyst key of an owner demoted to
+        viewer acts, and is shown, as a viewer key)."""
+        owner = permissions_of(owner_roles)
+        mine = permissions_of(self.roles)
+        kept = {r for r in self.roles if permissions_of(frozenset({r})) <= owner}
+        capped = {r for r in owner_roles if permissions_of(frozenset({r})) <= mine}
+        return frozenset(kept | capped)
+
     def scopes_for(self, owner_roles: frozenset[Role]) -> frozenset[Permission]:
         """What the key may do now: its roles' permissions that its owner still holds."""
         return permissions_of(self.roles) & permissions_of(owner_roles)
