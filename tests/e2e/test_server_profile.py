@@ -373,3 +373,13 @@ def test_a_logout_on_one_server_ends_the_access_token_on_another_within_the_cach
         assert (
             AnonymousClient(second).get(me, headers=bearer(pair["access_token"])).status_code == 401
         )
+
+
+def test_hostile_input_gives_no_5xx_on_postgres(server_client: TestClient) -> None:
+    """The generated hostile-input sweep (tests/e2e/test_hostile_input.py) on the server
+    profile, where NUL characters and 64-bit overflow are PostgreSQL errors of their own."""
+    from tests.e2e.test_hostile_input import (
+        test_every_route_answers_hostile_parameters_and_bodies_without_a_5xx as sweep,
+    )
+
+    sweep(server_client)

@@ -9,6 +9,8 @@ import msgspec
 from arbx.domain.errors import InvalidInput
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 def utc(moment: datetime) -> datetime:
@@ -32,7 +34,14 @@ def parse_instant(text: str, *, field: str = "time") -> datetime:
     """Parse ISO-8601 ("2023-03-11", "2023-03-11T07:15:00Z") or epoch milliseconds."""
     raw = text.strip()
     if raw.lstrip("-").isdigit():
-        return from_ms(int(raw))
+        ms = int(raw)
+        if not _MIN_MS <= ms <= _MAX_MS:
+            raise InvalidInput(
+                f"{field} {text!r} is out of range: epoch milliseconds between"
+                f" {_MIN_MS} (year 1) and {_MAX_MS} (year 9999)",
+                field=field,
+            )
+        return from_ms(ms)
     try:
         return utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:

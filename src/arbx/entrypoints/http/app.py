@@ -18,6 +18,7 @@ import arbx
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container, resolve
 from arbx.entrypoints.http.errors import EXCEPTION_HANDLERS
+from arbx.entrypoints.http.input_checks import check_parameters
 from arbx.entrypoints.http.routes import (
     admin,
     audit,
@@ -174,6 +175,7 @@ def create_app(
         state=State({STATE_KEY: gate}),
         middleware=[AuditMiddleware],
         before_send=[security_headers()],
+        before_request=check_parameters,
         security=[{"bearer": []}, {"apiKey": []}],
         openapi_config=OpenAPIConfig(
             title="arbx",

@@ -26,12 +26,14 @@ from arbx.domain.errors import (
     StorageUnavailable,
     Unauthenticated,
 )
+from arbx.entrypoints.http.input_checks import ParameterOutOfRange
 
 log = logging.getLogger("arbx.http")
 PROBLEM_JSON = "application/problem+json"
 
 # (class, status, slug); the first class that matches (isinstance) wins.
 ERROR_MAP: tuple[tuple[type[ArbxError], int, str], ...] = (
+    (ParameterOutOfRange, 400, "bad-request"),
     (InvalidInput, 422, "invalid-input"),
     (NotFound, 404, "not-found"),
     (Conflict, 409, "conflict"),
@@ -114,6 +116,18 @@ def http_exception_handler(
     return problem(request, status, slug, title, detail, headers=exc.headers, errors=errors)
 
 
+def undecodable_body_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    """A body the JSON decoder cannot take: nested too deeply (the decoder's recursion
+    limit) or not UTF-8. The client's fault, so a 400, never a 500."""
+    if isinstance(exc, RecursionError):
+        detail = "the JSON body is nested too deeply; arbx requests are a few levels deep"
+    else:
+        detail = "the request body is not valid UTF-8 text"
+    return problem(request, 400, "bad-request", "bad request", detail)
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
@@ -125,6 +139,8 @@ def internal_error_handler(
 EXCEPTION_HANDLERS = {
     ArbxError: arbx_error_handler,
     HTTPException: http_exception_handler,
+    RecursionError: undecodable_body_handler,
+    UnicodeDecodeError: undecodable_body_handler,
     Exception: internal_error_handler,
 }
 
