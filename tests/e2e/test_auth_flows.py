@@ -275,6 +275,21 @@ def test_login_is_limited_per_address(limited_client: TestClient) -> None:
     assert statuses == [401, 401, 429]
 
 
+def test_sign_ins_refused_by_the_rate_limit_are_audited(limited_client: TestClient) -> None:
+    anonymous = AnonymousClient(limited_client)
+    statuses = [
+        anonymous.post(
+            "/api/v1/auth/login", json={"username": "nobody", "password": "wrong password 1"}
+        ).status_code
+        for _ in range(5)
+    ]
+    assert statuses.count(429) == 3, statuses
+    entries = audit(limited_client, action="auth.login", limit=100)
+    assert len(entries) == 5  # every attempt, the refused ones too
+    limited = [e for e in entries if e["outcome"] == "denied" and "429" in (e["detail"] or "")]
+    assert len(limited) == 3
+
+
 def test_request_bodies_over_the_limit_are_refused(limited_client: TestClient) -> None:
     response = limited_client.post("/api/v1/bars", json=upload_body(100))
     assert response.status_code == 413

@@ -45,6 +45,7 @@ log = logging.getLogger("arbx.http.security")
 STATE_KEY = "arbx_security"  # app.state key of the Gatekeeper
 _PRINCIPAL = "arbx_principal"  # scope["state"] keys
 _RATE = "arbx_rate"
+_REFUSED_BY_LIMIT = "arbx_refused_by_limit"
 API_KEY_HEADER = "x-api-key"
 SELF_AUDITED = "self_audited"  # route opt: the use case writes its own audit events
 AUDIT_ACTION = "audit_action"  # route opt: the audit action name (default api.<handler>)
@@ -133,16 +134,26 @@ class Access:
         state = _scope_state(connection.scope)
         group = self.group_for(str(connection.scope.get("method", "GET")))
         if group is not None:
-            gate.limit(state, group, f"address:{client_address(connection.scope) or '-'}")
+            _limited(gate, state, group, f"address:{client_address(connection.scope) or '-'}")
         if not self.authenticated:
             return
         authorize = await gate.authorize()
         principal = await authorize.principal(credential_of(connection))
         state[_PRINCIPAL] = principal
         if group is not None:
-            gate.limit(state, group, f"principal:{principal.actor}")
+            _limited(gate, state, group, f"principal:{principal.actor}")
         if self.permission is not None:
             require(principal, self.permission)
+
+
+def _limited(gate: Gatekeeper, state: dict[str, Any], group: str, key: str) -> None:
+    """``gate.limit``, marking a refusal in the request state: a route whose use case audits
+    itself (sign-in) never runs then, so the audit middleware records the 429 instead."""
+    try:
+        gate.limit(state, group, key)
+    except TooManyRequests:
+        state[_REFUSED_BY_LIMIT] = True
+        raise
 
 
 def requires(permission: Permission, *, group: str | None = None) -> Access:
@@ -276,7 +287,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         handler = scope.get("route_handler")
-        if handler is None or handler.opt.get(SELF_AUDITED):
+        if handler is None:
             await self.app(scope, receive, send)
             return
         status = 500
@@ -290,7 +301,10 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            await _record(scope, handler, status)
+            # a self-audited route records its own outcome, unless the rate limit refused
+            # the request before its use case ran
+            if not handler.opt.get(SELF_AUDITED) or _scope_state(scope).get(_REFUSED_BY_LIMIT):
+                await _record(scope, handler, status)
 
 
 async def _record(scope: Scope, handler: BaseRouteHandler, status: int) -> None:

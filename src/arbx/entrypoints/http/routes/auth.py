@@ -22,7 +22,13 @@ from arbx.app.manage_users import ChangeOwnPassword
 from arbx.app.refresh_session import RefreshSession
 from arbx.domain.auth import ApiKey, Permission, Principal, Role, TokenPair
 from arbx.domain.errors import InvalidInput
-from arbx.entrypoints.http.security import SELF_AUDITED, authenticated, public, requires
+from arbx.entrypoints.http.security import (
+    AUDIT_ACTION,
+    SELF_AUDITED,
+    authenticated,
+    public,
+    requires,
+)
 
 AUDITED = {SELF_AUDITED: True}
 TAGS = ["auth"]
@@ -140,7 +146,7 @@ def _now() -> datetime:
     "/api/v1/auth/login",
     summary="Sign in with username and password: an access token and a refresh token",
     guards=[public("auth")],
-    opt=AUDITED,
+    opt={**AUDITED, AUDIT_ACTION: "auth.login"},  # the name a rate-limit refusal is audited by
     status_code=200,
     tags=TAGS,
     security=[],
