@@ -6,6 +6,7 @@ Unknown keys and ill-typed values fail at start-up with the key's dotted name
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -31,10 +32,20 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_body_bytes: int = 64 * 1024 * 1024
     # browser origins allowed to call the API (CORS); empty: closed
     cors_origins: list[str] = msgspec.field(default_factory=list)
+    # reverse proxies (addresses or CIDR networks) whose X-Forwarded-For / Forwarded headers
+    # name the client; empty: the headers are ignored and the TCP peer is the client
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError("port must be between 1 and 65535")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies entry {entry!r} is not an IP address or CIDR network"
+                ) from None
         if self.max_page_rows < 1:
             raise ValueError("max_page_rows must be >= 1")
 

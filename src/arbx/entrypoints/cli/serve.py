@@ -11,6 +11,7 @@ import uvicorn
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container
 from arbx.entrypoints.http.app import create_app
+from arbx.entrypoints.settings import Settings
 
 
 def register(groups: Any) -> None:
@@ -31,12 +32,11 @@ async def run(args: argparse.Namespace, container: Container) -> int:
     await runtime.start(container)
     try:
         app = create_app(container, manage_resources=False, run_scheduler=True)
-        config = uvicorn.Config(
+        config = server_config(
             app,
+            settings,
             host=args.host or settings.http.host,
             port=args.port or settings.http.port,
-            log_level=settings.logging.level.lower(),
-            lifespan="on",
         )
         server = uvicorn.Server(config)
         # everything allocated at start-up lives for the whole process: keep it out of the
@@ -47,3 +47,17 @@ async def run(args: argparse.Namespace, container: Container) -> int:
     finally:
         await runtime.stop(container)
     return 0
+
+
+def server_config(app: Any, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
+    """How ``arbx serve`` runs uvicorn."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.logging.level.lower(),
+        lifespan="on",
+        # uvicorn would rewrite the client address from X-Forwarded-For sent by any loopback
+        # peer; arbx trusts only [http] trusted_proxies (entrypoints/http/client_address.py)
+        proxy_headers=False,
+    )

@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 import arbx
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container, resolve
+from arbx.entrypoints.http.client_address import parse_networks
 from arbx.entrypoints.http.errors import EXCEPTION_HANDLERS
 from arbx.entrypoints.http.input_checks import check_parameters
 from arbx.entrypoints.http.routes import (
@@ -160,6 +161,7 @@ def create_app(
         authorize=lambda: resolve(container.authorize),
         audit=lambda: resolve(container.audit_trail),
         limiter=container.rate_limiter(),
+        trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
     route_modules: list[Any] = [system, market, quality, auth, admin, audit, exchanges, backtests]
     route_modules.append(jobs)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, cast
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.datastructures import MutableScopeHeaders
+from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +38,7 @@ from arbx.domain.auth import (
 )
 from arbx.domain.auth.limits import RateDecision
 from arbx.domain.errors import Unauthenticated
+from arbx.entrypoints.http.client_address import Network, resolve_client
 from arbx.ports.rate_limiter import RateLimiter
 
 log = logging.getLogger("arbx.http.security")
@@ -45,6 +46,7 @@ log = logging.getLogger("arbx.http.security")
 STATE_KEY = "arbx_security"  # app.state key of the Gatekeeper
 _PRINCIPAL = "arbx_principal"  # scope["state"] keys
 _RATE = "arbx_rate"
+_CLIENT = "arbx_client_address"
 _REFUSED_BY_LIMIT = "arbx_refused_by_limit"
 API_KEY_HEADER = "x-api-key"
 SELF_AUDITED = "self_audited"  # route opt: the use case writes its own audit events
@@ -72,7 +74,9 @@ class Gatekeeper:
         authorize: Callable[[], Awaitable[Authorize]],
         audit: Callable[[], Awaitable[AuditTrail]],
         limiter: RateLimiter,
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
+        self.trusted_proxies = tuple(trusted_proxies)
         self._authorize_provider = authorize
         self._audit_provider = audit
         self._authorize: Authorize | None = None
@@ -196,8 +200,23 @@ def credential_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 def client_address(scope: Scope) -> str | None:
+    """The TCP peer, or the client that trusted proxies name (see ``client_address.py``);
+    resolved once per request."""
+    state = _scope_state(scope)
+    if _CLIENT in state:
+        return cast("str | None", state[_CLIENT])
     client = scope.get("client")
-    return str(client[0]) if client else None
+    peer = str(client[0]) if client else None
+    app = scope.get("litestar_app")
+    gate = app.state.get(STATE_KEY) if app is not None else None
+    proxies = gate.trusted_proxies if isinstance(gate, Gatekeeper) else ()
+    if proxies:
+        headers = Headers.from_scope(scope)
+        peer = resolve_client(
+            peer, headers.get("forwarded"), headers.get("x-forwarded-for"), proxies
+        )
+    state[_CLIENT] = peer
+    return peer
 
 
 def _scope_state(scope: Scope) -> dict[str, Any]:
