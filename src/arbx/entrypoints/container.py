@@ -140,9 +140,16 @@ def _login_failures(settings: Settings) -> FailurePolicy:
     )
 
 
+def _private_dir(path: Path) -> None:
+    """The data dir holds the secrets and the user database: its owner's only (0700)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
 async def _open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
     """The local profile's SQLite file, migrated to head, closed at shutdown."""
-    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_private_dir, path.parent)
     database = SqliteDatabase(path)
     await database.open()
     try:

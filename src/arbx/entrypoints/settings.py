@@ -452,7 +452,7 @@ def _write_secrets_file(path: Path) -> None:
         f'secret_hash_key = "{random_secrets.token_urlsafe(48)}"\n'
         f'signing_keys = [{{ kid = "{kid}", secret = "{random_secrets.token_urlsafe(48)}" }}]\n'
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
         fd = os.open(path, flags, 0o600)

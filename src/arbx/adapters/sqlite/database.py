@@ -14,6 +14,7 @@ the callable to turn it into a ``Conflict``. Any other ``sqlite3`` error that es
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -127,7 +128,8 @@ class SqliteDatabase:
         migrations = load_migrations(self._migrations)
         if self._path != MEMORY and not self._path.startswith("file:"):
             try:
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self._path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _private_file(Path(self._path))
             except OSError as exc:
                 raise StorageUnavailable(
                     f"cannot create the folder of the SQLite database {self._path}: {exc}"
@@ -249,3 +251,13 @@ async def _in_thread(fn: Callable[..., T], *args: object) -> T:
         if not task.cancelled():
             task.exception()
         raise
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds password hashes, token
+    digests and key hashes); SQLite gives its -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # a file made by an older arbx (0644): tighten it

@@ -1,0 +1,50 @@
+"""Files holding password hashes, token digests or keys are their owner's only (issue 12)."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+from arbx.entrypoints import runtime
+from arbx.entrypoints.container import build_container, resolve
+from arbx.entrypoints.settings import load_settings
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def start_and_stop(data_dir: Path) -> None:
+    settings = load_settings(environ={}, overrides={"storage": {"data_dir": str(data_dir)}})
+
+    async def cycle() -> None:
+        container = build_container(settings)
+        container.auth_secrets()  # what create_app does: the local profile writes its secrets
+        await runtime.start(container)
+        try:
+            await (await resolve(container.user_store)).list()
+        finally:
+            await runtime.stop(container)
+
+    asyncio.run(cycle())
+
+
+def test_the_data_dir_the_database_and_the_secrets_are_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    start_and_stop(data_dir)
+    assert mode(data_dir) == 0o700
+    assert mode(data_dir / "arbx.sqlite") == 0o600
+    assert mode(data_dir / "secrets.toml") == 0o600
+    for side in data_dir.glob("arbx.sqlite-*"):
+        assert mode(side) == 0o600, side
+
+
+def test_files_made_by_an_older_arbx_are_tightened(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    start_and_stop(data_dir)
+    data_dir.chmod(0o755)
+    (data_dir / "arbx.sqlite").chmod(0o644)
+    start_and_stop(data_dir)
+    assert mode(data_dir) == 0o700
+    assert mode(data_dir / "arbx.sqlite") == 0o600
