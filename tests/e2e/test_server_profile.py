@@ -53,6 +53,8 @@ class TcpProxy:
         self._thread.start()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._loop.call_soon_threadsafe(self._flowing.set)
         self.port = 0
 
     def start(self) -> int:
@@ -62,6 +64,13 @@ class TcpProxy:
         self._server = asyncio.run_coroutine_threadsafe(listen(), self._loop).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    def stall(self) -> None:
+        """Keep every connection open but forward nothing (a database that stops answering)."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def resume(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
 
     def cut(self) -> None:
         async def close() -> None:
@@ -91,6 +100,7 @@ class TcpProxy:
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             try:
                 while data := await source.read(1 << 16):
+                    await self._flowing.wait()
                     sink.write(data)
                     await sink.drain()
             except OSError:
@@ -383,3 +393,40 @@ def test_hostile_input_gives_no_5xx_on_postgres(server_client: TestClient) -> No
     )
 
     sweep(server_client)
+
+
+def test_ready_answers_in_bounded_time_when_the_database_stops_answering(
+    tmp_path: Path, postgres_database: PostgresTestDatabase, proxy: TcpProxy, schema: str
+) -> None:
+    """The connection stays open but nothing comes back: /ready says 503 within its
+    per-check timeout (it used to hang for minutes), and 200 again once the database answers."""
+    settings = load_settings(
+        profile="test",
+        environ={},
+        overrides={
+            "profile": "server",
+            "storage": {"data_dir": str(tmp_path / "var")},
+            "database": {
+                "url": proxied_url(postgres_database, proxy),
+                "schema": schema,
+                "acquire_timeout_s": 30.0,
+            },
+            "auth": AUTH_SECRETS,
+            "http": {"ready_timeout_s": 0.5},
+        },
+    )
+    with TestClient(create_app(build_container(settings))) as client:
+        assert client.get("/ready").status_code == 200
+        proxy.stall()
+        started = time.monotonic()
+        response = client.get("/ready")
+        elapsed = time.monotonic() - started
+        proxy.resume()
+        assert response.status_code == 503, response.text
+        assert elapsed < 3.0, elapsed
+        failed = [c for c in response.json()["checks"] if not c["ok"]]
+        assert any("no answer within 0.5 s" in c["detail"] for c in failed), failed
+        deadline = time.monotonic() + 20
+        while client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline, "not ready again after the database came back"
+            time.sleep(0.2)

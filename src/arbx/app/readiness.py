@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
@@ -30,23 +31,53 @@ Probe = Callable[[], Awaitable[Check]]
 """An extra check (a database pool, an exchange's circuit breaker...)."""
 
 
+# probes given up on but still winding down: held so they finish, then dropped
+_ABANDONED: set[asyncio.Future[Check]] = set()
+
+
 class CheckReadiness:
-    def __init__(self, bar_store: BarStore, probes: Sequence[Probe] = ()) -> None:
+    """Runs every check at once, each bounded by ``timeout_s``: a dependency that stops
+    answering (a database whose connection stays open but silent) fails its check after that
+    long instead of hanging the probe."""
+
+    def __init__(
+        self, bar_store: BarStore, probes: Sequence[Probe] = (), *, timeout_s: float = 2.0
+    ) -> None:
+        if not timeout_s > 0:
+            raise ValueError("the readiness timeout must be > 0 seconds")
         self._bar_store = bar_store
         self._probes = list(probes)
+        self._timeout_s = timeout_s
 
     async def execute(self) -> Readiness:
-        checks: list[Check] = []
-        try:
-            await self._bar_store.ping()
-            checks.append(Check("bar_store", True, "ok"))
-        except ArbxError as exc:
-            checks.append(Check("bar_store", False, exc.message))
-        for probe in self._probes:
-            try:
-                checks.append(await probe())
-            except ArbxError as exc:
-                checks.append(Check(getattr(probe, "__name__", "probe"), False, exc.message))
+        named: list[tuple[str, Probe]] = [("bar_store", self._bar_store_check)]
+        named += [(getattr(p, "__name__", "probe"), p) for p in self._probes]
+        checks = list(await asyncio.gather(*(self._bounded(n, p) for n, p in named)))
         ready = all(c.ok for c in checks if c.critical)
         degraded = ready and not all(c.ok for c in checks)
         return Readiness(ready, degraded, checks)
+
+    async def _bar_store_check(self) -> Check:
+        await self._bar_store.ping()
+        return Check("bar_store", True, "ok")
+
+    async def _bounded(self, name: str, probe: Probe) -> Check:
+        task = asyncio.ensure_future(probe())
+        done, _ = await asyncio.wait({task}, timeout=self._timeout_s)
+        if not done:
+            # cancel without waiting: a driver's own cancellation (PostgreSQL's cancel request
+            # to a silent server) can take longer than the probe may
+            task.cancel()
+            _ABANDONED.add(task)
+            task.add_done_callback(self._forget)
+            return Check(name, False, f"no answer within {self._timeout_s:g} s")
+        try:
+            return task.result()
+        except ArbxError as exc:
+            return Check(name, False, exc.message)
+
+    @staticmethod
+    def _forget(task: asyncio.Future[Check]) -> None:
+        _ABANDONED.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: an abandoned probe's failure is not "never seen"

@@ -451,7 +451,10 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_exchanges_probe, exchange_clients), database_probe
     )
     check_readiness = providers.Factory(
-        CheckReadiness, bar_store=bar_store, probes=readiness_probes
+        CheckReadiness,
+        bar_store=bar_store,
+        probes=readiness_probes,
+        timeout_s=settings.provided.http.ready_timeout_s,
     )
 
     # --- auth ---

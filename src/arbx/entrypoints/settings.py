@@ -35,6 +35,9 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # reverse proxies (addresses or CIDR networks) whose X-Forwarded-For / Forwarded headers
     # name the client; empty: the headers are ignored and the TCP peer is the client
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    # GET /ready: each check (a store, the database) fails after this many seconds without
+    # an answer, so the probe never hangs
+    ready_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -48,6 +51,8 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
                 ) from None
         if self.max_page_rows < 1:
             raise ValueError("max_page_rows must be >= 1")
+        if not self.ready_timeout_s > 0:
+            raise ValueError("ready_timeout_s must be > 0 seconds")
 
 
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
