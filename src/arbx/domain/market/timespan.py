@@ -35,6 +35,13 @@ def parse_instant(text: str, *, field: str = "time") -> datetime:
     raw = text.strip()
     if raw.lstrip("-").isdigit():
         ms = int(raw)
+        unit = _other_unit(ms)
+        if unit is not None:
+            raise InvalidInput(
+                f"{field} {text!r} looks like epoch {unit}; arbx reads epoch MILLISECONDS"
+                f" (e.g. {_as_ms(ms, unit)}) or ISO-8601 (2023-03-10T00:00:00Z)",
+                field=field,
+            )
         if not _MIN_MS <= ms <= _MAX_MS:
             raise InvalidInput(
                 f"{field} {text!r} is out of range: epoch milliseconds between"
@@ -50,6 +57,27 @@ def parse_instant(text: str, *, field: str = "time") -> datetime:
             " or epoch milliseconds",
             field=field,
         ) from None
+
+
+def _other_unit(value: int) -> str | None:
+    """The unit a bare epoch number is far more likely to be in than milliseconds.
+
+    1e8..1e11 as milliseconds is 1970-01-02..1973-03-03 (no market data) but as seconds
+    1973..5138; 1e14..1e17 as milliseconds is past year 5138 but as microseconds 1973..5138;
+    1e17 and more: nanoseconds.
+    """
+    size = abs(value)
+    if 10**8 <= size < 10**11:
+        return "seconds"
+    if 10**14 <= size < 10**17:
+        return "microseconds"
+    if size >= 10**17:
+        return "nanoseconds"
+    return None
+
+
+def _as_ms(value: int, unit: str) -> int:
+    return {"seconds": value * 1000, "microseconds": value // 1000}.get(unit, value // 10**6)
 
 
 class TimeSpan(msgspec.Struct, frozen=True, order=True):
