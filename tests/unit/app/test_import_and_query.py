@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -240,3 +241,29 @@ async def test_export_of_nothing_is_an_error(tmp_path: Path, store: MemoryBarSto
             K, TimeSpan.everything(), tmp_path / "x.csv"
         )
     assert not (tmp_path / "x.csv").exists()
+
+
+class ThreadRecordingFiles(PolarsTableFiles):
+    """Real files, noting the thread each (blocking) call ran on."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def read(self, path: Path, *, skip_rows: int = 0, has_header: bool = True) -> pl.DataFrame:
+        self.threads.append(threading.get_ident())
+        return super().read(path, skip_rows=skip_rows, has_header=has_header)
+
+    def write(self, frame: pl.DataFrame, path: Path) -> None:
+        self.threads.append(threading.get_ident())
+        super().write(frame, path)
+
+
+async def test_file_io_runs_off_the_event_loop(tmp_path: Path, store: MemoryBarStore) -> None:
+    files = ThreadRecordingFiles()
+    source = tmp_path / "bars.csv"
+    make_bars(50).write_csv(source)
+    await ImportBars(files, store, clock=FixedClock()).execute(ImportCommand(path=source, key=K))
+    await ExportBars(store, files).execute(K, TimeSpan.everything(), tmp_path / "out.parquet")
+    loop_thread = threading.get_ident()
+    assert len(files.threads) == 2
+    assert loop_thread not in files.threads
