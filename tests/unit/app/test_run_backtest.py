@@ -11,7 +11,7 @@ import pytest
 from arbx.adapters.memory.bar_store import MemoryBarStore
 from arbx.adapters.memory.quality_store import MemoryQualityStore
 from arbx.adapters.memory.run_store import MemoryRunStore
-from arbx.app.run_backtest import BacktestRuns, RunBacktest, compute
+from arbx.app.run_backtest import CLI_OPERATOR, BacktestRuns, RunBacktest, compute
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.backtest.request import decode_request
 from arbx.domain.errors import InvalidInput, NotFound
@@ -19,6 +19,7 @@ from arbx.ports.clock import Clock
 from tests.builders import key, make_bars
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
+OP = CLI_OPERATOR  # the local CLI: may do anything
 
 
 class StillClock(Clock):
@@ -56,7 +57,7 @@ def request(**change: object) -> dict[str, object]:
 
 async def test_a_run_is_validated_loaded_computed_and_stored(world) -> None:  # type: ignore[no-untyped-def]
     _, runs, uc = world
-    run = await uc.execute(decode_request(request()))
+    run = await uc.execute(decode_request(request()), actor=OP)
     assert run.id == "run0"
     meta = run.meta
     assert meta.strategy == "sma_cross"
@@ -69,14 +70,14 @@ async def test_a_run_is_validated_loaded_computed_and_stored(world) -> None:  # 
     assert meta.metrics.trade_count > 0
     assert run.tables["curve"].height == 600
     assert run.tables["fills"]["fee"].sum() > 0
-    listed = await BacktestRuns(runs).list()
+    listed = await BacktestRuns(runs).list(actor=OP)
     assert [s.id for s in listed] == ["run0"]
 
 
 async def test_rerunning_a_stored_request_is_bit_for_bit_identical(world) -> None:  # type: ignore[no-untyped-def]
     _, _runs, uc = world
-    first = await uc.execute(decode_request(request(risk={"stop_loss": 0.01})))
-    again = await uc.rerun(first.id)
+    first = await uc.execute(decode_request(request(risk={"stop_loss": 0.01})), actor=OP)
+    again = await uc.rerun(first.id, actor=OP)
     assert again.id != first.id
     assert again.meta.metrics == first.meta.metrics
     assert again.meta.engine == "event"
@@ -99,7 +100,8 @@ async def test_arbitrage_runs_store_per_leg_trades_and_balances(world) -> None: 
                 capital=10_000.0,
                 fees={"binance": {"taker_bps": 0.0}, "kraken": {"taker_bps": 0.0}},
             )
-        )
+        ),
+        actor=OP,
     )
     assert run.meta.engine == "arbitrage"
     assert run.meta.opportunities is not None
@@ -115,7 +117,7 @@ async def test_prepare_then_compute_then_store_equals_execute(world) -> None:  #
     shipped = pickle.loads(pickle.dumps(prepared))  # what a process pool does
     result = compute(shipped)
     stored = await uc.store(prepared, result)
-    direct = await uc.execute(decode_request(request()))
+    direct = await uc.execute(decode_request(request()), actor=OP)
     assert stored.tables["curve"].equals(direct.tables["curve"])
     assert len(await runs.list()) == 2
 
@@ -136,22 +138,22 @@ async def test_prepare_then_compute_then_store_equals_execute(world) -> None:  #
 async def test_bad_requests_store_nothing(world, change, field, words) -> None:  # type: ignore[no-untyped-def]
     _, runs, uc = world
     with pytest.raises(InvalidInput, match=words) as err:
-        await uc.execute(decode_request(request(**change)))
+        await uc.execute(decode_request(request(**change)), actor=OP)
     assert err.value.field == field
     assert await runs.list() == []
 
 
 async def test_queries(world) -> None:  # type: ignore[no-untyped-def]
     _, runs, uc = world
-    run = await uc.execute(decode_request(request()))
+    run = await uc.execute(decode_request(request()), actor=OP)
     queries = BacktestRuns(runs)
-    assert (await queries.table(run.id, "trades")).equals(run.tables["trades"])
-    assert (await queries.get(run.id)).meta == run.meta
+    assert (await queries.table(run.id, "trades", actor=OP)).equals(run.tables["trades"])
+    assert (await queries.get(run.id, actor=OP)).meta == run.meta
     with pytest.raises(InvalidInput):
-        await queries.list(limit=0)
-    await queries.delete(run.id)
+        await queries.list(actor=OP, limit=0)
+    await queries.delete(run.id, actor=OP)
     with pytest.raises(NotFound):
-        await queries.get(run.id)
+        await queries.get(run.id, actor=OP)
 
 
 async def test_the_run_records_gaps_and_the_quality_score_of_its_data() -> None:
@@ -162,9 +164,9 @@ async def test_the_run_records_gaps_and_the_quality_score_of_its_data() -> None:
     runs, new_id = MemoryRunStore(), ids()
     plain = RunBacktest(bars, runs, StillClock(), new_id)  # type: ignore[arg-type]
     scored = RunBacktest(bars, runs, StillClock(), new_id, quality=MemoryQualityStore())  # type: ignore[arg-type]
-    without = (await plain.execute(decode_request(request()))).meta.series[0]
+    without = (await plain.execute(decode_request(request()), actor=OP)).meta.series[0]
     assert (without.gaps, without.bars_missing, without.quality_score) == (1, 10, None)
-    used = (await scored.execute(decode_request(request()))).meta.series[0]
+    used = (await scored.execute(decode_request(request()), actor=OP)).meta.series[0]
     assert (used.gaps, used.bars_missing) == (1, 10)
     assert used.quality_score is not None
     assert used.quality_score < 1.0  # 10 of 300 slots missing lowers the coverage
@@ -174,7 +176,7 @@ async def test_config_fees_fill_in_for_venues_the_request_does_not_price(world) 
     bars, runs, _ = world
     defaults = {"binance": FeeSchedule(taker_bps=1.0), "kraken": FeeSchedule(taker_bps=2.0)}
     uc = RunBacktest(bars, runs, StillClock(), ids(), default_fees=defaults)  # type: ignore[arg-type]
-    run = await uc.execute(decode_request(request(fees={"kraken": {"taker_bps": 9.0}})))
+    run = await uc.execute(decode_request(request(fees={"kraken": {"taker_bps": 9.0}})), actor=OP)
     assert run.meta.request.fees == {
         "binance": FeeSchedule(taker_bps=1.0),
         "kraken": FeeSchedule(taker_bps=9.0),
@@ -182,7 +184,7 @@ async def test_config_fees_fill_in_for_venues_the_request_does_not_price(world) 
     fills = run.tables["fills"]
     expected = (fills["qty"] * fills["price"] * 1e-4).sum()
     assert fills["fee"].sum() == pytest.approx(expected)
-    again = await uc.rerun(run.id)
+    again = await uc.rerun(run.id, actor=OP)
     assert again.meta.metrics == run.meta.metrics
 
 
