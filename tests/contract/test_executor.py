@@ -76,7 +76,9 @@ async def test_shutdown_finishes_running_calls_drops_queued_ones_and_refuses_new
     executor: Executor,
 ) -> None:
     running = executor.submit(nap, 0.5, "finished")
-    while not running.running():
+    for _ in range(500):  # until a worker has it (a process pool spawns first)
+        if running.running():
+            break
         await asyncio.sleep(0.01)
     queued = [executor.submit(nap, 0.2) for _ in range(QUEUE_AHEAD + 1)]
     await executor.shutdown()

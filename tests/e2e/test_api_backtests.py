@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from litestar.testing import TestClient
 
@@ -25,6 +26,7 @@ from arbx.domain.auth import Principal, PrincipalKind, Role
 from arbx.domain.backtest.request import decode_request
 from arbx.domain.backtest.run import BacktestRun
 from arbx.domain.errors import NotFound, StorageUnavailable
+from arbx.domain.market import TimeSpan
 from arbx.entrypoints.container import Container, resolve
 from arbx.entrypoints.settings import Settings, load_settings
 from arbx.ports.clock import Clock
@@ -341,3 +343,35 @@ async def test_runs_in_flight_at_shutdown_are_recorded_as_interrupted() -> None:
     assert isinstance(recorded, RunFailure)
     assert recorded.error == run.error
     await other.close()
+
+
+async def _revise_first_bar(container: Container, series: str) -> None:
+    store = await resolve(container.bar_store)
+    k = key(series)
+    bars = await store.read(k, TimeSpan.everything())
+    revised = bars.head(1).with_columns(pl.col("volume") * 2.0)  # a venue revision
+    await store.write(k, revised)
+
+
+def test_a_rerun_answers_whether_its_data_changed(api: TestClient, container: Container) -> None:
+    first = api.post("/api/v1/backtests", json=SMA).json()
+    assert first["data_changed"] is None  # not a rerun
+    (used,) = first["run"]["series"]
+    assert len(used["sha256"]) == 64
+    assert first["run"]["request"]["fees"]["kraken"] == {"maker_bps": 25.0, "taker_bps": 40.0}
+
+    same = api.post(f"/api/v1/backtests/{first['id']}/rerun").json()
+    assert (same["data_changed"], same["run"]["rerun_of"]) == ([], first["id"])
+
+    api.blocking_portal.call(_revise_first_bar, container, "kraken:BTC/USD:1m")
+    changed = api.post(f"/api/v1/backtests/{first['id']}/rerun")
+    assert changed.status_code == 201
+    (change,) = changed.json()["data_changed"]
+    assert change["series"] == "kraken:BTC/USD:1m"
+    assert change["before"]["sha256"] == used["sha256"]
+    assert change["now"]["sha256"] == changed.json()["run"]["series"][0]["sha256"]
+    assert change["now"]["sha256"] != used["sha256"]
+    assert change["before"]["rows"] == change["now"]["rows"] == 2880
+    assert any(n.startswith("data changed since run") for n in changed.json()["run"]["notes"])
+    shown = api.get(f"/api/v1/backtests/{changed.json()['id']}").json()
+    assert shown["data_changed"] == [change]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from arbx.adapters.compute.local_process import LocalProcessExecutor
 from arbx.ports.executor import WorkerLost
 from tests.support.compute_calls import add, die
@@ -10,12 +12,8 @@ from tests.support.compute_calls import add, die
 async def test_a_dead_worker_is_worker_lost_and_the_next_call_gets_a_new_pool() -> None:
     executor = LocalProcessExecutor(workers=1)
     try:
-        try:
+        with pytest.raises(WorkerLost, match="died"):
             await executor.submit(die).result()
-        except WorkerLost as exc:
-            assert "died" in exc.message
-        else:  # pragma: no cover - the call must not succeed
-            raise AssertionError("a dead worker must raise WorkerLost")
         assert await executor.submit(add, 2, 3).result() == 5
     finally:
         await executor.shutdown()
