@@ -226,13 +226,8 @@ class RunBacktest:
         fewer bars than the strategy's lookback, negative capital or fees...)."""
         valid = validate_request(request)
         request = self._effective(request, valid)
-        loaded: dict[SeriesKey, pl.DataFrame] = {}
-        for key in valid.all_keys():
-            frame = await self._bars.read(key, valid.span)
-            if frame.is_empty():
-                raise InvalidInput(f"series {key} has no data in {valid.span}", field="series")
-            loaded[key] = frame
-        check_bars(valid, loaded)
+        loaded = {key: await self._bars.read(key, valid.span) for key in valid.all_keys()}
+        check_bars(valid, loaded)  # no data, fewer bars than the lookback
         quality = {key: await self._data_quality(key, frame) for key, frame in loaded.items()}
         prints = {key: await _fingerprint(frame) for key, frame in loaded.items()}
         return PreparedBacktest(request, loaded, quality, prints)

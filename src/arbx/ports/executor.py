@@ -66,9 +66,7 @@ class Executor(Protocol):
     """
 
     @abstractmethod
-    def submit(
-        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Submission[T]: ...
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Submission[T]: ...
 
     @abstractmethod
     async def shutdown(self) -> None: ...

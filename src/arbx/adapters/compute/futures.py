@@ -56,9 +56,7 @@ class FuturesExecutor(Executor):
         self._pool: cf.Executor | None = None
         self._closed = False
 
-    def submit(
-        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Submission[T]:
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Submission[T]:
         if self._closed:
             raise ComputeUnavailable("the executor is shut down; no new work is taken")
         try:

@@ -145,13 +145,13 @@ def create_app(
         """Ingest runs and background backtests of this app: closed (runs in flight recorded
         as cancelled / interrupted) before the resources close, then forgotten."""
         ingest_runs = await resolve(container.ingest_runs)
-        backtests = await resolve(container.background_backtests)
+        background = await resolve(container.background_backtests)
         try:
             yield
         finally:
             try:
                 await ingest_runs.close()
-                await backtests.close()
+                await background.close()
             finally:
                 container.ingest_runs.reset()
                 container.background_backtests.reset()
