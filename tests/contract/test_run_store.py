@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ from arbx.domain.backtest.request import decode_request, validate_request
 from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, SeriesUsed
 from arbx.domain.backtest.vectorized import run_vectorized
 from arbx.domain.errors import Conflict, NotFound
-from arbx.ports.run_store import RunStore
+from arbx.ports.run_store import RunFailure, RunStore
 from tests.builders import make_bars
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -40,7 +41,14 @@ def runs(request: pytest.FixtureRequest) -> RunStore:
     return store
 
 
-def a_run(run_id: str = "r1", *, at: datetime = T0, strategy: str = "sma_cross") -> BacktestRun:
+def a_run(
+    run_id: str = "r1",
+    *,
+    at: datetime = T0,
+    strategy: str = "sma_cross",
+    owner: str | None = None,
+    shared: bool = False,
+) -> BacktestRun:
     params = {"fast": 3, "slow": 9} if strategy == "sma_cross" else {}
     request = decode_request(
         {
@@ -57,8 +65,22 @@ def a_run(run_id: str = "r1", *, at: datetime = T0, strategy: str = "sma_cross")
     target = (np.arange(200) % 20 < 10).astype(float)
     result = run_vectorized(bars, target, Execution())
     used = [SeriesUsed("binance:BTC/USDC:1m", 200, frame["ts"][0], frame["ts"][-1])]
-    return BacktestRun.of(
+    run = BacktestRun.of(
         run_id, at, request, valid.params, (valid.span.start, valid.span.end), used, result
+    )
+    meta = msgspec.structs.replace(run.meta, owner=owner, shared=shared)
+    return BacktestRun(meta, run.tables)
+
+
+def a_failure(run_id: str = "f1", *, owner: str | None = "u1") -> RunFailure:
+    return RunFailure(
+        id=run_id,
+        created_at=T0,
+        strategy="threshold_arb",
+        bars=7500,
+        error="interrupted: arbx stopped while the run was computing; run it again",
+        owner=owner,
+        shared=True,
     )
 
 
@@ -117,3 +139,53 @@ async def test_delete_removes_the_run_and_its_tables(runs: RunStore) -> None:
     with pytest.raises(NotFound):
         await runs.table("a", "curve")
     await runs.ping()
+
+
+async def test_a_reader_lists_own_shared_and_ownerless_runs_paged_after_the_filter(
+    runs: RunStore,
+) -> None:
+    await runs.save(a_run("mine", at=T0, owner="ana"))
+    await runs.save(a_run("theirs", at=T0 + timedelta(minutes=1), owner="bob"))
+    await runs.save(a_run("shared", at=T0 + timedelta(minutes=2), owner="bob", shared=True))
+    await runs.save(a_run("cli", at=T0 + timedelta(minutes=3)))
+    for n in range(3):  # newer private runs of someone else must not eat the reader's page
+        await runs.save(a_run(f"bob{n}", at=T0 + timedelta(minutes=10 + n), owner="bob"))
+    assert [s.id for s in await runs.list(readable_by="ana")] == ["cli", "shared", "mine"]
+    assert [s.id for s in await runs.list(readable_by="ana", limit=2)] == ["cli", "shared"]
+    bobs = await runs.list(readable_by="bob", strategy="sma_cross")
+    assert [s.id for s in bobs] == ["bob2", "bob1", "bob0", "cli", "shared", "theirs"]
+    assert len(await runs.list(limit=1000)) == 7
+    owned = (await runs.list(readable_by="ana", limit=1000))[-1]
+    assert (owned.owner, owned.shared) == ("ana", False)
+
+
+async def test_a_recorded_failure_reads_back_and_is_not_a_run(runs: RunStore) -> None:
+    await runs.save(a_run("r1"))
+    failure = a_failure()
+    await runs.record_failure(failure)
+    assert await runs.failure("f1") == failure
+    with pytest.raises(NotFound):
+        await runs.get("f1")
+    with pytest.raises(NotFound):
+        await runs.table("f1", "curve")
+    with pytest.raises(NotFound):
+        await runs.delete("f1")
+    with pytest.raises(NotFound):
+        await runs.failure("r1")
+    with pytest.raises(NotFound):
+        await runs.failure("nope")
+    assert [s.id for s in await runs.list()] == ["r1"]
+    assert [s.id for s in await runs.list(readable_by="u1")] == ["r1"]
+
+
+async def test_failures_and_runs_share_one_id_space(runs: RunStore) -> None:
+    await runs.save(a_run("r1"))
+    await runs.record_failure(a_failure("f1"))
+    with pytest.raises(Conflict):
+        await runs.record_failure(a_failure("r1"))
+    with pytest.raises(Conflict):
+        await runs.record_failure(a_failure("f1", owner="other"))
+    with pytest.raises(Conflict):
+        await runs.save(a_run("f1"))
+    assert (await runs.failure("f1")).owner == "u1"
+    assert (await runs.get("r1")).meta.strategy == "sma_cross"

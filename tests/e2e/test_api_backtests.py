@@ -13,19 +13,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from litestar.testing import TestClient
 
+from arbx.adapters.compute.local_process import LocalProcessExecutor
 from arbx.adapters.memory.bar_store import MemoryBarStore
 from arbx.adapters.memory.run_store import MemoryRunStore
-from arbx.app.run_backtest import RunBacktest
-from arbx.domain.auth import Role
+from arbx.app.background_backtests import BackgroundBacktests, BackgroundRun
+from arbx.app.run_backtest import BacktestRuns, RunBacktest
+from arbx.domain.auth import Principal, PrincipalKind, Role
+from arbx.domain.backtest.request import decode_request
 from arbx.domain.backtest.run import BacktestRun
-from arbx.domain.errors import StorageUnavailable
+from arbx.domain.errors import NotFound, StorageUnavailable
+from arbx.domain.market import TimeSpan
 from arbx.entrypoints.container import Container, resolve
-from arbx.entrypoints.http.routes.backtests import BackgroundRun, BacktestJobs, FailureLog
 from arbx.entrypoints.settings import Settings, load_settings
 from arbx.ports.clock import Clock
+from arbx.ports.run_store import RunFailure
 from tests.builders import key, make_bars
 from tests.e2e.conftest import AnonymousClient
 from tests.e2e.test_auth_matrix import bearer, login, make_user
@@ -275,21 +280,20 @@ class BrokenRunStore(MemoryRunStore):
         raise StorageUnavailable("the run store is down")
 
 
-async def _jobs(tmp_path: Path, runs: MemoryRunStore) -> BacktestJobs:
+ANA = Principal(
+    kind=PrincipalKind.USER, user_id="u-ana", username="ana", roles=frozenset({Role.ANALYST})
+)
+
+
+async def _backtests(runs: MemoryRunStore) -> tuple[RunBacktest, BacktestRuns, BackgroundBacktests]:
+    """One process's use cases on ``runs``: every run goes to a one-worker process pool."""
     bars = MemoryBarStore()
     await bars.write(key("binance:BTC/USDC:1m"), make_bars(400))
-    uc = RunBacktest(bars, runs, StillClock())
-
-    async def provide() -> RunBacktest:
-        return uc
-
-    return BacktestJobs(
-        run_backtest=provide,
-        clock=StillClock(),
-        inline_max_bars=0,
-        pool_workers=1,
-        failures=FailureLog(tmp_path / "failures.jsonl"),
+    background = BackgroundBacktests(
+        runs=runs, executor=LocalProcessExecutor(workers=1), clock=StillClock()
     )
+    uc = RunBacktest(bars, runs, StillClock(), background=background, inline_max_bars=0)
+    return uc, BacktestRuns(runs, background), background
 
 
 REQUEST = {
@@ -301,36 +305,73 @@ REQUEST = {
 }
 
 
-async def test_a_failed_background_run_reads_as_failed_after_a_restart(tmp_path: Path) -> None:
-    jobs = await _jobs(tmp_path, BrokenRunStore())
+async def test_a_failed_background_run_reads_as_failed_after_a_restart() -> None:
+    runs = BrokenRunStore()
+    uc, queries, background = await _backtests(runs)
     try:
-        run = await jobs.submit(REQUEST, None)
+        run = await uc.start(decode_request(REQUEST), actor=ANA)
         assert isinstance(run, BackgroundRun)
         assert run.task is not None
         await asyncio.wait_for(run.task, 60)
-        status = await jobs.status(run.id)
+        status = await queries.status(run.id, actor=ANA)
         assert isinstance(status, BackgroundRun)
         assert status.status == "failed"
         assert "run store is down" in (status.error or "")
     finally:
-        await jobs.close()
-    restarted = await _jobs(tmp_path, MemoryRunStore())
-    recorded = await restarted.status(run.id)
-    assert recorded is not None
-    assert not isinstance(recorded, BackgroundRun)
-    assert (recorded.status, recorded.error) == ("failed", status.error)
-    assert await restarted.status("another") is None
+        await background.close()
+    # a restarted process (or a second server) on the same store reads the failure
+    _, restarted, other = await _backtests(runs)
+    recorded = await restarted.status(run.id, actor=ANA)
+    assert isinstance(recorded, RunFailure)
+    assert (recorded.error, recorded.owner, recorded.bars) == (status.error, "u-ana", 400)
+    with pytest.raises(NotFound):
+        await restarted.status("another", actor=ANA)
+    await other.close()
 
 
-async def test_runs_in_flight_at_shutdown_are_recorded_as_interrupted(tmp_path: Path) -> None:
+async def test_runs_in_flight_at_shutdown_are_recorded_as_interrupted() -> None:
     runs = MemoryRunStore()
-    jobs = await _jobs(tmp_path, runs)
-    run = await jobs.submit(REQUEST, None)
+    uc, _, background = await _backtests(runs)
+    run = await uc.start(decode_request(REQUEST), actor=ANA)
     assert isinstance(run, BackgroundRun)
-    await jobs.close()  # cancels before the spawned worker can answer
+    await background.close()  # cancels before the spawned worker can answer
     assert run.status == "failed"
     assert "interrupted" in (run.error or "")
     assert await runs.list() == []
-    recorded = await (await _jobs(tmp_path, runs)).status(run.id)
-    assert recorded is not None
-    assert (recorded.status, recorded.error) == ("failed", run.error)
+    _, restarted, other = await _backtests(runs)
+    recorded = await restarted.status(run.id, actor=ANA)
+    assert isinstance(recorded, RunFailure)
+    assert recorded.error == run.error
+    await other.close()
+
+
+async def _revise_first_bar(container: Container, series: str) -> None:
+    store = await resolve(container.bar_store)
+    k = key(series)
+    bars = await store.read(k, TimeSpan.everything())
+    revised = bars.head(1).with_columns(pl.col("volume") * 2.0)  # a venue revision
+    await store.write(k, revised)
+
+
+def test_a_rerun_answers_whether_its_data_changed(api: TestClient, container: Container) -> None:
+    first = api.post("/api/v1/backtests", json=SMA).json()
+    assert first["data_changed"] is None  # not a rerun
+    (used,) = first["run"]["series"]
+    assert len(used["sha256"]) == 64
+    assert first["run"]["request"]["fees"]["kraken"] == {"maker_bps": 25.0, "taker_bps": 40.0}
+
+    same = api.post(f"/api/v1/backtests/{first['id']}/rerun").json()
+    assert (same["data_changed"], same["run"]["rerun_of"]) == ([], first["id"])
+
+    api.blocking_portal.call(_revise_first_bar, container, "kraken:BTC/USD:1m")
+    changed = api.post(f"/api/v1/backtests/{first['id']}/rerun")
+    assert changed.status_code == 201
+    (change,) = changed.json()["data_changed"]
+    assert change["series"] == "kraken:BTC/USD:1m"
+    assert change["before"]["sha256"] == used["sha256"]
+    assert change["now"]["sha256"] == changed.json()["run"]["series"][0]["sha256"]
+    assert change["now"]["sha256"] != used["sha256"]
+    assert change["before"]["rows"] == change["now"]["rows"] == 2880
+    assert any(n.startswith("data changed since run") for n in changed.json()["run"]["notes"])
+    shown = api.get(f"/api/v1/backtests/{changed.json()['id']}").json()
+    assert shown["data_changed"] == [change]

@@ -164,3 +164,34 @@ def test_bad_input_exits_2_and_stores_nothing(
 def test_a_missing_required_option_exits_2(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert arbx(data, "backtest", "run", "--strategy", "sma_cross", *SPAN) == 2
     assert "--series is required" in capsys.readouterr().err
+
+
+def test_rerun_says_whether_the_data_changed_with_both_fingerprints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "var"
+    assert arbx(folder, "data", "load-samples", "--dir", str(SAMPLES)) == 0
+    assert arbx(folder, *SMA) == 0
+    first = run_id(capsys.readouterr().out)
+    assert arbx(folder, "backtest", "rerun", first) == 0
+    assert f"rerun of {first}: same data" in capsys.readouterr().out
+
+    # the venue revises one bar: re-importing it upserts a new close
+    revised = tmp_path / "kraken_BTC-USD_1m.csv"
+    revised.write_text(
+        "timestamp,open,high,low,close,volume\n1678406400000,20363.7,20364.0,20359.2,20363.0,1.5\n"
+    )
+    assert arbx(folder, "data", "import", str(revised)) == 0
+    capsys.readouterr()
+    assert arbx(folder, "backtest", "show", first, "--json") == 0
+    before = json.loads(capsys.readouterr().out)["series"][0]
+    assert arbx(folder, "backtest", "rerun", first) == 0
+    out = capsys.readouterr().out
+    assert f"rerun of {first}: DATA CHANGED in 1 series" in out
+    assert (
+        f"before: 2,880 bars 2023-03-10 00:00 .. 2023-03-11 23:59, sha256 {before['sha256']}" in out
+    )
+    now = re.search(r"now: +2,880 bars .*, sha256 ([0-9a-f]{64})$", out, re.MULTILINE)
+    assert now is not None
+    assert now.group(1) != before["sha256"]
+    assert f"note: data changed since run {first}: kraken:BTC/USD:1m" in out

@@ -10,6 +10,7 @@ it fetches only what is still missing; upserts mean nothing is ever stored twice
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -169,8 +170,28 @@ class EnsureHistory:
         if client is None:
             known = ", ".join(sorted(str(e) for e in self._exchanges)) or "none"
             raise InvalidInput(
-                f"exchange {exchange} has no configured client; configured: {known}",
+                f"exchange {exchange} has no configured client; configured: {known}."
+                f" {exchange} is not configured; use one of {known}, or enable it in"
+                f" [exchanges.{exchange}]",
                 field="exchange",
+            )
+        return client
+
+    async def check(self, series: SeriesKey) -> ExchangeClient:
+        """The series' venue client, after checking what can be checked before fetching:
+        the venue is configured, serves the timeframe, and lists the symbol
+        (``InvalidInput`` naming the field, with close matches for a symbol)."""
+        client = self.client_for(series.exchange)
+        _support(client, series.timeframe)
+        listed = {m.symbol for m in await client.list_markets()}
+        if series.symbol not in listed:
+            names = [str(s) for s in listed]
+            close = difflib.get_close_matches(str(series.symbol), names, n=5, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InvalidInput(
+                f"symbol {series.symbol} is not listed on {client.venue}{hint}",
+                field="symbol",
+                details=close,
             )
         return client
 
@@ -194,16 +215,7 @@ class EnsureHistory:
         self, series: SeriesKey, span: TimeSpan, progress: ProgressCallback | None = None
     ) -> EnsureHistoryReport:
         client = self.client_for(series.exchange)
-        support = {s.timeframe: s for s in client.supported_timeframes()}[series.timeframe]
-        if support.fetched_as is None:
-            offered = ", ".join(
-                s.timeframe.value for s in client.supported_timeframes() if s.native
-            )
-            raise InvalidInput(
-                f"timeframe {series.timeframe} cannot be served by {series.exchange};"
-                f" use one of {offered}",
-                field="timeframe",
-            )
+        _support(client, series.timeframe)
         missing = await self.missing_spans(series, span)
         run = _Run(
             series,
@@ -324,6 +336,18 @@ class EnsureHistory:
         start = timeframe.floor_ms(span.start_ms)
         end = min(-(-span.end_ms // step) * step, timeframe.floor_ms(to_ms(self._clock.now())))
         return TimeSpan.from_ms(start, end) if start < end else None
+
+
+def _support(client: ExchangeClient, timeframe: Timeframe) -> None:
+    """Refuse a timeframe the venue can neither serve natively nor resample to."""
+    supports = client.supported_timeframes()
+    if any(s.timeframe is timeframe and s.fetched_as is not None for s in supports):
+        return
+    offered = ", ".join(s.timeframe.value for s in supports if s.native)
+    raise InvalidInput(
+        f"timeframe {timeframe} cannot be served by {client.venue}; use one of {offered}",
+        field="timeframe",
+    )
 
 
 def _coalesce(spans: Sequence[TimeSpan], within_ms: int) -> list[TimeSpan]:

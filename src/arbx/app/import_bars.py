@@ -101,8 +101,12 @@ class ImportBars:
     async def execute(
         self, command: ImportCommand, progress: Progress | None = None
     ) -> ImportReport:
-        raw = self._files.read(
-            command.path, skip_rows=command.skip_rows, has_header=command.has_header
+        # file I/O and parsing block: keep them off the event loop
+        raw = await asyncio.to_thread(
+            self._files.read,
+            command.path,
+            skip_rows=command.skip_rows,
+            has_header=command.has_header,
         )
         return await self.ingest_table(
             raw, command.key, command.mapping, command.time_unit, progress, command.time_format

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -84,5 +85,5 @@ class ExportBars:
         bars = await self._store.read(key, span)
         if bars.is_empty():
             raise InvalidInput(f"no bars of {key} in {span}; nothing to export", field="span")
-        self._files.write(bars, path)
+        await asyncio.to_thread(self._files.write, bars, path)  # off the event loop
         return bars.height

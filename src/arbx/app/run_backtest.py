@@ -1,39 +1,74 @@
 """Use cases around backtests: run one (validate, load bars, compute, store) and query runs.
 
-The HTTP layer may split a run in three so large ones go to a process pool:
-``prepared = await uc.prepare(request)`` (validation and loading, raises ``InvalidInput``),
-``result = compute(prepared)`` (pure and picklable: run it in a worker process), then
-``run = await uc.store(prepared, result)``. ``execute`` does all three in-process.
+One call per face: ``RunBacktest.execute`` (the CLI, the Python API) computes and stores
+before it returns; ``RunBacktest.start`` (the HTTP API) computes a run reading fewer than
+``inline_max_bars`` bars at once and hands a larger one to ``BackgroundBacktests`` (an
+``Executor``: a process pool), answering with the accepted run. ``rerun`` and
+``start_rerun`` run a stored run's request again and say whether its data changed.
+
+Both validate the request and load its bars first (``InvalidInput`` names what is wrong, and
+nothing is stored), with the lookback check in ``domain.backtest.runner.check_bars``. The
+stored request is the effective one: every traded venue's fee schedule is written in (the
+request's, else config ``default_fees``, else the built-in default), so a rerun uses the
+same fees whatever the defaults become. Each series read is fingerprinted (rows, first and
+last bar, SHA-256 of the bars); a rerun compares them with the stored run's and records the
+differences (``data_changed``, with a note).
 
 With a ``QualityStore``, each series a run reads is scored (``SummarizeQuality``) and the
-score is kept in the run's meta beside the gap count of the data used (the gap count needs
-no store). ``default_fees`` (from config) fill in the fee schedule of venues the request
-does not price itself; the stored request carries them, so a rerun uses the same fees.
+score is kept in the run's meta beside the gap count of the data used.
+
+Authorization happens here: ``actor`` is the caller (``CLI_OPERATOR`` for the local CLI,
+which may do anything). Starting needs ``backtests:run``; reading a run ``results:read`` on
+it (own, shared or ownerless runs; everybody's with ``results:read_any``); deleting needs
+``backtests:run`` and ownership (or ``results:read_any``). Listing pages in the store after
+the visibility filter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import msgspec
 import polars as pl
 
+from arbx.app.background_backtests import BackgroundBacktests, BackgroundRun, run_resource
 from arbx.app.validate_series import SummarizeQuality
-from arbx.domain.backtest.costs import FeeSchedule
+from arbx.domain.auth import Permission, Principal, PrincipalKind, Role
+from arbx.domain.auth.policy import Resource, require
+from arbx.domain.backtest.costs import FeeSchedule, fees_for
 from arbx.domain.backtest.request import BacktestRequest, ValidRequest, validate_request
 from arbx.domain.backtest.result import BacktestResult
-from arbx.domain.backtest.run import BacktestRun, RunSummary, SeriesUsed, TableName
+from arbx.domain.backtest.run import (
+    BacktestRun,
+    BarsFingerprint,
+    DataChange,
+    RunSummary,
+    SeriesUsed,
+    TableName,
+    data_changes,
+    fingerprint_bars,
+)
+from arbx.domain.backtest.runner import check_bars
 from arbx.domain.backtest.runner import run as run_engine
-from arbx.domain.errors import InvalidInput
+from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality.gaps import missing_runs
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
-from arbx.ports.run_store import RunStore
+from arbx.ports.run_store import RunFailure, RunStore
+
+CLI_OPERATOR = Principal(
+    kind=PrincipalKind.USER, user_id="", username="cli", roles=frozenset({Role.ADMIN})
+)
+"""The person at the local CLI: holds the database itself, so may do anything; the runs it
+makes have no owner (every reader of a server on the same store sees them)."""
+
+HASH_IN_THREAD_ROWS = 100_000  # fingerprint larger series off the event loop
 
 
 @dataclass(frozen=True)
@@ -47,7 +82,7 @@ class DataQuality:
 
 @dataclass(frozen=True)
 class PreparedBacktest:
-    """A validated request with its bars loaded (cut to the span).
+    """A validated request with its bars loaded (cut to the span) and fingerprinted.
 
     Picklable (plain request and frames), so ``compute`` can run in a worker process; the
     validation is redone there from the request (cheap and deterministic).
@@ -56,6 +91,9 @@ class PreparedBacktest:
     request: BacktestRequest
     bars: dict[SeriesKey, pl.DataFrame]
     quality: dict[SeriesKey, DataQuality] = field(default_factory=dict)
+    fingerprints: dict[SeriesKey, BarsFingerprint] = field(default_factory=dict)
+    rerun_of: str | None = None
+    data_changed: list[DataChange] | None = None
 
     @property
     def valid(self) -> ValidRequest:
@@ -63,13 +101,59 @@ class PreparedBacktest:
 
     @property
     def bar_count(self) -> int:
-        """Rows across every series: the size the caller uses to pick sync vs background."""
+        """Rows across every series: the size that picks at once vs background."""
         return sum(frame.height for frame in self.bars.values())
+
+    def series_used(self) -> list[SeriesUsed]:
+        used = []
+        for key, frame in self.bars.items():
+            q = self.quality.get(key)
+            fp = self.fingerprints.get(key)
+            used.append(
+                SeriesUsed(
+                    str(key),
+                    frame.height,
+                    frame["ts"][0],
+                    frame["ts"][-1],
+                    gaps=None if q is None else q.gaps,
+                    bars_missing=None if q is None else q.bars_missing,
+                    quality_score=None if q is None else q.score,
+                    sha256=None if fp is None else fp.sha256,
+                )
+            )
+        return used
 
 
 def compute(prepared: PreparedBacktest) -> BacktestResult:
     """Run the engine (CPU only; safe to call in a worker process)."""
     return run_engine(prepared.valid, prepared.bars)
+
+
+def _owner(actor: Principal) -> str | None:
+    return actor.user_id or None
+
+
+def change_notes(rerun_of: str, changes: list[DataChange]) -> list[str]:
+    """Say how the data of a rerun differ from the run it repeats."""
+    notes = []
+    for change in changes:
+        before, now = change.before, change.now
+        if before is None or now is None:
+            side = "was not read by" if before is None else "is no longer read by"
+            notes.append(f"data changed: {change.series} {side} run {rerun_of}")
+            continue
+        notes.append(
+            f"data changed since run {rerun_of}: {change.series} had {_describe(before)},"
+            f" now {_describe(now)}"
+        )
+    return notes
+
+
+def _describe(fp: BarsFingerprint) -> str:
+    digest = "no hash" if fp.sha256 is None else f"sha256 {fp.sha256[:12]}"
+    return (
+        f"{fp.rows:,} bars {fp.first_ts:%Y-%m-%d %H:%M} .. {fp.last_ts:%Y-%m-%d %H:%M} ({digest})"
+    )
 
 
 class RunBacktest:
@@ -82,13 +166,55 @@ class RunBacktest:
         *,
         quality: QualityStore | None = None,
         default_fees: Mapping[str, FeeSchedule] | None = None,
+        background: BackgroundBacktests | None = None,
+        inline_max_bars: int | None = None,
     ) -> None:
+        """``start`` computes at once below ``inline_max_bars`` bars and hands larger runs to
+        ``background``; without either it computes every run at once."""
         self._bars = bars
         self._runs = runs
         self._clock = clock
         self._new_id = new_id
         self._quality = None if quality is None else SummarizeQuality(bars, quality)
         self._default_fees = dict(default_fees or {})
+        self._background = background
+        self._inline_max_bars = inline_max_bars
+
+    # -- the faces ------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        request: BacktestRequest,
+        *,
+        actor: Principal,
+        shared: bool = False,
+    ) -> BacktestRun:
+        """Validate, load, compute (in a thread) and store; return the stored run."""
+        require(actor, Permission.BACKTESTS_RUN)
+        prepared = await self.prepare(request)
+        return await self._inline(prepared, actor, shared)
+
+    async def start(
+        self, request: BacktestRequest, *, actor: Principal, shared: bool = False
+    ) -> BacktestRun | BackgroundRun:
+        """Like ``execute`` for a small run; a large one is accepted and computed in the
+        background (poll it with ``BacktestRuns.status``)."""
+        require(actor, Permission.BACKTESTS_RUN)
+        prepared = await self.prepare(request)
+        return await self._place(prepared, actor, shared)
+
+    async def rerun(self, run_id: str, *, actor: Principal) -> BacktestRun:
+        """Run a stored run's request again on the data stored now, as a new run of
+        ``actor`` (same data gives the same result, bit for bit; changed data is recorded
+        in ``data_changed`` and the notes)."""
+        prepared, stored = await self._prepare_rerun(run_id, actor)
+        return await self._inline(prepared, actor, stored.meta.shared)
+
+    async def start_rerun(self, run_id: str, *, actor: Principal) -> BacktestRun | BackgroundRun:
+        prepared, stored = await self._prepare_rerun(run_id, actor)
+        return await self._place(prepared, actor, stored.meta.shared)
+
+    # -- the steps ------------------------------------------------------------------------
 
     def new_id(self) -> str:
         """A fresh run id (callers that answer before storing reserve one with this)."""
@@ -98,28 +224,56 @@ class RunBacktest:
         """Validate ``request`` and load its bars; ``InvalidInput`` names what is wrong
         (unknown strategy or parameter, start >= end, a series without data in the span,
         fewer bars than the strategy's lookback, negative capital or fees...)."""
-        request = self._with_default_fees(request)
         valid = validate_request(request)
-        loaded: dict[SeriesKey, pl.DataFrame] = {}
-        need = valid.strategy.lookback(valid.params)
-        for key in valid.all_keys():
-            frame = await self._bars.read(key, valid.span)
-            if frame.is_empty():
-                raise InvalidInput(f"series {key} has no data in {valid.span}", field="series")
-            if key in valid.keys and frame.height < need:
-                raise InvalidInput(
-                    f"series {key} has {frame.height} bars in the span but"
-                    f" {valid.strategy.name} needs at least {need} (its lookback)",
-                    field="series",
-                )
-            loaded[key] = frame
+        request = self._effective(request, valid)
+        loaded = {key: await self._bars.read(key, valid.span) for key in valid.all_keys()}
+        check_bars(valid, loaded)  # no data, fewer bars than the lookback
         quality = {key: await self._data_quality(key, frame) for key, frame in loaded.items()}
-        return PreparedBacktest(request, loaded, quality)
+        prints = {key: await _fingerprint(frame) for key, frame in loaded.items()}
+        return PreparedBacktest(request, loaded, quality, prints)
 
-    def _with_default_fees(self, request: BacktestRequest) -> BacktestRequest:
-        if not self._default_fees or self._default_fees.keys() <= request.fees.keys():
+    async def store(
+        self,
+        prepared: PreparedBacktest,
+        result: BacktestResult,
+        *,
+        run_id: str | None = None,
+        owner: str | None = None,
+        shared: bool = False,
+    ) -> BacktestRun:
+        """Record a computed run (under ``run_id`` when the caller reserved one)."""
+        valid = prepared.valid
+        run = BacktestRun.of(
+            run_id or self._new_id(),
+            self._clock.now(),
+            valid.request,
+            valid.params,
+            (valid.span.start, valid.span.end),
+            prepared.series_used(),
+            result,
+        )
+        meta = msgspec.structs.replace(run.meta, owner=owner, shared=shared)
+        if prepared.rerun_of is not None:
+            changes = prepared.data_changed or []
+            meta = msgspec.structs.replace(
+                meta,
+                rerun_of=prepared.rerun_of,
+                data_changed=changes,
+                notes=[*meta.notes, *change_notes(prepared.rerun_of, changes)],
+            )
+        run = BacktestRun(meta, run.tables)
+        await self._runs.save(run)
+        return run
+
+    def _effective(self, request: BacktestRequest, valid: ValidRequest) -> BacktestRequest:
+        """The request with the fee schedule of every traded venue written in."""
+        fees = dict(request.fees)
+        for venue in dict.fromkeys(key.exchange.id for key in valid.keys):
+            if venue not in fees:
+                fees[venue] = self._default_fees.get(venue) or fees_for(venue)
+        if fees == request.fees:
             return request
-        return msgspec.structs.replace(request, fees={**self._default_fees, **request.fees})
+        return msgspec.structs.replace(request, fees=fees)
 
     async def _data_quality(self, key: SeriesKey, frame: pl.DataFrame) -> DataQuality:
         """Gaps between the first and last bar read (the frame is canonical: sorted, unique,
@@ -132,77 +286,122 @@ class RunBacktest:
             score = (await self._quality.execute(key, span)).score.score
         return DataQuality(int(starts.size), int((ends - starts).sum()) // step, score)
 
-    async def store(
-        self,
-        prepared: PreparedBacktest,
-        result: BacktestResult,
-        *,
-        run_id: str | None = None,
-        owner: str | None = None,
-        shared: bool = False,
-    ) -> BacktestRun:
-        """Record a computed run (under ``run_id`` when the caller reserved one)."""
-        used = []
-        for key, frame in prepared.bars.items():
-            q = prepared.quality.get(key)
-            used.append(
-                SeriesUsed(
-                    str(key),
-                    frame.height,
-                    frame["ts"][0],
-                    frame["ts"][-1],
-                    gaps=None if q is None else q.gaps,
-                    bars_missing=None if q is None else q.bars_missing,
-                    quality_score=None if q is None else q.score,
-                )
-            )
-        valid = prepared.valid
-        run = BacktestRun.of(
-            run_id or self._new_id(),
-            self._clock.now(),
-            valid.request,
-            valid.params,
-            (valid.span.start, valid.span.end),
-            used,
-            result,
-        )
-        if owner is not None or shared:
-            run = BacktestRun(
-                msgspec.structs.replace(run.meta, owner=owner, shared=shared), run.tables
-            )
-        await self._runs.save(run)
-        return run
-
-    async def execute(
-        self, request: BacktestRequest, *, owner: str | None = None, shared: bool = False
-    ) -> BacktestRun:
-        prepared = await self.prepare(request)
-        return await self.store(prepared, compute(prepared), owner=owner, shared=shared)
-
-    async def rerun(self, run_id: str, *, owner: str | None = None) -> BacktestRun:
-        """Run a stored run's request again (same data gives the same result, bit for bit)."""
+    async def _prepare_rerun(
+        self, run_id: str, actor: Principal
+    ) -> tuple[PreparedBacktest, BacktestRun]:
+        require(actor, Permission.BACKTESTS_RUN)
         stored = await self._runs.get(run_id)
-        return await self.execute(stored.meta.request, owner=owner)
+        require(actor, Permission.RESULTS_READ, run_resource(stored.meta.owner, stored.meta.shared))
+        prepared = await self.prepare(stored.meta.request)
+        changes = data_changes(stored.meta.series, prepared.series_used())
+        return replace(prepared, rerun_of=stored.id, data_changed=changes), stored
+
+    async def _inline(
+        self, prepared: PreparedBacktest, actor: Principal, shared: bool
+    ) -> BacktestRun:
+        result = await asyncio.to_thread(compute, prepared)
+        return await self.store(prepared, result, owner=_owner(actor), shared=shared)
+
+    async def _place(
+        self, prepared: PreparedBacktest, actor: Principal, shared: bool
+    ) -> BacktestRun | BackgroundRun:
+        limit = self._inline_max_bars
+        if self._background is None or limit is None or prepared.bar_count < limit:
+            return await self._inline(prepared, actor, shared)
+        run = BackgroundRun(
+            id=self._new_id(),
+            created_at=self._clock.now(),
+            strategy=prepared.request.strategy,
+            bars=prepared.bar_count,
+            owner=_owner(actor),
+            shared=shared,
+            data_changed=prepared.data_changed,
+        )
+
+        async def finish(result: BacktestResult) -> BacktestRun:
+            return await self.store(
+                prepared, result, run_id=run.id, owner=run.owner, shared=run.shared
+            )
+
+        return self._background.start(run, finish, compute, prepared)
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """Stored runs an actor may read (newest first) and their runs still computing."""
+
+    backtests: list[RunSummary]
+    in_flight: list[BackgroundRun]
 
 
 class BacktestRuns:
-    """Queries over stored runs (list, show, one table, delete)."""
+    """Queries over runs (list, status, show, one table, delete), authorized per run."""
 
-    def __init__(self, runs: RunStore) -> None:
+    def __init__(self, runs: RunStore, background: BackgroundBacktests | None = None) -> None:
         self._runs = runs
+        self._background = background
 
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100
+        self,
+        *,
+        actor: Principal,
+        strategy: str | None = None,
+        limit: int = 100,
     ) -> builtins.list[RunSummary]:
+        """Runs ``actor`` may read, newest first (the store filters, then pages)."""
+        require(actor, Permission.RESULTS_READ)
         if limit < 1 or limit > 1000:
             raise InvalidInput("limit must be between 1 and 1000", field="limit")
-        return await self._runs.list(strategy=strategy, limit=limit)
+        readable_by = None if actor.has(Permission.RESULTS_READ_ANY) else actor.user_id
+        return await self._runs.list(strategy=strategy, limit=limit, readable_by=readable_by)
 
-    async def get(self, run_id: str) -> BacktestRun:
-        return await self._runs.get(run_id)
+    async def listing(
+        self, *, actor: Principal, strategy: str | None = None, limit: int = 100
+    ) -> RunListing:
+        """``list`` and the actor's readable runs computing in the background."""
+        found = await self.list(actor=actor, strategy=strategy, limit=limit)
+        flying = [] if self._background is None else self._background.in_flight(actor)
+        return RunListing(found, flying)
 
-    async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
+    async def status(
+        self, run_id: str, *, actor: Principal
+    ) -> BacktestRun | BackgroundRun | RunFailure:
+        """A run computing in this process (or just failed there), a stored run, or a
+        recorded failure; ``NotFound`` when none, ``Forbidden`` when ``actor`` may not read
+        it."""
+        flying = None if self._background is None else self._background.running(run_id)
+        if flying is not None:
+            require(actor, Permission.RESULTS_READ, flying.resource)
+            return flying
+        try:
+            return await self.get(run_id, actor=actor)
+        except NotFound:
+            try:
+                failure = await self._runs.failure(run_id)
+            except NotFound:
+                raise NotFound(f"backtest run {run_id!r} does not exist") from None
+        require(actor, Permission.RESULTS_READ, run_resource(failure.owner, failure.shared))
+        return failure
+
+    async def get(self, run_id: str, *, actor: Principal) -> BacktestRun:
+        run = await self._runs.get(run_id)
+        require(actor, Permission.RESULTS_READ, run_resource(run.meta.owner, run.meta.shared))
+        return run
+
+    async def table(self, run_id: str, name: TableName, *, actor: Principal) -> pl.DataFrame:
+        await self.get(run_id, actor=actor)
         return await self._runs.table(run_id, name)
 
-    async def delete(self, run_id: str) -> None:
+    async def delete(self, run_id: str, *, actor: Principal) -> None:
+        require(actor, Permission.BACKTESTS_RUN)
+        run = await self._runs.get(run_id)
+        require(
+            actor, Permission.RESULTS_READ, Resource(owner_id=run.meta.owner or "", shared=False)
+        )
         await self._runs.delete(run_id)
+
+
+async def _fingerprint(frame: pl.DataFrame) -> BarsFingerprint:
+    if frame.height < HASH_IN_THREAD_ROWS:
+        return fingerprint_bars(frame)
+    return await asyncio.to_thread(fingerprint_bars, frame)

@@ -19,6 +19,7 @@ from dependency_injector import containers, providers
 from psycopg_pool import AsyncConnectionPool
 
 import arbx
+from arbx.adapters.compute.local_process import LocalProcessExecutor
 from arbx.adapters.exchanges.binance.client import BinanceClient
 from arbx.adapters.exchanges.coinbase.client import CoinbaseClient
 from arbx.adapters.exchanges.common.http import RetryPolicy
@@ -58,9 +59,11 @@ from arbx.app.authorize import (
     PrincipalCache,
     QueryAuditLog,
 )
+from arbx.app.background_backtests import BackgroundBacktests
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
 from arbx.app.import_bars import ImportBars, LoadSamples
+from arbx.app.ingest_runs import IngestRuns
 from arbx.app.logout import Logout
 from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
 from arbx.app.manage_jobs import (
@@ -366,6 +369,15 @@ class Container(containers.DeclarativeContainer):
         local=providers.Singleton(SqliteRunStore, database=sqlite),
         server=providers.Singleton(PostgresRunStore, pool=postgres_pool, schema=database_schema),
     )
+    # CPU-heavy work off the event loop: a spawned process pool (started on first use)
+    compute_executor = providers.Singleton(
+        LocalProcessExecutor, workers=settings.provided.backtest.pool_workers
+    )
+    # background runs of this process; closed (runs in flight recorded as interrupted) by the
+    # HTTP app's lifespan before the stores close
+    background_backtests = providers.Singleton(
+        BackgroundBacktests, runs=run_store, executor=compute_executor, clock=clock
+    )
     run_backtest = providers.Factory(
         RunBacktest,
         bars=bar_store,
@@ -373,8 +385,10 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         quality=quality_store,
         default_fees=settings.provided.backtest.fees,
+        background=background_backtests,
+        inline_max_bars=settings.provided.backtest.inline_max_bars,
     )
-    backtest_runs = providers.Factory(BacktestRuns, runs=run_store)
+    backtest_runs = providers.Factory(BacktestRuns, runs=run_store, background=background_backtests)
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session)
@@ -394,6 +408,15 @@ class Container(containers.DeclarativeContainer):
         settings.provided.profile,
         local=providers.Singleton(SqliteJobStore, database=sqlite),
         server=providers.Singleton(PostgresJobStore, pool=postgres_pool, schema=database_schema),
+    )
+    # backfills started over HTTP (background, recorded as job runs) or by the CLI (now)
+    ingest_runs = providers.Singleton(
+        IngestRuns,
+        ensure_history=ensure_history,
+        jobs=job_store,
+        clock=clock,
+        max_bars=settings.provided.exchanges.ingest_max_bars,
+        concurrency=settings.provided.exchanges.ingest_concurrency,
     )
     # --- scheduled jobs: the work of each kind, one runner per process (started by the
     # HTTP app's lifespan when [scheduler] enabled); the management use cases hand changes to

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -254,3 +255,29 @@ async def test_a_bar_before_1970_is_rejected_with_its_own_reason(
     with pytest.raises(InvalidInput, match="before 1970"):
         await importer.execute(ImportCommand(path=path, key=K))
     assert await store.list_series() == []
+
+
+class ThreadRecordingFiles(PolarsTableFiles):
+    """Real files, noting the thread each (blocking) call ran on."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def read(self, path: Path, *, skip_rows: int = 0, has_header: bool = True) -> pl.DataFrame:
+        self.threads.append(threading.get_ident())
+        return super().read(path, skip_rows=skip_rows, has_header=has_header)
+
+    def write(self, frame: pl.DataFrame, path: Path) -> None:
+        self.threads.append(threading.get_ident())
+        super().write(frame, path)
+
+
+async def test_file_io_runs_off_the_event_loop(tmp_path: Path, store: MemoryBarStore) -> None:
+    files = ThreadRecordingFiles()
+    source = tmp_path / "bars.csv"
+    make_bars(50).write_csv(source)
+    await ImportBars(files, store, clock=FixedClock()).execute(ImportCommand(path=source, key=K))
+    await ExportBars(store, files).execute(K, TimeSpan.everything(), tmp_path / "out.parquet")
+    loop_thread = threading.get_ident()
+    assert len(files.threads) == 2
+    assert loop_thread not in files.threads

@@ -9,18 +9,18 @@ import polars as pl
 
 from arbx.domain.backtest.run import BacktestRun, RunSummary, TableName
 from arbx.domain.errors import Conflict, NotFound
-from arbx.ports.run_store import RunStore
+from arbx.ports.run_store import RunFailure, RunStore
 
 
 class MemoryRunStore(RunStore):
     def __init__(self) -> None:
         self._runs: dict[str, BacktestRun] = {}
+        self._failures: dict[str, RunFailure] = {}
         self._lock = asyncio.Lock()
 
     async def save(self, run: BacktestRun) -> None:
         async with self._lock:
-            if run.id in self._runs:
-                raise Conflict(f"backtest run {run.id!r} is stored already")
+            self._check_free(run.id)
             # frames are immutable values in polars: clone so later edits cannot leak in
             self._runs[run.id] = BacktestRun(
                 run.meta, {k: v.clone() for k, v in run.tables.items()}
@@ -36,9 +36,14 @@ class MemoryRunStore(RunStore):
         return (await self.get(run_id)).tables[name]
 
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100
+        self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None
     ) -> builtins.list[RunSummary]:
-        runs = [r for r in self._runs.values() if strategy is None or r.meta.strategy == strategy]
+        runs = [
+            r
+            for r in self._runs.values()
+            if (strategy is None or r.meta.strategy == strategy)
+            and (readable_by is None or r.meta.owner in (None, readable_by) or r.meta.shared)
+        ]
         runs.sort(key=lambda r: (r.meta.created_at, r.id), reverse=True)
         return [r.summary() for r in runs[: max(limit, 0)]]
 
@@ -47,5 +52,20 @@ class MemoryRunStore(RunStore):
             if self._runs.pop(run_id, None) is None:
                 raise NotFound(f"backtest run {run_id!r} does not exist")
 
+    async def record_failure(self, failure: RunFailure) -> None:
+        async with self._lock:
+            self._check_free(failure.id)
+            self._failures[failure.id] = failure
+
+    async def failure(self, run_id: str) -> RunFailure:
+        found = self._failures.get(run_id)
+        if found is None:
+            raise NotFound(f"no failed backtest run {run_id!r} is recorded")
+        return found
+
     async def ping(self) -> None:
         return None
+
+    def _check_free(self, run_id: str) -> None:
+        if run_id in self._runs or run_id in self._failures:
+            raise Conflict(f"backtest run {run_id!r} is stored already")

@@ -1,5 +1,6 @@
 """RunStore on PostgreSQL: ``backtest_runs`` (JSONB meta) and ``backtest_run_tables`` (one
-Arrow IPC blob per result table); migration 0003 says why."""
+Arrow IPC blob per result table); migration 0003 says why. A failed run is a ``backtest_runs``
+row with status 'failed' and the failure as its meta (migration 0006)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from arbx.adapters.postgres.errors import storage_errors
 from arbx.adapters.postgres.migrate import check_schema_name
 from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, RunMeta, RunSummary, TableName
 from arbx.domain.errors import Conflict, NotFound, StorageError
-from arbx.ports.run_store import RunStore
+from arbx.ports.run_store import RunFailure, RunStore
 
 _META = msgspec.json.Decoder(RunMeta)
+_FAILURE = msgspec.json.Decoder(RunFailure)
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -49,17 +51,21 @@ class PostgresRunStore(RunStore):
         self._runs = sql.Identifier(check_schema_name(schema), "backtest_runs")
         self._tables = sql.Identifier(schema, "backtest_run_tables")
 
+    def _insert(self) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO {} (id, created_at, strategy, meta, status, owner, shared)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
+        ).format(self._runs)
+
     async def save(self, run: BacktestRun) -> None:
-        meta = _ENCODER.encode(run.meta).decode()
+        m = run.meta
+        meta = _ENCODER.encode(m).decode()
         blobs = [(run.id, name, _to_ipc(run.tables[name])) for name in TABLE_NAMES]
         with storage_errors(f"save backtest run {run.id!r}"):
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {} (id, created_at, strategy, meta) VALUES (%s, %s, %s, %s)"
-                        " ON CONFLICT (id) DO NOTHING"
-                    ).format(self._runs),
-                    (run.id, run.meta.created_at, run.meta.strategy, meta),
+                    self._insert(),
+                    (m.id, m.created_at, m.strategy, meta, "done", m.owner, m.shared),
                 )
                 if cur.rowcount == 0:
                     raise Conflict(f"backtest run {run.id!r} is stored already")
@@ -75,7 +81,9 @@ class PostgresRunStore(RunStore):
         with storage_errors(f"read backtest run {run_id!r}"):
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
-                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s").format(self._runs),
+                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s AND status = 'done'").format(
+                        self._runs
+                    ),
                     (run_id,),
                 )
                 row = await cur.fetchone()
@@ -99,7 +107,7 @@ class PostgresRunStore(RunStore):
                 cur = await conn.execute(
                     sql.SQL(
                         "SELECT t.ipc FROM {} AS r LEFT JOIN {} AS t"
-                        " ON t.run_id = r.id AND t.name = %s WHERE r.id = %s"
+                        " ON t.run_id = r.id AND t.name = %s WHERE r.id = %s AND r.status = 'done'"
                     ).format(self._runs, self._tables),
                     (name, run_id),
                     binary=True,
@@ -112,13 +120,19 @@ class PostgresRunStore(RunStore):
         return _from_ipc(row[0], run_id, name)
 
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100
+        self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None
     ) -> builtins.list[RunSummary]:
-        where = sql.SQL("") if strategy is None else sql.SQL(" WHERE strategy = %s")
-        params: builtins.list[object] = [] if strategy is None else [strategy]
+        where = [sql.SQL("status = 'done'")]
+        params: builtins.list[object] = []
+        if strategy is not None:
+            where.append(sql.SQL("strategy = %s"))
+            params.append(strategy)
+        if readable_by is not None:
+            where.append(sql.SQL("(owner IS NULL OR owner = %s OR shared)"))
+            params.append(readable_by)
         query = sql.SQL(
-            "SELECT id, meta::text FROM {}{} ORDER BY created_at DESC, id DESC LIMIT %s"
-        ).format(self._runs, where)
+            "SELECT id, meta::text FROM {} WHERE {} ORDER BY created_at DESC, id DESC LIMIT %s"
+        ).format(self._runs, sql.SQL(" AND ").join(where))
         with storage_errors("list backtest runs"):
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(query, [*params, max(limit, 0)])
@@ -129,10 +143,40 @@ class PostgresRunStore(RunStore):
         with storage_errors(f"delete backtest run {run_id!r}"):
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE id = %s").format(self._runs), (run_id,)
+                    sql.SQL("DELETE FROM {} WHERE id = %s AND status = 'done'").format(self._runs),
+                    (run_id,),
                 )
                 if cur.rowcount == 0:
                     raise NotFound(f"backtest run {run_id!r} does not exist")
+
+    async def record_failure(self, failure: RunFailure) -> None:
+        f = failure
+        text = _ENCODER.encode(f).decode()
+        with storage_errors(f"record the failure of backtest run {f.id!r}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    self._insert(),
+                    (f.id, f.created_at, f.strategy, text, "failed", f.owner, f.shared),
+                )
+                if cur.rowcount == 0:
+                    raise Conflict(f"backtest run {f.id!r} is stored already")
+
+    async def failure(self, run_id: str) -> RunFailure:
+        with storage_errors(f"read the failure of backtest run {run_id!r}"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s AND status = 'failed'").format(
+                        self._runs
+                    ),
+                    (run_id,),
+                )
+                row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no failed backtest run {run_id!r} is recorded")
+        try:
+            return _FAILURE.decode(row[0])
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise StorageError(f"stored backtest failure {run_id!r} cannot be read: {exc}") from exc
 
     async def ping(self) -> None:
         with storage_errors("check the run store"):

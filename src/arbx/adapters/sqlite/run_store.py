@@ -1,6 +1,8 @@
-"""RunStore on SQLite (tables ``backtest_runs`` and ``backtest_run_tables``, migration 0003).
+"""RunStore on SQLite (tables ``backtest_runs`` and ``backtest_run_tables``, migrations 0003
+and 0006).
 
-Run metadata is JSON; each result table is an Arrow IPC blob (see the migration for why).
+Run metadata is JSON; each result table is an Arrow IPC blob (see the migration for why). A
+failed run is a ``backtest_runs`` row with status 'failed' and the failure as its JSON.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import polars as pl
 from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, RunMeta, RunSummary, TableName
 from arbx.domain.errors import Conflict, NotFound, StorageError
-from arbx.ports.run_store import RunStore
+from arbx.ports.run_store import RunFailure, RunStore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _META = msgspec.json.Decoder(RunMeta)
+_FAILURE = msgspec.json.Decoder(RunFailure)
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -51,8 +54,32 @@ def _meta(row: sqlite3.Row) -> RunMeta:
 
 
 def _exists(conn: sqlite3.Connection, run_id: str) -> None:
-    if conn.execute("SELECT 1 FROM backtest_runs WHERE id = ?", (run_id,)).fetchone() is None:
+    found = conn.execute(
+        "SELECT 1 FROM backtest_runs WHERE id = ? AND status = 'done'", (run_id,)
+    ).fetchone()
+    if found is None:
         raise NotFound(f"backtest run {run_id!r} does not exist")
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    run_id: str,
+    created_at: datetime,
+    strategy: str,
+    meta: str,
+    *,
+    status: str,
+    owner: str | None,
+    shared: bool,
+) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO backtest_runs (id, created_at, strategy, meta, status, owner, shared)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, _micros(created_at), strategy, meta, status, owner, int(shared)),
+        )
+    except sqlite3.IntegrityError:
+        raise Conflict(f"backtest run {run_id!r} is stored already") from None
 
 
 class SqliteRunStore(RunStore):
@@ -64,13 +91,17 @@ class SqliteRunStore(RunStore):
         blobs = [(run.id, name, _to_ipc(run.tables[name])) for name in TABLE_NAMES]
 
         def write(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(
-                    "INSERT INTO backtest_runs (id, created_at, strategy, meta) VALUES (?, ?, ?, ?)",
-                    (run.id, _micros(run.meta.created_at), run.meta.strategy, meta),
-                )
-            except sqlite3.IntegrityError:
-                raise Conflict(f"backtest run {run.id!r} is stored already") from None
+            m = run.meta
+            _insert(
+                conn,
+                m.id,
+                m.created_at,
+                m.strategy,
+                meta,
+                status="done",
+                owner=m.owner,
+                shared=m.shared,
+            )
             conn.executemany(
                 "INSERT INTO backtest_run_tables (run_id, name, ipc) VALUES (?, ?, ?)", blobs
             )
@@ -80,7 +111,7 @@ class SqliteRunStore(RunStore):
     async def get(self, run_id: str) -> BacktestRun:
         def read(conn: sqlite3.Connection) -> tuple[sqlite3.Row, list[sqlite3.Row]]:
             row = conn.execute(
-                "SELECT id, meta FROM backtest_runs WHERE id = ?", (run_id,)
+                "SELECT id, meta FROM backtest_runs WHERE id = ? AND status = 'done'", (run_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"backtest run {run_id!r} does not exist")
@@ -110,29 +141,68 @@ class SqliteRunStore(RunStore):
         return _from_ipc(await self._db.run(read), run_id, name)
 
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100
+        self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None
     ) -> builtins.list[RunSummary]:
+        where = ["status = 'done'"]
+        params: builtins.list[object] = []
+        if strategy is not None:
+            where.append("strategy = ?")
+            params.append(strategy)
+        if readable_by is not None:
+            where.append("(owner IS NULL OR owner = ? OR shared = 1)")
+            params.append(readable_by)
+        query = (
+            f"SELECT id, meta FROM backtest_runs WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, id DESC LIMIT ?"
+        )
+
         def read(conn: sqlite3.Connection) -> builtins.list[sqlite3.Row]:
-            if strategy is None:
-                return conn.execute(
-                    "SELECT id, meta FROM backtest_runs ORDER BY created_at DESC, id DESC LIMIT ?",
-                    (max(limit, 0),),
-                ).fetchall()
-            return conn.execute(
-                "SELECT id, meta FROM backtest_runs WHERE strategy = ?"
-                " ORDER BY created_at DESC, id DESC LIMIT ?",
-                (strategy, max(limit, 0)),
-            ).fetchall()
+            return conn.execute(query, (*params, max(limit, 0))).fetchall()
 
         rows = await self._db.run(read)
         return [BacktestRun(_meta(row), {}).summary() for row in rows]
 
     async def delete(self, run_id: str) -> None:
         def remove(conn: sqlite3.Connection) -> None:
-            if conn.execute("DELETE FROM backtest_runs WHERE id = ?", (run_id,)).rowcount == 0:
+            deleted = conn.execute(
+                "DELETE FROM backtest_runs WHERE id = ? AND status = 'done'", (run_id,)
+            ).rowcount
+            if deleted == 0:
                 raise NotFound(f"backtest run {run_id!r} does not exist")
 
         await self._db.run(remove)
+
+    async def record_failure(self, failure: RunFailure) -> None:
+        text = _ENCODER.encode(failure).decode()
+
+        def write(conn: sqlite3.Connection) -> None:
+            _insert(
+                conn,
+                failure.id,
+                failure.created_at,
+                failure.strategy,
+                text,
+                status="failed",
+                owner=failure.owner,
+                shared=failure.shared,
+            )
+
+        await self._db.run(write)
+
+    async def failure(self, run_id: str) -> RunFailure:
+        def read(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            row: sqlite3.Row | None = conn.execute(
+                "SELECT meta FROM backtest_runs WHERE id = ? AND status = 'failed'", (run_id,)
+            ).fetchone()
+            return row
+
+        row = await self._db.run(read)
+        if row is None:
+            raise NotFound(f"no failed backtest run {run_id!r} is recorded")
+        try:
+            return _FAILURE.decode(row["meta"])
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise StorageError(f"stored backtest failure {run_id!r} cannot be read: {exc}") from exc
 
     async def ping(self) -> None:
         await self._db.ping()

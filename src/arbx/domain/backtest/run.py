@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -17,10 +18,43 @@ TableName = Literal["curve", "trades", "orders", "fills", "balances"]
 TABLE_NAMES: tuple[TableName, ...] = ("curve", "trades", "orders", "fills", "balances")
 
 
+class BarsFingerprint(msgspec.Struct, frozen=True):
+    """What identifies the bars a run read: row count, first and last bar, and the SHA-256 of
+    the bars (``fingerprint_bars``); ``sha256`` is None for runs stored before it existed."""
+
+    rows: int
+    first_ts: datetime
+    last_ts: datetime
+    sha256: str | None = None
+
+    def same_as(self, other: BarsFingerprint) -> bool:
+        """Equal counts and ends, and equal hashes when both are known."""
+        if (self.rows, self.first_ts, self.last_ts) != (other.rows, other.first_ts, other.last_ts):
+            return False
+        return self.sha256 is None or other.sha256 is None or self.sha256 == other.sha256
+
+
+FINGERPRINT_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def fingerprint_bars(frame: pl.DataFrame) -> BarsFingerprint:
+    """Fingerprint a canonical bar frame (not empty). The hash covers the row count, then
+    ``ts`` as epoch milliseconds (int64), then open, high, low, close, volume (float64), each
+    column's little-endian bytes in row order: the same bars give the same hash in any
+    process, on any machine, whatever store they came from."""
+    digest = hashlib.sha256(f"arbx-bars-v1:{frame.height}:".encode())
+    ts = frame["ts"].dt.epoch("ms").to_numpy().astype("<i8", copy=False)
+    digest.update(ts.tobytes())
+    for name in FINGERPRINT_COLUMNS:
+        digest.update(frame[name].cast(pl.Float64).to_numpy().astype("<f8", copy=False).tobytes())
+    return BarsFingerprint(frame.height, frame["ts"][0], frame["ts"][-1], digest.hexdigest())
+
+
 class SeriesUsed(msgspec.Struct, frozen=True):
-    """One series a run read: its key, row count and first/last bar in the span; with the
-    data's quality when known: ``gaps`` (runs of empty grid slots between its first and last
-    bar), ``bars_missing`` (their slots) and ``quality_score`` (0..1, see domain.quality)."""
+    """One series a run read: its key, row count and first/last bar in the span, the SHA-256
+    of those bars (see ``fingerprint_bars``); with the data's quality when known: ``gaps``
+    (runs of empty grid slots between its first and last bar), ``bars_missing`` (their slots)
+    and ``quality_score`` (0..1, see domain.quality)."""
 
     series: str
     rows: int
@@ -29,6 +63,32 @@ class SeriesUsed(msgspec.Struct, frozen=True):
     gaps: int | None = None
     bars_missing: int | None = None
     quality_score: float | None = None
+    sha256: str | None = None
+
+    @property
+    def fingerprint(self) -> BarsFingerprint:
+        return BarsFingerprint(self.rows, self.first_ts, self.last_ts, self.sha256)
+
+
+class DataChange(msgspec.Struct, frozen=True):
+    """A series whose bars differ between a run and its rerun: both fingerprints (None on the
+    side that did not read the series)."""
+
+    series: str
+    before: BarsFingerprint | None
+    now: BarsFingerprint | None
+
+
+def data_changes(before: list[SeriesUsed], now: list[SeriesUsed]) -> list[DataChange]:
+    """The series whose fingerprints differ between two runs, in the order they were read."""
+    old = {s.series: s.fingerprint for s in before}
+    new = {s.series: s.fingerprint for s in now}
+    changes = []
+    for name in dict.fromkeys([*old, *new]):
+        a, b = old.get(name), new.get(name)
+        if a is None or b is None or not a.same_as(b):
+            changes.append(DataChange(name, a, b))
+    return changes
 
 
 class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +102,9 @@ class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
     span_start: datetime
     span_end: datetime
     series: list[SeriesUsed]
+    # a rerun: the run it repeats and the series whose data changed since ([] when none)
+    rerun_of: str | None = None
+    data_changed: list[DataChange] | None = None
     engine: str
     engine_version: str
     fill: str

@@ -31,13 +31,11 @@ from arbx.domain.strategies.arbitrage import (
 )
 
 
-def run(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> BacktestResult:
-    """Run ``valid`` on ``bars`` (canonical frames keyed by series, already cut to the span).
-
-    Raises ``InvalidInput`` when a series has no bars or fewer than the strategy's lookback.
-    """
+def check_bars(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> None:
+    """Raise ``InvalidInput`` when a series has no bars or a traded one fewer than the
+    strategy's lookback (the one place this is checked: before a run is accepted, and again
+    by ``run`` wherever it computes)."""
     need = valid.strategy.lookback(valid.params)
-    arrays: dict[SeriesKey, BarArrays] = {}
     for key in valid.all_keys():
         frame = bars.get(key)
         if frame is None or frame.is_empty():
@@ -48,7 +46,18 @@ def run(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> Backtest
                 f" needs at least {need} (its lookback)",
                 field="series",
             )
-        arrays[key] = BarArrays.from_frame(frame, key.timeframe, key.exchange.id, str(key.symbol))
+
+
+def run(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> BacktestResult:
+    """Run ``valid`` on ``bars`` (canonical frames keyed by series, already cut to the span).
+
+    Raises ``InvalidInput`` when a series has no bars or fewer than the strategy's lookback.
+    """
+    check_bars(valid, bars)
+    arrays: dict[SeriesKey, BarArrays] = {
+        key: BarArrays.from_frame(bars[key], key.timeframe, key.exchange.id, str(key.symbol))
+        for key in valid.all_keys()
+    }
     if valid.engine == "arbitrage":
         return _run_arbitrage(valid, arrays)
     main = arrays[valid.keys[0]]

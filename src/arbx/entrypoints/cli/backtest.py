@@ -4,7 +4,6 @@ strategy types with their parameters."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -12,10 +11,10 @@ from typing import Any
 
 import msgspec
 
-from arbx.app.run_backtest import BacktestRuns, RunBacktest, compute
+from arbx.app.run_backtest import CLI_OPERATOR, BacktestRuns, RunBacktest
 from arbx.domain.backtest.metrics import Metrics
 from arbx.domain.backtest.request import decode_request
-from arbx.domain.backtest.run import BacktestRun, RunMeta
+from arbx.domain.backtest.run import BacktestRun, BarsFingerprint, RunMeta
 from arbx.domain.errors import InvalidInput
 from arbx.domain.strategies import describe_all
 from arbx.entrypoints.container import Container, resolve
@@ -282,7 +281,28 @@ def _describe(meta: RunMeta) -> list[str]:
             f" {o.skipped_in_position:,}, no market {o.skipped_no_market:,}; rebalances"
             f" {o.rebalances:,}"
         )
+    if meta.rerun_of is not None:
+        lines.extend(_data_changes(meta))
     lines.extend(f"note: {note}" for note in meta.notes)
+    return lines
+
+
+def _fingerprint(fp: BarsFingerprint | None) -> str:
+    if fp is None:
+        return "not read"
+    digest = "no hash stored" if fp.sha256 is None else f"sha256 {fp.sha256}"
+    return f"{fp.rows:,} bars {fp.first_ts:%Y-%m-%d %H:%M} .. {fp.last_ts:%Y-%m-%d %H:%M}, {digest}"
+
+
+def _data_changes(meta: RunMeta) -> list[str]:
+    changes = meta.data_changed or []
+    if not changes:
+        return [f"rerun of {meta.rerun_of}: same data (every series' fingerprint matches)"]
+    lines = [f"rerun of {meta.rerun_of}: DATA CHANGED in {len(changes)} series"]
+    for change in changes:
+        lines.append(f"  {change.series}")
+        lines.append(f"    before: {_fingerprint(change.before)}")
+        lines.append(f"    now:    {_fingerprint(change.now)}")
     return lines
 
 
@@ -302,18 +322,17 @@ async def run_backtest(args: argparse.Namespace, container: Container) -> int:
     uc: RunBacktest = await resolve(container.run_backtest)
     request = decode_request(build_request(args))
     started = time.perf_counter()
-    prepared = await uc.prepare(request)
-    result = await asyncio.to_thread(compute, prepared)
-    run = await uc.store(prepared, result)
+    run = await uc.execute(request, actor=CLI_OPERATOR)
     print_run(run, as_json=args.json)
     if not args.json:
-        print(f"\n{prepared.bar_count:,} bars in {time.perf_counter() - started:.2f} s; stored")
+        bars = sum(s.rows for s in run.meta.series)
+        print(f"\n{bars:,} bars in {time.perf_counter() - started:.2f} s; stored")
     return 0
 
 
 async def run_list(args: argparse.Namespace, container: Container) -> int:
     queries: BacktestRuns = await resolve(container.backtest_runs)
-    runs = await queries.list(strategy=args.strategy, limit=args.limit)
+    runs = await queries.list(actor=CLI_OPERATOR, strategy=args.strategy, limit=args.limit)
     if not runs:
         print("no backtests stored; run one with 'arbx backtest run'")
         return 0
@@ -332,7 +351,7 @@ async def run_list(args: argparse.Namespace, container: Container) -> int:
 
 async def run_show(args: argparse.Namespace, container: Container) -> int:
     queries: BacktestRuns = await resolve(container.backtest_runs)
-    run = await queries.get(args.id)
+    run = await queries.get(args.id, actor=CLI_OPERATOR)
     print_run(run, as_json=args.json)
     if args.trades > 0 and not args.json:
         trades = run.tables["trades"]
@@ -343,14 +362,14 @@ async def run_show(args: argparse.Namespace, container: Container) -> int:
 
 async def run_rerun(args: argparse.Namespace, container: Container) -> int:
     uc: RunBacktest = await resolve(container.run_backtest)
-    run = await uc.rerun(args.id)
+    run = await uc.rerun(args.id, actor=CLI_OPERATOR)
     print_run(run, as_json=False)
     return 0
 
 
 async def run_delete(args: argparse.Namespace, container: Container) -> int:
     queries: BacktestRuns = await resolve(container.backtest_runs)
-    await queries.delete(args.id)
+    await queries.delete(args.id, actor=CLI_OPERATOR)
     print(f"deleted backtest {args.id}")
     return 0
 

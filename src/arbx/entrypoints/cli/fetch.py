@@ -13,7 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from arbx.app.ensure_history import EnsureHistory, EnsureHistoryReport, HistoryProgress
+from arbx.app.ensure_history import EnsureHistoryReport, HistoryProgress
+from arbx.app.ingest_runs import IngestRuns
 from arbx.domain.errors import ArbxError, InvalidInput
 from arbx.domain.market import Exchange, SeriesKey, TimeSpan
 from arbx.domain.market.timespan import parse_instant
@@ -166,11 +167,10 @@ def print_report(report: EnsureHistoryReport, out: TextIO | None = None) -> None
 async def run_fetch(args: argparse.Namespace, container: Container) -> int:
     key = SeriesKey.of(args.exchange, args.symbol, args.timeframe)
     span = _span(args)
-    ensure: EnsureHistory = await resolve(container.ensure_history)
-    ensure.client_for(key.exchange)  # an unknown venue fails before anything else
+    ingest: IngestRuns = await resolve(container.ingest_runs)
     progress = None if args.quiet else FetchProgress(str(key))
     try:
-        report = await ensure.execute(key, span, progress)
+        report = await ingest.execute(key, span, progress)
     finally:
         if progress is not None:
             progress.close()

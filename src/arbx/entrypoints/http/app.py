@@ -70,6 +70,7 @@ DEPENDENCIES = (
     "validate_series",
     "detect_gaps",
     "repair_series",
+    "run_backtest",
     "backtest_runs",
 )
 AUTH_DEPENDENCIES = (
@@ -139,23 +140,25 @@ def create_app(
     dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
     dependencies["client_address"] = Provide(provide_client_address, sync_to_thread=False)
     dependencies["exchange_clients"] = _provide(container, "exchange_clients")
-    ingest_runs = exchanges.IngestRuns(
-        ensure_history=lambda: resolve(container.ensure_history),
-        exchange_clients=lambda: resolve(container.exchange_clients),
-        jobs=lambda: resolve(container.job_store),
-        clock=container.clock(),
-        max_bars=settings.exchanges.ingest_max_bars,
-        concurrency=settings.exchanges.ingest_concurrency,
-    )
-    dependencies["ingest_runs"] = _provide_value(ingest_runs)
-    backtest_jobs = backtests.BacktestJobs(
-        run_backtest=lambda: resolve(container.run_backtest),
-        clock=container.clock(),
-        inline_max_bars=settings.backtest.inline_max_bars,
-        pool_workers=settings.backtest.pool_workers,
-        failures=backtests.FailureLog(settings.data_dir / "backtest_failures.jsonl"),
-    )
-    dependencies["backtest_jobs"] = _provide_value(backtest_jobs)
+    dependencies["ingest_runs"] = _provide(container, "ingest_runs")
+
+    @asynccontextmanager
+    async def background_work(_: Litestar) -> AsyncIterator[None]:
+        """Ingest runs and background backtests of this app: closed (runs in flight recorded
+        as cancelled / interrupted) before the resources close, then forgotten."""
+        ingest_runs = await resolve(container.ingest_runs)
+        background = await resolve(container.background_backtests)
+        try:
+            yield
+        finally:
+            try:
+                await ingest_runs.close()
+                await background.close()
+            finally:
+                container.ingest_runs.reset()
+                container.background_backtests.reset()
+                container.compute_executor.reset()
+
     container.auth_secrets()  # missing secrets fail at start-up, not at the first request
     gate = Gatekeeper(
         authorize=lambda: resolve(container.authorize),
@@ -171,7 +174,7 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
-        lifespan=[lifespan, ingest_runs.lifespan, backtest_jobs.lifespan],
+        lifespan=[lifespan, background_work],
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),

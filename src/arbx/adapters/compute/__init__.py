@@ -1,0 +1,1 @@
+"""Executor adapters: threads in this process, or a local process pool."""

@@ -1,0 +1,72 @@
+"""The executor port: where CPU-heavy calls (a backtest, one fold of a sweep) run.
+
+In this process (threads), in a local process pool, or later on a Dask cluster: the use cases
+hand over a picklable callable with its arguments and await the result, whatever runs it.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import ParamSpec, Protocol, TypeVar
+
+from arbx.domain.errors import ExternalError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class ComputeUnavailable(ExternalError):
+    """The executor cannot take the call: it is shut down."""
+
+    title = "compute unavailable"
+
+
+class WorkerLost(ComputeUnavailable):
+    """The worker computing a call died (killed, out of memory...); the call has no result.
+    The executor replaces the worker for the next call."""
+
+    title = "worker lost"
+
+
+class Submission(Protocol[T_co]):
+    """One call handed to an executor."""
+
+    @abstractmethod
+    def running(self) -> bool:
+        """True while a worker computes it (False when queued or finished)."""
+
+    @abstractmethod
+    def done(self) -> bool:
+        """True once it finished, failed or was cancelled."""
+
+    @abstractmethod
+    def cancel(self) -> bool:
+        """Stop it if it has not started: True when it will never run (or was cancelled
+        already), False when it is running or finished (it then runs to its end)."""
+
+    @abstractmethod
+    async def result(self) -> T_co:
+        """Wait for the value. The call's exception is raised again here, same class and
+        message; ``asyncio.CancelledError`` when the call was cancelled; ``WorkerLost`` when
+        its worker died. Cancelling the waiting task cancels a call that has not started."""
+
+
+class Executor(Protocol):
+    """Runs calls away from the event loop.
+
+    Contract (tests/contract/test_executor.py holds every adapter to it):
+    - ``submit`` returns at once; the callable and its arguments must be picklable (a
+      process or a cluster may run it). Calls run in submission order as workers free up.
+    - results and exceptions come back through ``Submission.result``, unchanged.
+    - ``shutdown`` drops the calls not started (their ``result`` raises
+      ``asyncio.CancelledError``), waits for the running ones, and releases the workers; it
+      may be called twice. ``submit`` after it raises ``ComputeUnavailable``.
+    """
+
+    @abstractmethod
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Submission[T]: ...
+
+    @abstractmethod
+    async def shutdown(self) -> None: ...

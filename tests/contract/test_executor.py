@@ -1,0 +1,90 @@
+"""The Executor contract, run against every adapter (threads in-process, a process pool)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from arbx.adapters.compute.in_process import InProcessExecutor
+from arbx.adapters.compute.local_process import LocalProcessExecutor
+from arbx.domain.errors import InvalidInput
+from arbx.ports.executor import ComputeUnavailable, Executor
+from tests.support.compute_calls import add, fail, nap, refuse
+
+QUEUE_AHEAD = 4  # calls a pool may already have handed to its workers' queue
+
+
+@pytest.fixture(params=["in_process", "local_process"])
+async def executor(request: pytest.FixtureRequest) -> AsyncIterator[Executor]:
+    made: Executor = (
+        InProcessExecutor(workers=1)
+        if request.param == "in_process"
+        else LocalProcessExecutor(workers=1)
+    )
+    try:
+        yield made
+    finally:
+        await made.shutdown()
+
+
+async def test_results_come_back_from_args_and_kwargs(executor: Executor) -> None:
+    calls = [executor.submit(add, n, 1, times=2) for n in range(5)]
+    assert [await c.result() for c in calls] == [2, 4, 6, 8, 10]
+    assert all(c.done() and not c.running() for c in calls)
+    assert calls[0].cancel() is False  # finished: nothing to stop
+
+
+async def test_exceptions_propagate_with_their_class_and_message(executor: Executor) -> None:
+    with pytest.raises(ValueError, match="boom 42"):
+        await executor.submit(fail, "boom 42").result()
+    with pytest.raises(InvalidInput, match="fast must be shorter"):
+        await executor.submit(refuse, "fast must be shorter").result()
+    assert await executor.submit(add, 1, 2).result() == 3  # the executor still works
+
+
+async def test_a_queued_call_can_be_cancelled_and_never_runs(executor: Executor) -> None:
+    blocker = executor.submit(nap, 1.0)
+    ahead = [executor.submit(add, n, 0) for n in range(QUEUE_AHEAD)]
+    queued = executor.submit(add, 40, 2)
+    assert queued.cancel() is True
+    assert queued.done()
+    with pytest.raises(asyncio.CancelledError):
+        await queued.result()
+    assert await blocker.result() == "done"
+    assert [await a.result() for a in ahead] == list(range(QUEUE_AHEAD))
+
+
+async def test_cancelling_the_waiter_cancels_a_call_not_started(executor: Executor) -> None:
+    blocker = executor.submit(nap, 1.0)
+    for n in range(QUEUE_AHEAD):
+        executor.submit(add, n, 0)
+    queued = executor.submit(add, 40, 2)
+    waiter = asyncio.create_task(queued.result())
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await asyncio.sleep(0)  # the cancellation reaches the call
+    assert queued.done()
+    assert queued.cancel() is True  # cancelled already
+    assert await blocker.result() == "done"
+
+
+async def test_shutdown_finishes_running_calls_drops_queued_ones_and_refuses_new(
+    executor: Executor,
+) -> None:
+    running = executor.submit(nap, 0.5, "finished")
+    for _ in range(500):  # until a worker has it (a process pool spawns first)
+        if running.running():
+            break
+        await asyncio.sleep(0.01)
+    queued = [executor.submit(nap, 0.2) for _ in range(QUEUE_AHEAD + 1)]
+    await executor.shutdown()
+    assert await running.result() == "finished"
+    with pytest.raises(asyncio.CancelledError):
+        await queued[-1].result()
+    with pytest.raises(ComputeUnavailable, match="shut down"):
+        executor.submit(add, 1, 1)
+    await executor.shutdown()  # twice is fine

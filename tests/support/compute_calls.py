@@ -1,0 +1,29 @@
+"""Module-level calls for executor tests (a spawned worker imports them by name)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from arbx.domain.errors import InvalidInput
+
+
+def add(a: int, b: int, *, times: int = 1) -> int:
+    return (a + b) * times
+
+
+def nap(seconds: float, value: str = "done") -> str:
+    time.sleep(seconds)
+    return value
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def refuse(message: str) -> None:
+    raise InvalidInput(message, field="params")
+
+
+def die() -> None:
+    os._exit(3)  # a worker killed mid-call (out of memory, SIGKILL)
