@@ -6,6 +6,8 @@ Also home of ``AuditTrail``, the small helper every auth use case records throug
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -27,7 +29,7 @@ from arbx.domain.auth import (
     looks_like_api_key,
     require,
 )
-from arbx.domain.errors import NotFound, Unauthenticated
+from arbx.domain.errors import NotFound, StorageUnavailable, Unauthenticated
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.clock import Clock
@@ -36,14 +38,32 @@ from arbx.ports.token_service import SecretService, TokenService
 from arbx.ports.user_store import UserStore
 
 T = TypeVar("T")
+log = logging.getLogger("arbx.audit")
 
 
 class AuditTrail:
-    """Writes audit events stamped with the clock's time."""
+    """Writes audit events stamped with the clock's time.
 
-    def __init__(self, audit: AuditLog, clock: Clock) -> None:
+    While the audit log's store is unavailable (``StorageUnavailable``: the database is
+    down), events are kept in memory, in order, up to ``max_pending``, and written before the
+    next event once the store answers again (or by ``flush``); past the bound the oldest
+    pending events are dropped and counted in ``dropped``, and a warning is logged. Requests
+    are never refused for it: an operator reads ``pending`` and ``dropped`` instead.
+    """
+
+    def __init__(self, audit: AuditLog, clock: Clock, *, max_pending: int = 10_000) -> None:
+        if max_pending < 1:
+            raise ValueError("max_pending must be >= 1")
         self._audit = audit
         self._clock = clock
+        self._pending: deque[AuditEvent] = deque()
+        self._max_pending = max_pending
+        self._flushing = asyncio.Lock()
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     async def record(
         self,
@@ -55,17 +75,48 @@ class AuditTrail:
         client_address: str | None = None,
         detail: str | None = None,
     ) -> None:
-        await self._audit.append(
-            AuditEvent(
-                at=self._clock.now(),
-                actor=actor,
-                action=action,
-                outcome=outcome,
-                target=target,
-                client_address=client_address,
-                detail=detail,
-            )
+        event = AuditEvent(
+            at=self._clock.now(),
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            target=target,
+            client_address=client_address,
+            detail=detail,
         )
+        if self._pending:
+            self._keep(event)
+            await self.flush()
+            return
+        try:
+            await self._audit.append(event)
+        except StorageUnavailable:
+            self._keep(event)
+
+    async def flush(self) -> int:
+        """Write the pending events in order; returns how many were written. Stops (keeping
+        the rest) when the store is still unavailable."""
+        written = 0
+        async with self._flushing:
+            while self._pending:
+                try:
+                    await self._audit.append(self._pending[0])
+                except StorageUnavailable:
+                    break
+                self._pending.popleft()
+                written += 1
+        return written
+
+    def _keep(self, event: AuditEvent) -> None:
+        if len(self._pending) >= self._max_pending:
+            self._pending.popleft()
+            self.dropped += 1
+            log.warning(
+                "audit log unavailable: %d events pending, %d dropped so far",
+                len(self._pending),
+                self.dropped,
+            )
+        self._pending.append(event)
 
 
 class QueryAuditLog:
