@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
 from arbx.adapters.postgres.audit_log import PostgresAuditLog
 from arbx.adapters.postgres.bar_store import PostgresBarStore
-from arbx.adapters.postgres.errors import redact
+from arbx.adapters.postgres.urls import redact
 from arbx.adapters.postgres.job_store import PostgresJobStore
 from arbx.adapters.postgres.migrate import upgrade
 from arbx.adapters.postgres.pool import PoolConfig, open_pool

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from arbx.adapters.postgres.errors import redact
+from arbx.adapters.postgres.urls import redact
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec

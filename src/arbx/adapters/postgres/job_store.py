@@ -10,8 +10,9 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.postgres.codecs import as_utc, maybe_utc
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.user_store import SchemaTables, as_utc, maybe_utc
+from arbx.adapters.postgres.identifiers import SchemaTables
 from arbx.domain.errors import Conflict, NotFound, StorageError
 from arbx.domain.jobs import JobDefinition, JobRun, RunStatus, RunTrigger
 from arbx.ports.job_store import INTERRUPTED, JobStore

@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.migrate import check_schema_name
+from arbx.adapters.postgres.identifiers import check_schema_name
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan, from_ms, to_ms
 from arbx.domain.quality import DataGap, GapCause, GapStatus, Severity, ValidationIssue

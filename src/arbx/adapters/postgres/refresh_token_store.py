@@ -14,8 +14,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.postgres.codecs import as_utc, maybe_utc
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.user_store import SchemaTables, as_utc, maybe_utc
+from arbx.adapters.postgres.identifiers import SchemaTables
 from arbx.domain.auth import RefreshToken
 from arbx.domain.errors import Conflict, InvalidInput
 from arbx.ports.refresh_token_store import RefreshTokenStore
