@@ -42,8 +42,10 @@ from arbx.adapters.exchanges.kraken.client import KrakenClient  # noqa: E402
 from arbx.adapters.memory.bar_store import MemoryBarStore  # noqa: E402
 from arbx.adapters.memory.quality_store import MemoryQualityStore  # noqa: E402
 from arbx.adapters.parquet.bar_store import ParquetBarStore  # noqa: E402
+from arbx.adapters.parquet.cache import read_cache  # noqa: E402
 from arbx.app.ensure_history import EnsureHistory, EnsureHistoryReport  # noqa: E402
 from arbx.domain.market import SeriesKey, TimeSpan  # noqa: E402
+from arbx.entrypoints.settings import StorageSettings  # noqa: E402
 from arbx.ports.bar_store import BarStore  # noqa: E402
 
 VENUES = ("binance", "coinbase", "kraken")
@@ -120,7 +122,9 @@ def _client(venue: str, session: aiohttp.ClientSession, url: str) -> VenueClient
 
 
 def _store(kind: str, root: Path) -> BarStore:
-    return ParquetBarStore(root) if kind == "parquet" else MemoryBarStore()
+    if kind == "parquet":
+        return ParquetBarStore(root, cache=read_cache(StorageSettings().bars_cache_bytes))
+    return MemoryBarStore()
 
 
 async def _backfill(
