@@ -45,7 +45,7 @@ from arbx.adapters.parquet.bar_store import ParquetBarStore  # noqa: E402
 from arbx.adapters.parquet.cache import read_cache  # noqa: E402
 from arbx.app.ensure_history import EnsureHistory, EnsureHistoryReport  # noqa: E402
 from arbx.domain.market import SeriesKey, TimeSpan  # noqa: E402
-from arbx.entrypoints.settings import StorageSettings  # noqa: E402
+from arbx.entrypoints.settings import ExchangesSettings, StorageSettings  # noqa: E402
 from arbx.ports.bar_store import BarStore  # noqa: E402
 
 VENUES = ("binance", "coinbase", "kraken")
@@ -108,16 +108,33 @@ def _generated(days: int) -> dict[str, Any]:
 
 def _client(venue: str, session: aiohttp.ClientSession, url: str) -> VenueClient:
     timer, retry = SystemTimer(), RetryPolicy(timeout=30.0)
+    configured = getattr(ExchangesSettings(), venue)  # the breaker as the settings have it
+    breaker = {
+        "breaker_threshold": configured.breaker_threshold,
+        "breaker_cooldown": configured.breaker_cooldown_s,
+    }
     if venue == "binance":
         return BinanceClient(
-            session, base_url=url, timer=timer, retry=retry, weight_per_minute=1e12
+            session, base_url=url, timer=timer, retry=retry, weight_per_minute=1e12, **breaker
         )
     if venue == "coinbase":
         return CoinbaseClient(
-            session, base_url=url, timer=timer, retry=retry, requests_per_second=1e9, burst=1e9
+            session,
+            base_url=url,
+            timer=timer,
+            retry=retry,
+            requests_per_second=1e9,
+            burst=1e9,
+            **breaker,
         )
     return KrakenClient(
-        session, base_url=url, timer=timer, retry=retry, requests_per_second=1e9, burst=1e9
+        session,
+        base_url=url,
+        timer=timer,
+        retry=retry,
+        requests_per_second=1e9,
+        burst=1e9,
+        **breaker,
     )
 
 

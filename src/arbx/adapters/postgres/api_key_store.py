@@ -40,7 +40,7 @@ def _key(row: tuple[Any, ...]) -> ApiKey:
 
 
 class PostgresApiKeyStore(ApiKeyStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "api_keys")
 

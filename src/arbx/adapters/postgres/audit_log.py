@@ -62,7 +62,7 @@ def _where(query: AuditQuery) -> tuple[str, list[Any]]:
 
 
 class PostgresAuditLog(AuditLog):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "audit_log")
 

@@ -61,7 +61,7 @@ class PostgresBarStore(BarStore):
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        schema: str = "arbx",
+        schema: str,
         *,
         read_parallelism: int = 2,
         rows_per_read_part: int = 100_000,

@@ -10,6 +10,7 @@ import psycopg
 from arbx.adapters.postgres.urls import redact as redact  # re-export (cli/db.py)
 from arbx.domain.errors import StorageError, StorageUnavailable
 
+
 @contextmanager
 def storage_errors(action: str) -> Iterator[None]:
     """Turn psycopg errors raised in the block into ``StorageUnavailable``/``StorageError``.

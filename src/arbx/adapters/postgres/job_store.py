@@ -66,7 +66,7 @@ def _taken(job: JobDefinition, exc: psycopg.errors.UniqueViolation) -> Conflict:
 
 
 class PostgresJobStore(JobStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "jobs", "job_runs")
 

@@ -37,7 +37,7 @@ def _ms(moment: Any) -> Any:
 
 
 class PostgresQualityStore(QualityStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._issues = sql.Identifier(check_schema_name(schema), "data_validation_issues")
         self._gaps = sql.Identifier(schema, "data_gaps")

@@ -45,7 +45,7 @@ def _token(row: tuple[Any, ...]) -> RefreshToken:
 
 
 class PostgresRefreshTokenStore(RefreshTokenStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "refresh_tokens")
 

@@ -45,7 +45,7 @@ def _user(row: tuple[Any, ...]) -> User:
 
 
 class PostgresUserStore(UserStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "users", "user_roles")
         self._lock_key = f"arbx.first_admin:{schema}"

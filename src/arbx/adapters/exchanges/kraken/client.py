@@ -26,8 +26,6 @@ from arbx.domain.errors import ExchangeError, ExchangeUnavailable, InvalidInput,
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
 
-DEFAULT_BASE_URL = "https://api.kraken.com"
-
 E = TypeVar("E", wire.KrakenOhlcResponse, wire.KrakenAssetPairsResponse, wire.KrakenTimeResponse)
 
 _UNAVAILABLE = ("EService:Unavailable", "EService:Busy", "EGeneral:Temporary lockout")
@@ -51,13 +49,13 @@ class KrakenClient(VenueClient):
         self,
         session: aiohttp.ClientSession,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str,
+        requests_per_second: float,
+        burst: float,
+        breaker_threshold: int,
+        breaker_cooldown: float,
         timer: Timer | None = None,
         retry: RetryPolicy | None = None,
-        requests_per_second: float = 1.0,
-        burst: float = 3.0,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
         timer = timer or SystemTimer()
