@@ -53,8 +53,10 @@ import numpy as np
 import polars as pl
 
 from arbx.adapters.parquet import ParquetBarStore
+from arbx.adapters.parquet.cache import read_cache
 from arbx.app.query_bars import ListSeries, QueryBars
 from arbx.domain.market import TimeSpan
+from arbx.entrypoints.settings import StorageSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 ARBX = [sys.executable, "-m", "arbx.entrypoints.cli.main"]
@@ -193,8 +195,10 @@ def encode_page_arrow(bars: pl.DataFrame) -> bytes:
 async def in_process(data_dir: Path, args: argparse.Namespace) -> None:
     """QueryBars.page and ListSeries without and with the read cache, interleaved."""
     stores = {
-        "no cache": ParquetBarStore(data_dir / "bars", cache_bytes=0),
-        "cache": ParquetBarStore(data_dir / "bars"),
+        "no cache": ParquetBarStore(data_dir / "bars", cache=read_cache(0)),
+        "cache": ParquetBarStore(
+            data_dir / "bars", cache=read_cache(StorageSettings().bars_cache_bytes)
+        ),
     }
     infos = await ListSeries(stores["no cache"]).execute()
     key = max(infos, key=lambda i: i.rows).key

@@ -42,8 +42,10 @@ from arbx.adapters.exchanges.kraken.client import KrakenClient  # noqa: E402
 from arbx.adapters.memory.bar_store import MemoryBarStore  # noqa: E402
 from arbx.adapters.memory.quality_store import MemoryQualityStore  # noqa: E402
 from arbx.adapters.parquet.bar_store import ParquetBarStore  # noqa: E402
+from arbx.adapters.parquet.cache import read_cache  # noqa: E402
 from arbx.app.ensure_history import EnsureHistory, EnsureHistoryReport  # noqa: E402
 from arbx.domain.market import SeriesKey, TimeSpan  # noqa: E402
+from arbx.entrypoints.settings import ExchangesSettings, StorageSettings  # noqa: E402
 from arbx.ports.bar_store import BarStore  # noqa: E402
 
 VENUES = ("binance", "coinbase", "kraken")
@@ -106,21 +108,40 @@ def _generated(days: int) -> dict[str, Any]:
 
 def _client(venue: str, session: aiohttp.ClientSession, url: str) -> VenueClient:
     timer, retry = SystemTimer(), RetryPolicy(timeout=30.0)
+    configured = getattr(ExchangesSettings(), venue)  # the breaker as the settings have it
+    breaker = {
+        "breaker_threshold": configured.breaker_threshold,
+        "breaker_cooldown": configured.breaker_cooldown_s,
+    }
     if venue == "binance":
         return BinanceClient(
-            session, base_url=url, timer=timer, retry=retry, weight_per_minute=1e12
+            session, base_url=url, timer=timer, retry=retry, weight_per_minute=1e12, **breaker
         )
     if venue == "coinbase":
         return CoinbaseClient(
-            session, base_url=url, timer=timer, retry=retry, requests_per_second=1e9, burst=1e9
+            session,
+            base_url=url,
+            timer=timer,
+            retry=retry,
+            requests_per_second=1e9,
+            burst=1e9,
+            **breaker,
         )
     return KrakenClient(
-        session, base_url=url, timer=timer, retry=retry, requests_per_second=1e9, burst=1e9
+        session,
+        base_url=url,
+        timer=timer,
+        retry=retry,
+        requests_per_second=1e9,
+        burst=1e9,
+        **breaker,
     )
 
 
 def _store(kind: str, root: Path) -> BarStore:
-    return ParquetBarStore(root) if kind == "parquet" else MemoryBarStore()
+    if kind == "parquet":
+        return ParquetBarStore(root, cache=read_cache(StorageSettings().bars_cache_bytes))
+    return MemoryBarStore()
 
 
 async def _backfill(

@@ -24,9 +24,12 @@ import numpy as np
 import polars as pl
 
 from arbx.adapters.parquet import ParquetBarStore
+from arbx.adapters.parquet.cache import read_cache
 from arbx.domain.market import BAR_SCHEMA, SeriesKey, TimeSpan, to_ms
+from arbx.entrypoints.settings import StorageSettings
 
 T = TypeVar("T")
+CACHE_BYTES = StorageSettings().bars_cache_bytes
 KEY = SeriesKey.of("binance", "BTC/USDC", "1m")
 START = datetime(2010, 1, 1, tzinfo=UTC)
 
@@ -82,12 +85,12 @@ async def main() -> None:
             polars_read.append(seconds)
             assert back.height == args.rows
 
-            store = ParquetBarStore(scratch / f"store-{run}")
+            store = ParquetBarStore(scratch / f"store-{run}", cache=read_cache(CACHE_BYTES))
             seconds, written = await atimed(lambda: store.write(KEY, bars))  # noqa: B023
             store_write.append(seconds)
             assert written == args.rows, written
             # read from disk: a fresh store (another process, as it were) with no cache
-            cold = ParquetBarStore(scratch / f"store-{run}", cache_bytes=0)
+            cold = ParquetBarStore(scratch / f"store-{run}", cache=read_cache(0))
             seconds, got = await atimed(lambda: cold.read(KEY, everything))  # noqa: B023
             store_read.append(seconds)
             assert got.equals(bars), "the store must read back exactly what it wrote"

@@ -33,6 +33,7 @@ from arbx.domain.jobs import (
     RunTrigger,
 )
 from arbx.domain.market import SeriesKey, TimeSpan
+from arbx.entrypoints.settings import SchedulerSettings
 from arbx.ports.clock import Clock
 from arbx.ports.job_store import JobStore
 from tests.unit.jobs.fakes import FakeClock, FakeCollector, RecordingSleep
@@ -87,6 +88,7 @@ class Rig:
             execute=self.run_job.execute,
             clock=self.clock,
             misfire_grace_s=5,
+            shutdown_grace_s=SchedulerSettings().shutdown_grace_s,
             reconcile_s=reconcile_s,
         )
 

@@ -33,6 +33,7 @@ from arbx.adapters.exchanges.common.http import RetryPolicy
 from arbx.adapters.exchanges.common.venue import VenueClient
 from arbx.adapters.exchanges.kraken.client import KrakenClient
 from arbx.domain.market import Symbol, from_ms, to_ms
+from arbx.entrypoints.settings import ExchangesSettings
 from tests.builders import make_bars
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exchanges"
@@ -695,11 +696,33 @@ def make_client(
     retry: RetryPolicy = TEST_RETRY,
     **options: float,
 ) -> VenueClient:
-    """A real venue client pointed at a fake venue, on the fake timer (never really waits)."""
+    """A real venue client pointed at a fake venue, on the fake timer (never really waits),
+    with the venue's configured limits (the settings schema's defaults) unless ``options``
+    say otherwise."""
     cls = CLIENTS[venue.name]
     return cls(
-        session, base_url=venue.url, timer=timer, retry=retry, rng=random.Random(0), **options
+        session,
+        **{**venue_limits(venue.name), **options},
+        base_url=venue.url,
+        timer=timer,
+        retry=retry,
+        rng=random.Random(0),
     )  # type: ignore[arg-type]
+
+
+def venue_limits(name: str) -> dict[str, float]:
+    """The rate limit and circuit breaker a venue's client gets from the default settings."""
+    configured = getattr(ExchangesSettings(), name)
+    limits = (
+        {"weight_per_minute": configured.weight_per_minute}
+        if name == "binance"
+        else {"requests_per_second": configured.requests_per_second, "burst": configured.burst}
+    )
+    return {
+        **limits,
+        "breaker_threshold": configured.breaker_threshold,
+        "breaker_cooldown": configured.breaker_cooldown_s,
+    }
 
 
 @pytest.fixture

@@ -25,13 +25,13 @@ from psycopg_pool import AsyncConnectionPool
 from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
 from arbx.adapters.postgres.audit_log import PostgresAuditLog
 from arbx.adapters.postgres.bar_store import PostgresBarStore
-from arbx.adapters.postgres.errors import redact
 from arbx.adapters.postgres.job_store import PostgresJobStore
 from arbx.adapters.postgres.migrate import upgrade
 from arbx.adapters.postgres.pool import PoolConfig, open_pool
 from arbx.adapters.postgres.quality_store import PostgresQualityStore
 from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
 from arbx.adapters.postgres.run_store import PostgresRunStore
+from arbx.adapters.postgres.urls import redact
 from arbx.adapters.postgres.user_store import PostgresUserStore
 
 DEFAULT_TEST_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import msgspec
 
 from arbx.domain.errors import ArbxError
+from arbx.domain.market import Exchange
 from arbx.ports.bar_store import BarStore
+from arbx.ports.exchange import BreakerState, ExchangeClient, ExchangeStatus
 
 
 class Check(msgspec.Struct, frozen=True):
@@ -81,3 +83,23 @@ class CheckReadiness:
         _ABANDONED.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved: an abandoned probe's failure is not "never seen"
+
+
+def exchanges_probe(clients: Mapping[Exchange, ExchangeClient]) -> Probe:
+    """Readiness of the venues: failing (not critical) while a venue's circuit is open."""
+
+    async def exchanges() -> Check:
+        states = [client.status() for client in clients.values()]
+        detail = "; ".join(_breaker_text(s) for s in states) or "no exchange enabled"
+        healthy = all(s.breaker is not BreakerState.OPEN for s in states)
+        return Check("exchanges", healthy, detail, critical=False)
+
+    return exchanges
+
+
+def _breaker_text(status: ExchangeStatus) -> str:
+    if status.breaker is BreakerState.CLOSED:
+        return f"{status.venue}: closed"
+    until = f" until {status.retry_at:%H:%M:%S}Z" if status.retry_at is not None else ""
+    last = f" (last error: {status.last_error})" if status.last_error else ""
+    return f"{status.venue}: {status.breaker.value}{until}{last}"

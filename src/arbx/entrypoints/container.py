@@ -1,56 +1,22 @@
-"""The composition root: the only module that names concrete adapter classes.
+"""The composition root: with ``profiles.py``, the only place that names concrete adapters.
 
-Settings come in as a plain object; ``providers.Selector`` picks the storage profile;
-resources (pools, sessions, databases) open in ``runtime.start`` and close in
-``runtime.stop``. Nothing here opens a connection at import time.
+Settings come in as a plain object; the storage profile is chosen once (``profiles.py``
+builds each profile's bundle of stores); resources (pools, sessions, databases) open in
+``runtime.start`` and close in ``runtime.stop``. Nothing here opens a connection at import
+time, and adapters are imported by the factory that builds them, so a command imports only
+the drivers it uses (no aiohttp, psycopg, APScheduler, argon2 or JWT for ``arbx data list``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 from dependency_injector import containers, providers
-from psycopg_pool import AsyncConnectionPool
 
 import arbx
-from arbx.adapters.compute.local_process import LocalProcessExecutor
-from arbx.adapters.exchanges.binance.client import BinanceClient
-from arbx.adapters.exchanges.coinbase.client import CoinbaseClient
-from arbx.adapters.exchanges.common.http import RetryPolicy
-from arbx.adapters.exchanges.kraken.client import KrakenClient
-from arbx.adapters.files.polars_table_files import PolarsTableFiles
-from arbx.adapters.parquet.bar_store import ParquetBarStore
-from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
-from arbx.adapters.postgres.audit_log import PostgresAuditLog
-from arbx.adapters.postgres.bar_store import PostgresBarStore
-from arbx.adapters.postgres.info import database_info
-from arbx.adapters.postgres.job_store import PostgresJobStore
-from arbx.adapters.postgres.pool import PoolConfig, pool_resource
-from arbx.adapters.postgres.quality_store import PostgresQualityStore
-from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
-from arbx.adapters.postgres.run_store import PostgresRunStore
-from arbx.adapters.postgres.timescale import LayoutOptions
-from arbx.adapters.postgres.user_store import PostgresUserStore
-from arbx.adapters.scheduling import ApschedulerJobRunner
-from arbx.adapters.security.passwords import Argon2PasswordHasher
-from arbx.adapters.security.rate_limit import InMemoryLoginThrottle, TokenBucketRateLimiter
-from arbx.adapters.security.secrets import HmacSecretService
-from arbx.adapters.security.tokens import JwtTokenService, SigningKey
-from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
-from arbx.adapters.sqlite.audit_log import SqliteAuditLog
-from arbx.adapters.sqlite.database import SqliteDatabase
-from arbx.adapters.sqlite.job_store import SqliteJobStore
-from arbx.adapters.sqlite.quality_store import SqliteQualityStore
-from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
-from arbx.adapters.sqlite.run_store import SqliteRunStore
-from arbx.adapters.sqlite.user_store import SqliteUserStore
-from arbx.adapters.system_clock import SystemClock
 from arbx.app.authenticate import Authenticate, SessionTokens
 from arbx.app.authorize import (
     AuditTrail,
@@ -88,7 +54,7 @@ from arbx.app.manage_users import (
     SetUserState,
 )
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
-from arbx.app.readiness import Check, CheckReadiness, Probe
+from arbx.app.readiness import CheckReadiness, exchanges_probe
 from arbx.app.refresh_session import RefreshSession
 from arbx.app.repair_series import RepairSeries
 from arbx.app.resample_series import ResampleSeries
@@ -97,24 +63,44 @@ from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
-from arbx.domain.errors import ArbxError
 from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
-from arbx.entrypoints.settings import AuthSecrets, SchedulerSettings, Settings, VenueSettings
+from arbx.entrypoints import profiles
+from arbx.entrypoints.settings import (
+    AuthSecrets,
+    AuthSettings,
+    SchedulerSettings,
+    Settings,
+    VenueSettings,
+)
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
 from arbx.ports.clock import Clock
-from arbx.ports.exchange import BreakerState, ExchangeClient, ExchangeStatus
+from arbx.ports.exchange import ExchangeClient
+from arbx.ports.executor import Executor
 from arbx.ports.job_store import JobStore
+from arbx.ports.password_hasher import PasswordHasher
+from arbx.ports.rate_limiter import LoginThrottle, RateLimiter
+from arbx.ports.table_files import TableFiles
+from arbx.ports.token_service import SecretService, TokenService
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from arbx.adapters.scheduling.runner import ApschedulerJobRunner
 
 T = TypeVar("T")
 
 
-def _data_path(settings: Settings, *parts: str) -> Path:
-    return settings.data_dir.joinpath(*parts)
+def _system_clock() -> Clock:
+    from arbx.adapters.system_clock import SystemClock
+
+    return SystemClock()
 
 
-def _signing_keys(secrets: AuthSecrets) -> list[SigningKey]:
-    return [SigningKey(kid=key.kid, secret=key.secret) for key in secrets.signing_keys]
+def _table_files() -> TableFiles:
+    from arbx.adapters.files.polars_table_files import PolarsTableFiles
+
+    return PolarsTableFiles()
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
@@ -126,43 +112,66 @@ def _session_policy(settings: Settings) -> SessionPolicy:
     )
 
 
-def _rate_policies(settings: Settings) -> dict[str, BucketPolicy]:
-    return {
+def _rate_limiter(settings: Settings, clock: Clock) -> RateLimiter:
+    from arbx.adapters.security.rate_limit import TokenBucketRateLimiter
+
+    policies = {
         group: BucketPolicy.per_minute(limit.per_minute, burst=limit.burst)
         for group, limit in settings.auth.rate_limits.items()
     }
+    return TokenBucketRateLimiter(policies, clock=clock)
 
 
-def _login_failures(settings: Settings) -> FailurePolicy:
+def _login_throttle(settings: Settings, clock: Clock) -> LoginThrottle:
+    from arbx.adapters.security.rate_limit import InMemoryLoginThrottle
+
     auth = settings.auth
-    return FailurePolicy(
+    per_username = FailurePolicy(
         free=auth.login_free_failures,
         base_delay=timedelta(seconds=auth.login_base_delay_s),
         max_delay=timedelta(seconds=auth.login_max_delay_s),
         forget_after=timedelta(seconds=max(3600.0, auth.login_max_delay_s)),
     )
+    return InMemoryLoginThrottle(clock=clock, per_username=per_username)
 
 
-def _private_dir(path: Path) -> None:
-    """The data dir holds the secrets and the user database: its owner's only (0700)."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
+def _password_hasher(auth: AuthSettings) -> PasswordHasher:
+    from arbx.adapters.security.passwords import Argon2PasswordHasher
+
+    return Argon2PasswordHasher(
+        time_cost=auth.argon2_time_cost,
+        memory_cost_kib=auth.argon2_memory_kib,
+        parallelism=auth.argon2_parallelism,
+    )
 
 
-async def _open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
-    """The local profile's SQLite file, migrated to head, closed at shutdown."""
-    await asyncio.to_thread(_private_dir, path.parent)
-    database = SqliteDatabase(path)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
+def _token_service(auth: AuthSettings, secrets: AuthSecrets, clock: Clock) -> TokenService:
+    from arbx.adapters.security.tokens import JwtTokenService, SigningKey
+
+    return JwtTokenService(
+        issuer=auth.issuer,
+        audience=auth.audience,
+        keys=[SigningKey(kid=key.kid, secret=key.secret) for key in secrets.signing_keys],
+        clock=clock,
+    )
+
+
+def _secret_service(secrets: AuthSecrets) -> SecretService:
+    from arbx.adapters.security.secrets import HmacSecretService
+
+    return HmacSecretService(hash_key=secrets.secret_hash_key)
+
+
+def _local_process_executor(workers: int) -> Executor:
+    from arbx.adapters.compute.local_process import LocalProcessExecutor
+
+    return LocalProcessExecutor(workers=workers)
 
 
 async def _open_http_session() -> AsyncIterator[aiohttp.ClientSession]:
     """The one aiohttp session of the process (every venue client shares its pool)."""
+    import aiohttp
+
     session = aiohttp.ClientSession(headers={"User-Agent": f"arbx/{arbx.__version__}"})
     try:
         yield session
@@ -170,7 +179,10 @@ async def _open_http_session() -> AsyncIterator[aiohttp.ClientSession]:
         await session.close()
 
 
-def _venue_options(venue: VenueSettings) -> dict[str, Any]:
+def venue_options(venue: VenueSettings) -> dict[str, Any]:
+    """The keyword arguments every venue client takes from its ``[exchanges.<venue>]``."""
+    from arbx.adapters.exchanges.common.http import RetryPolicy
+
     retry = RetryPolicy(
         attempts=venue.attempts,
         base_delay=venue.base_delay_s,
@@ -188,15 +200,19 @@ def _venue_options(venue: VenueSettings) -> dict[str, Any]:
 
 def _exchange_clients(
     settings: Settings, session: aiohttp.ClientSession
-) -> dict[Exchange, ExchangeClient]:
+) -> Mapping[Exchange, ExchangeClient]:
     """One client per enabled venue (each holds its venue's rate limit and circuit breaker)."""
+    from arbx.adapters.exchanges.binance.client import BinanceClient
+    from arbx.adapters.exchanges.coinbase.client import CoinbaseClient
+    from arbx.adapters.exchanges.kraken.client import KrakenClient
+
     venues = settings.exchanges
     clients: dict[Exchange, ExchangeClient] = {}
     if venues.binance.enabled:
         clients[Exchange("binance")] = BinanceClient(
             session,
             weight_per_minute=venues.binance.weight_per_minute,
-            **_venue_options(venues.binance),
+            **venue_options(venues.binance),
         )
     for name, venue, cls in (
         ("coinbase", venues.coinbase, CoinbaseClient),
@@ -207,34 +223,16 @@ def _exchange_clients(
                 session,
                 requests_per_second=venue.requests_per_second,
                 burst=venue.burst,
-                **_venue_options(venue),
+                **venue_options(venue),
             )
     return clients
-
-
-def _breaker_text(status: ExchangeStatus) -> str:
-    if status.breaker is BreakerState.CLOSED:
-        return f"{status.venue}: closed"
-    until = f" until {status.retry_at:%H:%M:%S}Z" if status.retry_at is not None else ""
-    last = f" (last error: {status.last_error})" if status.last_error else ""
-    return f"{status.venue}: {status.breaker.value}{until}{last}"
-
-
-def _exchanges_probe(clients: Mapping[Exchange, ExchangeClient]) -> Probe:
-    """Readiness of the venues: failing while any venue's circuit breaker is open."""
-
-    async def exchanges() -> Check:
-        states = [client.status() for client in clients.values()]
-        detail = "; ".join(_breaker_text(s) for s in states) or "no exchange enabled"
-        healthy = all(s.breaker is not BreakerState.OPEN for s in states)
-        return Check("exchanges", healthy, detail, critical=False)
-
-    return exchanges
 
 
 def _job_runner(
     *, jobs: JobStore, run_job: RunJob, clock: Clock, scheduler: SchedulerSettings
 ) -> ApschedulerJobRunner:
+    from arbx.adapters.scheduling.runner import ApschedulerJobRunner
+
     return ApschedulerJobRunner(
         jobs=jobs,
         execute=run_job.execute,
@@ -249,98 +247,40 @@ def _scheduler_mode(settings: Settings) -> str:
     return "on" if settings.scheduler.enabled else "off"
 
 
-def _pool_config(settings: Settings) -> PoolConfig:
-    db = settings.database
-    return PoolConfig(
-        db.url,
-        min_size=db.pool_min_size,
-        max_size=db.pool_max_size,
-        connect_timeout=db.connect_timeout_s,
-        acquire_timeout=db.acquire_timeout_s,
-        statement_timeout=db.statement_timeout_s or None,
-        startup_timeout=db.startup_retry_s,
-    )
-
-
-def _layout_options(settings: Settings) -> LayoutOptions:
-    db = settings.database
-    return LayoutOptions(
-        timescale=db.timescale,
-        chunk_interval=db.chunk_interval_delta,
-        compress_after=timedelta(days=db.compress_after_days),
-        continuous_aggregates=db.continuous_aggregates,
-    )
-
-
-def _postgres_probe(pool: AsyncConnectionPool, settings: Settings) -> Probe:
-    """Readiness of PostgreSQL: answers in time, schema at head; reports the storage path."""
-    schema = settings.database.schema
-    within = min(settings.database.acquire_timeout_s, 5.0)
-
-    async def database() -> Check:
-        try:
-            info = await asyncio.wait_for(database_info(pool, schema), within)
-        except TimeoutError:
-            return Check("database", False, f"PostgreSQL did not answer within {within:g}s")
-        except ArbxError as exc:
-            return Check("database", False, exc.message)
-        status = info.migrations
-        pending = (
-            f" ({len(status.pending)} pending: run `arbx db upgrade`)" if status.pending else ""
-        )
-        detail = (
-            f"postgresql {info.server_version}, schema {schema} at migration"
-            f" {status.current:04d}{pending}; path {info.path}: {info.layout.reason}"
-        )
-        return Check("database", status.up_to_date, detail)
-
-    return database
-
-
-def _sqlite_probe(database: SqliteDatabase) -> Probe:
-    async def database_check() -> Check:
-        try:
-            await database.ping()
-        except ArbxError as exc:
-            return Check("database", False, exc.message)
-        return Check("database", True, "sqlite")
-
-    return database_check
-
-
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
-    clock = providers.Singleton(SystemClock)
+    clock = providers.Singleton(_system_clock)
+    # the resources of the profiles (each opened only by the profile that uses it)
     sqlite = providers.Resource(
-        _open_sqlite, path=providers.Callable(_data_path, settings, "arbx.sqlite")
+        profiles.open_sqlite, path=providers.Callable(profiles.sqlite_path, settings)
     )
-    # the server profile's PostgreSQL pool (bounded start-up retries; see runtime.start)
-    postgres_pool = providers.Resource(
-        pool_resource, config=providers.Callable(_pool_config, settings)
-    )
-    database_schema = settings.provided.database.schema
-    database_layout = providers.Callable(_layout_options, settings)
-    table_files = providers.Singleton(PolarsTableFiles)
+    postgres_pool = providers.Resource(profiles.open_postgres_pool, settings)
+    database_layout = providers.Callable(profiles.layout_options, settings)
+    table_files = providers.Singleton(_table_files)
 
-    bar_store = providers.Selector(
+    # the one place the profile chooses: every store comes out of its bundle
+    stores = providers.Selector(
         settings.provided.profile,
-        local=providers.Singleton(
-            ParquetBarStore,
-            root=providers.Callable(_data_path, settings, "bars"),
-            cache_bytes=settings.provided.storage.bars_cache_bytes,
-        ),
-        server=providers.Singleton(PostgresBarStore, pool=postgres_pool, schema=database_schema),
+        local=providers.Singleton(profiles.local_stores, sqlite, settings),
+        server=providers.Singleton(profiles.server_stores, postgres_pool, settings),
     )
-
-    # findings and gaps
-    quality_store = providers.Selector(
-        settings.provided.profile,
-        local=providers.Singleton(SqliteQualityStore, database=sqlite),
-        server=providers.Singleton(
-            PostgresQualityStore, pool=postgres_pool, schema=database_schema
-        ),
+    bar_store = stores.provided.bars
+    quality_store = stores.provided.quality  # findings and gaps
+    run_store = stores.provided.runs
+    job_store = stores.provided.jobs  # job definitions and runs
+    user_store = stores.provided.users
+    api_key_store = stores.provided.api_keys
+    principal_cache = providers.Singleton(
+        PrincipalCache,
+        ttl=providers.Callable(timedelta, seconds=settings.provided.auth.principal_cache_s),
     )
+    # every revocation goes through this wrapper, so this process's principal cache forgets
+    # the ended sessions at once
+    refresh_token_store = providers.Singleton(
+        CacheForgettingSessions, store=stores.provided.refresh_tokens, cache=principal_cache
+    )
+    audit_log = stores.provided.audit
 
     import_bars = providers.Factory(
         ImportBars, files=table_files, store=bar_store, quality=quality_store, clock=clock
@@ -364,14 +304,9 @@ class Container(containers.DeclarativeContainer):
     resample_series = providers.Factory(ResampleSeries, bars=bar_store)
 
     # --- backtests ---
-    run_store = providers.Selector(
-        settings.provided.profile,
-        local=providers.Singleton(SqliteRunStore, database=sqlite),
-        server=providers.Singleton(PostgresRunStore, pool=postgres_pool, schema=database_schema),
-    )
     # CPU-heavy work off the event loop: a spawned process pool (started on first use)
     compute_executor = providers.Singleton(
-        LocalProcessExecutor, workers=settings.provided.backtest.pool_workers
+        _local_process_executor, workers=settings.provided.backtest.pool_workers
     )
     # background runs of this process; closed (runs in flight recorded as interrupted) by the
     # HTTP app's lifespan before the stores close
@@ -402,12 +337,6 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         quality=quality_store,
         batch_rows=settings.provided.exchanges.batch_rows,
-    )
-    # job definitions and runs
-    job_store = providers.Selector(
-        settings.provided.profile,
-        local=providers.Singleton(SqliteJobStore, database=sqlite),
-        server=providers.Singleton(PostgresJobStore, pool=postgres_pool, schema=database_schema),
     )
     # backfills started over HTTP (background, recorded as job runs) or by the CLI (now)
     ingest_runs = providers.Singleton(
@@ -464,14 +393,9 @@ class Container(containers.DeclarativeContainer):
         SyncConfigJobs, jobs=job_store, clock=clock, scheduler=job_scheduler
     )
 
-    # async callables returning a readiness Check; stores and breakers add theirs here
-    database_probe = providers.Selector(
-        settings.provided.profile,
-        local=providers.Callable(_sqlite_probe, sqlite),
-        server=providers.Callable(_postgres_probe, postgres_pool, settings),
-    )
+    # async callables returning a readiness Check: the venues' breakers, the profile's database
     readiness_probes = providers.List(
-        providers.Callable(_exchanges_probe, exchange_clients), database_probe
+        providers.Callable(exchanges_probe, exchange_clients), stores.provided.database_probe
     )
     check_readiness = providers.Factory(
         CheckReadiness,
@@ -482,62 +406,12 @@ class Container(containers.DeclarativeContainer):
 
     # --- auth ---
     auth_secrets = providers.Singleton(read_auth_secrets, settings)
-    password_hasher = providers.Singleton(
-        Argon2PasswordHasher,
-        time_cost=settings.provided.auth.argon2_time_cost,
-        memory_cost_kib=settings.provided.auth.argon2_memory_kib,
-        parallelism=settings.provided.auth.argon2_parallelism,
-    )
-    token_service = providers.Singleton(
-        JwtTokenService,
-        issuer=settings.provided.auth.issuer,
-        audience=settings.provided.auth.audience,
-        keys=providers.Callable(_signing_keys, auth_secrets),
-        clock=clock,
-    )
-    secret_service = providers.Singleton(
-        HmacSecretService, hash_key=auth_secrets.provided.secret_hash_key
-    )
-    rate_limiter = providers.Singleton(
-        TokenBucketRateLimiter, policies=providers.Callable(_rate_policies, settings), clock=clock
-    )
-    login_throttle = providers.Singleton(
-        InMemoryLoginThrottle,
-        clock=clock,
-        per_username=providers.Callable(_login_failures, settings),
-    )
+    password_hasher = providers.Singleton(_password_hasher, settings.provided.auth)
+    token_service = providers.Singleton(_token_service, settings.provided.auth, auth_secrets, clock)
+    secret_service = providers.Singleton(_secret_service, auth_secrets)
+    rate_limiter = providers.Singleton(_rate_limiter, settings, clock)
+    login_throttle = providers.Singleton(_login_throttle, settings, clock)
     session_policy = providers.Singleton(_session_policy, settings)
-    user_store = providers.Selector(
-        settings.provided.profile,
-        local=providers.Singleton(SqliteUserStore, database=sqlite),
-        server=providers.Singleton(PostgresUserStore, pool=postgres_pool, schema=database_schema),
-    )
-    api_key_store = providers.Selector(
-        settings.provided.profile,
-        local=providers.Singleton(SqliteApiKeyStore, database=sqlite),
-        server=providers.Singleton(PostgresApiKeyStore, pool=postgres_pool, schema=database_schema),
-    )
-    stored_refresh_tokens = providers.Selector(
-        settings.provided.profile,
-        local=providers.Singleton(SqliteRefreshTokenStore, database=sqlite),
-        server=providers.Singleton(
-            PostgresRefreshTokenStore, pool=postgres_pool, schema=database_schema
-        ),
-    )
-    principal_cache = providers.Singleton(
-        PrincipalCache,
-        ttl=providers.Callable(timedelta, seconds=settings.provided.auth.principal_cache_s),
-    )
-    # every revocation goes through this wrapper, so this process's principal cache forgets
-    # the ended sessions at once
-    refresh_token_store = providers.Singleton(
-        CacheForgettingSessions, store=stored_refresh_tokens, cache=principal_cache
-    )
-    audit_log = providers.Selector(
-        settings.provided.profile,
-        local=providers.Singleton(SqliteAuditLog, database=sqlite),
-        server=providers.Singleton(PostgresAuditLog, pool=postgres_pool, schema=database_schema),
-    )
     audit_trail = providers.Singleton(AuditTrail, audit=audit_log, clock=clock)
     session_tokens = providers.Singleton(
         SessionTokens,
@@ -628,13 +502,12 @@ class Container(containers.DeclarativeContainer):
 
 
 def build_container(settings: Settings) -> Container:
-    container = Container(settings=settings)
-    return container
+    return Container(settings=settings)
 
 
-async def resolve(provider: Any) -> Any:
+async def resolve(provider: providers.Provider[T]) -> T:
     """Call a provider; await the result when it depends on an async resource."""
-    value = provider()
+    value: T | Awaitable[T] = provider()
     if inspect.isawaitable(value):
-        value = await value
+        return await value
     return value

@@ -1,7 +1,10 @@
-"""Typed settings from config/default.toml + config/<profile>.toml + ARBX_* variables.
+"""Typed settings: the defaults below, then config/default.toml, config/<profile>.toml and
+ARBX_* variables.
 
-Unknown keys and ill-typed values fail at start-up with the key's dotted name
-("http.port: expected int, got 'eighty'").
+This schema is the one place where a setting's default is written: the config files hold only
+what differs, and adapters take every tunable from here (their constructors have no defaults
+of their own for them). Unknown keys and ill-typed values fail at start-up with the key's
+dotted name ("http.port: expected int, got 'eighty'").
 """
 
 from __future__ import annotations
@@ -17,18 +20,21 @@ from typing import Any, Literal
 
 import msgspec
 
-from arbx.adapters.postgres.errors import redact
+from arbx.adapters.postgres.urls import redact
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
 
 Profile = Literal["local", "server"]
+DEFAULT_PROFILE: Profile = "local"
 
 
 class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8000
+    # the most bars one GET /api/v1/bars page returns; ask for the rest with the cursor
     max_page_rows: int = 10_000
+    # the largest request body accepted (bulk uploads), in bytes
     max_body_bytes: int = 64 * 1024 * 1024
     # browser origins allowed to call the API (CORS); empty: closed
     cors_origins: list[str] = msgspec.field(default_factory=list)
@@ -56,6 +62,8 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    # where the local profile keeps Parquet bars and the SQLite file (relative to the working
+    # dir); the server profile keeps its generated secrets file here
     data_dir: str = "var"
     # memory for decoded Parquet month files kept between reads, per process (0: no cache)
     bars_cache_bytes: int = 256 * 1024 * 1024
@@ -83,7 +91,12 @@ class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     Times are seconds. ``startup_retry_s`` bounds the start-up wait for the server (retries
     with backoff, then a clear error: never a hang or a crash loop); ``statement_timeout_s``
     0 leaves the server's default. ``timescale``: auto (use it when available), require (fail
-    without it), off (plain PostgreSQL even when it is there).
+    without it), off (plain PostgreSQL even when it is there). TimescaleDB only:
+    ``chunk_interval`` (hypertable chunk size), ``compress_after_days`` (chunks older than
+    this are compressed), ``continuous_aggregates`` (1h/1d rollups of the 1m bars; plain
+    PostgreSQL gets ``date_bin`` views instead). ``migrate_on_start``: apply pending
+    migrations at ``arbx serve`` start-up; false: refuse to start until ``arbx db upgrade``.
+    Every arbx table lives in ``schema``.
     """
 
     url: str = "postgresql://postgres@127.0.0.1:5432/arbx"
@@ -135,6 +148,9 @@ class SigningKeySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True
 
 
 class RateLimitSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A token bucket of one route group ([auth.rate_limits.<group>]), per client address and
+    per principal: ``burst`` requests at once, refilled at ``per_minute``."""
+
     per_minute: int
     burst: int
 
@@ -158,9 +174,11 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ``secrets_file``; the local profile creates that file on first start, the server profile
     refuses to start without them."""
 
+    # access-token issuer and audience (checked on every token)
     issuer: str = "arbx"
     audience: str = "arbx-api"
-    # newest first: the first signs, all verify (rotation: add at the front, drop old later)
+    # newest first: the first signs, all verify (rotation: put the new key first; remove the
+    # old one after access_ttl_s), e.g. [{ kid = "2025-01", secret = "<48+ characters>" }]
     signing_keys: list[SigningKeySettings] = msgspec.field(default_factory=list)
     # HMAC key for refresh tokens and API keys (changing it invalidates them all)
     secret_hash_key: str = ""
@@ -169,11 +187,13 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     access_ttl_s: int = 900
     refresh_ttl_s: int = 7 * 86400
     max_session_s: int = 30 * 86400
+    # argon2id (RFC 9106 second profile); raising them rehashes passwords at the next sign-in
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     # reuse looked-up accounts and API keys this long (revocation takes effect within it)
     principal_cache_s: float = 2.0
+    # sign-in: after login_free_failures failures per username, each failure doubles the wait
     login_free_failures: int = 5
     login_base_delay_s: float = 1.0
     login_max_delay_s: float = 900.0
@@ -186,8 +206,14 @@ class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class VenueSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One venue's public market-data API: where, how hard to try, how fast, when to stop.
 
-    ``weight_per_minute`` is Binance's request-weight budget; ``requests_per_second`` and
-    ``burst`` are the token bucket of Coinbase and Kraken (each venue uses what applies).
+    ``weight_per_minute`` is Binance's request-weight budget (klines cost 2, exchangeInfo
+    20); ``requests_per_second`` and ``burst`` are the token bucket of Coinbase and Kraken
+    (each venue uses what applies). ``base_url`` may point at a mirror or a testnet.
+    Requests retry time-outs, 5xx, 429 and 418 with exponential backoff and jitter
+    (``attempts``, ``base_delay_s`` .. ``max_delay_s``), honouring Retry-After up to
+    ``max_retry_after_s``. After ``breaker_threshold`` consecutive failures a venue's circuit
+    opens for ``breaker_cooldown_s`` (then one probe request may go through); the state shows
+    in /ready and GET /api/v1/exchanges. Public market data needs no keys.
     """
 
     base_url: str = ""
@@ -221,6 +247,7 @@ class CoinbaseSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
 
 
 class KrakenSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
+    # note: Kraken's live OHLC endpoint serves only the latest 720 intervals of each timeframe
     base_url: str = "https://api.kraken.com"
     requests_per_second: float = 1.0
     burst: float = 3.0
@@ -245,7 +272,9 @@ class ExchangesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
 class BacktestSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """[backtest]: which POST /api/v1/backtests runs answer at once, the worker pool of the
-    others, and fee schedules per venue that replace the built-in defaults."""
+    others, and fee schedules per venue that replace the built-in defaults (lowest public spot
+    tier, in basis points of notional, for binance, binanceus, coinbase and kraken), e.g.
+    ``[backtest.fees.kraken] maker_bps = 25.0, taker_bps = 40.0``."""
 
     # runs reading fewer bars (all series together) are computed before the answer
     inline_max_bars: int = 200_000
@@ -262,7 +291,17 @@ class BacktestSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """[scheduler]: the job scheduler of ``arbx serve`` and the jobs declared in the config
     (``[[scheduler.jobs]]``, the fields of ``JobSpec``; checked here, so a bad job fails at
-    start-up naming it)."""
+    start-up naming it). A job runs at most once at a time. Jobs declared here are kept in
+    the store as config-<name>; edit them here and restart (pause/resume also works over the
+    API). One table per job, e.g.::
+
+        [[scheduler.jobs]]
+        name = "collect-btc-1m"
+        kind = "collect"                     # collect, validate or repair
+        markets = { exchanges = ["binance", "kraken"], symbols = ["BTC/USDC"], timeframes = ["1m"] }
+        interval_s = 60                      # or cron = "*/5 * * * *"
+        lookback_bars = 1440
+    """
 
     enabled: bool = True
     # a firing missed by at most this long (a busy loop, a suspended laptop) still runs, once
@@ -293,7 +332,7 @@ _CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    profile: Profile = "local"
+    profile: Profile = DEFAULT_PROFILE
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
@@ -373,7 +412,7 @@ def load_settings(
     if default_file.is_file():
         data = _read_toml(default_file)
     env = _env_overrides(environ)
-    chosen = profile or env.get("profile") or data.get("profile", "local")
+    chosen = profile or env.get("profile") or data.get("profile", DEFAULT_PROFILE)
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(chosen)):
         raise InvalidInput(f"profile {chosen!r} is not a valid profile name", field="profile")
     profile_file = config_dir / f"{chosen}.toml"

@@ -71,7 +71,7 @@ def test_breaker_opens_after_threshold_and_half_opens_after_cooldown() -> None:
 
 
 def test_a_success_resets_the_consecutive_count() -> None:
-    breaker = CircuitBreaker("binance", timer(), threshold=3)
+    breaker = CircuitBreaker("binance", timer(), threshold=3, cooldown=30.0)
     for _ in range(5):
         breaker.record_failure("timeout")
         breaker.record_failure("timeout")

@@ -12,7 +12,6 @@ import pytest
 
 from arbx.adapters.memory.bar_store import MemoryBarStore
 from arbx.adapters.memory.quality_store import MemoryQualityStore
-from arbx.adapters.parquet.bar_store import ParquetBarStore
 from arbx.app.ensure_history import EnsureHistory, HistoryProgress
 from arbx.domain.errors import ExchangeUnavailable
 from arbx.domain.market import SeriesKey, TimeSpan
@@ -21,6 +20,7 @@ from arbx.ports.bar_store import BarStore
 from arbx.ports.exchange import ExchangeClient
 from tests.integration.exchanges.conftest import assert_same_bars, expected_bars
 from tests.support.exchanges import FakeExchanges, FakeTimer, Fault, make_client
+from tests.support.parquet import cached_store
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 END = datetime(2024, 1, 4, tzinfo=UTC)
@@ -110,7 +110,7 @@ async def test_a_cancelled_backfill_leaves_whole_batches_and_resumes(
 ) -> None:
     fake = fake_venues.kraken
     client = make_client(fake, exchange_session, fake_timer)
-    store, quality = ParquetBarStore(tmp_path), MemoryQualityStore()
+    store, quality = cached_store(tmp_path), MemoryQualityStore()
     key = SeriesKey.of("kraken", "BTC/USDC", "1m")
     use_case = ensure(client, fake_timer, store, quality, batch_rows=700)
     task: asyncio.Task[object] | None = None
@@ -142,7 +142,7 @@ async def test_a_week_of_real_kraken_usdc_minutes_into_parquet(
     fake = shared_fake_venues.kraken
     timer = FakeTimer(fake.now)
     client = make_client(fake, exchange_session, timer)
-    store, quality = ParquetBarStore(tmp_path), MemoryQualityStore()
+    store, quality = cached_store(tmp_path), MemoryQualityStore()
     key = SeriesKey.of("kraken", "USDC/USD", "1m")
     span = TimeSpan.of(datetime(2023, 3, 8, tzinfo=UTC), datetime(2023, 3, 15, tzinfo=UTC))
 

@@ -14,7 +14,7 @@ from arbx.adapters.exchanges.kraken.client import KrakenClient
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Symbol, Timeframe, TimeSpan, from_ms
 from tests.integration.exchanges.conftest import assert_same_bars, expected_bars, fetch_all
-from tests.support.exchanges import FakeExchanges, FakeTimer, make_client
+from tests.support.exchanges import FakeExchanges, FakeTimer, make_client, venue_limits
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 END = datetime(2024, 1, 4, tzinfo=UTC)
@@ -165,7 +165,12 @@ async def test_a_timeframe_nothing_finer_can_make_is_refused_clearly(
             Timeframe.D1: "1440",
         }
 
-    client = HourlyKraken(exchange_session, base_url=fake_venues.kraken.url, timer=fake_timer)
+    client = HourlyKraken(
+        exchange_session,
+        base_url=fake_venues.kraken.url,
+        timer=fake_timer,
+        **venue_limits("kraken"),
+    )
 
     with pytest.raises(InvalidInput, match=r"timeframe 1m .*use one of 1h, 1d") as caught:
         await client.fetch_ohlcv(BTC_USDC, Timeframe.M1, TimeSpan.of(START, END))

@@ -17,7 +17,14 @@ from arbx.domain.errors import (
 )
 from arbx.domain.market import Symbol, Timeframe, TimeSpan
 from arbx.ports.exchange import BreakerState
-from tests.support.exchanges import FakeExchanges, FakeTimer, Fault, fixture_bytes, make_client
+from tests.support.exchanges import (
+    FakeExchanges,
+    FakeTimer,
+    Fault,
+    fixture_bytes,
+    make_client,
+    venue_limits,
+)
 
 SPAN = TimeSpan.of(datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 2, 6, tzinfo=UTC))
 BTC_USDC = Symbol.parse("BTC/USDC")
@@ -240,6 +247,7 @@ async def test_an_unreachable_venue_is_unavailable(
         base_url="http://127.0.0.1:9",
         timer=fake_timer,
         retry=RetryPolicy(attempts=2, timeout=1.0),
+        **venue_limits("binance"),
     )
 
     with pytest.raises(ExchangeUnavailable, match="could not be reached"):

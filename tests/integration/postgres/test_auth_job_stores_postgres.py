@@ -59,10 +59,10 @@ async def test_stores_on_an_unreachable_server_raise_storage_unavailable() -> No
     await pool.open(wait=False)
     try:
         with pytest.raises(StorageUnavailable):
-            await PostgresUserStore(pool).count_active_admins()
+            await PostgresUserStore(pool, "arbx").count_active_admins()
         with pytest.raises(StorageUnavailable):
-            await PostgresAuditLog(pool).query(AuditQuery())
+            await PostgresAuditLog(pool, "arbx").query(AuditQuery())
         with pytest.raises(StorageUnavailable):
-            await PostgresJobStore(pool).list()
+            await PostgresJobStore(pool, "arbx").list()
     finally:
         await pool.close()

@@ -41,7 +41,7 @@ async def test_an_unreachable_server_raises_storage_unavailable() -> None:
         f"postgresql://arbx@127.0.0.1:{port}/arbx", min_size=0, max_size=1, timeout=0.2, open=False
     )
     await pool.open(wait=False)
-    store = PostgresQualityStore(pool)
+    store = PostgresQualityStore(pool, "arbx")
     try:
         with pytest.raises(StorageUnavailable):
             await store.series()

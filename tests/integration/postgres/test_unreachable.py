@@ -9,9 +9,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.bar_store import PostgresBarStore
-from arbx.adapters.postgres.errors import redact
 from arbx.adapters.postgres.info import database_info
 from arbx.adapters.postgres.pool import PoolConfig, open_pool, wait_until_reachable
+from arbx.adapters.postgres.urls import redact
 from arbx.domain.errors import InvalidInput, StorageUnavailable
 from arbx.domain.market import TimeSpan
 from tests.builders import key, make_bars

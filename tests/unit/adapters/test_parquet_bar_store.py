@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbx.adapters.parquet import ParquetBarStore
 from arbx.adapters.parquet.layout import Month, SeriesLayout, split_by_month
 from arbx.adapters.parquet.transaction import Transaction
 from arbx.domain.errors import StorageError, StorageUnavailable
 from arbx.domain.market import BAR_SCHEMA, SeriesKey, Timeframe, TimeSpan, from_ms
 from tests.builders import make_bars
 from tests.strategies import bar_series
+from tests.support.parquet import cached_store
 
 KEY = SeriesKey.of("binance", "BTC/USDC", "1h")
 EVERYTHING = TimeSpan.everything()
@@ -30,7 +30,7 @@ def month_file(root: Path, year: int, month: int) -> Path:
 
 
 async def test_the_dataset_is_hive_partitioned_by_series_and_month(tmp_path: Path) -> None:
-    await ParquetBarStore(tmp_path).write(KEY, JAN_TO_MAR)
+    await cached_store(tmp_path).write(KEY, JAN_TO_MAR)
 
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
 
@@ -41,7 +41,7 @@ async def test_the_dataset_is_hive_partitioned_by_series_and_month(tmp_path: Pat
 
 
 async def test_other_tools_can_scan_the_dataset_with_hive_columns(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     await store.write(SeriesKey.of("kraken", "ETH/USDC", "1h"), JAN_TO_MAR.head(10))
 
@@ -55,7 +55,7 @@ async def test_other_tools_can_scan_the_dataset_with_hive_columns(tmp_path: Path
 
 
 async def test_a_read_opens_only_the_months_it_needs(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     month_file(tmp_path, 2024, 3).write_bytes(b"not parquet")  # March is broken
 
@@ -66,7 +66,7 @@ async def test_a_read_opens_only_the_months_it_needs(tmp_path: Path) -> None:
 
 
 async def test_deleting_a_whole_month_removes_its_file(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
 
     february = TimeSpan(datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC))
@@ -78,7 +78,7 @@ async def test_deleting_a_whole_month_removes_its_file(tmp_path: Path) -> None:
 
 
 async def test_deleting_a_whole_series_leaves_no_empty_folders(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     await store.write(SeriesKey.of("binance", "ETH/USDC", "1h"), JAN_TO_MAR.head(5))
 
@@ -90,7 +90,7 @@ async def test_deleting_a_whole_series_leaves_no_empty_folders(tmp_path: Path) -
 
 
 async def test_an_unchanged_write_rewrites_no_file(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.parquet")}
 
@@ -104,21 +104,21 @@ async def test_an_unchanged_write_rewrites_no_file(tmp_path: Path) -> None:
 
 
 async def test_ping_creates_a_missing_root_and_refuses_an_unusable_one(tmp_path: Path) -> None:
-    await ParquetBarStore(tmp_path / "new" / "root").ping()
+    await cached_store(tmp_path / "new" / "root").ping()
     assert (tmp_path / "new" / "root").is_dir()
 
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     with pytest.raises(StorageUnavailable, match="not usable"):
-        await ParquetBarStore(blocker).ping()
+        await cached_store(blocker).ping()
     with pytest.raises(StorageUnavailable):
-        await ParquetBarStore(blocker / "below").write(KEY, JAN_TO_MAR.head(3))
+        await cached_store(blocker / "below").write(KEY, JAN_TO_MAR.head(3))
 
 
 async def test_a_restart_rolls_a_committed_journal_forward(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     layout = SeriesLayout(tmp_path, KEY)
     # A dead process staged two months and wrote its commit record, then died.
@@ -130,7 +130,7 @@ async def test_a_restart_rolls_a_committed_journal_forward(
     _commit_without_applying(tx, monkeypatch)
     assert layout.journal.exists()
 
-    got = await ParquetBarStore(tmp_path).read(KEY, EVERYTHING)
+    got = await cached_store(tmp_path).read(KEY, EVERYTHING)
 
     assert got.equals(
         pl.concat([new_jan, new_feb, JAN_TO_MAR.filter(pl.col("ts").dt.month() == 3)])
@@ -140,14 +140,14 @@ async def test_a_restart_rolls_a_committed_journal_forward(
 
 
 async def test_a_restart_drops_files_staged_before_the_commit_point(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     layout = SeriesLayout(tmp_path, KEY)
     tx = Transaction(layout)
     tx.stage(layout.file(Month(2024, 1)), JAN_TO_MAR.head(5).with_columns(pl.col("volume") * 3))
     assert list(layout.temp_files())
 
-    restarted = ParquetBarStore(tmp_path)
+    restarted = cached_store(tmp_path)
     assert (await restarted.read(KEY, EVERYTHING)).equals(JAN_TO_MAR)
     assert not list(layout.temp_files())
 
@@ -158,11 +158,11 @@ async def test_an_unreadable_commit_record_stops_the_store(tmp_path: Path) -> No
     layout.journal.write_text("{not json")
 
     with pytest.raises(StorageError, match="commit record"):
-        await ParquetBarStore(tmp_path).list_series()
+        await cached_store(tmp_path).list_series()
 
 
 async def test_foreign_folders_in_the_dataset_are_ignored(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR.head(5))
     (tmp_path / "ohlcv" / "exchange=Not Valid!" / "symbol=X" / "timeframe=1h").mkdir(parents=True)
     (tmp_path / "ohlcv" / "notes").mkdir()
@@ -176,11 +176,11 @@ async def test_a_file_with_a_foreign_schema_is_a_storage_error(tmp_path: Path) -
     pl.DataFrame({"ts": [1], "price": [1.0]}).write_parquet(target)
 
     with pytest.raises(StorageError, match="canonical schema"):
-        await ParquetBarStore(tmp_path).read(KEY, EVERYTHING)
+        await cached_store(tmp_path).read(KEY, EVERYTHING)
 
 
 async def test_list_series_sorts_timeframes_by_width(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     for timeframe in ("1d", "1m", "1h"):
         key = SeriesKey.of("binance", "BTC/USDC", timeframe)
         await store.write(key, make_bars(3, timeframe=timeframe))
@@ -191,7 +191,7 @@ async def test_list_series_sorts_timeframes_by_width(tmp_path: Path) -> None:
 
 
 async def test_a_cancelled_write_still_leaves_the_old_or_the_new_data(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     big = make_bars(24 * 800, start=datetime(2022, 1, 1, tzinfo=UTC), timeframe="1h")
 
     task = asyncio.create_task(store.write(KEY, big))

@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arbx.adapters.parquet import ParquetBarStore
-from arbx.adapters.parquet import cache as cache_module
-from arbx.adapters.parquet.cache import FileStamp, PartitionCache
+from arbx.adapters.parquet import tokens as tokens_module
+from arbx.adapters.parquet.cache import FileStamp, PartitionCache, read_cache
 from arbx.adapters.parquet.layout import Month, SeriesLayout
 from arbx.domain.errors import InvalidInput, StorageError
 from arbx.domain.market import SeriesKey, TimeSpan
 from tests.builders import make_bars
+from tests.support.parquet import cached_store
 
 KEY = SeriesKey.of("binance", "BTC/USDC", "1h")
 OTHER = SeriesKey.of("kraken", "BTC/USDC", "1h")
@@ -43,7 +44,7 @@ def changed(bars: pl.DataFrame, by: float = 1.0) -> pl.DataFrame:
 
 
 async def on_disk(root: Path, key: SeriesKey = KEY, span: TimeSpan = EVERYTHING) -> pl.DataFrame:
-    return await ParquetBarStore(root, cache_bytes=0).read(key, span)
+    return await ParquetBarStore(root, cache=read_cache(0)).read(key, span)
 
 
 async def warm(store: ParquetBarStore) -> None:
@@ -59,7 +60,7 @@ async def warm(store: ParquetBarStore) -> None:
 async def test_repeated_reads_are_served_without_decoding_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     await warm(store)
     infos, spans = await store.list_series(), await store.coverage(KEY)
@@ -78,7 +79,7 @@ async def test_repeated_reads_are_served_without_decoding_files(
 async def test_a_written_partition_is_cached_by_the_write_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
 
     with monkeypatch.context() as patch:
@@ -90,7 +91,7 @@ async def test_a_written_partition_is_cached_by_the_write_itself(
 async def test_changing_a_returned_frame_in_place_does_not_change_the_cache(
     tmp_path: Path,
 ) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     for span in (EVERYTHING, FEB):
         got = await store.read(KEY, span)
@@ -104,7 +105,7 @@ async def test_changing_a_returned_frame_in_place_does_not_change_the_cache(
 
 
 async def test_a_write_by_another_instance_is_seen_on_the_next_read(tmp_path: Path) -> None:
-    server, cli = ParquetBarStore(tmp_path), ParquetBarStore(tmp_path)
+    server, cli = cached_store(tmp_path), cached_store(tmp_path)
     await server.write(KEY, JAN_TO_MAR)
     await warm(server)
 
@@ -117,7 +118,7 @@ async def test_a_write_by_another_instance_is_seen_on_the_next_read(tmp_path: Pa
 
 
 async def test_new_months_and_series_by_another_instance_are_listed(tmp_path: Path) -> None:
-    server, cli = ParquetBarStore(tmp_path), ParquetBarStore(tmp_path)
+    server, cli = cached_store(tmp_path), cached_store(tmp_path)
     await server.write(KEY, JAN_TO_MAR.head(24 * 10))
     await warm(server)
     before = await server.list_series()
@@ -137,7 +138,7 @@ async def test_new_months_and_series_by_another_instance_are_listed(tmp_path: Pa
 async def test_a_month_added_by_another_instance_is_seen_though_no_cached_file_changed(
     tmp_path: Path,
 ) -> None:
-    server, cli = ParquetBarStore(tmp_path), ParquetBarStore(tmp_path)
+    server, cli = cached_store(tmp_path), cached_store(tmp_path)
     january = JAN_TO_MAR.filter(pl.col("ts") < at(1, 2))
     march = JAN_TO_MAR.filter(pl.col("ts") >= at(1, 3))
     await server.write(KEY, january)
@@ -151,7 +152,7 @@ async def test_a_month_added_by_another_instance_is_seen_though_no_cached_file_c
 
 
 async def test_a_delete_by_another_instance_is_seen(tmp_path: Path) -> None:
-    server, cli = ParquetBarStore(tmp_path), ParquetBarStore(tmp_path)
+    server, cli = cached_store(tmp_path), cached_store(tmp_path)
     await server.write(KEY, JAN_TO_MAR)
     await warm(server)
 
@@ -168,7 +169,7 @@ async def test_a_delete_by_another_instance_is_seen(tmp_path: Path) -> None:
 async def test_a_file_replaced_behind_the_stores_back_is_not_served_from_memory(
     tmp_path: Path,
 ) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await store.write(KEY, JAN_TO_MAR)
     await warm(store)
     feb_file = SeriesLayout(tmp_path, KEY).file(Month(2024, 2))
@@ -182,14 +183,14 @@ async def test_a_file_replaced_behind_the_stores_back_is_not_served_from_memory(
 async def test_a_data_folder_deleted_and_made_again_is_noticed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache_module, "REOPEN_S", 0.0)
-    server = ParquetBarStore(tmp_path)
+    monkeypatch.setattr(tokens_module, "REOPEN_S", 0.0)
+    server = cached_store(tmp_path)
     await server.write(KEY, JAN_TO_MAR)
     await warm(server)
 
     shutil.rmtree(tmp_path)
     replacement = make_bars(48, start=at(1, 6), timeframe="1h", seed=3)
-    await ParquetBarStore(tmp_path).write(KEY, replacement)
+    await cached_store(tmp_path).write(KEY, replacement)
 
     assert (await server.read(KEY, EVERYTHING)).equals(replacement)
     assert (await server.read(KEY, TimeSpan(at(1, 6), at(2, 6)))).height == 24
@@ -199,12 +200,12 @@ async def test_a_data_folder_deleted_and_made_again_is_noticed(
 async def test_a_dataset_written_before_tokens_existed_is_cached_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await ParquetBarStore(tmp_path).write(KEY, JAN_TO_MAR)
+    await cached_store(tmp_path).write(KEY, JAN_TO_MAR)
     layout = SeriesLayout(tmp_path, KEY)
     layout.lock_file.unlink()
     layout.lock_file.touch()  # an empty lock file, as older versions left them
     layout.catalog_token.unlink()
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     await warm(store)
 
     with monkeypatch.context() as patch:
@@ -239,7 +240,7 @@ async def test_a_failed_write_leaves_the_cache_consistent_with_the_disk(
 ) -> None:
     """A three-month upsert: 0 fails before the commit point, 1 right after the journal is
     in place, 2 and 3 half way through applying it, 4 never."""
-    store = ParquetBarStore(tmp_path, workers=1)
+    store = cached_store(tmp_path, workers=1)
     await store.write(KEY, JAN_TO_MAR)
     await store.write(OTHER, JAN_TO_MAR)
     await warm(store)
@@ -264,7 +265,7 @@ async def test_a_failed_write_leaves_the_cache_consistent_with_the_disk(
 async def test_a_write_that_another_process_left_half_applied_is_finished_then_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server, crashed = ParquetBarStore(tmp_path), ParquetBarStore(tmp_path, workers=1)
+    server, crashed = cached_store(tmp_path), cached_store(tmp_path, workers=1)
     await server.write(KEY, JAN_TO_MAR)
     await warm(server)
     update = changed(JAN_TO_MAR.slice(24 * 20, 24 * 45))
@@ -285,7 +286,7 @@ async def test_a_write_that_another_process_left_half_applied_is_finished_then_s
 async def test_the_cache_stays_within_its_byte_budget(tmp_path: Path) -> None:
     one_month = JAN_TO_MAR.filter(_inside(FEB))
     budget = int(one_month.estimated_size() * 2.5)
-    store = ParquetBarStore(tmp_path, cache_bytes=budget)
+    store = ParquetBarStore(tmp_path, cache=read_cache(budget))
     await store.write(KEY, JAN_TO_MAR)
     await store.write(OTHER, JAN_TO_MAR)
 
@@ -298,8 +299,8 @@ async def test_the_cache_stays_within_its_byte_budget(tmp_path: Path) -> None:
 
 
 async def test_months_decoded_together_are_counted_at_their_own_size(tmp_path: Path) -> None:
-    await ParquetBarStore(tmp_path).write(KEY, JAN_TO_MAR)
-    store = ParquetBarStore(tmp_path)  # a cold cache: one scan decodes the three months
+    await cached_store(tmp_path).write(KEY, JAN_TO_MAR)
+    store = cached_store(tmp_path)  # a cold cache: one scan decodes the three months
 
     assert (await store.read(KEY, EVERYTHING)).equals(JAN_TO_MAR)
 
@@ -314,7 +315,7 @@ async def test_months_decoded_together_are_counted_at_their_own_size(tmp_path: P
 async def test_months_cached_by_a_write_do_not_hold_on_to_the_written_frame(
     tmp_path: Path,
 ) -> None:
-    store = ParquetBarStore(tmp_path)
+    store = cached_store(tmp_path)
     incoming = JAN_TO_MAR.rechunk()
     await store.write(KEY, incoming)
 
@@ -331,7 +332,7 @@ async def test_months_cached_by_a_write_do_not_hold_on_to_the_written_frame(
 
 
 async def test_a_tiny_cache_still_reads_correctly(tmp_path: Path) -> None:
-    store = ParquetBarStore(tmp_path, cache_bytes=1)
+    store = ParquetBarStore(tmp_path, cache=read_cache(1))
     await store.write(KEY, JAN_TO_MAR)
 
     assert (await store.read(KEY, FEB)).equals(JAN_TO_MAR.filter(_inside(FEB)))
@@ -360,15 +361,23 @@ def test_the_lru_evicts_the_least_recently_used_file(tmp_path: Path) -> None:
 
 
 async def test_cache_bytes_zero_disables_the_cache_and_negative_is_refused(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ParquetBarStore(tmp_path, cache_bytes=0)
+    store = ParquetBarStore(tmp_path, cache=read_cache(0))
     await store.write(KEY, JAN_TO_MAR)
-    assert store.cache is None
+    await warm(store)
+    assert (len(store.cache), store.cache.nbytes) == (0, 0)
     assert (await store.read(KEY, FEB)).equals(JAN_TO_MAR.filter(_inside(FEB)))
+    # nothing was kept, not even a summary: every operation goes back to the files
+    with monkeypatch.context() as patch:
+        patch.setattr(pl, "read_parquet", _refuse)
+        patch.setattr(pl, "scan_parquet", _refuse)
+        for operation in (store.read(KEY, FEB), store.list_series(), store.coverage(KEY)):
+            with pytest.raises(AssertionError):
+                await operation
 
     with pytest.raises(InvalidInput) as raised:
-        ParquetBarStore(tmp_path, cache_bytes=-1)
+        ParquetBarStore(tmp_path, cache=read_cache(-1))
     assert raised.value.field == "cache_bytes"
 
 
@@ -400,7 +409,7 @@ async def test_whoever_changes_the_series_the_cached_store_reads_what_the_disk_h
     tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, int, int]]
 ) -> None:
     root = tmp_path_factory.mktemp("interleaved")
-    mine, theirs = ParquetBarStore(root), ParquetBarStore(root)
+    mine, theirs = cached_store(root), cached_store(root)
     for n, (who, what, first, days) in enumerate(steps):
         store = mine if who == "mine" else theirs
         span = TimeSpan(at(1) + timedelta(days=first), at(1) + timedelta(days=first + days))

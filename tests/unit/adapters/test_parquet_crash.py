@@ -23,6 +23,7 @@ from arbx.adapters.parquet import ParquetBarStore
 from arbx.domain.errors import StorageError
 from arbx.domain.market import SeriesKey, TimeSpan
 from tests.builders import make_bars
+from tests.support.parquet import cached_store
 
 KEY = SeriesKey.of("binance", "BTC/USDC", "1h")
 OTHER = SeriesKey.of("kraken", "BTC/USDC", "1h")
@@ -153,20 +154,18 @@ async def _crash_at_each_step(
     """Run the scenario once per possible crash point; check and return each outcome."""
     initial, operation, final = SCENARIOS[name]
     template = tmp_path / "template"
-    seed = ParquetBarStore(template)
+    seed = cached_store(template)
     if not initial.is_empty():
         await seed.write(KEY, initial)
     await seed.write(OTHER, OLD)  # a bystander series that must never change
     shutil.copytree(template, tmp_path / "count")
-    total = await _count_steps(
-        ParquetBarStore(tmp_path / "count", workers=1), operation, monkeypatch
-    )
+    total = await _count_steps(cached_store(tmp_path / "count", workers=1), operation, monkeypatch)
     assert total >= 3, "the operation must take several file steps"
     outcomes = []
     for k in range(total + 1):
         root = tmp_path / f"crash-{k}"
         shutil.copytree(template, root)
-        store = ParquetBarStore(root, workers=workers)
+        store = cached_store(root, workers=workers)
 
         with monkeypatch.context() as patch:
             crash = Crash(patch, after=k)
@@ -177,7 +176,7 @@ async def _crash_at_each_step(
             else:
                 assert not crash.crashed, "a crashed step must surface as an error"
 
-        restarted = ParquetBarStore(root)
+        restarted = cached_store(root)
         got = await frame_of(restarted)
         if got.equals(final):
             outcomes.append("new")
@@ -206,7 +205,7 @@ async def _count_steps(
 async def test_a_crashed_instance_heals_before_its_next_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ParquetBarStore(tmp_path, workers=1)
+    store = cached_store(tmp_path, workers=1)
     await store.write(KEY, OLD)
     with monkeypatch.context() as patch:
         Crash(patch, after=6)

@@ -16,9 +16,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from arbx.adapters.parquet import ParquetBarStore
 from arbx.domain.market import SeriesKey, TimeSpan
 from tests.builders import make_bars
+from tests.support.parquet import cached_store
 
 KEY = SeriesKey.of("binance", "BTC/USDC", "15m")
 WRITERS = 3
@@ -34,7 +34,7 @@ def slices_of(writer: int) -> list[pl.DataFrame]:
 
 def write_slices(root: str, writer: int, start: Any, counts: Any) -> None:
     async def run() -> int:
-        store = ParquetBarStore(Path(root))
+        store = cached_store(Path(root))
         await store.ping()
         start.wait(timeout=60)  # every writer starts at once
         return sum([await store.write(KEY, chunk) for chunk in slices_of(writer)])
@@ -57,6 +57,6 @@ async def test_writers_in_several_processes_lose_nothing(tmp_path: Path) -> None
     assert [p.exitcode for p in writers] == [0] * WRITERS
 
     expected = pl.concat([chunk for w in range(WRITERS) for chunk in slices_of(w)]).sort("ts")
-    got = await ParquetBarStore(tmp_path).read(KEY, TimeSpan.everything())
+    got = await cached_store(tmp_path).read(KEY, TimeSpan.everything())
     assert sum(counts.get(timeout=5) for _ in range(WRITERS)) == expected.height
     assert got.equals(expected)

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
+from arbx.adapters.issue_filter import IssueFilter
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality import DataGap, GapStatus, Severity, ValidationIssue
@@ -32,16 +33,8 @@ class MemoryQualityStore(QualityStore):
                 self._issues.pop(key, None)
         return len(incoming)
 
-    def _select(
-        self, key: SeriesKey, span: TimeSpan, severity: Severity | None, rule: str | None
-    ) -> list[ValidationIssue]:
-        return [
-            i
-            for i in self._issues.get(key, [])
-            if span.contains(i.ts)
-            and (severity is None or i.severity is severity)
-            and (rule is None or i.rule == rule)
-        ]
+    def _select(self, key: SeriesKey, chosen: IssueFilter) -> list[ValidationIssue]:
+        return [i for i in self._issues.get(key, []) if chosen.matches(i)]
 
     async def issues(
         self,
@@ -53,13 +46,11 @@ class MemoryQualityStore(QualityStore):
         limit: int | None = None,
         offset: int = 0,
     ) -> list[ValidationIssue]:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise InvalidInput("limit and offset must be >= 0", field="limit")
-        chosen = self._select(key, span, severity, rule)[offset:]
-        return chosen if limit is None else chosen[:limit]
+        chosen = IssueFilter(span, severity, rule, limit, offset)
+        return chosen.page(self._select(key, chosen))
 
     async def count_issues(self, key: SeriesKey, span: TimeSpan) -> dict[tuple[str, Severity], int]:
-        return dict(Counter((i.rule, i.severity) for i in self._select(key, span, None, None)))
+        return dict(Counter((i.rule, i.severity) for i in self._select(key, IssueFilter(span))))
 
     async def replace_gaps(self, key: SeriesKey, span: TimeSpan, gaps: Sequence[DataGap]) -> int:
         incoming = normalize_gaps(key, span, gaps)

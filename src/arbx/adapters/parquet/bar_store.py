@@ -9,7 +9,8 @@ change of a series is finished or undone before the next operation on it (``reco
 Reads are served from a cache of decoded month files when it is still valid (``cache.py``):
 checking that takes a few small system calls (reading the series' generation token, a
 ``stat`` per month file), done on the event loop, with no thread hop and no lock; anything
-else runs under the series lock in a worker thread, as without the cache.
+else runs under the series lock in a worker thread. The cache is a collaborator the store
+always asks: with the cache off it is an ``EmptyCache``, which misses every time.
 """
 
 from __future__ import annotations
@@ -23,18 +24,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
 import polars as pl
 
 from arbx.adapters.parquet.cache import (
-    TOKEN_BYTES,
+    EmptyCache,
     FileStamp,
     Partition,
-    PartitionCache,
+    ReadCache,
     SeriesState,
-    TokenView,
-    bump,
-    read_token,
+    Staged,
 )
 from arbx.adapters.parquet.layout import (
     TEMP_SUFFIX,
@@ -45,8 +43,9 @@ from arbx.adapters.parquet.layout import (
     series_keys,
     split_by_month,
 )
+from arbx.adapters.parquet.tokens import TOKEN_BYTES, TokenView, bump, read_token
 from arbx.adapters.parquet.transaction import Transaction, recover, series_lock
-from arbx.domain.errors import ArbxError, InvalidInput, StorageError, StorageUnavailable
+from arbx.domain.errors import ArbxError, StorageError, StorageUnavailable
 from arbx.domain.market import BAR_COLUMNS, BAR_SCHEMA, SeriesKey, TimeSpan, empty_bars
 from arbx.domain.market.series_ops import covered_spans, prepare_write, upsert_bars
 from arbx.ports.bar_store import BarStore, SeriesInfo
@@ -54,7 +53,6 @@ from arbx.ports.bar_store import BarStore, SeriesInfo
 T = TypeVar("T")
 Item = TypeVar("Item")
 
-DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 _EMPTY = empty_bars()
 
 
@@ -62,21 +60,13 @@ class ParquetBarStore(BarStore):
     """Bars in ``<root>/ohlcv/exchange=…/symbol=…/timeframe=…/year=…/month=…/bars.parquet``."""
 
     def __init__(
-        self,
-        root: Path,
-        *,
-        workers: int | None = None,
-        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        self, root: Path, *, cache: ReadCache | None = None, workers: int | None = None
     ) -> None:
-        """``cache_bytes``: memory for decoded month files kept between reads (0: no cache)."""
-        if cache_bytes < 0:
-            raise InvalidInput(
-                f"cache_bytes must be >= 0 (0 disables the cache), not {cache_bytes}",
-                field="cache_bytes",
-            )
+        """``cache``: what to keep between reads (``cache.read_cache(cache_bytes)``); none by
+        default."""
         self._root = Path(root)
         self._workers = workers or min(4, os.cpu_count() or 1)
-        self._cache = PartitionCache(cache_bytes) if cache_bytes else None
+        self._cache: ReadCache = cache if cache is not None else EmptyCache()
         self._holding = threading.local()  # .lock is True while a thread holds a series lock
         self._locks: dict[SeriesKey, asyncio.Lock] = {}
         # Series this instance has recovered once (orphan temp files swept), and series whose
@@ -89,7 +79,7 @@ class ParquetBarStore(BarStore):
         return self._root
 
     @property
-    def cache(self) -> PartitionCache | None:
+    def cache(self) -> ReadCache:
         return self._cache
 
     # -- the port ---------------------------------------------------------------------------
@@ -110,7 +100,7 @@ class ParquetBarStore(BarStore):
         return await self._locked(key, self._read_sync, key, span)
 
     async def list_series(self) -> list[SeriesInfo]:
-        cached = self._cache.catalog() if self._cache is not None else None
+        cached = self._cache.catalog()
         if cached is not None:
             return cached
         catalog, keys = await self._in_thread(self._known_keys_sync)
@@ -123,7 +113,7 @@ class ParquetBarStore(BarStore):
             if info is not None:
                 infos.append(info)
         infos.sort(key=lambda i: _sort_key(i.key))
-        if self._cache is not None and catalog is not None:
+        if catalog is not None:
             self._cache.set_catalog(*catalog, infos)
         return infos
 
@@ -144,7 +134,7 @@ class ParquetBarStore(BarStore):
     def _write_sync(self, key: SeriesKey, incoming: pl.DataFrame) -> int:
         layout = SeriesLayout(self._root, key)
         tx = Transaction(layout)
-        staged: list[tuple[Path, pl.DataFrame]] = []
+        staged: list[Staged] = []
 
         def merge_and_stage(part: tuple[Month, pl.DataFrame]) -> int:
             month, chunk = part
@@ -156,90 +146,64 @@ class ParquetBarStore(BarStore):
                 merged, changed = chunk, chunk.height
             if changed:
                 tx.stage(target, merged)
-                # a new month is a slice of the incoming frame: cache a copy, not the whole
-                staged.append((target, _own_buffers(merged) if merged is chunk else merged))
+                # a new month is a slice of the incoming frame (a cache keeps a copy)
+                staged.append(Staged(target, merged, borrowed=merged is chunk))
             return changed
 
         try:
             changed = sum(self._map(merge_and_stage, split_by_month(incoming)))
             if not tx.is_empty:
                 tx.commit()
-                self._committed(key, staged, [])
+                self._cache.committed(key, staged, [])
         except BaseException:
             tx.abort()
             raise
         return changed
 
     def _read_sync(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
-        layout = SeriesLayout(self._root, key)
-        if self._cache is not None:
-            state = self._state_sync(key, layout)
-            bars = self._cached_bars(state, span.start_ms, span.end_ms, check=False, load=True)
-            assert bars is not None  # loading never gives up
-            return bars
-        months = [m for m in layout.months() if m.overlaps(span)]
-        if not months:
-            return _EMPTY.clear()
-        scan = _scan([layout.file(m) for m in months])
-        if not (months[0].within(span) and months[-1].within(span)):
-            scan = scan.filter((pl.col("ts") >= span.start) & (pl.col("ts") < span.end))
-        return _canonical(scan.collect(), layout.series_dir)
+        state = self._state_sync(key, SeriesLayout(self._root, key))
+        bars = self._cached_bars(state, span.start_ms, span.end_ms, check=False, load=True)
+        assert bars is not None  # loading never gives up
+        return bars
 
     def _info_sync(self, key: SeriesKey) -> SeriesInfo | None:
-        layout = SeriesLayout(self._root, key)
-        state = self._state_sync(key, layout) if self._cache is not None else None
-        if state is not None:
-            if state.info is None and state.months:
-                state.info = self._info_of(key, state.files, state.stamps)
-            return state.info
-        files = [layout.file(m) for m in layout.months()]
-        return self._info_of(key, tuple(files), None) if files else None
+        state = self._state_sync(key, SeriesLayout(self._root, key))
+        if state.info is None and state.months:
+            state.info = self._info_of(key, state.files, state.stamps)
+        return state.info
 
     def _info_of(
-        self, key: SeriesKey, files: tuple[Path, ...], stamps: tuple[FileStamp, ...] | None
+        self, key: SeriesKey, files: tuple[Path, ...], stamps: tuple[FileStamp, ...]
     ) -> SeriesInfo:
         """From cached month files when all are cached, else from the files' metadata."""
-        cache = self._cache
-        if cache is not None and stamps is not None:
-            parts = [cache.get(f, s) for f, s in zip(files, stamps, strict=True)]
-            if all(p is not None for p in parts) and all(p.frame.height for p in parts if p):
-                frames = [p.frame for p in parts if p is not None]
-                rows = sum(f.height for f in frames)
-                return SeriesInfo(key, frames[0]["ts"][0], frames[-1]["ts"][-1], rows)
+        parts = [self._cache.get(f, s) for f, s in zip(files, stamps, strict=True)]
+        if all(p is not None for p in parts) and all(p.frame.height for p in parts if p):
+            frames = [p.frame for p in parts if p is not None]
+            rows = sum(f.height for f in frames)
+            return SeriesInfo(key, frames[0]["ts"][0], frames[-1]["ts"][-1], rows)
         rows = int(_scan(list(files)).select(pl.len()).collect().item())
         first = _scan(list(files[:1])).select(pl.col("ts").min()).collect().item()
         last = _scan(list(files[-1:])).select(pl.col("ts").max()).collect().item()
         return SeriesInfo(key, first, last, rows)
 
     def _coverage_sync(self, key: SeriesKey, span: TimeSpan | None) -> list[TimeSpan]:
-        layout = SeriesLayout(self._root, key)
-        if self._cache is not None:
-            state = self._state_sync(key, layout)
-            if span is None and state.coverage is not None:
-                return list(state.coverage)
-            whole = span or TimeSpan.everything()
-            bars = self._cached_bars(state, whole.start_ms, whole.end_ms, check=False, load=True)
-            assert bars is not None
-            spans = covered_spans(bars.get_column("ts"), key.timeframe)
-            if span is None:
-                state.coverage = list(spans)
-            return spans
-        months = layout.months()
-        if span is not None:
-            months = [m for m in months if m.overlaps(span)]
-        if not months:
-            return []
-        scan = _scan([layout.file(m) for m in months]).select("ts")
-        if span is not None:
-            scan = scan.filter((pl.col("ts") >= span.start) & (pl.col("ts") < span.end))
-        return covered_spans(scan.collect().get_column("ts"), key.timeframe)
+        state = self._state_sync(key, SeriesLayout(self._root, key))
+        if span is None and state.coverage is not None:
+            return list(state.coverage)
+        whole = span or TimeSpan.everything()
+        bars = self._cached_bars(state, whole.start_ms, whole.end_ms, check=False, load=True)
+        assert bars is not None
+        spans = covered_spans(bars.get_column("ts"), key.timeframe)
+        if span is None:
+            state.coverage = list(spans)
+        return spans
 
     def _delete_sync(self, key: SeriesKey, span: TimeSpan) -> int:
         layout = SeriesLayout(self._root, key)
         tx = Transaction(layout)
         inside = (pl.col("ts") >= span.start) & (pl.col("ts") < span.end)
         removed = 0
-        staged: list[tuple[Path, pl.DataFrame]] = []
+        staged: list[Staged] = []
         gone: list[Path] = []
         try:
             for month in layout.months():
@@ -263,10 +227,10 @@ class ParquetBarStore(BarStore):
                     gone.append(target)
                 else:
                     tx.stage(target, kept)
-                    staged.append((target, kept))
+                    staged.append(Staged(target, kept))
             if not tx.is_empty:
                 tx.commit()
-                self._committed(key, staged, gone)
+                self._cache.committed(key, staged, gone)
         except BaseException:
             tx.abort()
             raise
@@ -277,10 +241,7 @@ class ParquetBarStore(BarStore):
 
     def _valid_state(self, key: SeriesKey) -> SeriesState | None:
         """The cached summary of ``key`` if no change became visible since (on the loop)."""
-        cache = self._cache
-        if cache is None:
-            return None
-        state = cache.state(key)
+        state = self._cache.state(key)
         if state is None or state.view is None or state.view.read() != state.token:
             return None
         return state
@@ -294,7 +255,6 @@ class ParquetBarStore(BarStore):
         ``load``: read the files that are not cached (the series lock is held).
         """
         cache = self._cache
-        assert cache is not None
         found: list[Partition | None] = []
         for i in state.overlapping(start_ms, end_ms):
             path, stamp = state.files[i], state.stamps[i]
@@ -328,7 +288,6 @@ class ParquetBarStore(BarStore):
         the cache's byte count is true. Otherwise, file by file on a few threads.
         """
         cache = self._cache
-        assert cache is not None
         files = [state.files[i] for i in indexes]
         if len(files) > 1:
             frame = _canonical(_scan(files).collect(), files[0].parent)
@@ -349,7 +308,6 @@ class ParquetBarStore(BarStore):
     def _state_sync(self, key: SeriesKey, layout: SeriesLayout) -> SeriesState:
         """The series as it is now; remembered only when read under the series lock."""
         cache = self._cache
-        assert cache is not None
         holding = getattr(self._holding, "lock", False)
         token = read_token(layout.lock_file)
         if holding and token is not None and len(token) < TOKEN_BYTES:
@@ -366,7 +324,7 @@ class ParquetBarStore(BarStore):
         old = cache.state(key)
         if old is not None and old.token == token and old.same_files(months, tuple(stamps)):
             return old
-        view = TokenView.open(layout.lock_file) if holding else None
+        view = cache.series_view(layout.lock_file) if holding else None
         state = SeriesState(token or b"", view, months, files, tuple(stamps))
         if view is not None and token is not None and view.read() == token:
             cache.set_state(key, state)
@@ -377,8 +335,6 @@ class ParquetBarStore(BarStore):
         stamp = FileStamp.of(path)
         if stamp is None:
             return None
-        if self._cache is None:
-            return _read_file(path)
         partition = self._cache.get(path, stamp)
         if partition is not None:
             return partition.frame
@@ -386,23 +342,6 @@ class ParquetBarStore(BarStore):
         if keep:
             self._cache.put(path, stamp, frame)
         return frame
-
-    def _committed(
-        self, key: SeriesKey, staged: list[tuple[Path, pl.DataFrame]], gone: list[Path]
-    ) -> None:
-        """After a commit: cache the new month files, drop removed ones and the summary."""
-        cache = self._cache
-        if cache is None:
-            return
-        cache.drop_state(key)
-        for path in gone:
-            cache.discard(path)
-        for path, frame in staged:
-            stamp = FileStamp.of(path)
-            if stamp is None:
-                cache.discard(path)
-            else:
-                cache.put(path, stamp, frame)
 
     def _ping_sync(self) -> None:
         try:
@@ -417,20 +356,13 @@ class ParquetBarStore(BarStore):
             ) from exc
 
     def _known_keys_sync(self) -> tuple[tuple[TokenView, bytes] | None, list[SeriesKey]]:
-        """The dataset's generation token (read first) and every series in it.
-
-        A dataset written before tokens existed gets one here, so its listing can be cached.
-        """
+        """The dataset's generation token (read first, when the cache can use it) and every
+        series in it."""
         catalog = None
-        if self._cache is not None:
-            path = catalog_token(self._root)
-            view = TokenView.open(path)
-            if view is None and path.parent.is_dir():
-                bump(path)
-                view = TokenView.open(path)
-            token = view.read() if view is not None else None
-            if view is not None and token is not None:
-                catalog = (view, token)
+        view = self._cache.catalog_view(catalog_token(self._root))
+        token = view.read() if view is not None else None
+        if view is not None and token is not None:
+            catalog = (view, token)
         keys = sorted({*series_keys(self._root), *journal_keys(self._root)}, key=_sort_key)
         return catalog, keys
 
@@ -452,8 +384,7 @@ class ParquetBarStore(BarStore):
                 return fn(*args)
             except BaseException:
                 self._dirty.add(key)
-                if self._cache is not None:
-                    self._cache.forget(key, layout.series_dir)
+                self._cache.forget(key, layout.series_dir)
                 raise
             finally:
                 self._holding.lock = False
@@ -529,12 +460,6 @@ def _canonical(frame: pl.DataFrame, where: Path) -> pl.DataFrame:
                 f"{where} does not hold bars in the canonical schema ({dict(frame.schema)})"
             ) from exc
     return frame
-
-
-def _own_buffers(frame: pl.DataFrame) -> pl.DataFrame:
-    """A copy of ``frame`` in buffers of its own (a slice shares, and keeps alive, those of
-    the frame it was cut from, which the cache's byte count would not see)."""
-    return frame[np.arange(frame.height)]
 
 
 def _prune_empty_dirs(layout: SeriesLayout) -> None:

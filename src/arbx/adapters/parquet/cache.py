@@ -3,41 +3,41 @@
 What may be served from memory is decided by two checks, so that changes made by another
 process (a CLI import while ``arbx serve`` runs) are seen on the next read:
 
-- a **generation token** per series, and one for the whole dataset (the catalog): 16 random
-  bytes written in place into a small file by every change, under the series lock, *before*
-  the change's first visible file operation (see ``bump``). A reader that finds the token it
-  cached knows no change has become visible since; one that finds another token (or a torn
-  mix of two, which never equals an old token) goes the slow way, under the series lock.
-  The token files need no fsync: the cache lives only as long as its process. Readers map
-  them into memory (``TokenView``), so checking a token is a memory read, not a system call
-  (each of which, on a busy server, may wait for the GIL).
+- a **generation token** per series, and one for the whole dataset (the catalog), written
+  by every change before its first visible file operation (``tokens.py``). A reader that
+  finds the token it cached knows no change has become visible since; one that finds another
+  token (or a torn mix of two, which never equals an old token) goes the slow way, under the
+  series lock. Readers map the token files into memory (``TokenView``), so checking a token
+  is a memory read, not a system call (each of which, on a busy server, may wait for the GIL).
 - a **file stamp** (st_mtime_ns, st_size, st_ino) per month file, checked on every hit too,
   so a file replaced by anything else is not served from memory either.
 
 Month files are kept in an LRU bounded by bytes (polars' ``estimated_size``); the series
 summaries (token, months and their stamps, SeriesInfo, full coverage) are tiny.
+
+The store always talks to a ``ReadCache``: a ``PartitionCache``, or, with the cache off
+(``cache_bytes`` 0), an ``EmptyCache`` that keeps nothing, so that every lookup misses.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
-import time
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 
 from arbx.adapters.parquet.layout import Month
+from arbx.adapters.parquet.tokens import TokenView, bump
+from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.ports.bar_store import SeriesInfo
-
-TOKEN_BYTES = 16
-REOPEN_S = 0.5  # how often a TokenView checks that its path still names the mapped file
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,75 +55,6 @@ class FileStamp:
         except FileNotFoundError:
             return None
         return cls(st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def read_token(path: Path) -> bytes | None:
-    """The generation token in ``path``; None when the file does not exist."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        return os.pread(fd, TOKEN_BYTES, 0)
-    finally:
-        os.close(fd)
-
-
-def bump(path: Path) -> None:
-    """Write a fresh token into ``path`` (created when missing; its folder must exist).
-
-    One small ``pwrite`` at offset 0: a reader racing with it sees the old token (the change
-    is not visible yet either), the new one, or a mix that matches no cached token.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        os.pwrite(fd, os.urandom(TOKEN_BYTES), 0)
-    finally:
-        os.close(fd)
-
-
-class TokenView:
-    """A token file mapped read-only and shared: it shows every later ``bump`` at once.
-
-    Token files are only ever written by ``bump`` (never truncated, which would make reading
-    the mapping fault). A folder deleted and made again under a running process is noticed
-    within ``REOPEN_S``: the view then reports no token, and the caller goes the slow way.
-    """
-
-    __slots__ = ("_checked", "_inode", "_map", "_path")
-
-    def __init__(self, path: Path, inode: int, mapping: mmap.mmap) -> None:
-        self._path = path
-        self._inode = inode
-        self._map = mapping
-        self._checked = time.monotonic()
-
-    @classmethod
-    def open(cls, path: Path) -> TokenView | None:
-        """A view of ``path``; None when it is missing or holds no token yet."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            st = os.fstat(fd)
-            if st.st_size < TOKEN_BYTES:
-                return None
-            mapping = mmap.mmap(fd, TOKEN_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
-        finally:
-            os.close(fd)
-        return cls(path, st.st_ino, mapping)
-
-    def read(self) -> bytes | None:
-        now = time.monotonic()
-        if now - self._checked > REOPEN_S:
-            try:
-                if os.stat(self._path).st_ino != self._inode:
-                    return None
-            except OSError:
-                return None
-            self._checked = now
-        return self._map[:TOKEN_BYTES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +105,48 @@ class SeriesState:
         return self.months == months and self.stamps == stamps
 
 
-class PartitionCache:
+class ReadCache(Protocol):
+    """What a ParquetBarStore keeps between reads; every method is safe from any thread.
+
+    Nothing it returns is needed for correctness: a miss (None) sends the store to the files.
+    """
+
+    @property
+    def nbytes(self) -> int: ...
+    def __len__(self) -> int: ...
+    def get(self, path: Path, stamp: FileStamp) -> Partition | None: ...
+    def put(self, path: Path, stamp: FileStamp, frame: pl.DataFrame) -> Partition: ...
+    def state(self, key: SeriesKey) -> SeriesState | None: ...
+    def set_state(self, key: SeriesKey, state: SeriesState) -> None: ...
+    def forget(self, key: SeriesKey, series_dir: Path) -> None: ...
+    def committed(self, key: SeriesKey, staged: Sequence[Staged], gone: Sequence[Path]) -> None: ...
+    def series_view(self, lock_file: Path) -> TokenView | None: ...
+    def catalog_view(self, path: Path) -> TokenView | None: ...
+    def catalog(self) -> list[SeriesInfo] | None: ...
+    def set_catalog(self, view: TokenView, token: bytes, infos: list[SeriesInfo]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A month file a commit wrote, with its frame; ``borrowed``: the frame is a slice of the
+    caller's (a cache must copy it, or it would keep the caller's whole frame alive)."""
+
+    path: Path
+    frame: pl.DataFrame
+    borrowed: bool = False
+
+
+def read_cache(max_bytes: int) -> ReadCache:
+    """The read cache for ``cache_bytes``: bounded by that many bytes; 0: none at all."""
+    if max_bytes < 0:
+        raise InvalidInput(
+            f"cache_bytes must be >= 0 (0 disables the cache), not {max_bytes}",
+            field="cache_bytes",
+        )
+    return PartitionCache(max_bytes) if max_bytes else EmptyCache()
+
+
+class PartitionCache(ReadCache):
     """Decoded month files keyed by path, valid for one file stamp; LRU, bounded by bytes.
 
     Thread-safe: the store's worker threads fill it, the event loop reads it.
@@ -229,6 +201,20 @@ class PartitionCache:
         if entry is not None:
             self._bytes -= entry[1].nbytes
 
+    def committed(self, key: SeriesKey, staged: Sequence[Staged], gone: Sequence[Path]) -> None:
+        """After a commit: keep the new month files, drop removed ones and the summary."""
+        self.drop_state(key)
+        for path in gone:
+            self.discard(path)
+        for item in staged:
+            stamp = FileStamp.of(item.path)
+            if stamp is None:
+                self.discard(item.path)
+            else:
+                self.put(
+                    item.path, stamp, _own_buffers(item.frame) if item.borrowed else item.frame
+                )
+
     # -- series summaries -----------------------------------------------------------------------
 
     def state(self, key: SeriesKey) -> SeriesState | None:
@@ -252,6 +238,18 @@ class PartitionCache:
             for path in [p for p in self._entries if p.is_relative_to(series_dir)]:
                 self._drop(path)
 
+    def series_view(self, lock_file: Path) -> TokenView | None:
+        """A view of a series' token, to remember a summary read under the series lock."""
+        return TokenView.open(lock_file)
+
+    def catalog_view(self, path: Path) -> TokenView | None:
+        """A view of the dataset's token; a dataset written before tokens existed gets one."""
+        view = TokenView.open(path)
+        if view is None and path.parent.is_dir():
+            bump(path)
+            view = TokenView.open(path)
+        return view
+
     def catalog(self) -> list[SeriesInfo] | None:
         """The series listing, if no change became visible since it was made."""
         cached, view = self._catalog, self._catalog_view
@@ -264,3 +262,50 @@ class PartitionCache:
         with self._guard:
             self._catalog_view = view
             self._catalog = (token, list(infos))
+
+
+class EmptyCache(ReadCache):
+    """The read cache turned off: it keeps nothing, so the store always reads the files."""
+
+    @property
+    def nbytes(self) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 0
+
+    def get(self, path: Path, stamp: FileStamp) -> Partition | None:
+        return None
+
+    def put(self, path: Path, stamp: FileStamp, frame: pl.DataFrame) -> Partition:
+        return Partition.of(frame)
+
+    def state(self, key: SeriesKey) -> SeriesState | None:
+        return None
+
+    def set_state(self, key: SeriesKey, state: SeriesState) -> None:
+        return None
+
+    def forget(self, key: SeriesKey, series_dir: Path) -> None:
+        return None
+
+    def committed(self, key: SeriesKey, staged: Sequence[Staged], gone: Sequence[Path]) -> None:
+        return None
+
+    def series_view(self, lock_file: Path) -> TokenView | None:
+        return None
+
+    def catalog_view(self, path: Path) -> TokenView | None:
+        return None
+
+    def catalog(self) -> list[SeriesInfo] | None:
+        return None
+
+    def set_catalog(self, view: TokenView, token: bytes, infos: list[SeriesInfo]) -> None:
+        return None
+
+
+def _own_buffers(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy of ``frame`` in buffers of its own (a slice shares, and keeps alive, those of
+    the frame it was cut from, which the cache's byte count would not see)."""
+    return frame[np.arange(frame.height)]

@@ -16,7 +16,7 @@ data of a write, whole, and never a torn file.
 
 Before its first visible file operation, every commit (and every roll-forward) writes new
 generation tokens for its series and for the dataset (``announce_change``), which tells the
-read caches of every process that what they hold may be out of date (see ``cache.py``).
+read caches of every process that what they hold may be out of date (see ``tokens.py``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any, Final
 
 import polars as pl
 
-from arbx.adapters.parquet.cache import bump
 from arbx.adapters.parquet.layout import TEMP_PREFIX, TEMP_SUFFIX, SeriesLayout
+from arbx.adapters.parquet.tokens import bump
 from arbx.domain.errors import StorageError
 
 JOURNAL_FORMAT = 1

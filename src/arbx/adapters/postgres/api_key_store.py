@@ -9,14 +9,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.postgres.codecs import as_utc, maybe_utc, parse_roles, role_names
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.user_store import (
-    SchemaTables,
-    as_utc,
-    maybe_utc,
-    parse_roles,
-    role_names,
-)
+from arbx.adapters.postgres.identifiers import SchemaTables
 from arbx.domain.auth import ApiKey
 from arbx.domain.errors import Conflict, NotFound
 from arbx.ports.api_key_store import ApiKeyStore
@@ -45,7 +40,7 @@ def _key(row: tuple[Any, ...]) -> ApiKey:
 
 
 class PostgresApiKeyStore(ApiKeyStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "api_keys")
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.postgres.codecs import as_utc
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.user_store import SchemaTables, as_utc
+from arbx.adapters.postgres.identifiers import SchemaTables
 from arbx.domain.auth import AuditEntry, AuditEvent, AuditOutcome, AuditQuery
 from arbx.ports.audit_log import AuditLog
 
@@ -61,7 +62,7 @@ def _where(query: AuditQuery) -> tuple[str, list[Any]]:
 
 
 class PostgresAuditLog(AuditLog):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "audit_log")
 

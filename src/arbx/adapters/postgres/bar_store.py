@@ -30,7 +30,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from arbx.adapters.postgres.copy_binary import copy_out, decode_bars, encode_bars
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.migrate import check_schema_name
+from arbx.adapters.postgres.identifiers import check_schema_name
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan, empty_bars, to_ms, utc
 from arbx.domain.market.series_ops import prepare_write
@@ -61,7 +61,7 @@ class PostgresBarStore(BarStore):
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        schema: str = "arbx",
+        schema: str,
         *,
         read_parallelism: int = 2,
         rows_per_read_part: int = 100_000,

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
 
+from arbx.adapters.postgres.urls import redact as redact  # re-export (cli/db.py)
 from arbx.domain.errors import StorageError, StorageUnavailable
-
-_PASSWORD_RE = re.compile(r"(password\s*=\s*)\S+|(://[^:/@\s]+:)[^@\s]*(?=@)")
-
-
-def redact(url: str) -> str:
-    """A connection URL or conninfo fit for logs and messages: the password is masked."""
-    return _PASSWORD_RE.sub(lambda m: (m.group(1) or m.group(2)) + "***", url)
 
 
 @contextmanager

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.migrate import MigrationStatus, check_schema_name, migration_status
+from arbx.adapters.postgres.identifiers import check_schema_name
+from arbx.adapters.postgres.migrate import MigrationStatus, migration_status
 from arbx.adapters.postgres.timescale import StorageLayout, inspect_layout
 
 
@@ -22,6 +23,21 @@ class DatabaseInfo:
     def path(self) -> str:
         """ "timescaledb" or "plain": the storage path market data is on."""
         return self.layout.path
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.migrations.up_to_date
+
+    def summary(self) -> str:
+        """One line for ``/ready``: server, schema and migration, the storage path and why."""
+        status = self.migrations
+        pending = (
+            f" ({len(status.pending)} pending: run `arbx db upgrade`)" if status.pending else ""
+        )
+        return (
+            f"postgresql {self.server_version}, schema {self.schema} at migration"
+            f" {status.current:04d}{pending}; path {self.path}: {self.layout.reason}"
+        )
 
 
 async def database_info(pool: AsyncConnectionPool, schema: str) -> DatabaseInfo:

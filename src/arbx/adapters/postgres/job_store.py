@@ -10,8 +10,9 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.postgres.codecs import as_utc, maybe_utc
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.user_store import SchemaTables, as_utc, maybe_utc
+from arbx.adapters.postgres.identifiers import SchemaTables
 from arbx.domain.errors import Conflict, NotFound, StorageError
 from arbx.domain.jobs import JobDefinition, JobRun, RunStatus, RunTrigger
 from arbx.ports.job_store import INTERRUPTED, JobStore
@@ -65,7 +66,7 @@ def _taken(job: JobDefinition, exc: psycopg.errors.UniqueViolation) -> Conflict:
 
 
 class PostgresJobStore(JobStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "jobs", "job_runs")
 

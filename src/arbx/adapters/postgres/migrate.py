@@ -21,24 +21,12 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.errors import storage_errors
+from arbx.adapters.postgres.identifiers import check_schema_name as check_schema_name  # re-export
 from arbx.adapters.postgres.timescale import LayoutOptions, StorageLayout, ensure_layout
-from arbx.domain.errors import InvalidInput, StorageError
+from arbx.domain.errors import StorageError
 
 MIGRATIONS_PACKAGE = "arbx.adapters.postgres.migrations"
-DEFAULT_SCHEMA = "arbx"
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-def check_schema_name(schema: str) -> str:
-    """The schema name, or ``InvalidInput`` unless it is a plain lowercase identifier."""
-    if not _SCHEMA_RE.match(schema):
-        raise InvalidInput(
-            f"database schema {schema!r} is not valid; use 1-63 lowercase letters, digits or '_'"
-            " starting with a letter or '_', e.g. 'arbx'",
-            field="database_schema",
-        )
-    return schema
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from arbx.adapters.postgres.errors import redact
+from arbx.adapters.postgres.urls import redact
 from arbx.domain.errors import InvalidInput, StorageUnavailable
 
 log = logging.getLogger(__name__)

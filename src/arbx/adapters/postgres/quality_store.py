@@ -14,8 +14,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.issue_filter import IssueFilter
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.migrate import check_schema_name
+from arbx.adapters.postgres.identifiers import check_schema_name
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan, from_ms, to_ms
 from arbx.domain.quality import DataGap, GapCause, GapStatus, Severity, ValidationIssue
@@ -37,7 +38,7 @@ def _ms(moment: Any) -> Any:
 
 
 class PostgresQualityStore(QualityStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._issues = sql.Identifier(check_schema_name(schema), "data_validation_issues")
         self._gaps = sql.Identifier(schema, "data_gaps")
@@ -73,18 +74,12 @@ class PostgresQualityStore(QualityStore):
                         )
         return len(incoming)
 
-    def _where(
-        self, key: SeriesKey, span: TimeSpan, severity: Severity | None, rule: str | None
-    ) -> tuple[sql.Composable, list[object]]:
-        clauses = [sql.SQL(_SERIES + " AND ts >= %s AND ts < %s")]
+    def _where(self, key: SeriesKey, chosen: IssueFilter) -> tuple[sql.Composable, list[object]]:
+        span, equalities = chosen.span, chosen.equalities()
+        clauses: list[sql.Composable] = [sql.SQL(_SERIES + " AND ts >= %s AND ts < %s")]
+        clauses += [sql.SQL("{} = %s").format(sql.Identifier(c)) for c, _ in equalities]
         params: list[object] = [*_series(key), span.start, span.end]
-        if severity is not None:
-            clauses.append(sql.SQL("severity = %s"))
-            params.append(severity.value)
-        if rule is not None:
-            clauses.append(sql.SQL("rule = %s"))
-            params.append(rule)
-        return sql.SQL(" AND ").join(clauses), params
+        return sql.SQL(" AND ").join(clauses), params + [value for _, value in equalities]
 
     async def issues(
         self,
@@ -96,9 +91,7 @@ class PostgresQualityStore(QualityStore):
         limit: int | None = None,
         offset: int = 0,
     ) -> list[ValidationIssue]:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise InvalidInput("limit and offset must be >= 0", field="limit")
-        where, params = self._where(key, span, severity, rule)
+        where, params = self._where(key, IssueFilter(span, severity, rule, limit, offset))
         query = sql.SQL(
             "SELECT {} FROM {} WHERE {} ORDER BY ts, rule, detail, id LIMIT %s OFFSET %s"
         ).format(sql.SQL(", ").join(map(sql.Identifier, _ISSUE_COLUMNS)), self._issues, where)
@@ -109,7 +102,7 @@ class PostgresQualityStore(QualityStore):
         ]
 
     async def count_issues(self, key: SeriesKey, span: TimeSpan) -> dict[tuple[str, Severity], int]:
-        where, params = self._where(key, span, None, None)
+        where, params = self._where(key, IssueFilter(span))
         query = sql.SQL("SELECT rule, severity, count(*) FROM {} WHERE {} GROUP BY 1, 2").format(
             self._issues, where
         )

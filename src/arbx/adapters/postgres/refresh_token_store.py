@@ -14,8 +14,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.postgres.codecs import as_utc, maybe_utc
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.user_store import SchemaTables, as_utc, maybe_utc
+from arbx.adapters.postgres.identifiers import SchemaTables
 from arbx.domain.auth import RefreshToken
 from arbx.domain.errors import Conflict, InvalidInput
 from arbx.ports.refresh_token_store import RefreshTokenStore
@@ -44,7 +45,7 @@ def _token(row: tuple[Any, ...]) -> RefreshToken:
 
 
 class PostgresRefreshTokenStore(RefreshTokenStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "refresh_tokens")
 

@@ -8,17 +8,15 @@ insert; the count of the next one sees it (READ COMMITTED takes a fresh snapshot
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from arbx.adapters.postgres.codecs import as_utc, parse_roles, role_names
 from arbx.adapters.postgres.errors import storage_errors
-from arbx.adapters.postgres.migrate import check_schema_name
-from arbx.domain.auth import Role, User, UserCredentials, UserState
+from arbx.adapters.postgres.identifiers import SchemaTables
+from arbx.domain.auth import User, UserCredentials, UserState
 from arbx.domain.errors import Conflict, NotFound
 from arbx.ports.user_store import UserStore
 
@@ -35,35 +33,6 @@ _ACTIVE_ADMINS = (
 )
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Stored times come back in the session's time zone; the domain speaks UTC."""
-    return moment.astimezone(UTC)
-
-
-def maybe_utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(UTC)
-
-
-def role_names(roles: Iterable[Role]) -> list[str]:
-    return sorted(role.value for role in roles)
-
-
-def parse_roles(names: Iterable[str] | None) -> frozenset[Role]:
-    return frozenset(Role(name) for name in names or ())
-
-
-class SchemaTables:
-    """Schema-qualified identifiers for the tables a store uses, and SQL built from them."""
-
-    def __init__(self, schema: str, *names: str) -> None:
-        check_schema_name(schema)
-        self.schema = schema
-        self._tables = {name: sql.Identifier(schema, name) for name in names}
-
-    def sql(self, text: str) -> sql.Composed:
-        return sql.SQL(text).format(**self._tables)
-
-
 def _user(row: tuple[Any, ...]) -> User:
     user_id, username, state, created_at, _hash, roles = row
     return User(
@@ -76,7 +45,7 @@ def _user(row: tuple[Any, ...]) -> User:
 
 
 class PostgresUserStore(UserStore):
-    def __init__(self, pool: AsyncConnectionPool, schema: str = "arbx") -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str) -> None:
         self._pool = pool
         self._t = SchemaTables(schema, "users", "user_roles")
         self._lock_key = f"arbx.first_admin:{schema}"

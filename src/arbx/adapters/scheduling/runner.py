@@ -49,9 +49,9 @@ class ApschedulerJobRunner(JobScheduler):
         jobs: JobStore,
         execute: JobExecutor,
         clock: Clock,
-        misfire_grace_s: float = 60.0,
-        shutdown_grace_s: float = 10.0,
-        reconcile_s: float | None = 30.0,
+        misfire_grace_s: float,
+        shutdown_grace_s: float,
+        reconcile_s: float | None,
     ) -> None:
         self._jobs = jobs
         self._execute = execute

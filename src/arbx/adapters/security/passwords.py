@@ -21,9 +21,9 @@ class Argon2PasswordHasher(PasswordHasher):
     def __init__(
         self,
         *,
-        time_cost: int = 3,
-        memory_cost_kib: int = 65536,
-        parallelism: int = 4,
+        time_cost: int,
+        memory_cost_kib: int,
+        parallelism: int,
         hash_len: int = 32,
         salt_len: int = 16,
     ) -> None:

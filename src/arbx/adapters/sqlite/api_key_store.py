@@ -5,8 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from arbx.adapters.sqlite.database import SqliteDatabase
-from arbx.adapters.sqlite.user_store import (
+from arbx.adapters.sqlite.codecs import (
     from_micros,
     maybe_datetime,
     maybe_micros,
@@ -14,6 +13,7 @@ from arbx.adapters.sqlite.user_store import (
     roles_text,
     to_micros,
 )
+from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.domain.auth import ApiKey
 from arbx.domain.errors import Conflict, NotFound
 from arbx.ports.api_key_store import ApiKeyStore

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from arbx.adapters.sqlite.codecs import from_micros, to_micros
 from arbx.adapters.sqlite.database import SqliteDatabase
-from arbx.adapters.sqlite.user_store import from_micros, to_micros
 from arbx.domain.auth import AuditEntry, AuditEvent, AuditOutcome, AuditQuery
 from arbx.ports.audit_log import AuditLog
 

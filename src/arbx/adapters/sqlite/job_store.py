@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import msgspec
 
+from arbx.adapters.sqlite.codecs import from_micros, to_micros
 from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.domain.errors import Conflict, NotFound, StorageError
 from arbx.domain.jobs import JobDefinition, JobRun, RunStatus, RunTrigger
 from arbx.ports.job_store import INTERRUPTED, JobStore
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _RUN_COLUMNS = "id, job_id, attempt, trigger, status, started_at, finished_at, bars_written, error"
 _DECODER = msgspec.json.Decoder(JobDefinition)
 _ENCODER = msgspec.json.Encoder()
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICRO
-
-
-def _moment(value: int) -> datetime:
-    return _EPOCH + value * _MICRO
 
 
 def _job(row: sqlite3.Row) -> JobDefinition:
@@ -42,8 +33,8 @@ def _job_params(job: JobDefinition) -> tuple[object, ...]:
         job.origin.value,
         int(job.paused),
         _ENCODER.encode(job).decode(),
-        _micros(job.created_at),
-        _micros(job.updated_at),
+        to_micros(job.created_at),
+        to_micros(job.updated_at),
         job.id,
     )
 
@@ -56,8 +47,8 @@ def _run(row: sqlite3.Row) -> JobRun:
         attempt=row["attempt"],
         trigger=RunTrigger(row["trigger"]),
         status=RunStatus(row["status"]),
-        started_at=_moment(row["started_at"]),
-        finished_at=None if finished is None else _moment(finished),
+        started_at=from_micros(row["started_at"]),
+        finished_at=None if finished is None else from_micros(finished),
         bars_written=row["bars_written"],
         error=row["error"],
     )
@@ -145,8 +136,8 @@ class SqliteJobStore(JobStore):
                         run.attempt,
                         run.trigger.value,
                         run.status.value,
-                        _micros(run.started_at),
-                        None if run.finished_at is None else _micros(run.finished_at),
+                        to_micros(run.started_at),
+                        None if run.finished_at is None else to_micros(run.finished_at),
                         run.bars_written,
                         run.error,
                     ),
@@ -173,7 +164,7 @@ class SqliteJobStore(JobStore):
                 " WHERE id = ?",
                 (
                     finished.status.value,
-                    _micros(finished.finished_at),
+                    to_micros(finished.finished_at),
                     finished.bars_written,
                     finished.error,
                     finished.id,
@@ -200,7 +191,7 @@ class SqliteJobStore(JobStore):
         return [_run(row) for row in await self._db.run(select)]
 
     async def mark_interrupted_runs(self, at: datetime) -> int:
-        stamp = _micros(at)
+        stamp = to_micros(at)
 
         def mark(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from arbx.adapters.issue_filter import IssueFilter
 from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan, from_ms, to_ms
@@ -69,18 +70,11 @@ class SqliteQualityStore(QualityStore):
         return await self._db.run(replace)
 
     @staticmethod
-    def _where(
-        key: SeriesKey, span: TimeSpan, severity: Severity | None, rule: str | None
-    ) -> tuple[str, list[object]]:
-        clauses = ["series = ?", "ts >= ?", "ts < ?"]
+    def _where(key: SeriesKey, chosen: IssueFilter) -> tuple[str, list[object]]:
+        span, equalities = chosen.span, chosen.equalities()
+        clauses = ["series = ?", "ts >= ?", "ts < ?", *(f"{c} = ?" for c, _ in equalities)]
         params: list[object] = [str(key), span.start_ms, span.end_ms]
-        if severity is not None:
-            clauses.append("severity = ?")
-            params.append(severity.value)
-        if rule is not None:
-            clauses.append("rule = ?")
-            params.append(rule)
-        return " AND ".join(clauses), params
+        return " AND ".join(clauses), params + [value for _, value in equalities]
 
     async def issues(
         self,
@@ -92,9 +86,7 @@ class SqliteQualityStore(QualityStore):
         limit: int | None = None,
         offset: int = 0,
     ) -> list[ValidationIssue]:
-        if offset < 0 or (limit is not None and limit < 0):
-            raise InvalidInput("limit and offset must be >= 0", field="limit")
-        where, params = self._where(key, span, severity, rule)
+        where, params = self._where(key, IssueFilter(span, severity, rule, limit, offset))
         sql = (
             f"SELECT {_ISSUE_COLUMNS} FROM quality_issues WHERE {where}"
             " ORDER BY ts, rule, detail, id LIMIT ? OFFSET ?"
@@ -104,7 +96,7 @@ class SqliteQualityStore(QualityStore):
         return [_issue(key, row) for row in rows]
 
     async def count_issues(self, key: SeriesKey, span: TimeSpan) -> dict[tuple[str, Severity], int]:
-        where, params = self._where(key, span, None, None)
+        where, params = self._where(key, IssueFilter(span))
         sql = (
             f"SELECT rule, severity, count(*) AS n FROM quality_issues WHERE {where}"
             " GROUP BY rule, severity"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from arbx.adapters.sqlite.codecs import from_micros, maybe_datetime, maybe_micros, to_micros
 from arbx.adapters.sqlite.database import SqliteDatabase
-from arbx.adapters.sqlite.user_store import from_micros, maybe_datetime, maybe_micros, to_micros
 from arbx.domain.auth import RefreshToken
 from arbx.domain.errors import Conflict, InvalidInput
 from arbx.ports.refresh_token_store import RefreshTokenStore

@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
 
+from arbx.adapters.sqlite.codecs import from_micros, parse_roles, to_micros
 from arbx.adapters.sqlite.database import SqliteDatabase
-from arbx.domain.auth import Role, User, UserCredentials, UserState
+from arbx.domain.auth import User, UserCredentials, UserState
 from arbx.domain.errors import Conflict, NotFound
 from arbx.ports.user_store import UserStore
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 
 _SELECT = """
 SELECT u.id, u.username, u.state, u.password_hash, u.created_at,
        (SELECT group_concat(r.role) FROM user_roles r WHERE r.user_id = u.id) AS roles
 FROM users u
 """
-
-
-def to_micros(moment: datetime) -> int:
-    """Exact UTC microseconds since the epoch (the auth tables' time column type)."""
-    return (moment - _EPOCH) // _MICRO
-
-
-def from_micros(value: int) -> datetime:
-    return _EPOCH + value * _MICRO
-
-
-def maybe_micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
-def maybe_datetime(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
-
-
-def roles_text(roles: frozenset[Role]) -> str:
-    return ",".join(sorted(role.value for role in roles))
-
-
-def parse_roles(text: str | None) -> frozenset[Role]:
-    return frozenset(Role(value) for value in (text or "").split(",") if value)
 
 
 def _user(row: sqlite3.Row) -> User:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -166,11 +167,8 @@ def create_app(
         limiter=container.rate_limiter(),
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
-    route_modules: list[Any] = [system, market, quality, auth, admin, audit, exchanges, backtests]
-    route_modules.append(jobs)
-    handlers: list[Callable[..., Any]] = [h for m in route_modules for h in m.ROUTES]
     return Litestar(
-        route_handlers=handlers,
+        route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
@@ -192,6 +190,23 @@ def create_app(
         ),
         debug=False,
     )
+
+
+def _routers() -> list[Router]:
+    """The route groups: each module's handlers under one path prefix, with one OpenAPI tag.
+
+    Guards stay on each handler: within a group they differ (reading and changing need other
+    permissions), and the access matrix reads every route's own declared ``Access``."""
+    groups: list[tuple[str, str, ModuleType]] = [
+        ("/", "system", system),
+        ("/api/v1", "market", market),
+        ("/api/v1", "quality", quality),
+        ("/api/v1", "auth", auth),
+        ("/api/v1/admin", "admin", admin),
+        ("/api/v1/audit", "admin", audit),
+        ("/api/v1/jobs", "jobs", jobs),
+    ]
+    return [Router(path, route_handlers=module.ROUTES, tags=[tag]) for path, tag, module in groups]
 
 
 def _cors(origins: list[str]) -> CORSConfig | None:

@@ -15,7 +15,6 @@ from arbx.adapters.exchanges.binance.mapping import (
     VENUE,
     WEIGHT_EXCHANGE_INFO,
     WEIGHT_KLINES,
-    WEIGHT_PER_MINUTE,
     WEIGHT_TIME,
     klines_to_bars,
     markets_from_info,
@@ -29,13 +28,11 @@ from arbx.domain.errors import ExchangeError, InvalidInput
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
 
-DEFAULT_BASE_URL = "https://api.binance.com"
-
 
 class BinanceClient(VenueClient):
     """GET /api/v3/klines (<= 1000 rows), /api/v3/exchangeInfo, /api/v3/time.
 
-    The rate limit is Binance's request weight (6000 per minute by default); the venue's own
+    The rate limit is Binance's request weight (``weight_per_minute``); the venue's own
     count (X-MBX-USED-WEIGHT-1M) lowers our bucket when it is ahead of ours.
     """
 
@@ -47,12 +44,12 @@ class BinanceClient(VenueClient):
         self,
         session: aiohttp.ClientSession,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str,
+        weight_per_minute: float,
+        breaker_threshold: int,
+        breaker_cooldown: float,
         timer: Timer | None = None,
         retry: RetryPolicy | None = None,
-        weight_per_minute: float = WEIGHT_PER_MINUTE,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
         timer = timer or SystemTimer()

@@ -21,7 +21,6 @@ INTERVALS: dict[Timeframe, str] = {tf: tf.value for tf in Timeframe}
 WEIGHT_KLINES = 2
 WEIGHT_EXCHANGE_INFO = 20
 WEIGHT_TIME = 1
-WEIGHT_PER_MINUTE = 6000
 
 
 def venue_symbol(symbol: Symbol) -> str:

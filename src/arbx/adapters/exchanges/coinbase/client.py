@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import random
 from datetime import datetime
 
-import aiohttp
 import msgspec
 import polars as pl
 
@@ -18,18 +16,14 @@ from arbx.adapters.exchanges.coinbase.mapping import (
     markets_from_products,
 )
 from arbx.adapters.exchanges.common.decoding import decode
-from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
-from arbx.adapters.exchanges.common.ratelimit import TokenBucket
-from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
-from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
+from arbx.adapters.exchanges.common.http import HttpResponse
+from arbx.adapters.exchanges.common.venue import NativePage, RequestRateClient
 from arbx.domain.errors import ExchangeError, InvalidInput
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
 
-DEFAULT_BASE_URL = "https://api.exchange.coinbase.com"
 
-
-class CoinbaseClient(VenueClient):
+class CoinbaseClient(RequestRateClient):
     """GET /products/{id}/candles (<= 300 rows, newest first), /products, /time.
 
     Public endpoints allow about 10 requests per second (bursts of 15).
@@ -38,34 +32,6 @@ class CoinbaseClient(VenueClient):
     venue_id = VENUE
     native_timeframes = GRANULARITY
     page_limit = 300
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timer: Timer | None = None,
-        retry: RetryPolicy | None = None,
-        requests_per_second: float = 10.0,
-        burst: float = 15.0,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 30.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        timer = timer or SystemTimer()
-        limiter = TokenBucket(burst, requests_per_second, timer)
-        http = VenueHttp.with_breaker(
-            VENUE,
-            session,
-            base_url,
-            limiter=limiter,
-            timer=timer,
-            retry=retry,
-            rng=rng,
-            breaker_threshold=breaker_threshold,
-            breaker_cooldown=breaker_cooldown,
-        )
-        super().__init__(http, timer)
 
     async def _load_markets(self) -> list[Market]:
         products = await self._http.get("/products", None, self._parse_products)

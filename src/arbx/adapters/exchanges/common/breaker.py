@@ -17,7 +17,7 @@ class CircuitBreaker:
     that answers (even with an error or a 429) is not failing.
     """
 
-    def __init__(self, venue: str, timer: Timer, *, threshold: int = 5, cooldown: float = 30.0):
+    def __init__(self, venue: str, timer: Timer, *, threshold: int, cooldown: float):
         if threshold < 1 or cooldown < 0:
             raise ValueError("breaker threshold must be >= 1 and cooldown >= 0")
         self.venue = venue

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import random
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiohttp
 import polars as pl
 
-from arbx.adapters.exchanges.common.http import VenueHttp
-from arbx.adapters.exchanges.common.timing import Timer
+from arbx.adapters.exchanges.common.http import RetryPolicy, VenueHttp
+from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import (
     Exchange,
@@ -194,3 +197,36 @@ class VenueClient(ExchangeClient):
         self, market: Market, timeframe: Timeframe, start_ms: int, end_ms: int
     ) -> NativePage:
         """Bars of one venue request at a native timeframe, starting at ``start_ms``."""
+
+
+class RequestRateClient(VenueClient):
+    """A venue limited in requests per second (a token bucket of ``burst``), with its own
+    circuit breaker: the constructor of the Coinbase and Kraken clients."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        requests_per_second: float,
+        burst: float,
+        breaker_threshold: int,
+        breaker_cooldown: float,
+        timer: Timer | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        timer = timer or SystemTimer()
+        limiter = TokenBucket(burst, requests_per_second, timer)
+        http = VenueHttp.with_breaker(
+            self.venue_id,
+            session,
+            base_url,
+            limiter=limiter,
+            timer=timer,
+            retry=retry,
+            rng=rng,
+            breaker_threshold=breaker_threshold,
+            breaker_cooldown=breaker_cooldown,
+        )
+        super().__init__(http, timer)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import random
 from datetime import datetime
 from typing import TypeVar
 
-import aiohttp
 import msgspec
 import polars as pl
 
 from arbx.adapters.exchanges.common.decoding import decode
-from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
-from arbx.adapters.exchanges.common.ratelimit import TokenBucket
-from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
-from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
+from arbx.adapters.exchanges.common.http import HttpResponse
+from arbx.adapters.exchanges.common.venue import NativePage, RequestRateClient
 from arbx.adapters.exchanges.kraken import wire
 from arbx.adapters.exchanges.kraken.mapping import (
     INTERVALS,
@@ -26,15 +22,13 @@ from arbx.domain.errors import ExchangeError, ExchangeUnavailable, InvalidInput,
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
 
-DEFAULT_BASE_URL = "https://api.kraken.com"
-
 E = TypeVar("E", wire.KrakenOhlcResponse, wire.KrakenAssetPairsResponse, wire.KrakenTimeResponse)
 
 _UNAVAILABLE = ("EService:Unavailable", "EService:Busy", "EGeneral:Temporary lockout")
 _RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests")
 
 
-class KrakenClient(VenueClient):
+class KrakenClient(RequestRateClient):
     """GET /0/public/OHLC (<= 720 rows from ``since``, ``last`` cursor), AssetPairs, Time.
 
     Errors arrive inside HTTP 200 bodies; the last OHLC row is the current, unfinished
@@ -46,34 +40,6 @@ class KrakenClient(VenueClient):
     venue_id = VENUE
     native_timeframes = INTERVALS
     page_limit = 720
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timer: Timer | None = None,
-        retry: RetryPolicy | None = None,
-        requests_per_second: float = 1.0,
-        burst: float = 3.0,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 30.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        timer = timer or SystemTimer()
-        limiter = TokenBucket(burst, requests_per_second, timer)
-        http = VenueHttp.with_breaker(
-            VENUE,
-            session,
-            base_url,
-            limiter=limiter,
-            timer=timer,
-            retry=retry,
-            rng=rng,
-            breaker_threshold=breaker_threshold,
-            breaker_cooldown=breaker_cooldown,
-        )
-        super().__init__(http, timer)
 
     async def _load_markets(self) -> list[Market]:
         answer = await self._http.get("/0/public/AssetPairs", None, self._parse_pairs)

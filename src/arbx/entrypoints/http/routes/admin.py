@@ -30,7 +30,6 @@ from arbx.entrypoints.http.routes.auth import (
 from arbx.entrypoints.http.security import SELF_AUDITED, requires
 
 AUDITED = {SELF_AUDITED: True}
-TAGS = ["admin"]
 USERS = requires(Permission.USERS_MANAGE, group="admin")
 KEYS = requires(Permission.API_KEYS_WRITE_ANY, group="admin")
 
@@ -87,7 +86,7 @@ class AdminApiKeyIn(msgspec.Struct, forbid_unknown_fields=True):
     expires_in_days: int = 90
 
 
-@get("/api/v1/admin/users", summary="Every user", guards=[USERS], tags=TAGS)
+@get("/users", summary="Every user", guards=[USERS])
 async def list_users(
     list_users: NamedDependency[ListUsers], principal: NamedDependency[Principal]
 ) -> UserList:
@@ -95,12 +94,11 @@ async def list_users(
 
 
 @post(
-    "/api/v1/admin/users",
+    "/users",
     summary="Create a user with a password and roles",
     guards=[USERS],
     opt=AUDITED,
     status_code=201,
-    tags=TAGS,
 )
 async def create_user(
     data: JSONBody[UserIn],
@@ -118,7 +116,7 @@ async def create_user(
     return UserOut.of(user)
 
 
-@get("/api/v1/admin/users/{user_id:str}", summary="One user", guards=[USERS], tags=TAGS)
+@get("/users/{user_id:str}", summary="One user", guards=[USERS])
 async def get_user(
     user_id: FromPath[str],
     list_users: NamedDependency[ListUsers],
@@ -138,12 +136,11 @@ async def _set_state(
 
 
 @post(
-    "/api/v1/admin/users/{user_id:str}/disable",
+    "/users/{user_id:str}/disable",
     summary="Disable a user (their sessions end; their API keys stop working)",
     guards=[USERS],
     opt=AUDITED,
     status_code=200,
-    tags=TAGS,
 )
 async def disable_user(
     user_id: FromPath[str],
@@ -155,12 +152,11 @@ async def disable_user(
 
 
 @post(
-    "/api/v1/admin/users/{user_id:str}/enable",
+    "/users/{user_id:str}/enable",
     summary="Enable a disabled user",
     guards=[USERS],
     opt=AUDITED,
     status_code=200,
-    tags=TAGS,
 )
 async def enable_user(
     user_id: FromPath[str],
@@ -172,12 +168,11 @@ async def enable_user(
 
 
 @post(
-    "/api/v1/admin/users/{user_id:str}/reset-password",
+    "/users/{user_id:str}/reset-password",
     summary="Set a new password for a user (their sessions end)",
     guards=[USERS],
     opt=AUDITED,
     status_code=204,
-    tags=TAGS,
 )
 async def reset_password(
     user_id: FromPath[str],
@@ -192,11 +187,10 @@ async def reset_password(
 
 
 @put(
-    "/api/v1/admin/users/{user_id:str}/roles",
+    "/users/{user_id:str}/roles",
     summary="Replace a user's roles",
     guards=[USERS],
     opt=AUDITED,
-    tags=TAGS,
 )
 async def assign_roles(
     user_id: FromPath[str],
@@ -211,10 +205,9 @@ async def assign_roles(
 
 
 @get(
-    "/api/v1/admin/roles",
+    "/roles",
     summary="The roles and the permissions each grants",
     guards=[USERS],
-    tags=TAGS,
 )
 async def list_roles() -> RoleList:
     return RoleList(
@@ -223,10 +216,9 @@ async def list_roles() -> RoleList:
 
 
 @get(
-    "/api/v1/admin/api-keys",
+    "/api-keys",
     summary="Every API key, or one owner's",
     guards=[KEYS],
-    tags=TAGS,
 )
 async def list_all_api_keys(
     list_api_keys: NamedDependency[ListApiKeys],
@@ -241,12 +233,11 @@ async def list_all_api_keys(
 
 
 @post(
-    "/api/v1/admin/api-keys",
+    "/api-keys",
     summary="Create an API key for a user; the secret is in this response only",
     guards=[KEYS],
     opt=AUDITED,
     status_code=201,
-    tags=TAGS,
 )
 async def create_api_key_for(
     data: JSONBody[AdminApiKeyIn],
@@ -266,12 +257,11 @@ async def create_api_key_for(
 
 
 @delete(
-    "/api/v1/admin/api-keys/{key_id:str}",
+    "/api-keys/{key_id:str}",
     summary="Revoke anybody's API key",
     guards=[KEYS],
     opt=AUDITED,
     status_code=204,
-    tags=TAGS,
 )
 async def revoke_any_api_key(
     key_id: FromPath[str],

@@ -63,10 +63,9 @@ def _instant(text: str | None, field: str) -> datetime | None:
 
 
 @get(
-    "/api/v1/audit",
+    "/",
     summary="Audit log entries, newest first; page with next_before_seq",
     guards=[requires(Permission.AUDIT_READ, group="admin")],
-    tags=["admin"],
 )
 async def query_audit(
     query_audit_log: NamedDependency[QueryAuditLog],

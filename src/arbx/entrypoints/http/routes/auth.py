@@ -31,7 +31,6 @@ from arbx.entrypoints.http.security import (
 )
 
 AUDITED = {SELF_AUDITED: True}
-TAGS = ["auth"]
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -143,12 +142,11 @@ def _now() -> datetime:
 
 
 @post(
-    "/api/v1/auth/login",
+    "/auth/login",
     summary="Sign in with username and password: an access token and a refresh token",
     guards=[public("auth")],
     opt={**AUDITED, AUDIT_ACTION: "auth.login"},  # the name a rate-limit refusal is audited by
     status_code=200,
-    tags=TAGS,
     security=[],
 )
 async def login(
@@ -161,12 +159,11 @@ async def login(
 
 
 @post(
-    "/api/v1/auth/refresh",
+    "/auth/refresh",
     summary="Exchange a refresh token for a new pair (the old one is consumed)",
     guards=[public("auth")],
     opt=AUDITED,
     status_code=200,
-    tags=TAGS,
     security=[],
 )
 async def refresh(
@@ -179,12 +176,11 @@ async def refresh(
 
 
 @post(
-    "/api/v1/auth/logout",
+    "/auth/logout",
     summary="End the session of a refresh token (idempotent)",
     guards=[public("auth")],
     opt=AUDITED,
     status_code=204,
-    tags=TAGS,
     security=[],
 )
 async def logout(
@@ -196,12 +192,11 @@ async def logout(
 
 
 @post(
-    "/api/v1/auth/logout-all",
+    "/auth/logout-all",
     summary="End every session of the caller's user",
     guards=[authenticated()],
     opt=AUDITED,
     status_code=200,
-    tags=TAGS,
 )
 async def logout_all(
     logout: NamedDependency[Logout],
@@ -212,10 +207,9 @@ async def logout_all(
 
 
 @get(
-    "/api/v1/auth/me",
+    "/auth/me",
     summary="Who the caller is and what they may do",
     guards=[authenticated()],
-    tags=TAGS,
 )
 async def me(principal: NamedDependency[Principal]) -> MeOut:
     return MeOut(
@@ -229,12 +223,11 @@ async def me(principal: NamedDependency[Principal]) -> MeOut:
 
 
 @post(
-    "/api/v1/auth/password",
+    "/auth/password",
     summary="Change the caller's password (ends every session: sign in again)",
     guards=[authenticated()],
     opt=AUDITED,
     status_code=204,
-    tags=TAGS,
 )
 async def change_password(
     data: JSONBody[PasswordIn],
@@ -248,10 +241,9 @@ async def change_password(
 
 
 @get(
-    "/api/v1/api-keys",
+    "/api-keys",
     summary="The caller's API keys (revoked and expired ones included)",
     guards=[requires(Permission.API_KEYS_WRITE)],
-    tags=TAGS,
 )
 async def list_own_api_keys(
     list_api_keys: NamedDependency[ListApiKeys], principal: NamedDependency[Principal]
@@ -261,12 +253,11 @@ async def list_own_api_keys(
 
 
 @post(
-    "/api/v1/api-keys",
+    "/api-keys",
     summary="Create an API key for the caller; the secret is in this response only",
     guards=[requires(Permission.API_KEYS_WRITE)],
     opt=AUDITED,
     status_code=201,
-    tags=TAGS,
 )
 async def create_own_api_key(
     data: JSONBody[ApiKeyIn],
@@ -285,12 +276,11 @@ async def create_own_api_key(
 
 
 @delete(
-    "/api/v1/api-keys/{key_id:str}",
+    "/api-keys/{key_id:str}",
     summary="Revoke one of the caller's API keys",
     guards=[requires(Permission.API_KEYS_WRITE)],
     opt=AUDITED,
     status_code=204,
-    tags=TAGS,
 )
 async def revoke_own_api_key(
     key_id: FromPath[str],

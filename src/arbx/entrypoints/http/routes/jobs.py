@@ -34,7 +34,6 @@ from arbx.domain.auth import Permission
 from arbx.domain.jobs import CronSchedule, JobDefinition, JobPatch, JobRun, JobSpec
 from arbx.entrypoints.http.security import requires
 
-TAGS = ["jobs"]
 READ = requires(Permission.JOBS_READ)
 MANAGE = requires(Permission.JOBS_MANAGE)
 JobId = FromPath[str]
@@ -176,9 +175,8 @@ async def _shown(get_job: GetJob, job: JobDefinition) -> JobOut:
 
 
 @get(
-    "/api/v1/jobs",
+    "/",
     summary="List the scheduled jobs with their state and last run",
-    tags=TAGS,
     guards=[READ],
 )
 async def list_jobs(list_jobs: NamedDependency[ListJobs]) -> JobsOut:
@@ -187,7 +185,7 @@ async def list_jobs(list_jobs: NamedDependency[ListJobs]) -> JobsOut:
 
 
 @post(
-    "/api/v1/jobs",
+    "/",
     summary="Create a job: collect, validate or repair series on a schedule",
     description=(
         "Give exactly one of `interval_s` (seconds) and `cron` (five crontab fields such as"
@@ -198,7 +196,6 @@ async def list_jobs(list_jobs: NamedDependency[ListJobs]) -> JobsOut:
         " `lookback_bars` closed bars. Repair jobs take `repair_policy` (`ffill` by default,"
         " `leave`, or `venue` with `reference_exchange`)."
     ),
-    tags=TAGS,
     status_code=201,
     guards=[MANAGE],
 )
@@ -210,20 +207,19 @@ async def create_job(
     return await _shown(get_job, await create_job.execute(data))
 
 
-@get("/api/v1/jobs/{job_id:str}", summary="One job", tags=TAGS, guards=[READ])
+@get("/{job_id:str}", summary="One job", guards=[READ])
 async def get_job(job_id: JobId, get_job: NamedDependency[GetJob]) -> JobOut:
     return JobOut.of_view(await get_job.execute(job_id))
 
 
 @patch(
-    "/api/v1/jobs/{job_id:str}",
+    "/{job_id:str}",
     summary="Change a job (fields left out stay as they are)",
     description=(
         "Giving `interval_s` replaces a cron schedule and the other way round; giving `series`"
         " or `markets` replaces both target lists. Jobs from the configuration accept only"
         " `paused` here (409 otherwise)."
     ),
-    tags=TAGS,
     guards=[MANAGE],
 )
 async def update_job(
@@ -236,9 +232,8 @@ async def update_job(
 
 
 @delete(
-    "/api/v1/jobs/{job_id:str}",
+    "/{job_id:str}",
     summary="Delete a job and its run history (409 while it runs or for config jobs)",
-    tags=TAGS,
     status_code=204,
     guards=[MANAGE],
 )
@@ -247,9 +242,8 @@ async def delete_job(job_id: JobId, delete_job: NamedDependency[DeleteJob]) -> N
 
 
 @post(
-    "/api/v1/jobs/{job_id:str}/pause",
+    "/{job_id:str}/pause",
     summary="Stop scheduling a job (a run in flight finishes)",
-    tags=TAGS,
     status_code=200,
     guards=[MANAGE],
 )
@@ -260,9 +254,8 @@ async def pause_job(
 
 
 @post(
-    "/api/v1/jobs/{job_id:str}/resume",
+    "/{job_id:str}/resume",
     summary="Schedule a paused job again from now on",
-    tags=TAGS,
     status_code=200,
     guards=[MANAGE],
 )
@@ -273,14 +266,13 @@ async def resume_job(
 
 
 @post(
-    "/api/v1/jobs/{job_id:str}/run",
+    "/{job_id:str}/run",
     summary="Run a job now (paused jobs too); 409 while a run of it is in flight",
     description=(
         "202 when the scheduler runs it in the background: follow it at"
         " `GET /api/v1/jobs/{job_id}/runs`. 200 with the finished run when this server runs"
         " no scheduler (`[scheduler] enabled = false`)."
     ),
-    tags=TAGS,
     status_code=202,
     guards=[MANAGE],
 )
@@ -298,9 +290,8 @@ async def run_job(
 
 
 @get(
-    "/api/v1/jobs/{job_id:str}/runs",
+    "/{job_id:str}/runs",
     summary="A job's runs, newest first (each retry attempt is a run)",
-    tags=TAGS,
     guards=[READ],
 )
 async def list_job_runs(

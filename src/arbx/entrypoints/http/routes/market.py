@@ -90,9 +90,8 @@ class UploadResult(msgspec.Struct):
 
 
 @get(
-    "/api/v1/series",
+    "/series",
     summary="Stored series with first/last bar and row count",
-    tags=["market"],
     guards=[requires(Permission.DATA_READ)],
 )
 async def list_series(list_series: NamedDependency[ListSeries]) -> SeriesList:
@@ -124,14 +123,13 @@ def _span(start: str | None, end: str | None, cursor: str | None) -> TimeSpan:
 
 
 @get(
-    "/api/v1/bars",
+    "/bars",
     summary="Bars of one series in [start, end): JSON (paged), CSV or Arrow IPC stream",
     description=(
         "Send `Accept: text/csv` or `Accept: application/vnd.apache.arrow.stream` for those "
         "formats. At most `limit` bars per response; when more remain, `next_cursor` (JSON) or "
         "the `X-Next-Cursor` header (all formats) gives the value of `cursor` for the next page."
     ),
-    tags=["market"],
     response_headers=None,
     guards=[requires(Permission.DATA_READ)],
 )
@@ -180,9 +178,8 @@ async def get_bars(
 
 
 @post(
-    "/api/v1/bars",
+    "/bars",
     summary="Upload bars for one series (upsert); invalid rows are rejected and reported",
-    tags=["market"],
     status_code=200,
     guards=[requires(Permission.DATA_WRITE)],
 )

@@ -205,14 +205,13 @@ def reference_key(key: SeriesKey, reference: str | None) -> SeriesKey | None:
 
 
 @get(
-    "/api/v1/quality",
+    "/quality",
     summary="Quality of one series: score, stored findings by rule and severity, gaps",
     description=(
         "Computed from what is stored: the bars, the findings of the last validation (import"
         " and `POST /api/v1/quality/check` record them) and the detected gaps. Without"
         " `start`/`end` the whole stored series is scored."
     ),
-    tags=["quality"],
     guards=[requires(Permission.QUALITY_READ)],
 )
 async def get_quality(
@@ -246,10 +245,9 @@ async def get_quality(
 
 
 @get(
-    "/api/v1/quality/issues",
+    "/quality/issues",
     summary="Stored findings of one series, paged and filtered by severity or rule",
     description="Pages by `offset`/`limit`; `next_offset` is null on the last page.",
-    tags=["quality"],
     guards=[requires(Permission.QUALITY_READ)],
 )
 async def get_issues(
@@ -291,9 +289,8 @@ async def get_issues(
 
 
 @get(
-    "/api/v1/gaps",
+    "/gaps",
     summary="Stored gaps of one series, optionally of one status",
-    tags=["quality"],
     guards=[requires(Permission.QUALITY_READ)],
 )
 async def get_gaps(
@@ -320,14 +317,13 @@ async def get_gaps(
 
 
 @post(
-    "/api/v1/quality/check",
+    "/quality/check",
     summary="Validate one stored series and detect its gaps; store the findings",
     description=(
         "Runs every validation rule (cross-venue against the same pair on the other stored"
         " venues unless `cross_venue` is false) and gap detection; the findings replace the"
         " stored ones for the span. Decisions already taken on gaps (filled, accepted) are kept."
     ),
-    tags=["quality"],
     status_code=200,
     guards=[requires(Permission.QUALITY_REPAIR)],
 )
@@ -359,7 +355,7 @@ async def check_series(
 
 
 @post(
-    "/api/v1/gaps/repair",
+    "/gaps/repair",
     summary="Repair the open gaps of one series: leave (accept), ffill, or fill from a venue",
     description=(
         "`policy`: `leave` marks the gaps accepted; `ffill` repeats the last close with zero"
@@ -368,7 +364,6 @@ async def check_series(
         " bars are never overwritten; filled gaps are recorded with their source. `dry_run`"
         " computes the repair and writes no bars."
     ),
-    tags=["quality"],
     status_code=200,
     guards=[requires(Permission.QUALITY_REPAIR)],
 )

@@ -23,7 +23,6 @@ class ReadinessOut(msgspec.Struct):
 @get(
     "/health",
     summary="Liveness: the process answers",
-    tags=["system"],
     guards=[public()],
     security=[],
 )
@@ -34,7 +33,6 @@ async def health() -> Health:
 @get(
     "/ready",
     summary="Readiness: 200 ready or degraded (an exchange unreachable), 503 when a store fails",
-    tags=["system"],
     guards=[public()],
     security=[],
 )

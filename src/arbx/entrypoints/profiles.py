@@ -1,0 +1,196 @@
+"""The storage profiles: which stores each one builds, in one bundle.
+
+``local`` keeps bars in Parquet under ``<data_dir>/bars`` and everything else in one SQLite
+file; ``server`` keeps everything in PostgreSQL. The container picks one bundle, once, from
+``settings.profile``; nothing else asks which profile is active to choose a store.
+
+Each profile imports its adapters inside its own functions, so a process on the local
+profile never imports the PostgreSQL driver (and the CLI starts faster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from arbx.app.readiness import Check, Probe
+from arbx.domain.errors import ArbxError
+from arbx.entrypoints.settings import DatabaseSettings, Settings
+from arbx.ports.api_key_store import ApiKeyStore
+from arbx.ports.audit_log import AuditLog
+from arbx.ports.bar_store import BarStore
+from arbx.ports.job_store import JobStore
+from arbx.ports.quality_store import QualityStore
+from arbx.ports.refresh_token_store import RefreshTokenStore
+from arbx.ports.run_store import RunStore
+from arbx.ports.user_store import UserStore
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+    from arbx.adapters.postgres.pool import PoolConfig
+    from arbx.adapters.postgres.timescale import LayoutOptions
+    from arbx.adapters.sqlite.database import SqliteDatabase
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """Every store of one profile, and the readiness check of its database."""
+
+    bars: BarStore
+    quality: QualityStore
+    runs: RunStore
+    jobs: JobStore
+    users: UserStore
+    api_keys: ApiKeyStore
+    refresh_tokens: RefreshTokenStore
+    audit: AuditLog
+    database_probe: Probe
+
+
+# -- local: Parquet bars, SQLite for the rest -------------------------------------------------
+
+
+def sqlite_path(settings: Settings) -> Path:
+    return settings.data_dir / "arbx.sqlite"
+
+
+def _private_dir(path: Path) -> None:
+    """The data dir holds the secrets and the user database: its owner's only (0700)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+async def open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
+    """The local profile's SQLite file, migrated to head, closed at shutdown."""
+    from arbx.adapters.sqlite.database import SqliteDatabase
+
+    await asyncio.to_thread(_private_dir, path.parent)
+    database = SqliteDatabase(path)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
+    from arbx.adapters.parquet.bar_store import ParquetBarStore
+    from arbx.adapters.parquet.cache import read_cache
+    from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
+    from arbx.adapters.sqlite.audit_log import SqliteAuditLog
+    from arbx.adapters.sqlite.job_store import SqliteJobStore
+    from arbx.adapters.sqlite.quality_store import SqliteQualityStore
+    from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
+    from arbx.adapters.sqlite.run_store import SqliteRunStore
+    from arbx.adapters.sqlite.user_store import SqliteUserStore
+
+    cache = read_cache(settings.storage.bars_cache_bytes)
+    return Stores(
+        bars=ParquetBarStore(settings.data_dir / "bars", cache=cache),
+        quality=SqliteQualityStore(database),
+        runs=SqliteRunStore(database),
+        jobs=SqliteJobStore(database),
+        users=SqliteUserStore(database),
+        api_keys=SqliteApiKeyStore(database),
+        refresh_tokens=SqliteRefreshTokenStore(database),
+        audit=SqliteAuditLog(database),
+        database_probe=_sqlite_probe(database),
+    )
+
+
+def _sqlite_probe(database: SqliteDatabase) -> Probe:
+    async def database_check() -> Check:
+        try:
+            await database.ping()
+        except ArbxError as exc:
+            return Check("database", False, exc.message)
+        return Check("database", True, "sqlite")
+
+    return database_check
+
+
+# -- server: PostgreSQL for everything ----------------------------------------------------------
+
+
+def pool_config(settings: Settings) -> PoolConfig:
+    from arbx.adapters.postgres.pool import PoolConfig
+
+    db = settings.database
+    return PoolConfig(
+        db.url,
+        min_size=db.pool_min_size,
+        max_size=db.pool_max_size,
+        connect_timeout=db.connect_timeout_s,
+        acquire_timeout=db.acquire_timeout_s,
+        statement_timeout=db.statement_timeout_s or None,
+        startup_timeout=db.startup_retry_s,
+    )
+
+
+async def open_postgres_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+    """The server profile's pool (bounded start-up retries; see ``runtime.start``)."""
+    from arbx.adapters.postgres.pool import pool_resource
+
+    async for pool in pool_resource(pool_config(settings)):
+        yield pool
+
+
+def layout_options(settings: Settings) -> LayoutOptions:
+    from datetime import timedelta
+
+    from arbx.adapters.postgres.timescale import LayoutOptions
+
+    db = settings.database
+    return LayoutOptions(
+        timescale=db.timescale,
+        chunk_interval=db.chunk_interval_delta,
+        compress_after=timedelta(days=db.compress_after_days),
+        continuous_aggregates=db.continuous_aggregates,
+    )
+
+
+def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
+    from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
+    from arbx.adapters.postgres.audit_log import PostgresAuditLog
+    from arbx.adapters.postgres.bar_store import PostgresBarStore
+    from arbx.adapters.postgres.job_store import PostgresJobStore
+    from arbx.adapters.postgres.quality_store import PostgresQualityStore
+    from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
+    from arbx.adapters.postgres.run_store import PostgresRunStore
+    from arbx.adapters.postgres.user_store import PostgresUserStore
+
+    schema = settings.database.schema
+    return Stores(
+        bars=PostgresBarStore(pool, schema),
+        quality=PostgresQualityStore(pool, schema),
+        runs=PostgresRunStore(pool, schema),
+        jobs=PostgresJobStore(pool, schema),
+        users=PostgresUserStore(pool, schema),
+        api_keys=PostgresApiKeyStore(pool, schema),
+        refresh_tokens=PostgresRefreshTokenStore(pool, schema),
+        audit=PostgresAuditLog(pool, schema),
+        database_probe=_postgres_probe(pool, settings.database),
+    )
+
+
+def _postgres_probe(pool: AsyncConnectionPool, settings: DatabaseSettings) -> Probe:
+    """Readiness of PostgreSQL: answers in time, schema at head; reports the storage path."""
+    from arbx.adapters.postgres.info import database_info
+
+    schema, within = settings.schema, min(settings.acquire_timeout_s, 5.0)
+
+    async def database() -> Check:
+        try:
+            info = await asyncio.wait_for(database_info(pool, schema), within)
+        except TimeoutError:
+            return Check("database", False, f"PostgreSQL did not answer within {within:g}s")
+        except ArbxError as exc:
+            return Check("database", False, exc.message)
+        return Check("database", info.up_to_date, info.summary())
+
+    return database
