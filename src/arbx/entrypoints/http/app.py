@@ -21,6 +21,7 @@ from arbx.entrypoints.container import Container, resolve
 from arbx.entrypoints.http.client_address import parse_networks
 from arbx.entrypoints.http.errors import EXCEPTION_HANDLERS
 from arbx.entrypoints.http.input_checks import check_parameters
+from arbx.entrypoints.http.openapi import allow_header, document_problems
 from arbx.entrypoints.http.routes import (
     admin,
     audit,
@@ -167,7 +168,7 @@ def create_app(
         limiter=container.rate_limiter(),
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -177,7 +178,7 @@ def create_app(
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),
         middleware=[AuditMiddleware],
-        before_send=[security_headers()],
+        before_send=[security_headers(), allow_header()],
         before_request=check_parameters,
         security=[{"bearer": []}, {"apiKey": []}],
         openapi_config=OpenAPIConfig(
@@ -190,6 +191,8 @@ def create_app(
         ),
         debug=False,
     )
+    document_problems(app)
+    return app
 
 
 def _routers() -> list[Router]:
