@@ -1,15 +1,27 @@
-"""Process runtime: open resources before serving, close them after; logging set-up."""
+"""Process runtime: open resources before serving, close them after; logging set-up.
+
+Light to import (no container, no driver): the CLI's fast commands use ``resolve`` and
+``configure_logging`` without loading what the server needs.
+"""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arbx.adapters.postgres.migrate import check_database, upgrade_database
-from arbx.entrypoints.container import Container, resolve
+if TYPE_CHECKING:
+    from arbx.entrypoints.container import Container
 
 log = logging.getLogger(__name__)
+
+
+async def resolve(provider: Any) -> Any:
+    """Call a provider; await the result when it depends on an async resource."""
+    value = provider()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
 
 
 def configure_logging(level: str) -> None:
@@ -53,6 +65,8 @@ async def start(container: Container) -> None:
 
 async def prepare_database(container: Container) -> None:
     """Migrate (``migrate_on_start``) or check the server profile's schema; log the path."""
+    from arbx.adapters.postgres.migrate import check_database, upgrade_database
+
     database = container.settings().database
     pool = await resolve(container.postgres_pool)
     if database.migrate_on_start:
