@@ -28,18 +28,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import polars as pl
+from storage import KEY, START, make_bars  # bench/storage.py, beside this script
 
 from arbx.adapters.parquet import ParquetBarStore
-from arbx.domain.market import BAR_SCHEMA, SeriesKey, to_ms
 
 REPO = Path(__file__).resolve().parents[1]
-KEY = SeriesKey.of("binance", "BTC/USDC", "1m")
-START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -49,25 +44,6 @@ class Case:
     target: str  # how the figure is judged, for the table
     limit: float | None = None  # seconds, absolute
     within_pass: float | None = None  # seconds over `python -c pass`
-
-
-def make_bars(rows: int, seed: int = 7) -> pl.DataFrame:
-    """``rows`` valid consecutive 1m bars: a random walk with consistent OHLC."""
-    rng = np.random.default_rng(seed)
-    ts = to_ms(START) + np.arange(rows, dtype=np.int64) * 60_000
-    close = 20_000.0 * np.exp(np.cumsum(rng.normal(0.0, 5e-4, rows)))
-    open_ = np.concatenate(([20_000.0], close[:-1]))
-    spread = np.abs(rng.normal(0.0, 2e-4, rows)) * close
-    return pl.DataFrame(
-        {
-            "ts": pl.Series(ts).cast(BAR_SCHEMA["ts"]),
-            "open": open_,
-            "high": np.maximum(open_, close) + spread,
-            "low": np.minimum(open_, close) - spread,
-            "close": close,
-            "volume": rng.gamma(2.0, 5.0, rows),
-        }
-    )
 
 
 def child_env() -> dict[str, str]:
