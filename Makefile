@@ -8,6 +8,9 @@ export UV_PYTHON_DOWNLOADS := never
 # trust the system's certificate store (corporate or sandbox CAs), as pip and curl do
 export UV_NATIVE_TLS := 1
 export UV_PYTHON := $(PYTHON)
+# compile bytecode at install time, as the Dockerfile does: the first `arbx` run of a fresh
+# venv does not pay for compiling every module it imports (and read-only installs never do)
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test lint install install-dev bench-deps
 

@@ -158,6 +158,14 @@ def test_repair_leave_accepts_the_gaps(seeded: TestClient) -> None:
             "reference",
         ),
         ("POST", "/api/v1/gaps/repair", {**TARGET, "basis_window": 0}, 422, "basis_window"),
+        # a reference is a source for policy venue only (the CLI refused it; now both faces)
+        (
+            "POST",
+            "/api/v1/gaps/repair",
+            {**TARGET, "policy": "ffill", "reference": "kraken"},
+            422,
+            "reference",
+        ),
         ("POST", "/api/v1/quality/check", {**TARGET, "start": "x", "end": "y"}, 422, "start"),
     ],
 )

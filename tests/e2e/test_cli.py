@@ -183,3 +183,25 @@ def test_serve_with_an_unreachable_database_exits_1_with_one_clear_line(tmp_path
     assert done.returncode == 1
     assert "unreachable" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_import_parses_text_times_with_time_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--time-format reaches the importer (it was accepted and then ignored)."""
+    bars = make_bars(30, timeframe="1h")
+    source = tmp_path / "cdd.csv"
+    bars.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %I-%p")).rename(
+        {"ts": "Date", "volume": "Volume BTC"}
+    ).write_csv(source)
+    series = ["--exchange", "kraken", "--symbol", "BTC/USD", "--timeframe", "1h"]
+    options = [*series, "--map", "ts=Date", "--map", "volume=Volume BTC"]
+    code = arbx(
+        tmp_path, "data", "import", str(source), *options, "--time-format", "%Y-%m-%d %I-%p"
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "accepted 30, written 30, rejected 0" in capsys.readouterr().out
+    target = tmp_path / "out.parquet"
+    export = ["data", "export", "--series", "kraken:BTC/USD:1h", "--out", str(target)]
+    assert arbx(tmp_path, *export) == 0
+    assert pl.read_parquet(target).equals(bars)

@@ -9,8 +9,7 @@ the drivers it uses (no aiohttp, psycopg, APScheduler, argon2 or JWT for ``arbx 
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,6 +65,7 @@ from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
 from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
 from arbx.entrypoints import profiles
+from arbx.entrypoints.runtime import resolve as resolve  # re-exported; the one copy is there
 from arbx.entrypoints.settings import (
     AuthSecrets,
     AuthSettings,
@@ -503,11 +503,3 @@ class Container(containers.DeclarativeContainer):
 
 def build_container(settings: Settings) -> Container:
     return Container(settings=settings)
-
-
-async def resolve(provider: providers.Provider[T]) -> T:
-    """Call a provider; await the result when it depends on an async resource."""
-    value: T | Awaitable[T] = provider()
-    if inspect.isawaitable(value):
-        return await value
-    return value

@@ -58,7 +58,7 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.data_dir / "arbx.sqlite"
 
 
-def _private_dir(path: Path) -> None:
+def private_dir(path: Path) -> None:
     """The data dir holds the secrets and the user database: its owner's only (0700)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.stat().st_mode & 0o077:
@@ -69,7 +69,7 @@ async def open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
     """The local profile's SQLite file, migrated to head, closed at shutdown."""
     from arbx.adapters.sqlite.database import SqliteDatabase
 
-    await asyncio.to_thread(_private_dir, path.parent)
+    await asyncio.to_thread(private_dir, path.parent)
     database = SqliteDatabase(path)
     await database.open()
     try:
@@ -78,9 +78,17 @@ async def open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
         await database.close()
 
 
-def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
+def local_bar_store(settings: Settings) -> BarStore:
+    """The local profile's Parquet bars under ``<data_dir>/bars`` with its read cache."""
     from arbx.adapters.parquet.bar_store import ParquetBarStore
     from arbx.adapters.parquet.cache import read_cache
+
+    return ParquetBarStore(
+        settings.data_dir / "bars", cache=read_cache(settings.storage.bars_cache_bytes)
+    )
+
+
+def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
     from arbx.adapters.sqlite.audit_log import SqliteAuditLog
     from arbx.adapters.sqlite.job_store import SqliteJobStore
@@ -89,9 +97,8 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.run_store import SqliteRunStore
     from arbx.adapters.sqlite.user_store import SqliteUserStore
 
-    cache = read_cache(settings.storage.bars_cache_bytes)
     return Stores(
-        bars=ParquetBarStore(settings.data_dir / "bars", cache=cache),
+        bars=local_bar_store(settings),
         quality=SqliteQualityStore(database),
         runs=SqliteRunStore(database),
         jobs=SqliteJobStore(database),

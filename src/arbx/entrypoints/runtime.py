@@ -1,15 +1,30 @@
-"""Process runtime: open resources before serving, close them after; logging set-up."""
+"""Process runtime: open resources before serving, close them after; logging set-up.
+
+Light to import (no container, no driver): the CLI's fast commands use ``resolve`` and
+``configure_logging`` without loading what the server needs.
+"""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from arbx.adapters.postgres.migrate import check_database, upgrade_database
-from arbx.entrypoints.container import Container, resolve
+if TYPE_CHECKING:
+    from arbx.entrypoints.container import Container
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def resolve(provider: Callable[[], T | Awaitable[T]]) -> T:
+    """Call a provider (the container's, or the CLI's light path's); await the result when
+    it depends on an async resource."""
+    value = provider()
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 def configure_logging(level: str) -> None:
@@ -53,6 +68,8 @@ async def start(container: Container) -> None:
 
 async def prepare_database(container: Container) -> None:
     """Migrate (``migrate_on_start``) or check the server profile's schema; log the path."""
+    from arbx.adapters.postgres.migrate import check_database, upgrade_database
+
     database = container.settings().database
     pool = await resolve(container.postgres_pool)
     if database.migrate_on_start:

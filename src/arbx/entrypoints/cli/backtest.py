@@ -7,7 +7,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,7 +17,10 @@ from arbx.domain.backtest.request import decode_request
 from arbx.domain.backtest.run import BacktestRun, BarsFingerprint, RunMeta
 from arbx.domain.errors import InvalidInput
 from arbx.domain.strategies import describe_all
-from arbx.entrypoints.container import Container, resolve
+from arbx.entrypoints.runtime import resolve
+
+if TYPE_CHECKING:
+    from arbx.entrypoints.container import Container
 
 RUN_HELP = """\
 Run a backtest on stored bars and print its metrics beside a buy-and-hold benchmark.

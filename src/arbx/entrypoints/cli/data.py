@@ -5,23 +5,43 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arbx.app.import_bars import (
-    ImportBars,
-    ImportCommand,
-    ImportReport,
-    LoadSamples,
-    key_from_file_name,
-)
-from arbx.app.query_bars import ExportBars, ListSeries
 from arbx.domain.errors import InvalidInput
-from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.tabular import TimeUnit
-from arbx.entrypoints.cli import quality as quality_commands
-from arbx.entrypoints.cli.fetch import register_data_commands
-from arbx.entrypoints.container import Container, resolve
+from arbx.entrypoints.cli.lazy import Commands, add_commands
+from arbx.entrypoints.runtime import resolve
+from arbx.entrypoints.schemas.naming import as_option
+from arbx.entrypoints.schemas.series import series_from_parts
+from arbx.entrypoints.schemas.spans import open_span
+
+if TYPE_CHECKING:
+    from arbx.app.import_bars import ImportBars, ImportReport, LoadSamples
+    from arbx.app.query_bars import ExportBars, ListSeries
+    from arbx.domain.market import SeriesKey
+    from arbx.entrypoints.container import Container
+
+# the data commands other modules add, in the order of --help, with their help
+OTHER_COMMANDS: tuple[Commands, ...] = (
+    Commands(
+        "arbx.entrypoints.cli.fetch",
+        "register_data_commands",
+        {"fetch": "backfill one series from its exchange (fetches only what is not stored yet)"},
+    ),
+    Commands(
+        "arbx.entrypoints.cli.quality",
+        "register_data_commands",
+        {
+            "validate": "check stored series against the quality rules and record the findings",
+            "gaps": "find the missing bars of a stored series, tell their cause, record them",
+            "repair": "fill or accept the open gaps of a stored series (--policy"
+            " leave|ffill|venue)",
+            "resample": "aggregate a stored series to a coarser timeframe (--to TF)",
+        },
+    ),
+)
 
 
 def _default_samples() -> Path:
@@ -33,7 +53,9 @@ def _default_samples() -> Path:
 SAMPLES = _default_samples()
 
 
-def register(groups: Any) -> None:
+def register(groups: Any, words: Sequence[str] | None = None) -> None:
+    """Add ``arbx data``; of the commands other modules add, load only ``words[0]``'s
+    (``words`` None: all of them)."""
     parser = groups.add_parser("data", help="market data: import, export, list")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -102,8 +124,7 @@ def register(groups: Any) -> None:
     p.add_argument("--if-empty", action="store_true", help="do nothing when the store holds data")
     p.set_defaults(run=run_load_samples)
 
-    register_data_commands(commands)
-    quality_commands.register_data_commands(commands)
+    add_commands(commands, OTHER_COMMANDS, words)
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:
@@ -117,14 +138,10 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 
 
 def _key(args: argparse.Namespace, path: Path) -> SeriesKey:
-    given = (args.exchange, args.symbol, args.timeframe)
-    if all(given):
-        return SeriesKey.of(args.exchange, args.symbol, args.timeframe)
-    if any(given):
-        raise InvalidInput(
-            "give all of --exchange, --symbol and --timeframe, or none", field="series"
-        )
-    return key_from_file_name(path)
+    from arbx.app.import_bars import key_from_file_name
+
+    given = series_from_parts(args.exchange, args.symbol, args.timeframe, name=as_option)
+    return given if given is not None else key_from_file_name(path)
 
 
 class _Progress:
@@ -166,6 +183,8 @@ def _print_report(report: ImportReport, path: Path, show: int) -> None:
 
 
 async def run_import(args: argparse.Namespace, container: Container) -> int:
+    from arbx.app.import_bars import ImportCommand
+
     importer: ImportBars = await resolve(container.import_bars)
     mapping = _mapping(args.map)
     for path in args.paths:
@@ -174,6 +193,7 @@ async def run_import(args: argparse.Namespace, container: Container) -> int:
             key=_key(args, path),
             mapping=mapping,
             time_unit=TimeUnit(args.time_unit),
+            time_format=args.time_format,
             skip_rows=args.skip_rows,
             has_header=not args.no_header,
         )
@@ -186,9 +206,10 @@ async def run_import(args: argparse.Namespace, container: Container) -> int:
 
 async def run_export(args: argparse.Namespace, container: Container) -> int:
     exporter: ExportBars = await resolve(container.export_bars)
+    from arbx.domain.market import SeriesKey
+
     key = SeriesKey.parse(args.series)
-    whole = TimeSpan.everything()
-    span = TimeSpan.parse(args.start or str(whole.start_ms), args.end or str(whole.end_ms))
+    span = open_span(args.start, args.end)
     rows = await exporter.execute(key, span, args.out)
     print(f"wrote {rows:,} bars of {key} to {args.out}")
     return 0

@@ -10,7 +10,7 @@ import argparse
 import inspect
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from psycopg_pool import AsyncConnectionPool
@@ -19,7 +19,10 @@ from arbx.adapters.postgres.errors import redact
 from arbx.adapters.postgres.info import DatabaseInfo, database_info
 from arbx.adapters.postgres.migrate import upgrade_database
 from arbx.adapters.postgres.timescale import StorageLayout
-from arbx.entrypoints.container import Container, resolve
+from arbx.entrypoints.runtime import resolve
+
+if TYPE_CHECKING:
+    from arbx.entrypoints.container import Container
 
 EXIT_OK, EXIT_FAILED = 0, 1
 T = TypeVar("T")

@@ -11,14 +11,17 @@ import asyncio
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from arbx.app.ensure_history import EnsureHistoryReport, HistoryProgress
 from arbx.app.ingest_runs import IngestRuns
 from arbx.domain.errors import ArbxError, InvalidInput
 from arbx.domain.market import Exchange, SeriesKey, TimeSpan
 from arbx.domain.market.timespan import parse_instant
-from arbx.entrypoints.container import Container, resolve
+from arbx.entrypoints.runtime import resolve
+
+if TYPE_CHECKING:
+    from arbx.entrypoints.container import Container
 from arbx.ports.exchange import ExchangeClient
 
 BAR_WIDTH = 30

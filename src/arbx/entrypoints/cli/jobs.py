@@ -9,17 +9,20 @@ the HTTP API answers for the same thing.
 from __future__ import annotations
 
 import argparse
-import inspect
+import functools
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from arbx.app.manage_jobs import JobView, ListJobs
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.jobs import JobPatch, JobRun, JobSpec, MarketSpecInput, RunStatus
-from arbx.entrypoints.container import Container
-from arbx.entrypoints.http.routes.jobs import JobOut, JobsOut, RunOut, RunsOut
+from arbx.entrypoints.runtime import resolve
+from arbx.entrypoints.schemas.jobs import JobOut, JobsOut, RunOut, RunsOut
+
+if TYPE_CHECKING:
+    from arbx.entrypoints.container import Container
 
 EXIT_OK, EXIT_FAILED = 0, 1
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -156,10 +159,7 @@ def _definition_flags(parser: argparse.ArgumentParser) -> None:
 
 async def _use_case(container: Container, name: str) -> Any:
     """A job use case without a scheduler: the store is the only place changes go."""
-    value = getattr(container, name)(scheduler=None)
-    if inspect.isawaitable(value):
-        value = await value
-    return value
+    return await resolve(functools.partial(getattr(container, name), scheduler=None))
 
 
 async def _job_id(container: Container, text: str) -> str:

@@ -1,28 +1,60 @@
 """``arbx``: the command line. Exit codes: 0 done, 1 failed (store, exchange...), 2 bad usage or input.
 
 Each command group lives in its own module with ``register(subparsers)``; a command is an
-async function ``run(args, container) -> int``.
+async function ``run(args, container) -> int``. Only the module of the command being run is
+imported (``GROUPS`` lists the others by name and help), and the commands of
+``services.LIGHT_COMMANDS`` run on the local stores they need instead of the container, so
+``arbx --help`` or ``arbx data list`` does not load the web framework, the HTTP client, the
+PostgreSQL driver or the scheduler.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from arbx import __version__
 from arbx.domain.errors import ArbxError, InvalidInput
-from arbx.entrypoints import runtime
-from arbx.entrypoints.cli import backtest, data, db, fetch, jobs, serve, users
-from arbx.entrypoints.container import build_container
-from arbx.entrypoints.settings import load_settings
+from arbx.entrypoints.cli.lazy import Commands, add_commands, command_words
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CLI = "arbx.entrypoints.cli"
+# the command groups in the order of --help, with the help their modules give them
+GROUPS: tuple[Commands, ...] = (
+    Commands(
+        f"{CLI}.backtest",
+        "register",
+        {"backtest": "backtests: run, list, show, rerun, delete; strategy types"},
+    ),
+    Commands(f"{CLI}.data", "register", {"data": "market data: import, export, list"}, nested=True),
+    Commands(
+        f"{CLI}.db",
+        "register",
+        {"db": "PostgreSQL schema of the server profile: upgrade, info, status"},
+    ),
+    Commands(
+        f"{CLI}.fetch",
+        "register_exchange_commands",
+        {"exchanges": "configured exchanges: reachability, settings"},
+    ),
+    Commands(
+        f"{CLI}.jobs",
+        "register",
+        {"jobs": "scheduled jobs: collect, validate and repair series on a schedule"},
+    ),
+    Commands(f"{CLI}.serve", "register", {"serve": "serve the HTTP API (OpenAPI at /schema)"}),
+    Commands(
+        f"{CLI}.users", "register", {"users": "create the first admin; create API keys for scripts"}
+    ),
+)
+GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--profile", "--data-dir"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: only the chosen command's module is loaded (every module when
+    ``argv`` is None, e.g. to document the whole CLI)."""
     parser = argparse.ArgumentParser(
         prog="arbx",
         description="arbx: market data and backtesting for crypto strategies.",
@@ -38,22 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="where the local profile keeps its data (default: ./var; ARBX_DATA_DIR)"
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
-    backtest.register(groups)
-    data.register(groups)
-    db.register(groups)
-    fetch.register_exchange_commands(groups)
-    jobs.register(groups)
-    serve.register(groups)
-    users.register(groups)
+    words = None if argv is None else command_words(argv, GLOBAL_OPTIONS_WITH_VALUE)
+    add_commands(groups, GROUPS, words)
     return parser
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from arbx.entrypoints import runtime
+    from arbx.entrypoints.cli import services
+    from arbx.entrypoints.settings import load_settings
+
     overrides: dict[str, Any] = {}
     if args.data_dir:
         overrides["storage"] = {"data_dir": args.data_dir}
     settings = load_settings(profile=args.profile, overrides=overrides)
     runtime.configure_logging(settings.logging.level)
+    if services.light_command(args, settings):
+        stores = services.LocalStores(settings)
+        try:
+            light: int = await args.run(args, stores)
+        finally:
+            await stores.aclose()
+        return light
+    from arbx.entrypoints.container import build_container
+
     container = build_container(settings)
     if getattr(args, "manages_runtime", False):
         result: int = await args.run(args, container)
@@ -67,6 +107,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _use_uvloop() -> None:
+    import asyncio
+
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency, but optional at run time
@@ -75,8 +117,10 @@ def _use_uvloop() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(given).parse_args(given)
+    import asyncio  # after parsing: --help and usage errors never need the event loop
+
     try:
         if getattr(args, "manages_runtime", False):
             _use_uvloop()  # the server's loop: uvloop when installed (uvicorn[standard])

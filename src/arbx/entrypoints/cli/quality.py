@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.query_bars import ListSeries
@@ -16,11 +16,15 @@ from arbx.app.resample_series import ResampleSeries
 from arbx.app.validate_series import ListIssues, ValidateSeries, ValidationReport
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, Timeframe, TimeSpan
-from arbx.domain.market.timespan import parse_instant
 from arbx.domain.quality import DataGap, GapStatus, RepairPolicy, Severity, ValidationConfig
-from arbx.entrypoints.container import Container, resolve
-from arbx.entrypoints.http.routes.quality import reference_key
+from arbx.entrypoints.runtime import resolve
+from arbx.entrypoints.schemas.naming import as_option
+from arbx.entrypoints.schemas.series import RepairSource
+from arbx.entrypoints.schemas.spans import closed_span
 from arbx.ports.table_files import TableFiles
+
+if TYPE_CHECKING:
+    from arbx.entrypoints.container import Container
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SERIES_HELP = "EXCHANGE:BASE/QUOTE:TF, e.g. kraken:BTC/USDC:1m"
@@ -234,16 +238,7 @@ def _register_resample(commands: Any) -> None:
 
 
 def _span(args: argparse.Namespace) -> TimeSpan | None:
-    if args.start is None and args.end is None:
-        return None
-    if args.start is None or args.end is None:
-        raise InvalidInput(
-            "give both --start and --end, or neither for the whole stored series",
-            field="start" if args.start is None else "end",
-        )
-    return TimeSpan.of(
-        parse_instant(args.start, field="start"), parse_instant(args.end, field="end")
-    )
+    return closed_span(args.start, args.end, name=as_option)
 
 
 def _config(args: argparse.Namespace) -> ValidationConfig:
@@ -366,19 +361,15 @@ async def run_gaps(args: argparse.Namespace, container: Container) -> int:
 
 async def run_repair(args: argparse.Namespace, container: Container) -> int:
     key = SeriesKey.parse(args.series)
-    policy = RepairPolicy.parse(args.policy)
-    if args.basis_window < 1:
-        raise InvalidInput("--basis-window must be at least 1 bar", field="basis_window")
-    reference = reference_key(key, args.reference)
-    if reference is not None and policy is not RepairPolicy.FROM_VENUE:
-        raise InvalidInput("--reference applies to --policy venue only", field="reference")
+    given = RepairSource.parse(key, args.policy, args.reference, args.basis_window, name=as_option)
+    span = _span(args)
     repair: RepairSeries = await resolve(container.repair_series)
     report = await repair.execute(
         key,
-        policy,
-        _span(args),
-        reference=reference,
-        basis_window=args.basis_window,
+        given.policy,
+        span,
+        reference=given.reference,
+        basis_window=given.basis_window,
         dry_run=args.dry_run,
     )
     prefix = "dry run: would fill" if report.dry_run else "filled"

@@ -24,10 +24,9 @@ from arbx.entrypoints.http.routes.auth import (
     ApiKeyList,
     ApiKeyOut,
     created,
-    lifetime,
-    roles_of,
 )
 from arbx.entrypoints.http.security import SELF_AUDITED, requires
+from arbx.entrypoints.schemas.api_keys import lifetime, roles_of
 
 AUDITED = {SELF_AUDITED: True}
 USERS = requires(Permission.USERS_MANAGE, group="admin")

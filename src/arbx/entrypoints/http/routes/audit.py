@@ -14,8 +14,8 @@ from arbx.app.authorize import QueryAuditLog
 from arbx.domain.auth import AuditEntry, AuditOutcome, AuditQuery, Permission, Principal
 from arbx.domain.auth.audit import MAX_QUERY_LIMIT
 from arbx.domain.errors import InvalidInput
-from arbx.domain.market.timespan import parse_instant
 from arbx.entrypoints.http.security import requires
+from arbx.entrypoints.schemas.spans import instant
 
 
 class AuditEntryOut(msgspec.Struct):
@@ -58,10 +58,6 @@ def _outcome(text: str | None) -> AuditOutcome | None:
         raise InvalidInput(f"outcome must be one of {names}", field="outcome") from None
 
 
-def _instant(text: str | None, field: str) -> datetime | None:
-    return None if text is None else parse_instant(text, field=field)
-
-
 @get(
     "/",
     summary="Audit log entries, newest first; page with next_before_seq",
@@ -84,8 +80,8 @@ async def query_audit(
         action=action,
         outcome=_outcome(outcome),
         target=target,
-        since=_instant(since, "since"),
-        until=_instant(until, "until"),
+        since=instant(since, "since"),
+        until=instant(until, "until"),
         before_seq=before_seq,
         limit=limit,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 from litestar import delete, get, post
@@ -20,8 +20,7 @@ from arbx.app.manage_api_keys import (
 )
 from arbx.app.manage_users import ChangeOwnPassword
 from arbx.app.refresh_session import RefreshSession
-from arbx.domain.auth import ApiKey, Permission, Principal, Role, TokenPair
-from arbx.domain.errors import InvalidInput
+from arbx.domain.auth import ApiKey, Permission, Principal, TokenPair
 from arbx.entrypoints.http.security import (
     AUDIT_ACTION,
     SELF_AUDITED,
@@ -29,6 +28,7 @@ from arbx.entrypoints.http.security import (
     public,
     requires,
 )
+from arbx.entrypoints.schemas.api_keys import lifetime, roles_of
 
 AUDITED = {SELF_AUDITED: True}
 
@@ -121,16 +121,6 @@ class ApiKeyCreated(msgspec.Struct):
 
 class ApiKeyList(msgspec.Struct):
     api_keys: list[ApiKeyOut]
-
-
-def lifetime(days: int) -> timedelta:
-    if not 1 <= days <= 3650:
-        raise InvalidInput("expires_in_days must be between 1 and 3650", field="expires_in_days")
-    return timedelta(days=days)
-
-
-def roles_of(names: list[str] | None) -> frozenset[Role] | None:
-    return None if names is None else Role.parse_many(names)
 
 
 def created(new: NewApiKey) -> ApiKeyCreated:

@@ -21,6 +21,7 @@ from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.tabular import RejectedRow, TimeUnit
 from arbx.domain.market.timespan import parse_instant
 from arbx.entrypoints.http.security import requires
+from arbx.entrypoints.schemas.spans import open_span
 
 CSV = "text/csv"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -112,14 +113,13 @@ async def list_series(list_series: NamedDependency[ListSeries]) -> SeriesList:
 
 
 def _span(start: str | None, end: str | None, cursor: str | None) -> TimeSpan:
-    whole = TimeSpan.everything()
-    begin = parse_instant(start, field="start") if start else whole.start
-    finish = parse_instant(end, field="end") if end else whole.end
-    if cursor:
-        if not cursor.isdigit():
-            raise InvalidInput("cursor must be the next_cursor of a previous page", field="cursor")
-        begin = parse_instant(cursor, field="cursor")
-    return TimeSpan.of(begin, finish)
+    """[start, end) with open bounds; a page's ``cursor`` replaces the start."""
+    span = open_span(start, end)
+    if not cursor:
+        return span
+    if not cursor.isdigit():
+        raise InvalidInput("cursor must be the next_cursor of a previous page", field="cursor")
+    return TimeSpan.of(parse_instant(cursor, field="cursor"), span.end)
 
 
 @get(

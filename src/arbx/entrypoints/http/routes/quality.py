@@ -15,11 +15,11 @@ from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.repair_series import RepairSeries
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.auth import Permission
-from arbx.domain.errors import InvalidInput
-from arbx.domain.market import SeriesKey, TimeSpan
-from arbx.domain.market.timespan import parse_instant
-from arbx.domain.quality import DataGap, GapStatus, RepairPolicy, SeriesScore, Severity
+from arbx.domain.market import SeriesKey
+from arbx.domain.quality import DataGap, GapStatus, SeriesScore, Severity
 from arbx.entrypoints.http.security import requires
+from arbx.entrypoints.schemas.series import RepairSource
+from arbx.entrypoints.schemas.spans import closed_span, optional_span
 
 TIME_HELP = "ISO-8601 or epoch ms"
 Symbol = Annotated[str, QueryParameter(examples=[Example(value="BTC/USDC")])]
@@ -163,47 +163,6 @@ class RepairOut(msgspec.Struct):
     gaps: list[GapOut]
 
 
-def _span(start: str | None, end: str | None) -> TimeSpan | None:
-    """None when neither bound is given (the whole stored series); a missing bound is open."""
-    if start is None and end is None:
-        return None
-    whole = TimeSpan.everything()
-    begin = parse_instant(start, field="start") if start else whole.start
-    finish = parse_instant(end, field="end") if end else whole.end
-    return TimeSpan.of(begin, finish)
-
-
-def _closed_span(start: str | None, end: str | None) -> TimeSpan | None:
-    """Like ``_span`` but both bounds or none: a score needs the number of expected bars."""
-    if (start is None) != (end is None):
-        raise InvalidInput(
-            "give both start and end, or neither for the whole stored series",
-            field="start" if start is None else "end",
-        )
-    return _span(start, end)
-
-
-def reference_key(key: SeriesKey, reference: str | None) -> SeriesKey | None:
-    """A reference series: EXCHANGE:BASE/QUOTE:TF, or just the venue for the same pair.
-
-    Checked here, before the repair detects and stores any gap, so a bad reference changes
-    nothing stored.
-    """
-    if reference is None or not reference.strip():
-        return None
-    if ":" in reference:
-        found = SeriesKey.parse(reference)
-    else:
-        found = SeriesKey.of(reference, str(key.symbol), str(key.timeframe))
-    if (found.symbol, found.timeframe) != (key.symbol, key.timeframe) or found == key:
-        raise InvalidInput(
-            f"reference {found} must be {key.symbol} on {key.timeframe} on another venue than"
-            f" {key.exchange}",
-            field="reference",
-        )
-    return found
-
-
 @get(
     "/quality",
     summary="Quality of one series: score, stored findings by rule and severity, gaps",
@@ -223,7 +182,7 @@ async def get_quality(
     end: End = None,
 ) -> QualityOut:
     key = SeriesKey.of(exchange, symbol, timeframe)
-    summary = await summarize_quality.execute(key, _closed_span(start, end))
+    summary = await summarize_quality.execute(key, closed_span(start, end))
     by_severity: dict[str, int] = {}
     for counts in summary.issues_by_rule.values():
         for severity, n in counts.items():
@@ -269,7 +228,7 @@ async def get_issues(
     key = SeriesKey.of(exchange, symbol, timeframe)
     page = await list_issues.execute(
         key,
-        _span(start, end),
+        optional_span(start, end),
         severity=Severity.parse(severity) if severity else None,
         rule=rule.strip() if rule else None,
         limit=limit,
@@ -306,7 +265,7 @@ async def get_gaps(
 ) -> GapsOut:
     key = SeriesKey.of(exchange, symbol, timeframe)
     gaps = await list_gaps.execute(
-        key, _span(start, end), status=GapStatus.parse(status) if status else None
+        key, optional_span(start, end), status=GapStatus.parse(status) if status else None
     )
     return GapsOut(
         series=str(key),
@@ -333,7 +292,7 @@ async def check_series(
     detect_gaps: NamedDependency[DetectGaps],
 ) -> CheckOut:
     key = SeriesKey.of(data.exchange, data.symbol, data.timeframe)
-    span = _closed_span(data.start, data.end)
+    span = closed_span(data.start, data.end)
     report = await validate_series.execute(key, span, cross_venue=data.cross_venue)
     gaps = await detect_gaps.execute(key, span)
     return CheckOut(
@@ -361,8 +320,8 @@ async def check_series(
         "`policy`: `leave` marks the gaps accepted; `ffill` repeats the last close with zero"
         " volume; `venue` copies the `reference` series (a venue name for the same pair, or"
         " EXCHANGE:BASE/QUOTE:TF) scaled by the median basis over `basis_window` bars. Stored"
-        " bars are never overwritten; filled gaps are recorded with their source. `dry_run`"
-        " computes the repair and writes no bars."
+        " bars are never overwritten; filled gaps are recorded with their source. `reference`"
+        " goes with `policy` `venue` only. `dry_run` computes the repair and writes no bars."
     ),
     status_code=200,
     guards=[requires(Permission.QUALITY_REPAIR)],
@@ -371,15 +330,13 @@ async def repair_gaps(
     data: JSONBody[RepairRequest], repair_series: NamedDependency[RepairSeries]
 ) -> RepairOut:
     key = SeriesKey.of(data.exchange, data.symbol, data.timeframe)
-    if data.basis_window < 1:
-        raise InvalidInput("basis_window must be at least 1 bar", field="basis_window")
-    reference = reference_key(key, data.reference)
+    source = RepairSource.parse(key, data.policy, data.reference, data.basis_window)
     report = await repair_series.execute(
         key,
-        RepairPolicy.parse(data.policy),
-        _span(data.start, data.end),
-        reference=reference,
-        basis_window=data.basis_window,
+        source.policy,
+        optional_span(data.start, data.end),
+        reference=source.reference,
+        basis_window=source.basis_window,
         dry_run=data.dry_run,
     )
     return RepairOut(
