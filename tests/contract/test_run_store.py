@@ -98,6 +98,7 @@ async def test_save_then_get_returns_the_run_exactly(runs: RunStore) -> None:
         == run.tables["curve"]["equity"].to_numpy().tobytes()
     )
     assert (await runs.table("r1", "trades")).equals(run.tables["trades"])
+    assert await runs.meta("r1") == run.meta
 
 
 async def test_a_taken_id_conflicts_and_changes_nothing(runs: RunStore) -> None:
@@ -113,6 +114,8 @@ async def test_unknown_ids_are_not_found(runs: RunStore) -> None:
         await runs.get("nope")
     with pytest.raises(NotFound):
         await runs.table("nope", "curve")
+    with pytest.raises(NotFound):
+        await runs.meta("nope")
     with pytest.raises(NotFound):
         await runs.delete("nope")
 

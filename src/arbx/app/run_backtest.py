@@ -46,6 +46,7 @@ from arbx.domain.backtest.run import (
     BacktestRun,
     BarsFingerprint,
     DataChange,
+    RunMeta,
     RunSummary,
     SeriesUsed,
     TableName,
@@ -388,16 +389,20 @@ class BacktestRuns:
         require(actor, Permission.RESULTS_READ, run_resource(run.meta.owner, run.meta.shared))
         return run
 
+    async def meta(self, run_id: str, *, actor: Principal) -> RunMeta:
+        """A run's metadata alone (no table decoded), for listings and summaries."""
+        meta = await self._runs.meta(run_id)
+        require(actor, Permission.RESULTS_READ, run_resource(meta.owner, meta.shared))
+        return meta
+
     async def table(self, run_id: str, name: TableName, *, actor: Principal) -> pl.DataFrame:
-        await self.get(run_id, actor=actor)
+        await self.meta(run_id, actor=actor)
         return await self._runs.table(run_id, name)
 
     async def delete(self, run_id: str, *, actor: Principal) -> None:
         require(actor, Permission.BACKTESTS_RUN)
-        run = await self._runs.get(run_id)
-        require(
-            actor, Permission.RESULTS_READ, Resource(owner_id=run.meta.owner or "", shared=False)
-        )
+        meta = await self._runs.meta(run_id)
+        require(actor, Permission.RESULTS_READ, Resource(owner_id=meta.owner or "", shared=False))
         await self._runs.delete(run_id)
 
 

@@ -9,7 +9,7 @@ from typing import Protocol
 import msgspec
 import polars as pl
 
-from arbx.domain.backtest.run import BacktestRun, RunSummary, TableName
+from arbx.domain.backtest.run import BacktestRun, RunMeta, RunSummary, TableName
 
 
 class RunFailure(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,6 +33,7 @@ class RunStore(Protocol):
       ``Conflict`` and changes nothing. Tables come back exactly as saved (schema, order,
       float bits).
     - ``get`` returns the whole run or raises ``NotFound`` (a failure is not a run).
+    - ``meta`` returns a run's metadata alone (no table is read), like ``get`` otherwise.
     - ``table`` returns one table of a run (``NotFound`` for an unknown run).
     - ``list`` returns summaries of runs newest first (created_at, then id, descending),
       optionally only one strategy's, at most ``limit``. With ``readable_by`` (a user id)
@@ -49,6 +50,9 @@ class RunStore(Protocol):
 
     @abstractmethod
     async def get(self, run_id: str) -> BacktestRun: ...
+
+    @abstractmethod
+    async def meta(self, run_id: str) -> RunMeta: ...
 
     @abstractmethod
     async def table(self, run_id: str, name: TableName) -> pl.DataFrame: ...

@@ -7,7 +7,7 @@ import builtins
 
 import polars as pl
 
-from arbx.domain.backtest.run import BacktestRun, RunSummary, TableName
+from arbx.domain.backtest.run import BacktestRun, RunMeta, RunSummary, TableName
 from arbx.domain.errors import Conflict, NotFound
 from arbx.ports.run_store import RunFailure, RunStore
 
@@ -31,6 +31,12 @@ class MemoryRunStore(RunStore):
         if run is None:
             raise NotFound(f"backtest run {run_id!r} does not exist")
         return BacktestRun(run.meta, {k: v.clone() for k, v in run.tables.items()})
+
+    async def meta(self, run_id: str) -> RunMeta:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise NotFound(f"backtest run {run_id!r} does not exist")
+        return run.meta
 
     async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
         return (await self.get(run_id)).tables[name]

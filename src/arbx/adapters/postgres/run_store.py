@@ -77,6 +77,20 @@ class PostgresRunStore(RunStore):
                         blobs,
                     )
 
+    async def meta(self, run_id: str) -> RunMeta:
+        with storage_errors(f"read backtest run {run_id!r}"):
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s AND status = 'done'").format(
+                        self._runs
+                    ),
+                    (run_id,),
+                )
+                row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"backtest run {run_id!r} does not exist")
+        return _meta(run_id, row[0])
+
     async def get(self, run_id: str) -> BacktestRun:
         with storage_errors(f"read backtest run {run_id!r}"):
             async with self._pool.connection() as conn, conn.transaction():

@@ -128,6 +128,17 @@ class SqliteRunStore(RunStore):
                 frames[name] = _from_ipc(table["ipc"], run_id, name)
         return BacktestRun(_meta(row), frames)
 
+    async def meta(self, run_id: str) -> RunMeta:
+        def read(conn: sqlite3.Connection) -> sqlite3.Row:
+            row: sqlite3.Row | None = conn.execute(
+                "SELECT id, meta FROM backtest_runs WHERE id = ? AND status = 'done'", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"backtest run {run_id!r} does not exist")
+            return row
+
+        return _meta(await self._db.run(read))
+
     async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
         def read(conn: sqlite3.Connection) -> bytes:
             _exists(conn, run_id)

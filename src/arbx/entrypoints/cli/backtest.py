@@ -14,7 +14,7 @@ import msgspec
 from arbx.app.run_backtest import CLI_OPERATOR, BacktestRuns, RunBacktest
 from arbx.domain.backtest.metrics import Metrics
 from arbx.domain.backtest.request import decode_request
-from arbx.domain.backtest.run import BacktestRun, BarsFingerprint, RunMeta
+from arbx.domain.backtest.run import BarsFingerprint, RunMeta
 from arbx.domain.errors import InvalidInput
 from arbx.domain.strategies import describe_all
 from arbx.entrypoints.runtime import resolve
@@ -309,13 +309,13 @@ def _data_changes(meta: RunMeta) -> list[str]:
     return lines
 
 
-def print_run(run: BacktestRun, *, as_json: bool) -> None:
+def print_run(meta: RunMeta, *, as_json: bool) -> None:
     if as_json:
-        print(msgspec.json.encode(run.meta).decode())
+        print(msgspec.json.encode(meta).decode())
         return
-    print("\n".join(_describe(run.meta)))
+    print("\n".join(_describe(meta)))
     print()
-    print("\n".join(metrics_table(run.meta.metrics, run.meta.benchmark)))
+    print("\n".join(metrics_table(meta.metrics, meta.benchmark)))
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ async def run_backtest(args: argparse.Namespace, container: Container) -> int:
     request = decode_request(build_request(args))
     started = time.perf_counter()
     run = await uc.execute(request, actor=CLI_OPERATOR)
-    print_run(run, as_json=args.json)
+    print_run(run.meta, as_json=args.json)
     if not args.json:
         bars = sum(s.rows for s in run.meta.series)
         print(f"\n{bars:,} bars in {time.perf_counter() - started:.2f} s; stored")
@@ -354,10 +354,11 @@ async def run_list(args: argparse.Namespace, container: Container) -> int:
 
 async def run_show(args: argparse.Namespace, container: Container) -> int:
     queries: BacktestRuns = await resolve(container.backtest_runs)
-    run = await queries.get(args.id, actor=CLI_OPERATOR)
-    print_run(run, as_json=args.json)
+    # the metadata alone unless a table is asked for: a 1M-bar run's tables are megabytes
+    meta = await queries.meta(args.id, actor=CLI_OPERATOR)
+    print_run(meta, as_json=args.json)
     if args.trades > 0 and not args.json:
-        trades = run.tables["trades"]
+        trades = await queries.table(args.id, "trades", actor=CLI_OPERATOR)
         print(f"\ntrades ({trades.height:,} rows; first {min(args.trades, trades.height)}):")
         print(trades.head(args.trades))
     return 0
@@ -366,7 +367,7 @@ async def run_show(args: argparse.Namespace, container: Container) -> int:
 async def run_rerun(args: argparse.Namespace, container: Container) -> int:
     uc: RunBacktest = await resolve(container.run_backtest)
     run = await uc.rerun(args.id, actor=CLI_OPERATOR)
-    print_run(run, as_json=False)
+    print_run(run.meta, as_json=False)
     return 0
 
 

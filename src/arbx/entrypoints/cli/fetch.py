@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from arbx.app.ensure_history import EnsureHistoryReport, HistoryProgress
 from arbx.app.ingest_runs import IngestRuns
-from arbx.domain.errors import ArbxError, InvalidInput
+from arbx.domain.errors import ArbxError
 from arbx.domain.market import Exchange, SeriesKey, TimeSpan
-from arbx.domain.market.timespan import parse_instant
 from arbx.entrypoints.runtime import resolve
+from arbx.entrypoints.schemas.naming import as_option
+from arbx.entrypoints.schemas.spans import bounded_span
 
 if TYPE_CHECKING:
     from arbx.entrypoints.container import Container
@@ -112,15 +113,7 @@ def _duration(seconds: float) -> str:
 
 
 def _span(args: argparse.Namespace) -> TimeSpan:
-    start = parse_instant(args.start, field="start")
-    end = parse_instant(args.end, field="end") if args.end else None
-    if end is None:
-        end = TimeSpan.everything().end
-    if end <= start:
-        raise InvalidInput(
-            f"--end {end.isoformat()} must be after --start {start.isoformat()}", field="end"
-        )
-    return TimeSpan.of(start, end)
+    return bounded_span(args.start, args.end, name=as_option)
 
 
 def _iso(moment: Any) -> str:

@@ -26,8 +26,8 @@ from arbx.app.ingest_runs import IngestRun, IngestRuns
 from arbx.domain.auth import Permission
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Exchange, SeriesKey, Symbol, Timeframe, TimeSpan
-from arbx.domain.market.timespan import parse_instant
 from arbx.entrypoints.http.security import requires
+from arbx.entrypoints.schemas.spans import bounded_span
 from arbx.ports.exchange import ExchangeClient
 
 # -- wire shapes ------------------------------------------------------------------------------
@@ -117,13 +117,9 @@ def parse_ingest(data: IngestRequest) -> tuple[SeriesKey, TimeSpan]:
     key = SeriesKey(
         Exchange.parse(data.exchange), Symbol.parse(data.symbol), Timeframe.parse(data.timeframe)
     )
-    start = parse_instant(data.start, field="start")
-    end = parse_instant(data.end, field="end")
-    if end <= start:
-        raise InvalidInput(
-            f"end {end.isoformat()} must be after start {start.isoformat()}", field="end"
-        )
-    return key, TimeSpan.of(start, end)
+    if not data.end:
+        raise InvalidInput("end is required: the span to fetch ends there", field="end")
+    return key, bounded_span(data.start, data.end)
 
 
 # -- views -------------------------------------------------------------------------------------
