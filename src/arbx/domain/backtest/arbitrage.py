@@ -166,7 +166,8 @@ class _KillSwitch:
         self.note = (
             f"risk.max_drawdown {self.limit:.2%} tripped at"
             f" {iso(int(self.books.market.ts[self.tripped]))} (drawdown {dd[hit[0]]:.2%});"
-            " trading stopped and the base on every venue was sold at its next bar"
+            " trading stopped and the base on every venue was sold at its next bar; quote"
+            " balances stay exposed to their conversion rates"
         )
         return True
 
