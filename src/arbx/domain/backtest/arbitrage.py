@@ -335,6 +335,7 @@ def execute_pairs(
             continue
         delayed += delay > 0
         remaining, e, closed_at = q, next_exit(t), market.n
+        dust = False  # what is left is below the venue minimum: open, but not blocking
         while e < market.n and remaining > 0.0:
             if kill.check(e):
                 break
@@ -352,6 +353,7 @@ def execute_pairs(
             if remaining <= q * 1e-12:
                 remaining, closed_at = 0.0, e
             elif why == SIZE_LIMIT:  # what is left is below the minimum: it stays open
+                dust, closed_at = True, e
                 break
             else:
                 e = next_exit(e)
@@ -361,7 +363,7 @@ def execute_pairs(
         if remaining > 0.0:
             open_trades[trade_id] = (buy, sell, remaining)
         trade_id += 1
-        t_free = closed_at if remaining == 0.0 else market.n
+        t_free = closed_at if remaining == 0.0 or dust else market.n
     notes = _finish(books, kill)
     sells = 1 - buys
     gross, net = net_spread_bps(market, cfg, enter_bars, buys, sells, decisions.qty, books.volume)
