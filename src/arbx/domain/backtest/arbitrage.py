@@ -221,8 +221,8 @@ def _opportunities(
         fills_delayed=delayed,
         grouped=table.height,
         grouped_taken=int(table["taken"].sum()) if table.height else 0,
-        net_spread_edges_bps=list(NET_SPREAD_EDGES_BPS),
-        net_spread_counts=counts,
+        net_spread_edges_bps=NET_SPREAD_EDGES_BPS,
+        net_spread_counts=tuple(counts),
     )
     return opp, table
 

@@ -41,7 +41,7 @@ class ArbitrageSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     transfer_delay_bars: int = 30
     rebalance_trigger: float = 0.25
     common_currency: str | None = None
-    assume_parity: list[str] = msgspec.field(default_factory=list)
+    assume_parity: tuple[str, ...] = ()
     fx_cost_bps: float = 1.0
     volume_window: int = 60
     max_fill_delay_bars: int | None = None

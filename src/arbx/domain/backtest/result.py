@@ -134,8 +134,8 @@ class Opportunities(msgspec.Struct, frozen=True):
     fills_delayed: int = 0
     grouped: int = 0
     grouped_taken: int = 0
-    net_spread_edges_bps: list[float] = msgspec.field(default_factory=list)
-    net_spread_counts: list[int] = msgspec.field(default_factory=list)
+    net_spread_edges_bps: tuple[float, ...] = ()
+    net_spread_counts: tuple[int, ...] = ()
 
 
 class Attribution(msgspec.Struct, frozen=True):
