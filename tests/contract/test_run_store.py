@@ -16,8 +16,10 @@ from arbx.adapters.sqlite.run_store import SqliteRunStore
 from arbx.domain.backtest.execution import BarArrays, Execution
 from arbx.domain.backtest.request import decode_request, validate_request
 from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, SeriesUsed
+from arbx.domain.backtest.runner import run as run_backtest
 from arbx.domain.backtest.vectorized import run_vectorized
 from arbx.domain.errors import Conflict, NotFound
+from arbx.domain.market import SeriesKey
 from arbx.ports.run_store import RunFailure, RunStore
 from tests.builders import make_bars
 
@@ -99,6 +101,46 @@ async def test_save_then_get_returns_the_run_exactly(runs: RunStore) -> None:
     )
     assert (await runs.table("r1", "trades")).equals(run.tables["trades"])
     assert await runs.meta("r1") == run.meta
+
+
+def an_arbitrage_run(run_id: str = "arb") -> BacktestRun:
+    series = ["binance:BTC/USDC:1m", "kraken:BTC/USDC:1m"]
+    request = decode_request(
+        {
+            "strategy": "threshold_arb",
+            "params": {"threshold_bps": 1.0, "max_qty": 0.5},
+            "series": series,
+            "start": "2024-01-01",
+            "end": "2024-01-02",
+            "fees": {"binance": {"taker_bps": 0.0}, "kraken": {"taker_bps": 0.0}},
+        }
+    )
+    valid = validate_request(request)
+    frames = {
+        SeriesKey.parse(s): make_bars(300, volatility=0.002, seed=i) for i, s in enumerate(series)
+    }
+    result = run_backtest(valid, frames)
+    used = [
+        SeriesUsed(s, 300, frames[k]["ts"][0], frames[k]["ts"][-1])
+        for s, k in zip(series, frames, strict=True)
+    ]
+    return BacktestRun.of(
+        run_id, T0, request, valid.params, (valid.span.start, valid.span.end), used, result
+    )
+
+
+async def test_an_arbitrage_run_keeps_its_attribution_and_opportunities(runs: RunStore) -> None:
+    run = an_arbitrage_run()
+    assert run.meta.attribution is not None
+    assert not run.tables["opportunities"].is_empty()
+    await runs.save(run)
+    back = await runs.get("arb")
+    assert back.meta == run.meta  # attribution, common currency, excess included
+    assert back.tables["opportunities"].equals(run.tables["opportunities"])
+    assert (await runs.table("arb", "opportunities")).equals(run.tables["opportunities"])
+    # a signal run stores an empty opportunities table and reads it back empty
+    await runs.save(a_run("plain"))
+    assert (await runs.get("plain")).tables["opportunities"].is_empty()
 
 
 async def test_a_taken_id_conflicts_and_changes_nothing(runs: RunStore) -> None:
@@ -192,3 +234,20 @@ async def test_failures_and_runs_share_one_id_space(runs: RunStore) -> None:
         await runs.save(a_run("f1"))
     assert (await runs.failure("f1")).owner == "u1"
     assert (await runs.get("r1")).meta.strategy == "sma_cross"
+
+
+async def test_sqlite_run_stored_before_the_opportunities_table_reads_it_empty(
+    tmp_path: Path,
+) -> None:
+    """A run saved before migration 0007 has no opportunities row: read back empty, not a
+    storage error (the same rule holds on PostgreSQL: a LEFT JOIN finds no table)."""
+    async with SqliteDatabase(tmp_path / "arbx.sqlite") as database:
+        store = SqliteRunStore(database)
+        await store.save(a_run("old"))
+        await database.run(
+            lambda conn: conn.execute(
+                "DELETE FROM backtest_run_tables WHERE run_id = 'old' AND name = 'opportunities'"
+            )
+        )
+        assert (await store.table("old", "opportunities")).is_empty()
+        assert (await store.get("old")).tables["opportunities"].is_empty()

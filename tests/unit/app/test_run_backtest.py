@@ -104,11 +104,15 @@ async def test_arbitrage_runs_store_per_leg_trades_and_balances(world) -> None: 
                 series=["binance:BTC/USDC:1m", "kraken:BTC/USD:1m"],
                 capital=10_000.0,
                 fees={"binance": {"taker_bps": 0.0}, "kraken": {"taker_bps": 0.0}},
+                # USD and USDC on two venues: 1:1 only when the request says so
+                arbitrage={"assume_parity": ["USD"]},
             )
         ),
         actor=OP,
     )
     assert run.meta.engine == "arbitrage"
+    assert run.meta.common_currency == "USDC"
+    assert any("assume_parity" in note for note in run.meta.notes)
     assert run.meta.opportunities is not None
     assert run.meta.opportunities.seen > 0
     assert {"venue", "side", "qty", "price", "fee"} <= set(run.tables["trades"].columns)

@@ -34,12 +34,14 @@ def market(
         [
             VenueSeries("binance", "BTC/USDT", arrays(a, venue="binance"), fees),
             VenueSeries("kraken", "BTC/USD", arrays(b, venue="kraken"), fees, conv),
-        ]
+        ],
+        assume_parity=() if conv is not None else ("USD",),
     )
 
 
 def check_identities(m: AlignedMarket, result: BacktestResult) -> None:
-    """Balances never negative; equity is the sum of its parts at every bar."""
+    """Balances never negative; equity is the sum of its parts at every bar, money in
+    transit valued at its destination's mark and conversion rate; the attribution adds up."""
     bal = result.balances
     assert bal is not None
     labels = m.labels
@@ -48,15 +50,19 @@ def check_identities(m: AlignedMarket, result: BacktestResult) -> None:
         assert (bal[f"{label}:quote"].to_numpy() >= -1e-9).all()
     marks = m.mark * m.rate
     parts = sum(
-        bal[f"{label}:base"].to_numpy() * marks[i] + bal[f"{label}:quote"].to_numpy() * m.rate[i]
+        (bal[f"{label}:base"].to_numpy() + bal[f"{label}:transit_base"].to_numpy()) * marks[i]
+        + (bal[f"{label}:quote"].to_numpy() + bal[f"{label}:transit_quote"].to_numpy()) * m.rate[i]
         for i, label in enumerate(labels)
     )
-    parts = (
-        parts
-        + bal["transit_base"].to_numpy() * marks.mean(axis=0)
-        + bal["transit_quote"].to_numpy()
-    )
     np.testing.assert_allclose(result.curve["equity"].to_numpy(), parts, rtol=1e-12)
+    total_transit = sum(bal[f"{label}:transit_base"].to_numpy() for label in labels)
+    np.testing.assert_allclose(bal["transit_base"].to_numpy(), total_transit)
+    attribution = result.attribution
+    assert attribution is not None
+    assert attribution.total_pnl == pytest.approx(result.final_equity - result.capital)
+    assert sum(attribution.parts().values()) == pytest.approx(
+        attribution.total_pnl, abs=1e-6 * result.capital
+    )
 
 
 def test_round_trip_buys_cheap_sells_dear_and_pays_both_fees() -> None:
@@ -175,4 +181,5 @@ def test_stat_arb_opens_and_closes_with_the_same_quantity() -> None:
     assert (closed["held"] <= params.max_hold + 1).all()
     # after a full open+close each venue's base is back where it started (qty equal)
     check_identities(m, result)
-    assert result.metrics.trade_count == per_trade.height
+    # an open position at the end is an open trade, not a closed one
+    assert result.metrics.trade_count + result.metrics.open_trades == per_trade.height

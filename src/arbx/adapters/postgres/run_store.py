@@ -14,7 +14,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.errors import storage_errors
 from arbx.adapters.postgres.migrate import check_schema_name
-from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, RunMeta, RunSummary, TableName
+from arbx.domain.backtest.run import (
+    LATER_TABLES,
+    TABLE_NAMES,
+    BacktestRun,
+    RunMeta,
+    RunSummary,
+    TableName,
+)
 from arbx.domain.errors import Conflict, NotFound, StorageError
 from arbx.ports.run_store import RunFailure, RunStore
 
@@ -130,6 +137,8 @@ class PostgresRunStore(RunStore):
         if row is None:
             raise NotFound(f"backtest run {run_id!r} does not exist")
         if row[0] is None:
+            if name in LATER_TABLES:
+                return pl.DataFrame()  # a run stored before this table existed
             raise StorageError(f"backtest run {run_id!r} has no stored table {name}")
         return _from_ipc(row[0], run_id, name)
 

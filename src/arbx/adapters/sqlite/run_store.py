@@ -16,7 +16,14 @@ import msgspec
 import polars as pl
 
 from arbx.adapters.sqlite.database import SqliteDatabase
-from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, RunMeta, RunSummary, TableName
+from arbx.domain.backtest.run import (
+    LATER_TABLES,
+    TABLE_NAMES,
+    BacktestRun,
+    RunMeta,
+    RunSummary,
+    TableName,
+)
 from arbx.domain.errors import Conflict, NotFound, StorageError
 from arbx.ports.run_store import RunFailure, RunStore
 
@@ -140,16 +147,19 @@ class SqliteRunStore(RunStore):
         return _meta(await self._db.run(read))
 
     async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
-        def read(conn: sqlite3.Connection) -> bytes:
+        def read(conn: sqlite3.Connection) -> bytes | None:
             _exists(conn, run_id)
             row = conn.execute(
                 "SELECT ipc FROM backtest_run_tables WHERE run_id = ? AND name = ?", (run_id, name)
             ).fetchone()
             if row is None:
+                if name in LATER_TABLES:
+                    return None  # a run stored before this table existed
                 raise StorageError(f"backtest run {run_id!r} has no stored table {name}")
             return bytes(row["ipc"])
 
-        return _from_ipc(await self._db.run(read), run_id, name)
+        blob = await self._db.run(read)
+        return pl.DataFrame() if blob is None else _from_ipc(blob, run_id, name)
 
     async def list(
         self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None

@@ -1,175 +1,88 @@
 """The arbitrage engine: several venues, balances per venue, legs, transfers.
 
-Accounting rules (the contract):
+Accounting rules (the contract; valuation and attribution in ``arbitrage_accounts``):
 
-- Each venue holds base and its own quote currency; all valuation is in one common
-  currency, each venue's quote converted by its conversion rate (e.g. USDC->USD from a
-  USDC/USD series; 1 when no series is given). The rate used at bar t is the last
-  conversion close at or before t (before the first one, its first value).
+- Each venue holds base and its own quote currency; all valuation is in one explicit
+  common currency, each venue's quote converted by its conversion rate (the last
+  conversion close at or before the bar; see ``arbitrage_market`` for parity and the start
+  of the run: nothing is back-filled).
 - A leg can only spend what its venue holds: a buy spends that venue's quote (notional +
   taker fee), a sell delivers that venue's base. Nothing is borrowed.
 - A decision at bar t fills at the opens of bar t+1 (``next_open``) or the closes of t
   (``close``, optimistic) on every venue involved; a venue without a bar there cannot fill
-  and the opportunity is skipped ("no_market").
+  and the decision is skipped ("no_market"). When bar t+1 of the run's axis is more than
+  one bar after t (a gap in every venue), the fill is late by ``delay_bars`` (flagged on
+  the legs, counted in ``Opportunities.fills_delayed``); ``max_fill_delay_bars`` skips such
+  decisions ("fill_delay"). Slippage uses the volume known at t (a trailing window).
 - When a venue runs low (base or quote below ``rebalance_trigger`` of its starting
   amount) the engine moves half the difference from the richest venue. A transfer pays
-  ``transfer_fee_bps`` of the amount and is on no venue for ``transfer_delay_bars`` bars.
-- Equity at bar t = sum over venues of (base * last close * rate + quote * rate) plus the
-  value of funds in transit (base at the mean venue mark, quote at the rate of its
-  destination).
+  ``transfer_fee_bps`` of the amount, is on no venue for ``transfer_delay_bars`` bars and,
+  between different quotes, converts at the bar's rate and pays ``fx_cost_bps``.
+- Risk: ``max_drawdown`` stops trading when equity falls that far below its peak and sells
+  the base on every venue at its next bar; ``max_inventory``, ``max_notional`` and
+  ``max_volume_share`` cap a round trip ("risk_rule" when they leave nothing to trade).
+- A statistical-arbitrage position is closed by a reversed round trip of the same
+  quantity; what does not fill stays open and is retried at the next exit; a position
+  still open at the end is an open trade marked to market.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, round_lot
-from arbx.domain.backtest.execution import BarArrays, FillMode
-from arbx.domain.backtest.kernels import BoolArray, FloatArray, IntArray, drawdown
-from arbx.domain.backtest.metrics import compute_metrics
-from arbx.domain.backtest.result import (
-    LEG_SCHEMA,
-    ORDER_SCHEMA,
-    BacktestResult,
-    Opportunities,
-    frame,
+from arbx.domain.backtest.arbitrage_accounts import build_result
+from arbx.domain.backtest.arbitrage_books import (
+    BELOW,
+    FILL_DELAY,
+    IN_POSITION,
+    NO_BALANCE,
+    NO_MARKET,
+    RISK_RULE,
+    SIZE_LIMIT,
+    TAKEN,
+    Books,
 )
-from arbx.domain.errors import InvalidInput
+from arbx.domain.backtest.arbitrage_market import (
+    AlignedMarket,
+    ArbitrageConfig,
+    VenueSeries,
+    iso,
+)
+from arbx.domain.backtest.arbitrage_opportunities import NET_SPREAD_EDGES_BPS, group
+from arbx.domain.backtest.costs import BPS
+from arbx.domain.backtest.kernels import BoolArray, FloatArray, IntArray
+from arbx.domain.backtest.result import BacktestResult, Opportunities
 
-
-@dataclass(frozen=True)
-class VenueSeries:
-    """One venue's bars for the traded pair, its fees and its quote->common conversion."""
-
-    venue: str
-    symbol: str
-    bars: BarArrays
-    fees: FeeSchedule
-    conversion: BarArrays | None = None
-
-
-def _last_known(src_ts: IntArray, values: FloatArray, ts: IntArray) -> FloatArray:
-    idx = np.searchsorted(src_ts, ts, side="right") - 1
-    out = values[np.maximum(idx, 0)]
-    return np.asarray(np.where(idx >= 0, out, values[0]), dtype=np.float64)
-
-
-def _union(stamps: list[IntArray]) -> IntArray:
-    """Sorted union of sorted time axes (sort + neighbour compare: no hashing)."""
-    first = stamps[0]
-    if all(t.size == first.size and np.array_equal(t, first) for t in stamps[1:]):
-        return first
-    merged = np.sort(np.concatenate(stamps), kind="stable")
-    keep = np.ones(merged.size, dtype=bool)
-    keep[1:] = merged[1:] != merged[:-1]
-    out: IntArray = merged[keep]
-    return out
-
-
-@dataclass(frozen=True)
-class AlignedMarket:
-    """Venues on one time axis (the union of their bar times); NaN where a venue has none."""
-
-    ts: IntArray
-    venues: list[str]
-    symbols: list[str]
-    open: FloatArray  # (V, n)
-    close: FloatArray
-    volume: FloatArray
-    has_bar: BoolArray
-    rate: FloatArray  # quote -> common, last known at each bar
-    mark: FloatArray  # last known close (forward-filled), venue quote
-    fees: list[FeeSchedule]
-    bar_ms: int
-
-    @classmethod
-    def align(cls, series: list[VenueSeries]) -> AlignedMarket:
-        if len(series) < 2:
-            raise InvalidInput("arbitrage needs at least two venues", field="series")
-        ts = _union([s.bars.ts for s in series])
-        v, n = len(series), ts.size
-        shape = (v, n)
-        open_, close, volume = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
-        has = np.zeros(shape, dtype=bool)
-        rate, mark = np.ones(shape), np.full(shape, np.nan)
-        for i, s in enumerate(series):
-            pos = np.searchsorted(ts, s.bars.ts)
-            open_[i, pos] = s.bars.open
-            close[i, pos] = s.bars.close
-            volume[i, pos] = s.bars.volume
-            has[i, pos] = True
-            if s.bars.n:
-                mark[i] = _last_known(s.bars.ts, s.bars.close, ts)
-            if s.conversion is not None and s.conversion.n:
-                rate[i] = _last_known(s.conversion.ts, s.conversion.close, ts)
-        return cls(
-            ts,
-            [s.venue for s in series],
-            [s.symbol for s in series],
-            open_,
-            close,
-            volume,
-            has,
-            rate,
-            mark,
-            [s.fees for s in series],
-            series[0].bars.bar_ms,
-        )
-
-    @property
-    def n(self) -> int:
-        return int(self.ts.size)
-
-    @property
-    def labels(self) -> list[str]:
-        """One book per traded series: "venue:BASE/QUOTE"."""
-        return [f"{v}:{s}" for v, s in zip(self.venues, self.symbols, strict=True)]
-
-    def common_close(self) -> FloatArray:
-        """Closes in the common currency; NaN where the venue has no bar."""
-        return np.asarray(self.close * self.rate, dtype=np.float64)
-
-
-class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    capital: float = 100_000.0
-    base_fraction: float = 0.5
-    slippage: SlippageModel = SlippageModel()
-    fill: FillMode = "next_open"
-    lot_size: float = 0.0
-    min_notional: float = 10.0
-    transfer_fee_bps: float = 5.0
-    transfer_delay_bars: int = 30
-    rebalance_trigger: float = 0.25
-    risk_free_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.capital) and self.capital > 0):
-            raise InvalidInput(f"capital must be > 0, got {self.capital!r}", field="capital")
-        if not (0.0 <= self.base_fraction <= 1.0):
-            raise InvalidInput("base_fraction must be in [0, 1]", field="base_fraction")
-        if self.transfer_fee_bps < 0 or self.transfer_delay_bars < 0:
-            raise InvalidInput("transfer fee and delay must be >= 0", field="transfer_fee_bps")
-        if not (0.0 <= self.rebalance_trigger < 1.0):
-            raise InvalidInput("rebalance_trigger must be in [0, 1)", field="rebalance_trigger")
-        if self.min_notional < 0 or self.lot_size < 0:
-            raise InvalidInput("min_notional and lot_size must be >= 0", field="min_notional")
+__all__ = [
+    "AlignedMarket",
+    "ArbitrageConfig",
+    "CrossDecisions",
+    "PairDecisions",
+    "VenueSeries",
+    "execute_crosses",
+    "execute_pairs",
+    "net_spread_bps",
+]
 
 
 @dataclass(frozen=True)
 class CrossDecisions:
-    """Threshold-arbitrage decisions at the bars where the gross gap was above threshold."""
+    """Threshold-arbitrage decisions at the bars where the gross gap was above threshold.
+
+    ``gross_bps`` / ``net_bps`` (the gap before / after both taker fees and the modeled
+    slippage) feed the opportunity analytics; computed from the market when not given."""
 
     bar: IntArray
     buy: IntArray  # venue index of the cheap venue
     sell: IntArray  # venue index of the dear venue
     net_ok: BoolArray  # gap net of fees and slippage still above threshold
     max_qty: float
+    gross_bps: FloatArray | None = None
+    net_bps: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -186,223 +99,195 @@ class PairDecisions:
     qty: float
 
 
-@dataclass
-class _Books:
-    market: AlignedMarket
-    config: ArbitrageConfig
-    base: list[float]
-    quote: list[float]
-    start_base: list[float]
-    start_quote: list[float]
-    transit: list[tuple[int, int, str, float]] = field(default_factory=list)
-    legs: dict[str, list[object]] = field(default_factory=lambda: {k: [] for k in LEG_SCHEMA})
-    snapshots: list[tuple[int, tuple[float, ...]]] = field(default_factory=list)
-    fees_paid: float = 0.0
-    notional: float = 0.0
-    rebalances: int = 0
-    transfer_fees: dict[str, float] = field(default_factory=lambda: {"base": 0.0, "quote": 0.0})
-
-    def state(self) -> tuple[float, ...]:
-        tb = sum(a for _, _, kind, a in self.transit if kind == "base")
-        tq = sum(a for _, _, kind, a in self.transit if kind == "quote")
-        return (*self.base, *self.quote, tb, tq)
-
-    def snap(self, bar: int) -> None:
-        self.snapshots.append((bar, self.state()))
-
-    def leg(
-        self,
-        trade_id: int,
-        bar: int,
-        v: int,
-        side: str,
-        qty: float,
-        price: float,
-        fee: float,
-        purpose: str,
-    ) -> None:
-        row = (
-            trade_id,
-            int(self.market.ts[bar]),
-            bar,
-            self.market.venues[v],
-            self.market.symbols[v],
-            side,
-            qty,
-            price,
-            fee,
-            purpose,
-        )
-        for name, value in zip(LEG_SCHEMA, row, strict=True):
-            self.legs[name].append(value)
-
-    def arrive(self, upto: int) -> None:
-        """Credit transfers that have arrived by bar ``upto``."""
-        if not self.transit:
-            return
-        for item in sorted(self.transit):
-            bar, v, kind, amount = item
-            if bar <= upto:
-                if kind == "base":
-                    self.base[v] += amount
-                else:
-                    self.quote[v] += amount
-                self.transit.remove(item)
-                self.snap(bar)
-
-    def fill_price(self, v: int, bar: int, fill_close: bool) -> float:
-        return float(self.market.close[v, bar] if fill_close else self.market.open[v, bar])
-
-    def round_trip(
-        self, trade_id: int, bar: int, buy: int, sell: int, qty: float, purpose: str
-    ) -> tuple[float, str]:
-        """Buy ``qty`` on ``buy`` and sell it on ``sell`` at ``bar``, within balances.
-
-        Returns (filled qty, skip reason or "").
-        """
-        cfg, m = self.config, self.market
-        fill_close = cfg.fill == "close"
-        pb, ps = self.fill_price(buy, bar, fill_close), self.fill_price(sell, bar, fill_close)
-        phib, phis = m.fees[buy].rate(True), m.fees[sell].rate(True)
-        sb = cfg.slippage.fraction(qty, float(m.volume[buy, bar]))
-        ss = cfg.slippage.fraction(qty, float(m.volume[sell, bar]))
-        pb, ps = pb * (1.0 + sb), ps * (1.0 - ss)
-        affordable = min(self.quote[buy] / (pb * (1.0 + phib)), self.base[sell])
-        if affordable <= 0.0:
-            return 0.0, "no_balance"
-        q = round_lot(min(qty, affordable), cfg.lot_size)
-        if q <= 0.0 or q * pb * float(m.rate[buy, bar]) < cfg.min_notional:
-            return 0.0, "size_limit" if affordable >= qty else "no_balance"
-        cost, fee_b = q * pb, q * pb * phib
-        proceeds, fee_s = q * ps, q * ps * phis
-        self.quote[buy] -= cost + fee_b
-        self.base[buy] += q
-        self.base[sell] -= q
-        self.quote[sell] += proceeds - fee_s
-        self.fees_paid += fee_b * m.rate[buy, bar] + fee_s * m.rate[sell, bar]
-        self.notional += cost * m.rate[buy, bar] + proceeds * m.rate[sell, bar]
-        self.leg(trade_id, bar, buy, "buy", q, pb, fee_b, purpose)
-        self.leg(trade_id, bar, sell, "sell", q, ps, fee_s, purpose)
-        self.snap(bar)
-        return q, ""
-
-    def rebalance(self, bar: int) -> None:
-        """Move half the gap from the richest to the poorest venue when one runs low."""
-        cfg, m = self.config, self.market
-        for kind, held, start in (
-            ("base", self.base, self.start_base),
-            ("quote", self.quote, self.start_quote),
-        ):
-            if any(k == kind for _, _, k, _ in self.transit):
-                continue
-            if kind == "quote":
-                values = [held[v] * float(m.rate[v, bar]) for v in range(len(held))]
-                starts = [start[v] * float(m.rate[v, bar]) for v in range(len(held))]
-            else:
-                values, starts = list(held), list(start)
-            low = min(range(len(held)), key=lambda v: values[v] - starts[v])
-            rich = max(range(len(held)), key=lambda v: values[v] - starts[v])
-            if low == rich or values[low] >= cfg.rebalance_trigger * starts[low]:
-                continue
-            move = (values[rich] - values[low]) / 2.0  # in base, or in common currency
-            if move <= 0:
-                continue
-            out = move if kind == "base" else move / float(m.rate[rich, bar])
-            out = min(out, held[rich])
-            fee = out * cfg.transfer_fee_bps * 1e-4
-            held[rich] -= out
-            net = out - fee
-            if kind == "quote":
-                net = net * float(m.rate[rich, bar]) / float(m.rate[low, bar])
-            self.transfer_fees[kind] += fee if kind == "base" else fee * float(m.rate[rich, bar])
-            self.transit.append((bar + cfg.transfer_delay_bars, low, kind, net))
-            self.rebalances += 1
-            price = float(m.mark[rich, bar]) if kind == "base" else 1.0
-            self.leg(-1, bar, rich, "withdraw_" + kind, out, price, fee, "rebalance")
-            self.leg(
-                -1,
-                min(bar + cfg.transfer_delay_bars, m.n - 1),
-                low,
-                "deposit_" + kind,
-                net,
-                price,
-                0.0,
-                "rebalance",
-            )
-            self.fees_paid += fee * (
-                float(m.mark[rich, bar]) * float(m.rate[rich, bar])
-                if kind == "base"
-                else float(m.rate[rich, bar])
-            )
-            self.snap(bar)
-            if cfg.transfer_delay_bars == 0:
-                self.arrive(bar)
-
-
-def _open_books(market: AlignedMarket, cfg: ArbitrageConfig) -> _Books:
-    v = len(market.venues)
-    share = cfg.capital / v
-    base, quote = [], []
-    for i in range(v):
-        first = int(np.argmax(market.has_bar[i]))
-        price = float(market.close[i, first] * market.rate[i, first])
-        base.append(share * cfg.base_fraction / price)
-        quote.append(share * (1.0 - cfg.base_fraction) / float(market.rate[i, first]))
-    books = _Books(market, cfg, base, quote, list(base), list(quote))
-    books.snap(0)
-    return books
+def net_spread_bps(
+    market: AlignedMarket,
+    cfg: ArbitrageConfig,
+    bars: IntArray,
+    buy: IntArray,
+    sell: IntArray,
+    qty: float,
+    volume: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """(gross, net) gap in bps at ``bars``: sell venue's common close over the buy venue's,
+    net of both taker fees and the slippage for ``qty`` at the volume known there."""
+    price = market.common_close()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gross = (price[sell, bars] / price[buy, bars] - 1.0) / BPS
+    taker = np.asarray([f.taker_bps for f in market.fees])
+    cost = taker[buy] + taker[sell]
+    if cfg.slippage.kind != "none":
+        if volume is None and cfg.slippage.depends_on_size:
+            volume = market.known_volume(cfg.volume_window)
+        for side in (buy, sell):
+            vol = volume[side, bars] if volume is not None else np.zeros(bars.size)
+            cost = cost + cfg.slippage.fractions(np.full(bars.size, qty), vol) / BPS
+    return np.asarray(gross, dtype=np.float64), np.asarray(gross - cost, dtype=np.float64)
 
 
 def _fill_bar(
     market: AlignedMarket, cfg: ArbitrageConfig, t: int, venues: tuple[int, int]
-) -> int | None:
+) -> tuple[int, int] | None:
+    """(fill bar, delay in bars) for a decision at ``t``, or None without a market."""
     f = t if cfg.fill == "close" else t + 1
     if f >= market.n or not all(market.has_bar[v, f] for v in venues):
         return None
-    return f
+    if f == t:
+        return f, 0
+    return f, max(int((market.ts[f] - market.ts[t]) // market.bar_ms) - 1, 0)
+
+
+class _KillSwitch:
+    """``max_drawdown``: checks the equity of the bars up to a decision; once it falls
+    more than the limit below its peak (the peak starting at capital), trading stops and
+    the base on every venue is sold at that venue's next bar."""
+
+    def __init__(self, books: Books, limit: float | None) -> None:
+        self.books, self.limit = books, limit
+        self.peak = books.config.capital
+        self.checked = -1
+        self.tripped: int | None = None
+        self.note = ""
+
+    def check(self, upto: int) -> bool:
+        """True when tripped at or before bar ``upto``."""
+        if self.tripped is not None:
+            return True
+        if self.limit is None or upto <= self.checked:
+            return False
+        seg = self.books.equity_at(slice(self.checked + 1, upto + 1))
+        peak = np.maximum.accumulate(np.concatenate(([self.peak], seg)))[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dd = np.where(peak > 0, 1.0 - seg / peak, 0.0)
+        hit = np.flatnonzero(dd > self.limit)
+        if hit.size == 0:
+            self.peak, self.checked = float(peak[-1]), upto
+            return False
+        self.tripped = self.checked + 1 + int(hit[0])
+        self.note = (
+            f"risk.max_drawdown {self.limit:.2%} tripped at"
+            f" {iso(int(self.books.market.ts[self.tripped]))} (drawdown {dd[hit[0]]:.2%});"
+            " trading stopped and the base on every venue was sold at its next bar; quote"
+            " balances stay exposed to their conversion rates"
+        )
+        return True
+
+    def first_bar(self, v: int, start: int) -> int | None:
+        has = self.books.market.has_bar[v, start:]
+        if start >= self.books.market.n or not has.any():
+            return None
+        return start + int(np.argmax(has))
+
+    def flatten(self) -> None:
+        """Sell the base of every venue (and base still in transit once it lands)."""
+        assert self.tripped is not None
+        books, k = self.books, self.tripped
+        start = k if books.config.fill == "close" else k + 1
+        pending = [(start, v) for v in range(len(books.base))]
+        pending += [(t.arrival, t.dest) for t in books.transit if t.kind == "base"]
+        events = []
+        for bar, v in pending:
+            g = self.first_bar(v, bar)
+            if g is not None:
+                events.append((g, v))
+        for g, v in sorted(events):
+            books.arrive(g)
+            books.liquidate(v, k, g)
+
+
+def _opportunities(
+    books: Books,
+    market: AlignedMarket,
+    bars: IntArray,
+    buy: IntArray,
+    sell: IntArray,
+    gross: FloatArray,
+    net: FloatArray,
+    outcome: npt.NDArray[np.int64],
+    delayed: int,
+) -> tuple[Opportunities, pl.DataFrame]:
+    table, counts = group(market, bars, buy, sell, gross, net, outcome)
+    count = np.bincount(outcome, minlength=8) if outcome.size else np.zeros(8, dtype=np.int64)
+    opp = Opportunities(
+        seen=int(outcome.size),
+        taken=int(count[TAKEN]),
+        skipped_below_threshold_after_costs=int(count[BELOW]),
+        skipped_no_balance=int(count[NO_BALANCE]),
+        skipped_size_limit=int(count[SIZE_LIMIT]),
+        skipped_in_position=int(count[IN_POSITION]),
+        skipped_no_market=int(count[NO_MARKET]),
+        skipped_risk_rule=int(count[RISK_RULE]),
+        skipped_fill_delay=int(count[FILL_DELAY]),
+        rebalances=books.rebalances,
+        fills_delayed=delayed,
+        grouped=table.height,
+        grouped_taken=int(table["taken"].sum()) if table.height else 0,
+        net_spread_edges_bps=NET_SPREAD_EDGES_BPS,
+        net_spread_counts=tuple(counts),
+    )
+    return opp, table
 
 
 def execute_crosses(
     market: AlignedMarket, cfg: ArbitrageConfig, decisions: CrossDecisions
 ) -> BacktestResult:
     """Threshold arbitrage: a round trip at each decision whose net gap clears threshold."""
-    books = _open_books(market, cfg)
+    books = Books.open(market, cfg)
+    kill = _KillSwitch(books, cfg.max_drawdown)
     ok = decisions.net_ok
-    seen, below = int(ok.size), int((~ok).sum())
-    taken = no_bal = size = 0
-    trade_id = 0
-    for t, buy, sell in zip(
+    outcome = np.full(ok.size, BELOW, dtype=np.int64)
+    trade_id = delayed = 0
+    for k, t, buy, sell in zip(
+        np.flatnonzero(ok).tolist(),
         decisions.bar[ok].tolist(),
         decisions.buy[ok].tolist(),
         decisions.sell[ok].tolist(),
         strict=True,
     ):
-        f = _fill_bar(market, cfg, t, (buy, sell))
-        if f is None:
+        if kill.check(t):
+            outcome[k] = RISK_RULE
+            continue
+        fill = _fill_bar(market, cfg, t, (buy, sell))
+        if fill is None:
+            outcome[k] = NO_MARKET
+            continue
+        f, delay = fill
+        if cfg.max_fill_delay_bars is not None and delay > cfg.max_fill_delay_bars:
+            outcome[k] = FILL_DELAY
             continue
         books.arrive(f)
-        q, why = books.round_trip(trade_id, f, buy, sell, decisions.max_qty, "arbitrage")
+        q, code = books.round_trip(trade_id, t, f, buy, sell, decisions.max_qty, "arbitrage", delay)
+        outcome[k] = code
         if q > 0:
-            taken += 1
             trade_id += 1
+            delayed += delay > 0
             books.rebalance(f)
-        elif why == "no_balance":
-            no_bal += 1
+        elif code == NO_BALANCE:
             books.rebalance(f)
-        else:
-            size += 1
-    books.arrive(market.n - 1)
-    skipped_market = seen - taken - below - no_bal - size
-    opp = Opportunities(
-        seen=seen,
-        taken=taken,
-        skipped_below_threshold_after_costs=below,
-        skipped_no_balance=no_bal,
-        skipped_size_limit=size,
-        skipped_no_market=skipped_market,
-        rebalances=books.rebalances,
+    notes = _finish(books, kill)
+    gross, net = decisions.gross_bps, decisions.net_bps
+    if gross is None or net is None:
+        gross, net = net_spread_bps(
+            market,
+            cfg,
+            decisions.bar,
+            decisions.buy,
+            decisions.sell,
+            decisions.max_qty,
+            books.volume,
+        )
+    opp, table = _opportunities(
+        books, market, decisions.bar, decisions.buy, decisions.sell, gross, net, outcome, delayed
     )
-    return _result(market, cfg, books, opp)
+    return build_result(market, cfg, books, opp, table, notes, {})
+
+
+def _finish(books: Books, kill: _KillSwitch) -> list[str]:
+    market = books.market
+    kill.check(market.n - 1)
+    if kill.tripped is not None:
+        kill.flatten()
+    books.arrive(market.n - 1)
+    return [kill.note] if kill.note else []
 
 
 def execute_pairs(
@@ -410,149 +295,99 @@ def execute_pairs(
 ) -> BacktestResult:
     """Statistical arbitrage between venues 0 and 1: open on ``enter``, close on
     ``exit_ok`` or after ``max_hold`` bars, reversing the legs with the same quantity."""
-    books = _open_books(market, cfg)
+    books = Books.open(market, cfg)
+    kill = _KillSwitch(books, cfg.max_drawdown)
     enter_bars = np.flatnonzero(decisions.enter != 0)
     exit_bars = np.flatnonzero(decisions.exit_ok)
-    seen = taken = no_bal = size = in_pos = 0
-    trade_id = 0
-    t_free = -1  # no new entry before this bar (a position is open until then)
-    for t in enter_bars.tolist():
+    outcome = np.full(enter_bars.size, NO_MARKET, dtype=np.int64)
+    buys = np.where(decisions.enter[enter_bars] > 0, 0, 1).astype(np.int64)
+    open_trades: dict[int, tuple[int, int, float]] = {}
+    trade_id = delayed = 0
+    t_free = -1  # no new entry at or before this bar (a position is open until then)
+
+    def next_exit(after: int) -> int:
+        k = int(np.searchsorted(exit_bars, after, side="right"))
+        nxt = int(exit_bars[k]) if k < exit_bars.size else market.n
+        return min(nxt, after + decisions.max_hold)
+
+    for k, t in enumerate(enter_bars.tolist()):
         if t <= t_free:
-            in_pos += 1
-            seen += 1
+            outcome[k] = IN_POSITION
             continue
-        seen += 1
-        direction = int(decisions.enter[t])
-        buy, sell = (0, 1) if direction > 0 else (1, 0)
-        f = _fill_bar(market, cfg, t, (0, 1))
-        if f is None:
+        if kill.check(t):
+            outcome[k] = RISK_RULE
+            continue
+        buy = int(buys[k])
+        sell = 1 - buy
+        fill = _fill_bar(market, cfg, t, (0, 1))
+        if fill is None:
+            continue
+        f, delay = fill
+        if cfg.max_fill_delay_bars is not None and delay > cfg.max_fill_delay_bars:
+            outcome[k] = FILL_DELAY
             continue
         books.arrive(f)
-        q, why = books.round_trip(trade_id, f, buy, sell, decisions.qty, "open")
+        q, code = books.round_trip(trade_id, t, f, buy, sell, decisions.qty, "open", delay)
+        outcome[k] = code
         if q <= 0:
-            if why == "no_balance":
-                no_bal += 1
+            if code == NO_BALANCE:
                 books.rebalance(f)
-            else:
-                size += 1
             continue
-        taken += 1
-        # exit: first exit-ok bar after t with a fill, or the max-hold bar
-        k = int(np.searchsorted(exit_bars, t, side="right"))
-        exit_t = int(exit_bars[k]) if k < exit_bars.size else market.n
-        exit_t = min(exit_t, t + decisions.max_hold)
-        close_f = None
-        while exit_t < market.n:
-            close_f = _fill_bar(market, cfg, exit_t, (0, 1))
-            if close_f is not None:
+        delayed += delay > 0
+        remaining, e, closed_at = q, next_exit(t), market.n
+        dust = False  # what is left is below the venue minimum: open, but not blocking
+        while e < market.n and remaining > 0.0:
+            if kill.check(e):
                 break
-            exit_t += 1
-        if close_f is None:
-            t_free = market.n
-            trade_id += 1
-            continue
-        books.arrive(close_f)
-        books.round_trip(trade_id, close_f, sell, buy, q, "close")
-        books.rebalance(close_f)
+            close = _fill_bar(market, cfg, e, (0, 1))
+            if close is None:
+                e += 1
+                continue
+            cf, cdelay = close
+            books.arrive(cf)
+            got, why = books.round_trip(
+                trade_id, e, cf, sell, buy, remaining, "close", cdelay, limits=False
+            )
+            remaining -= got
+            books.rebalance(cf)
+            if remaining <= q * 1e-12:
+                remaining, closed_at = 0.0, e
+            elif why == SIZE_LIMIT:  # what is left is below the minimum: it stays open
+                dust, closed_at = True, e
+                break
+            else:
+                e = next_exit(e)
+        if remaining > 0.0 and kill.tripped is not None:
+            remaining = _kill_close(books, kill, trade_id, sell, buy, remaining)
+            closed_at = kill.tripped
+        if remaining > 0.0:
+            open_trades[trade_id] = (buy, sell, remaining)
         trade_id += 1
-        t_free = exit_t
-    books.arrive(market.n - 1)
-    opp = Opportunities(
-        seen=seen,
-        taken=taken,
-        skipped_no_balance=no_bal,
-        skipped_size_limit=size,
-        skipped_in_position=in_pos,
-        skipped_no_market=seen - taken - no_bal - size - in_pos,
-        rebalances=books.rebalances,
+        t_free = closed_at if remaining == 0.0 or dust else market.n
+    notes = _finish(books, kill)
+    sells = 1 - buys
+    gross, net = net_spread_bps(market, cfg, enter_bars, buys, sells, decisions.qty, books.volume)
+    opp, table = _opportunities(
+        books, market, enter_bars, buys, sells, gross, net, outcome, delayed
     )
-    return _result(market, cfg, books, opp)
+    if open_trades:
+        notes.append(f"{len(open_trades)} position(s) still open at the end, marked to market")
+    return build_result(market, cfg, books, opp, table, notes, open_trades)
 
 
-def _result(
-    market: AlignedMarket, cfg: ArbitrageConfig, books: _Books, opp: Opportunities
-) -> BacktestResult:
-    v, n = len(market.venues), market.n
-    bars = np.asarray([b for b, _ in books.snapshots], dtype=np.int64)
-    states = np.asarray([s for _, s in books.snapshots], dtype=np.float64)
-    order = np.argsort(bars, kind="stable")
-    bars, states = bars[order], states[order]
-    idx = np.searchsorted(bars, np.arange(n), side="right") - 1
-    table = states[np.maximum(idx, 0)]  # (n, 2V + 2)
-    base, quote = table[:, :v].T, table[:, v : 2 * v].T
-    transit_base, transit_quote = table[:, 2 * v], table[:, 2 * v + 1]
-    mark_common = market.mark * market.rate
-    mean_mark = np.nanmean(mark_common, axis=0)
-    equity = (
-        np.nansum(base * mark_common, axis=0)
-        + np.sum(quote * market.rate, axis=0)
-        + transit_base * mean_mark
-        + transit_quote
+def _kill_close(
+    books: Books, kill: _KillSwitch, trade_id: int, sell: int, buy: int, remaining: float
+) -> float:
+    """Close an open pair at the first bar after the kill switch with both venues quoting."""
+    assert kill.tripped is not None
+    market = books.market
+    start = kill.tripped if books.config.fill == "close" else kill.tripped + 1
+    both = market.has_bar[0, start:] & market.has_bar[1, start:]
+    if not both.any():
+        return remaining
+    g = start + int(np.argmax(both))
+    books.arrive(g)
+    got, _ = books.round_trip(
+        trade_id, kill.tripped, g, sell, buy, remaining, "close", 0, limits=False
     )
-    ts = pl.Series("ts", market.ts, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC"))
-    balances = {"ts": ts}
-    for i, label in enumerate(market.labels):
-        balances[f"{label}:base"] = pl.Series(base[i])
-        balances[f"{label}:quote"] = pl.Series(quote[i])
-    balances["transit_base"] = pl.Series(transit_base)
-    balances["transit_quote"] = pl.Series(transit_quote)
-    legs = frame(books.legs, LEG_SCHEMA)
-    trade_legs = legs.filter(pl.col("trade_id") >= 0)
-    pnl = _round_trip_pnl(trade_legs, market)
-    held_base = np.nansum(base, axis=0) + transit_base
-    metrics = compute_metrics(
-        equity,
-        cfg.capital,
-        market.bar_ms,
-        risk_free_rate=cfg.risk_free_rate,
-        trade_pnl=pnl[:, 0] if pnl.size else np.zeros(0),
-        trade_return=pnl[:, 1] if pnl.size else np.zeros(0),
-        traded_notional=books.notional,
-        fees_paid=books.fees_paid,
-    )
-    curve = pl.DataFrame(
-        {
-            "ts": ts,
-            "equity": equity,
-            "drawdown": drawdown(equity, cfg.capital),
-            "cash": np.sum(quote * market.rate, axis=0),
-            "position": held_base,
-        }
-    )
-    return BacktestResult(
-        engine="arbitrage",
-        fill=cfg.fill,
-        capital=cfg.capital,
-        curve=curve,
-        trades=legs,
-        orders=pl.DataFrame(schema=ORDER_SCHEMA),
-        fills=legs,
-        metrics=metrics,
-        balances=pl.DataFrame(balances),
-        opportunities=opp,
-    )
-
-
-def _round_trip_pnl(legs: pl.DataFrame, market: AlignedMarket) -> FloatArray:
-    """Per trade id: (pnl in common currency, return on the bought notional)."""
-    if legs.is_empty():
-        return np.zeros((0, 2))
-    book = {label: i for i, label in enumerate(market.labels)}
-    rows = [
-        book[f"{v}:{s}"]
-        for v, s in zip(legs["venue"].to_list(), legs["symbol"].to_list(), strict=True)
-    ]
-    rates = market.rate[rows, legs["bar"].to_numpy()]
-    sign = np.where(legs["side"].to_numpy() == "sell", 1.0, -1.0)
-    cash = (
-        sign * legs["qty"].to_numpy() * legs["price"].to_numpy() - legs["fee"].to_numpy()
-    ) * rates
-    spent = np.where(sign < 0, legs["qty"].to_numpy() * legs["price"].to_numpy() * rates, 0.0)
-    per = (
-        pl.DataFrame({"id": legs["trade_id"], "cash": cash, "spent": spent})
-        .group_by("id", maintain_order=True)
-        .agg(pl.col("cash").sum(), pl.col("spent").sum())
-    )
-    pnl = per["cash"].to_numpy()
-    ret = np.where(per["spent"].to_numpy() > 0, pnl / per["spent"].to_numpy(), 0.0)
-    return np.column_stack((pnl, ret))
+    return remaining - got if remaining - got > remaining * 1e-12 else 0.0

@@ -23,13 +23,30 @@ EngineChoice = Literal["auto", "vectorized", "event"]
 
 
 class ArbitrageSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Venue accounting for arbitrage strategies (see ``backtest.arbitrage``)."""
+    """Venue accounting for arbitrage strategies (see ``backtest.arbitrage``).
+
+    ``common_currency``: the currency of every value (default: the currency the first
+    series' conversion prices its quote in, else that quote). ``assume_parity``: quotes
+    valued 1:1 in the common currency without a conversion series (recorded in the notes).
+    ``fx_cost_bps``: cost of converting a rebalancing transfer between different quotes.
+    ``volume_window``: bars of trailing volume known at a decision (volume-share slippage,
+    ``risk.max_volume_share``). ``max_fill_delay_bars``: skip decisions whose fill comes
+    more than that many bars late (a data gap); None: no limit. ``max_inventory``: most
+    base one venue may hold after a buy; ``max_notional``: most bought notional (common
+    currency) per round trip; None: no limit."""
 
     base_fraction: float = 0.5
     min_notional: float = 10.0
     transfer_fee_bps: float = 5.0
     transfer_delay_bars: int = 30
     rebalance_trigger: float = 0.25
+    common_currency: str | None = None
+    assume_parity: tuple[str, ...] = ()
+    fx_cost_bps: float = 1.0
+    volume_window: int = 60
+    max_fill_delay_bars: int | None = None
+    max_inventory: float | None = None
+    max_notional: float | None = None
 
 
 class BacktestRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -105,19 +122,11 @@ class ValidRequest(msgspec.Struct, frozen=True):
         )
 
     def arbitrage_config(self) -> ArbitrageConfig:
-        r, a = self.request, self.request.arbitrage
-        return ArbitrageConfig(
-            capital=r.capital,
-            base_fraction=a.base_fraction,
-            slippage=r.slippage,
-            fill=r.fill,
-            lot_size=r.lot_size,
-            min_notional=a.min_notional,
-            transfer_fee_bps=a.transfer_fee_bps,
-            transfer_delay_bars=a.transfer_delay_bars,
-            rebalance_trigger=a.rebalance_trigger,
-            risk_free_rate=r.risk_free_rate,
-        )
+        return _arbitrage_config(self.request)
+
+    def common_currency(self) -> str:
+        """The currency every value of an arbitrage run is in."""
+        return _common_currency(self.keys, self.conversions, self.request.arbitrage)
 
     def all_keys(self) -> list[SeriesKey]:
         """Every series the run reads: traded series, then conversion series."""
@@ -172,7 +181,9 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
         bases = {k.symbol.base for k in keys}
         if len(bases) != 1:
             raise InvalidInput("arbitrage venues must trade the same base asset", field="series")
-        ArbitrageConfig(capital=request.capital)  # validates the shared settings
+        _refuse_unhonoured(request)
+        _check_currencies(keys, conversions, request.arbitrage)
+        _arbitrage_config(request)  # validates the settings
     elif request.engine == "vectorized" and (request.risk.active or strategy.target is None):
         raise InvalidInput(
             "the vectorized engine has no stops, limits or kill switch; use engine=event (or auto)",
@@ -183,3 +194,123 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
     else:
         engine = "event"
     return ValidRequest(request, strategy, params, keys, conversions, span, engine)
+
+
+def _arbitrage_config(r: BacktestRequest) -> ArbitrageConfig:
+    a = r.arbitrage
+    return ArbitrageConfig(
+        capital=r.capital,
+        base_fraction=a.base_fraction,
+        slippage=r.slippage,
+        fill=r.fill,
+        lot_size=r.lot_size,
+        min_notional=a.min_notional,
+        transfer_fee_bps=a.transfer_fee_bps,
+        transfer_delay_bars=a.transfer_delay_bars,
+        rebalance_trigger=a.rebalance_trigger,
+        risk_free_rate=r.risk_free_rate,
+        fx_cost_bps=a.fx_cost_bps,
+        volume_window=a.volume_window,
+        max_fill_delay_bars=a.max_fill_delay_bars,
+        max_drawdown=r.risk.max_drawdown,
+        max_inventory=a.max_inventory,
+        max_notional=a.max_notional,
+        max_volume_share=r.risk.max_volume_share,
+    )
+
+
+def _common_currency(
+    keys: list[SeriesKey], conversions: Mapping[SeriesKey, SeriesKey], a: ArbitrageSettings
+) -> str:
+    if a.common_currency:
+        return a.common_currency
+    first = keys[0]
+    return str(conversions[first].symbol.quote if first in conversions else first.symbol.quote)
+
+
+def _check_currencies(
+    keys: list[SeriesKey], conversions: Mapping[SeriesKey, SeriesKey], a: ArbitrageSettings
+) -> None:
+    """Every quote other than the common currency is converted, or assumed at parity."""
+    common = _common_currency(keys, conversions, a)
+    for traded, conv in conversions.items():
+        if conv.symbol.quote != common:
+            raise InvalidInput(
+                f"conversion {conv} prices {conv.symbol.base} in {conv.symbol.quote}, not in"
+                f" the run's common currency {common} (arbitrage.common_currency)",
+                field="conversions",
+            )
+        if traded.symbol.quote == common:
+            raise InvalidInput(
+                f"{traded} is quoted in the common currency {common} and needs no conversion",
+                field="conversions",
+            )
+    for key in keys:
+        quote = key.symbol.quote
+        if quote == common or key in conversions:
+            continue
+        if quote not in a.assume_parity:
+            raise InvalidInput(
+                f"series {key} is quoted in {quote}, not in the common currency {common}:"
+                f" give a conversion series ({quote}/{common}) in conversions, or list"
+                f' "{quote}" in arbitrage.assume_parity to value it 1:1',
+                field="conversions",
+            )
+
+
+# Request fields the arbitrage engine reads; any other field set to a non-default value is
+# refused (a new request field is refused until the arbitrage engine honours it).
+_ARBITRAGE_FIELDS = frozenset(
+    {
+        "strategy",
+        "series",
+        "start",
+        "end",
+        "params",
+        "conversions",
+        "capital",
+        "fees",
+        "slippage",
+        "fill",
+        "lot_size",
+        "risk",
+        "risk_free_rate",
+        "arbitrage",
+    }
+)
+_ARBITRAGE_RISK = frozenset({"max_drawdown", "max_volume_share"})
+_INSTEAD = {
+    "sizing": "round trips are sized by the strategy's max_qty/qty within each venue's balances",
+    "engine": "arbitrage strategies always run on the arbitrage engine; leave engine at auto",
+    "risk.max_position": "use arbitrage.max_inventory (base per venue)",
+}
+
+
+def _field_default(info: Any) -> Any:
+    if info.default is not msgspec.NODEFAULT:
+        return info.default
+    if info.default_factory is not msgspec.NODEFAULT:
+        return info.default_factory()
+    return msgspec.NODEFAULT
+
+
+def _refuse_unhonoured(request: BacktestRequest) -> None:
+    """An arbitrage request may not set a field the arbitrage engine does not honour."""
+    checks: list[tuple[str, Any, Any]] = [
+        (f.name, request, f)
+        for f in msgspec.structs.fields(request)
+        if f.name not in _ARBITRAGE_FIELDS
+    ]
+    checks += [
+        (f"risk.{f.name}", request.risk, f)
+        for f in msgspec.structs.fields(request.risk)
+        if f.name not in _ARBITRAGE_RISK
+    ]
+    for name, owner, info in checks:
+        value = getattr(owner, info.name)
+        if value != _field_default(info):
+            why = _INSTEAD.get(name, "the arbitrage engine does not support it")
+            raise InvalidInput(
+                f"{name} is not honoured by arbitrage strategies ({why}); remove it",
+                field=name,
+            )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,10 +12,19 @@ import polars as pl
 
 from arbx.domain.backtest.metrics import Metrics
 from arbx.domain.backtest.request import BacktestRequest
-from arbx.domain.backtest.result import BacktestResult, Opportunities
+from arbx.domain.backtest.result import Attribution, BacktestResult, Opportunities
 
-TableName = Literal["curve", "trades", "orders", "fills", "balances"]
-TABLE_NAMES: tuple[TableName, ...] = ("curve", "trades", "orders", "fills", "balances")
+TableName = Literal["curve", "trades", "orders", "fills", "balances", "opportunities"]
+# tables added after runs were first stored: a run stored before has none (read back empty)
+LATER_TABLES: frozenset[TableName] = frozenset({"opportunities"})
+TABLE_NAMES: tuple[TableName, ...] = (
+    "curve",
+    "trades",
+    "orders",
+    "fills",
+    "balances",
+    "opportunities",
+)
 
 
 class BarsFingerprint(msgspec.Struct, frozen=True):
@@ -114,6 +123,12 @@ class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
     benchmark: Metrics | None = None
     opportunities: Opportunities | None = None
     notes: list[str] = msgspec.field(default_factory=list)
+    # total return and final equity minus the benchmark's (any engine with a benchmark)
+    excess_return: float | None = None
+    excess_pnl: float | None = None
+    # arbitrage runs: the currency of every value and the P&L attribution
+    common_currency: str | None = None
+    attribution: Attribution | None = None
     # who ran it (a user id; None for runs made outside the API, e.g. the CLI) and whether
     # its owner shares it with every holder of results:read
     owner: str | None = None
@@ -140,11 +155,16 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class BacktestRun:
-    """A run as stored: its metadata and its tables (curve, trades, orders, fills, balances;
-    balances is empty for single-series runs)."""
+    """A run as stored: its metadata and its tables (curve, trades, orders, fills, balances,
+    opportunities; balances and opportunities are empty for single-series runs). A run
+    stored before a table existed reads back with that table empty."""
 
     meta: RunMeta
-    tables: dict[TableName, pl.DataFrame]
+    tables: dict[TableName, pl.DataFrame] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in TABLE_NAMES:
+            self.tables.setdefault(name, pl.DataFrame())
 
     @property
     def id(self) -> str:
@@ -197,6 +217,10 @@ class BacktestRun:
             benchmark=result.benchmark,
             opportunities=result.opportunities,
             notes=list(result.notes),
+            excess_return=result.excess_return,
+            excess_pnl=result.excess_pnl,
+            common_currency=result.common_currency,
+            attribution=result.attribution,
         )
         tables: dict[TableName, pl.DataFrame] = {
             "curve": result.curve,
@@ -204,5 +228,8 @@ class BacktestRun:
             "orders": result.orders,
             "fills": result.fills,
             "balances": result.balances if result.balances is not None else pl.DataFrame(),
+            "opportunities": (
+                result.opportunity_table if result.opportunity_table is not None else pl.DataFrame()
+            ),
         }
         return cls(meta, tables)

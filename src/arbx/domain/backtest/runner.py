@@ -88,7 +88,8 @@ def buy_and_hold(bars: BarArrays, execution: Execution) -> Metrics:
 
 
 def _run_arbitrage(valid: ValidRequest, arrays: Mapping[SeriesKey, BarArrays]) -> BacktestResult:
-    fees = valid.request.fees
+    """The arbitrage engine; its benchmark (holding the opening inventory) comes with it."""
+    fees, settings = valid.request.fees, valid.request.arbitrage
     venues = [
         VenueSeries(
             k.exchange.id,
@@ -99,21 +100,16 @@ def _run_arbitrage(valid: ValidRequest, arrays: Mapping[SeriesKey, BarArrays]) -
         )
         for k in valid.keys
     ]
-    market = AlignedMarket.align(venues)
+    market = AlignedMarket.align(
+        venues,
+        common_currency=valid.common_currency(),
+        assume_parity=tuple(settings.assume_parity),
+    )
     config = valid.arbitrage_config()
     if isinstance(valid.params, ThresholdArbParams):
-        result = execute_crosses(
-            market, config, cross_decisions(market, valid.params, config.slippage)
-        )
-    elif isinstance(valid.params, StatArbParams):
-        result = execute_pairs(market, config, pair_decisions(market, valid.params))
-    else:  # pragma: no cover - the registry only holds these two arbitrage types
-        raise InvalidInput(f"no arbitrage runner for {valid.strategy.name}", field="strategy")
-    first = arrays[valid.keys[0]]
-    execution = Execution(
-        capital=valid.request.capital,
-        fees=venues[0].fees,
-        slippage=config.slippage,
-        fill=config.fill,
-    )
-    return replace(result, benchmark=buy_and_hold(first, execution))
+        decisions = cross_decisions(market, valid.params, config.slippage, config.volume_window)
+        return execute_crosses(market, config, decisions)
+    if isinstance(valid.params, StatArbParams):
+        return execute_pairs(market, config, pair_decisions(market, valid.params))
+    # pragma: no cover - the registry only holds these two arbitrage types
+    raise InvalidInput(f"no arbitrage runner for {valid.strategy.name}", field="strategy")

@@ -55,10 +55,17 @@ class StatArbParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def cross_decisions(
-    market: AlignedMarket, params: ThresholdArbParams, slippage: SlippageModel
+    market: AlignedMarket,
+    params: ThresholdArbParams,
+    slippage: SlippageModel,
+    volume_window: int = 60,
 ) -> CrossDecisions:
     """Per bar with two or more venues quoting: cheapest and dearest venue, gross gap in bps,
-    and whether the gap net of costs clears the threshold (vectorized over all bars)."""
+    and whether the gap net of costs clears the threshold (vectorized over all bars).
+
+    The slippage in the costs is the model's for ``max_qty`` at the volume known at the
+    decision bar (the mean of the trailing ``volume_window`` bars, ``costs.known_volume``),
+    never the fill bar's volume or a whole-run statistic."""
     price = market.common_close()  # NaN where a venue has no bar
     quoting = np.isfinite(price)
     enough = quoting.sum(axis=0) >= 2
@@ -70,21 +77,27 @@ def cross_decisions(
     with np.errstate(invalid="ignore", divide="ignore"):
         gross = (high[sell, cols] / low[buy, cols] - 1.0) / BPS
     taker = np.asarray([f.taker_bps for f in market.fees])
-    slip_bps = np.asarray(
-        [
-            slippage.fraction(params.max_qty, v) / BPS
-            for v in np.nanmedian(np.where(market.has_bar, market.volume, np.nan), axis=1)
-        ]
-    )
-    cost = taker[buy] + taker[sell] + slip_bps[buy] + slip_bps[sell]
     seen = enough & (gross > params.threshold_bps)
     bars = np.flatnonzero(seen)
+    b, s = buy[bars], sell[bars]
+    cost = taker[b] + taker[s]
+    if slippage.kind == "fixed":
+        cost = cost + 2.0 * slippage.bps
+    elif slippage.depends_on_size:
+        volume = market.known_volume(volume_window)
+        qty = np.full(bars.size, params.max_qty)
+        for side in (b, s):
+            cost = cost + slippage.fractions(qty, volume[side, bars]) / BPS
+    g = gross[bars]
+    net = g - cost
     return CrossDecisions(
         bar=bars.astype(np.int64),
-        buy=buy[bars].astype(np.int64),
-        sell=sell[bars].astype(np.int64),
-        net_ok=(gross[bars] - cost[bars]) > params.threshold_bps,
+        buy=b.astype(np.int64),
+        sell=s.astype(np.int64),
+        net_ok=net > params.threshold_bps,
         max_qty=params.max_qty,
+        gross_bps=np.asarray(g, dtype=np.float64),
+        net_bps=np.asarray(net, dtype=np.float64),
     )
 
 
