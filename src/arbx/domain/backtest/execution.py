@@ -213,6 +213,7 @@ def assemble(
         traded_notional=notional,
         fees_paid=fees_paid,
         drawdown=dd,
+        ts=bars.ts,
     )
     curve = pl.DataFrame(
         {
