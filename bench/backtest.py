@@ -114,11 +114,13 @@ def vectorbt_suite(
         g_close = pd.Series(grid_bars.close)
         fast = vbt.MA.run(g_close, [f for f, _ in grid_pairs], short_name="fast")
         slow = vbt.MA.run(g_close, [s for _, s in grid_pairs], short_name="slow")
-        state = (fast.ma.to_numpy() > slow.ma.to_numpy()).astype(np.float64)
-        g_held = np.zeros_like(state)
-        g_held[1:] = state[:-1]
-        g_step = np.diff(g_held, axis=0, prepend=0.0)
-        return sim(g_close, pd.Series(grid_bars.open), g_step > 0, g_step < 0)
+        f_ma, s_ma = fast.ma.to_numpy(), slow.ma.to_numpy()
+        # crosses are events, as in arbx; a decision at close t fills at the open of t+1
+        g_in = np.zeros(f_ma.shape, dtype=bool)
+        g_out = np.zeros(f_ma.shape, dtype=bool)
+        g_in[1:] = vbt.generic.nb.crossed_above_nb(f_ma, s_ma)[:-1]
+        g_out[1:] = vbt.generic.nb.crossed_above_nb(s_ma, f_ma)[:-1]
+        return sim(g_close, pd.Series(grid_bars.open), g_in, g_out)
 
     return {"sim": sim, "curve": curve, "stats": stats, "grid": grid}
 
@@ -175,7 +177,7 @@ def main() -> None:
     t_sim, _ = timed(lambda: simulate(bars, target, ex))
     t_vec, vec = timed(lambda: run_vectorized(bars, target, ex))
     t_evt, evt = timed(lambda: run_events(bars, ex, target=target))
-    line("signals: SMA(10) > SMA(50) (not in the engine lines)", t_sig, n)
+    line("signals: SMA(10) x SMA(50) crosses (not in the engine lines)", t_sig, n)
     line("vectorized engine, SMA cross (10,50), equity + trades", t_sim, n)
     line("vectorized engine, SMA cross (10,50), full result+metrics", t_vec, n)
     line("event-driven engine, SMA cross (10,50), full result+metrics", t_evt, n)

@@ -111,7 +111,7 @@ def test_a_small_run_answers_with_its_result_and_can_be_read_back(api: TestClien
     assert run["strategy"] == "sma_cross"
     assert run["fill"] == "next_open"
     assert run["optimistic"] is False
-    assert run["params"] == {"fast": 10, "slow": 50}
+    assert run["params"] == {"fast": 10, "slow": 50, "entry": "cross"}  # effective params
     assert run["metrics"]["trade_count"] > 0
     assert run["metrics"]["fees_paid"] > 0  # kraken's default taker fee applies
     assert run["benchmark"]["bars"] == 2880  # buy and hold over the same bars

@@ -66,7 +66,7 @@ async def test_a_run_is_validated_loaded_computed_and_stored(world) -> None:  # 
     assert run.id == "run0"
     meta = run.meta
     assert meta.strategy == "sma_cross"
-    assert meta.params == {"fast": 5, "slow": 20}
+    assert meta.params == {"fast": 5, "slow": 20, "entry": "cross"}  # effective params
     assert meta.series[0].rows == 600
     assert meta.series[0].first_ts == START
     assert meta.engine == "vectorized"

@@ -78,3 +78,46 @@ def test_running_needs_data_and_enough_bars() -> None:
     again = run(valid, {key: make_bars(300, volatility=0.01)})
     assert again.curve.equals(result.curve)
     assert again.trades.equals(result.trades)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"conversions": {"binance:BTC/USDC:1m": "binance:USDC/USDT:1m"}}, "conversions"),
+        ({"arbitrage": {"transfer_delay_bars": 5}}, "arbitrage"),
+        ({"sizing": {"notional": 500.0}}, "sizing.notional"),
+        ({"sizing": {"target_vol": 0.5}}, "sizing.target_vol"),
+        (
+            {"sizing": {"kind": "fixed_notional", "notional": 500, "fraction": 0.5}},
+            "sizing.fraction",
+        ),
+        ({"sizing": {"kind": "vol_target", "fraction": 0.5}}, "sizing.fraction"),
+        ({"sizing": {"kind": "fixed_notional", "notional": 500, "lookback": 5}}, "sizing.lookback"),
+        ({"slippage": {"bps": 5.0}}, "slippage.bps"),
+        ({"slippage": {"kind": "volume_share", "k_bps": 20, "bps": 5.0}}, "slippage.bps"),
+        ({"slippage": {"kind": "fixed", "bps": 2, "k_bps": 20.0}}, "slippage.k_bps"),
+        ({"risk_free_rate": float("nan")}, "risk_free_rate"),
+    ],
+)
+def test_single_market_runs_refuse_fields_they_cannot_honour(
+    change: dict[str, object], field: str
+) -> None:
+    """Every field is honoured or refused: before, each of these ran and was ignored."""
+    for strategy in ({}, {"strategy": "buy_and_hold", "params": {}}):
+        with pytest.raises(InvalidInput) as err:
+            validate_request(decode_request({**BASE, **strategy, **change}))
+        assert err.value.field == field, err.value.message
+        assert field.split(".")[-1] in err.value.message
+
+
+def test_the_fields_a_kind_reads_are_accepted() -> None:
+    for change in (
+        {"sizing": {"kind": "fixed_notional", "notional": 500.0}},
+        {"sizing": {"kind": "vol_target", "target_vol": 0.4, "lookback": 30, "max_fraction": 0.5}},
+        {"sizing": {"fraction": 0.5}},
+        {"slippage": {"kind": "fixed", "bps": 3.0}},
+        {"slippage": {"kind": "volume_share", "k_bps": 30.0}},
+        {"risk": {"max_volume_share": 0.1}, "engine": "event"},
+        {"min_notional": 10.0, "lot_size": 0.0001, "risk_free_rate": 0.04},
+    ):
+        validate_request(decode_request({**BASE, **change}))

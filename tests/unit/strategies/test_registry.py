@@ -31,7 +31,8 @@ def test_descriptions_are_json_with_schemas_and_defaults() -> None:
     encoded = msgspec.json.decode(msgspec.json.encode(described))
     sma = next(d for d in encoded if d["name"] == "sma_cross")
     assert sma["params"]["properties"]["fast"]["type"] == "integer"
-    assert sma["defaults"] == {"fast": 10, "slow": 50}
+    assert sma["defaults"] == {"fast": 10, "slow": 50, "entry": "cross"}
+    assert sma["params"]["properties"]["entry"]["enum"] == ["cross", "state"]
     assert sma["kind"] == "signal"
 
 

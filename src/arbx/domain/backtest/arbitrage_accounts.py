@@ -69,7 +69,9 @@ def benchmark(market: AlignedMarket, cfg: ArbitrageConfig, books: Books) -> Metr
     """Hold the opening base and quote of every venue, trade nothing."""
     equity = np.asarray(books.start_base) @ books.value_mark
     equity += np.asarray(books.start_quote) @ market.rate
-    return compute_metrics(equity, cfg.capital, market.bar_ms, risk_free_rate=cfg.risk_free_rate)
+    return compute_metrics(
+        equity, cfg.capital, market.bar_ms, risk_free_rate=cfg.risk_free_rate, ts=market.ts
+    )
 
 
 def build_result(
@@ -123,6 +125,7 @@ def build_result(
         cfg.capital,
         market.bar_ms,
         risk_free_rate=cfg.risk_free_rate,
+        ts=market.ts,
         trade_pnl=pnl[~still_open],
         trade_return=ret[~still_open],
         open_trades=int(still_open.sum()),

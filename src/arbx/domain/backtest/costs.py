@@ -57,6 +57,37 @@ def fees_for(venue: str, overrides: Mapping[str, FeeSchedule] | None = None) -> 
     return DEFAULT_FEES.get(venue, FeeSchedule())
 
 
+class VenueRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a venue accepts from a spot order: a minimum notional in quote units and the
+    quantity step (lot) per base asset; a base without an entry has no lot rounding."""
+
+    min_notional: float = 0.0
+    lot_sizes: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def lot_size(self, base: str) -> float:
+        return self.lot_sizes.get(base, 0.0)
+
+
+# Spot order filters for BTC pairs (2024), rounded to the conservative side; a request's
+# ``min_notional`` / ``lot_size`` override them. binance: MIN_NOTIONAL/NOTIONAL filter 5
+# (USDT, USDC, ...) and LOT_SIZE step 0.00001 BTC (GET /api/v3/exchangeInfo). binanceus: the
+# venue's $10 minimum order, step 0.00001 BTC. coinbase: min_market_funds 1 and
+# base_increment 0.00000001 BTC (GET /products/BTC-USD). kraken: ordermin 0.0001 BTC and
+# costmin 0.5 (GET /0/public/AssetPairs) -- 0.0001 BTC is 2-7 USD at 2023-24 prices, so
+# 5 quote units stands in for both; lot_decimals 8.
+DEFAULT_VENUE_RULES: Mapping[str, VenueRules] = {
+    "binance": VenueRules(min_notional=5.0, lot_sizes={"BTC": 1e-5}),
+    "binanceus": VenueRules(min_notional=10.0, lot_sizes={"BTC": 1e-5}),
+    "coinbase": VenueRules(min_notional=1.0, lot_sizes={"BTC": 1e-8}),
+    "kraken": VenueRules(min_notional=5.0, lot_sizes={"BTC": 1e-8}),
+}
+
+
+def venue_rules(venue: str) -> VenueRules:
+    """The built-in rules of ``venue``; a venue without any has no minimum and no lot."""
+    return DEFAULT_VENUE_RULES.get(venue, VenueRules())
+
+
 SlippageKind = Literal["none", "fixed", "volume_share"]
 
 
@@ -66,8 +97,9 @@ class SlippageModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     - ``none``: fills at the reference price.
     - ``fixed``: ``s = bps * 1e-4`` on every fill.
     - ``volume_share``: square-root impact ``s = k_bps * 1e-4 * sqrt(min(q / V, 1))`` where
-      ``q`` is the filled base quantity and ``V`` the fill bar's base volume; a bar with no
-      volume counts as full participation (``q / V = 1``).
+      ``q`` is the filled base quantity and ``V`` the base volume known when the order was
+      decided (the trailing mean of ``known_volume``, never the fill bar's own volume);
+      no known volume counts as full participation (``q / V = 1``).
     """
 
     kind: SlippageKind = "none"

@@ -5,7 +5,12 @@ Per bar ``t`` the engine, in this order:
 1. fills pending orders against bar t: market orders at the open, limit orders when the
    bar trades through the limit (at the limit, or the open if it gapped past it), stop
    orders when the bar trades through the stop (at the stop or the open, whichever is
-   worse); a fill takes at most ``max_volume_share * volume[t]`` and the rest stays pending;
+   worse); a fill takes at most ``max_volume_share * V`` and the rest stays pending, where
+   ``V`` is the volume known when the order could last be acted on (the mean over
+   ``Execution.volume_window`` bars up to t-1 for fills inside bar t, up to t for fills at
+   its close; see ``execution.fill_volume``), never bar t's own volume; volume-share
+   slippage reads the same ``V``. A buy whose order is below the venue's minimum notional
+   (or rounds to no lot) is cancelled at its first fill and counted;
 2. checks the risk exits of an open position (stop loss, take profit, trailing stop; the
    trailing level uses highs before bar t; a bar that reaches both stop and target is taken
    as the stop);
@@ -30,7 +35,13 @@ import numpy as np
 import polars as pl
 
 from arbx.domain.backtest.costs import round_lot
-from arbx.domain.backtest.execution import BarArrays, Execution, TradeBook, assemble
+from arbx.domain.backtest.execution import (
+    BarArrays,
+    Execution,
+    TradeBook,
+    assemble,
+    fill_volume,
+)
 from arbx.domain.backtest.kernels import FloatArray
 from arbx.domain.backtest.metrics import periods_per_year
 from arbx.domain.backtest.result import FILL_SCHEMA, ORDER_SCHEMA, BacktestResult, frame
@@ -157,6 +168,20 @@ class _Engine:
     peak_high: float = 0.0
     # (bar, cash, position) after every fill: the book between fills is constant
     states: list[tuple[int, float, float]] = field(default_factory=list)
+    # the volume a fill inside bar t / at the close of t may use (None: no cost reads it)
+    volume_in_bar: list[float] | None = None
+    volume_at_close: list[float] | None = None
+    at_close: bool = False
+
+    def __post_init__(self) -> None:
+        ex = self.execution
+        if ex.slippage.kind == "volume_share" or self.risk.max_volume_share is not None:
+            self.volume_in_bar = fill_volume(self.bars, ex, at_close=False).tolist()
+            self.volume_at_close = fill_volume(self.bars, ex, at_close=True).tolist()
+
+    def known_volume(self, t: int) -> float:
+        table = self.volume_at_close if self.at_close else self.volume_in_bar
+        return table[t] if table is not None else 0.0
 
     def book_states(self, n: int) -> tuple[FloatArray, FloatArray]:
         """Cash and position held at each bar's close (after that bar's fills)."""
@@ -200,7 +225,7 @@ class _Engine:
         ex = self.execution
         taker = liquidity == "taker"
         phi = ex.fees.rate(taker=taker)
-        vol = float(self.bars.volume[t])
+        vol = self.known_volume(t)
         if order.side > 0:
             # Slippage is evaluated at the intended pre-slippage quantity (as in the
             # vectorized engine): the sized amount for a sized order, else what remains.
@@ -213,6 +238,10 @@ class _Engine:
             else:
                 slip = ex.slippage.fraction(order.qty - order.filled, vol) if taker else 0.0
                 px = price * (1.0 + slip)
+            if order.filled == 0.0 and ex.below_min_notional(order.qty, px):
+                self.book.skipped_min_notional += 1
+                self._close_order(order, "rejected")
+                return
             remaining = order.qty - order.filled
             if self.risk.max_position is not None:
                 remaining = min(remaining, self.risk.max_position - self.position)
@@ -415,9 +444,11 @@ def run_events(
                 for order in eng.orders[before:]:
                     order.created_bar = t
         if fill_close and pending:
+            eng.at_close = True
             for order in list(pending):
                 if order.kind == "market":
                     eng.fill(order, t, closes[t], "taker")
+            eng.at_close = False
     eng.finish()
     cash, position = eng.book_states(n)
     orders, fills = _tables(bars, eng)

@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 import polars as pl
 
-from arbx.domain.backtest.costs import FeeSchedule, SlippageModel
+from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, known_volume
 from arbx.domain.backtest.kernels import FloatArray, IntArray, drawdown
 from arbx.domain.backtest.metrics import compute_metrics
 from arbx.domain.backtest.result import (
@@ -85,8 +85,20 @@ class BarArrays:
         )
 
 
+DEFAULT_VOLUME_WINDOW = 20
+
+
 class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How orders become fills: capital, the venue's fees, slippage, sizing, fill timing."""
+    """How orders become fills: capital, the venue's fees, slippage, sizing, fill timing,
+    the venue's lot size (quantities round down to it; 0 = none) and minimum notional (0 =
+    none). A buy below the minimum notional, or rounded down to no lot at all, is not
+    placed and is counted in ``Metrics.skipped_min_notional``.
+
+    ``volume_window``: volume-dependent costs (``volume_share`` slippage, the event
+    engine's ``max_volume_share``) use the mean volume of the ``volume_window`` bars up to
+    the decision bar (``costs.known_volume``), never the volume of the fill bar itself,
+    which is not known when the order is sent.
+    """
 
     capital: float = 10_000.0
     fees: FeeSchedule = FeeSchedule()
@@ -95,6 +107,8 @@ class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fill: FillMode = "next_open"
     lot_size: float = 0.0
     risk_free_rate: float = 0.0
+    min_notional: float = 0.0
+    volume_window: int = DEFAULT_VOLUME_WINDOW
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.capital) and self.capital > 0):
@@ -105,6 +119,21 @@ class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise InvalidInput(
                 f"lot_size must be >= 0 (0 = no rounding), got {self.lot_size!r}",
                 field="lot_size",
+            )
+        if not (math.isfinite(self.min_notional) and self.min_notional >= 0):
+            raise InvalidInput(
+                f"min_notional must be >= 0 (0 = none), got {self.min_notional!r}",
+                field="min_notional",
+            )
+        if self.volume_window < 1:
+            raise InvalidInput(
+                f"the volume window must be >= 1 bar, got {self.volume_window}",
+                field="slippage",
+            )
+        if not math.isfinite(self.risk_free_rate):
+            raise InvalidInput(
+                f"risk_free_rate must be a number, got {self.risk_free_rate!r}",
+                field="risk_free_rate",
             )
 
     @property
@@ -119,6 +148,27 @@ class Execution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             and self.lot_size == 0.0
             and not self.slippage.depends_on_size
         )
+
+    def below_min_notional(self, quantity: float, price: float) -> bool:
+        """True for a buy the venue would refuse: below its minimum notional, or no whole
+        lot at all (the quantity rounded down to nothing)."""
+        return quantity <= 0.0 or quantity * price < self.min_notional
+
+
+def fill_volume(bars: BarArrays, execution: Execution, at_close: bool) -> FloatArray:
+    """Per bar t, the volume a fill at t may use: the known volume of the decision bar.
+
+    A fill at the close of t (``at_close``) was decided at t; a fill inside bar t (at its
+    open, or a resting order trading through) was decided at t-1 at the latest, so it
+    sees ``known_volume`` up to t-1 (0 at the first bar, which counts as full
+    participation). Both signal engines read this one array.
+    """
+    known = known_volume(bars.volume, execution.volume_window)
+    if at_close:
+        return known
+    out = np.zeros(known.size)
+    out[1:] = known[:-1]
+    return out
 
 
 @dataclass
@@ -136,6 +186,7 @@ class TradeBook:
     entry_fee: Any
     exit_fee: Any
     exit_reason: list[str]
+    skipped_min_notional: int = 0
 
     @classmethod
     def empty(cls) -> TradeBook:
@@ -213,6 +264,8 @@ def assemble(
         traded_notional=notional,
         fees_paid=fees_paid,
         drawdown=dd,
+        ts=bars.ts,
+        skipped_min_notional=book.skipped_min_notional,
     )
     curve = pl.DataFrame(
         {

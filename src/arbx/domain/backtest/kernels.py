@@ -22,6 +22,35 @@ def _centered_cumsum(x: FloatArray) -> FloatArray:
     return out
 
 
+MAX_DECIMALS = 10
+_EXACT = 2.0**53
+
+
+def decimal_units(x: FloatArray) -> tuple[FloatArray, int] | None:
+    """``x`` as whole multiples of ``10**-k``: ``(m, k)`` with the fewest decimals
+    ``k <= MAX_DECIMALS`` such that ``m / 10**k == x`` for every value (``m`` integers
+    held exactly in float64, ``|m| < 2**53``), or None.
+
+    Exchange prices are decimals ("20123.45"); their doubles are the nearest to
+    ``m / 10**k``, so the integers ``m`` recover them exactly. A sample decides quickly
+    that arbitrary floats (a simulated path) are not decimals.
+    """
+    if x.size == 0:
+        return None
+    sample = x[:: max(1, x.size // 64)][:64]
+    for k in range(MAX_DECIMALS + 1):
+        scale = 10.0**k
+        if not np.array_equal(np.rint(sample * scale) / scale, sample):
+            continue
+        m = np.multiply(x, scale)
+        np.rint(m, out=m)
+        if not np.abs(m).max() < _EXACT:  # also False for NaN
+            return None
+        if np.array_equal(m / scale, x):
+            return m, k
+    return None
+
+
 def sma(x: FloatArray, window: int) -> FloatArray:
     """Simple moving average of the last ``window`` values (NaN for the first window-1)."""
     row: FloatArray = sma_many(x, np.asarray([window], dtype=np.int64))[0]
@@ -29,36 +58,89 @@ def sma(x: FloatArray, window: int) -> FloatArray:
 
 
 def sma_many(x: FloatArray, windows: IntArray) -> FloatArray:
-    """SMAs for several windows at once: shape ``(len(windows), len(x))``."""
+    """SMAs for several windows at once: shape ``(len(windows), len(x))``.
+
+    Decimal inputs (every exchange price) are summed exactly, in integers of their last
+    decimal: each window's sum ``S`` is exact, the mean is ``(S / w + m_0) / 10**k``
+    (``m`` the centred integers, ``m_0`` the first). Only the division rounds and every
+    later step is the same monotone map for every window, so two windows whose exact
+    means are equal get the same double (an exact tie stays a tie) and a strict order is
+    never reversed. Other inputs use float sums around the first value.
+    """
     n = x.size
     out = np.full((windows.size, n), np.nan)
     if n == 0:
         return out
-    cs = _centered_cumsum(x)
+    units = decimal_units(x)
+    if units is not None:
+        m, k = units
+        m0 = float(m[0])
+        q = m - m0  # exact: integers below 2**53
+        # cumulative sums of integers stay exact while they stay below 2**53
+        if float(np.abs(q).max()) * n < _EXACT:
+            cs = np.concatenate(([0.0], np.cumsum(q)))
+            scale = 10.0**k
+            for row, w in enumerate(windows.tolist()):
+                if w <= n:
+                    total = cs[w:] - cs[:-w]
+                    total /= w
+                    total += m0
+                    total /= scale
+                    out[row, w - 1 :] = total
+            return out
+    cs_f = _centered_cumsum(x)
     for row, w in enumerate(windows.tolist()):
         if w <= n:
-            out[row, w - 1 :] = (cs[w:] - cs[:-w]) / w + x[0]
+            out[row, w - 1 :] = (cs_f[w:] - cs_f[:-w]) / w + x[0]
     return out
 
 
 def ema(x: FloatArray, span: int) -> FloatArray:
     """Exponential moving average, ``alpha = 2 / (span + 1)``, seeded with the SMA of the
-    first ``span`` values at bar ``span - 1`` (NaN before)."""
+    first ``span`` values at bar ``span - 1`` (NaN before).
+
+    The update ``level += alpha * (x - level)`` keeps a level that equals the price
+    exactly where it is (a flat market stays exactly flat, for every span).
+    """
     n = x.size
     out = np.full(n, np.nan)
     if n < span:
         return out
     alpha = 2.0 / (span + 1.0)
-    beta = 1.0 - alpha
     values = x.tolist()
-    level = sum(values[:span]) / span
+    level = float(sma(x[:span], span)[-1])
     result = [level]
     append = result.append
     for value in values[span:]:
-        level = beta * level + alpha * value
+        level += alpha * (value - level)
         append(level)
     out[span - 1 :] = result
     return out
+
+
+def cross_hold(fast: FloatArray, slow: FloatArray) -> BoolArray:
+    """Long from the bar where ``fast`` crosses above ``slow`` until it crosses below.
+
+    A cross is an event: the order of the two lines changes. Bar t crosses above when
+    ``fast[t] > slow[t]`` and, at the last earlier bar where they differed,
+    ``fast < slow``; an exact tie (or an undefined warm-up value) is no order, so it
+    neither crosses nor ends a position (below, tie, above crosses at "above"; above,
+    tie, above does not), as in vectorbt's ``crossed_above`` and backtrader's
+    ``CrossOver``. A fast line that already stands above when both are first defined has
+    not crossed: the first entry needs a bar below first. One row (1-D).
+    """
+    above = fast > slow
+    below = fast < slow
+    if not below.any():
+        return np.zeros(above.shape, dtype=np.bool_)
+    first_below = int(below.argmax())
+    either = above | below
+    held = above
+    if not either[first_below:].all():  # ties: carry the last strict order
+        last = np.maximum.accumulate(np.where(either, np.arange(either.size), 0))
+        held = above[last]
+    held[:first_below] = False
+    return held
 
 
 def rolling_mean_std(x: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:

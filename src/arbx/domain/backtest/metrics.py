@@ -1,8 +1,13 @@
 """Performance metrics from an equity curve marked at each bar close and a trade list.
 
 Notation: ``C`` initial capital, ``E_t`` equity at the close of bar t (t = 0..n-1),
-``r_t = E_t / E_{t-1} - 1`` with ``E_{-1} = C``, ``P = 365 * 24h / timeframe`` bars per year,
-``rf`` the annual risk-free rate and ``rf_p = rf / P`` its per-bar share.
+``r_t = E_t / E_{t-1} - 1`` with ``E_{-1} = C``. Time is calendar time: the span runs from
+the first bar's open to the last bar's close, ``T = ts_{n-1} - ts_0 + timeframe``, and
+``Y = T / 365 days`` is its length in years (crypto trades 365 x 24h). ``P = n / Y`` is the
+number of bars per year actually observed: on a gap-free series it is
+``365 days / timeframe``; on a venue that omits quiet minutes it is smaller, because each
+observed return then spans more than one timeframe. ``rf`` is the annual risk-free rate
+and ``rf_p = rf / P`` its per-bar share.
 Degenerate cases (no bars, no trades, zero volatility, no losses...) give ``None`` (JSON
 null), never NaN or infinity.
 """
@@ -14,9 +19,12 @@ import math
 import msgspec
 import numpy as np
 
-from arbx.domain.backtest.kernels import FloatArray
+from arbx.domain.backtest.kernels import FloatArray, IntArray
 
 YEAR_MS = 365 * 86_400_000
+DAY_MS = 86_400_000
+SHORT_SPAN_DAYS = 30.0
+VAR_ALPHA = 0.05
 
 
 def periods_per_year(bar_ms: int) -> float:
@@ -51,6 +59,10 @@ class Metrics(msgspec.Struct, frozen=True):
     open_trades: int = 0
     final_equity: float | None = None
     bars: int = 0
+    span_days: float | None = None
+    bars_per_year: float | None = None
+    short_span: bool = False
+    skipped_min_notional: int = 0
 
 
 def _num(value: float) -> float | None:
@@ -91,11 +103,35 @@ def _longest_run(flags: np.ndarray) -> int:
 
 
 def _cagr(growth: float, years_inverse: float) -> float:
-    """``growth ** (P / n) - 1``; NaN (reported null) when ruined or beyond float range."""
+    """``growth ** (1 / Y) - 1``; NaN (reported null) when ruined or beyond float range."""
     if growth <= 0:
         return math.nan
     exponent = math.log(growth) * years_inverse
     return math.expm1(exponent) if exponent < 700 else math.nan
+
+
+def span_ms(n: int, bar_ms: int, ts: IntArray | None = None) -> int:
+    """Calendar length of ``n`` bars: first open to last close (``n * bar_ms`` without ts)."""
+    if ts is None or ts.size == 0:
+        return n * bar_ms
+    return int(ts[-1]) - int(ts[0]) + bar_ms
+
+
+def tail_risk(r: FloatArray, alpha: float = VAR_ALPHA) -> tuple[float, float]:
+    """Historical VaR and CVaR at level ``alpha``, as positive losses.
+
+    With ``k = ceil(alpha * n)`` (at least 1) and ``r_(1) <= ... <= r_(n)`` the sorted
+    returns: ``VaR = -r_(k)``, the k-th worst return, and ``CVaR = -mean(r_(1..k))``, the
+    mean of the k worst. Both are order statistics of a fixed count, so returns tied at
+    the quantile cannot change how many enter the tail: a perturbation of size e moves
+    either by at most e. A zero loss is reported as 0.0, never -0.0.
+    """
+    n = int(r.size)
+    k = max(1, math.ceil(alpha * n - 1e-9))
+    worst = np.partition(r, k - 1)[:k]
+    var = -float(worst.max()) + 0.0
+    cvar = -float(np.mean(worst)) + 0.0
+    return var, cvar
 
 
 def _streaks(wins: np.ndarray) -> tuple[int, int]:
@@ -116,11 +152,14 @@ def compute_metrics(
     traded_notional: float = 0.0,
     fees_paid: float = 0.0,
     drawdown: FloatArray | None = None,
+    ts: IntArray | None = None,
+    skipped_min_notional: int = 0,
 ) -> Metrics:
-    """All metrics; formulas:
+    """All metrics; ``ts`` (epoch ms of each bar's open) gives the calendar span, else the
+    bars are taken as gap-free (``T = n * bar_ms``). Formulas:
 
     - total_return = E_{n-1} / C - 1
-    - cagr = (E_{n-1} / C) ** (P / n) - 1  (null when E_{n-1} <= 0 or beyond float range)
+    - cagr = (E_{n-1} / C) ** (1 / Y) - 1  (null when E_{n-1} <= 0 or beyond float range)
     - annual_volatility = std(r, ddof=1) * sqrt(P)  (null for n < 2)
     - sharpe = (mean(r) - rf_p) / std(r, ddof=1) * sqrt(P)  (null when std is 0)
     - sortino = (mean(r) - rf_p) / sqrt(mean(min(r - rf_p, 0)^2)) * sqrt(P)
@@ -135,17 +174,29 @@ def compute_metrics(
     - max_consecutive_wins / losses over closed trades in exit order
     - exposure = share of bars with a position held at the close
     - turnover = traded notional (both sides) / mean equity
-    - var_95 = -q_5%(r) (historical, linear interpolation); cvar_95 = -mean(r | r <= q_5%(r))
+    - var_95 = -r_(k), cvar_95 = -mean(r_(1..k)) with k = ceil(0.05 n): the k-th worst
+      return and the mean of the k worst (``tail_risk``)
     - trade_count = closed trades; open_trades counted apart
+    - span_days = T in days; bars_per_year = P; short_span = T < 30 days (annualized
+      figures of a short span are extrapolations: shown, but flagged)
+    - skipped_min_notional = entries not opened because they were below the venue's
+      minimum notional (counted by the engine)
     """
     n = int(equity.size)
     if n == 0:
-        return Metrics(bars=0, fees_paid=fees_paid, final_equity=capital)
-    ppy = periods_per_year(bar_ms)
+        return Metrics(
+            bars=0,
+            fees_paid=fees_paid,
+            final_equity=capital,
+            skipped_min_notional=skipped_min_notional,
+        )
+    elapsed = span_ms(n, bar_ms, ts)
+    years = elapsed / YEAR_MS
+    ppy = n / years
     r = bar_returns(equity, capital)
     final = float(equity[-1])
     total = final / capital - 1.0
-    cagr = _cagr(final / capital, ppy / n)
+    cagr = _cagr(final / capital, 1.0 / years)
     rf_p = risk_free_rate / ppy
     std = float(np.std(r, ddof=1)) if n >= 2 else math.nan
     vol = std * math.sqrt(ppy)
@@ -155,9 +206,7 @@ def compute_metrics(
     sortino = excess / downside * math.sqrt(ppy) if downside > 0 else math.nan
     mdd, mdd_bars = drawdown_stats(equity, capital, drawdown)
     calmar = cagr / mdd if mdd > 0 else math.nan
-    q = float(np.quantile(r, 0.05))
-    var95 = -q
-    cvar95 = -float(np.mean(r[r <= q]))
+    var95, cvar95 = tail_risk(r)
 
     pnl = trade_pnl if trade_pnl is not None else np.zeros(0)
     ret = trade_return if trade_return is not None else np.zeros(0)
@@ -193,4 +242,8 @@ def compute_metrics(
         open_trades=open_trades,
         final_equity=_num(final),
         bars=n,
+        span_days=_num(elapsed / DAY_MS),
+        bars_per_year=_num(ppy),
+        short_span=elapsed < SHORT_SPAN_DAYS * DAY_MS,
+        skipped_min_notional=skipped_min_notional,
     )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import msgspec
 
 from arbx.domain.backtest.arbitrage import ArbitrageConfig
-from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, fees_for
+from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, fees_for, venue_rules
 from arbx.domain.backtest.events import RiskRules
 from arbx.domain.backtest.execution import Execution, FillMode
 from arbx.domain.backtest.sizing import Sizing
@@ -53,7 +53,10 @@ class BacktestRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """What to run. ``series`` are "exchange:BASE/QUOTE:tf" texts: one for signal
     strategies, two or more venues for arbitrage. ``conversions`` maps a traded series to
     the series that prices its quote in the common currency (e.g. BTC/USDC on kraken ->
-    "kraken:USDC/USD:1m"). ``fees`` overrides the default schedule per venue."""
+    "kraken:USDC/USD:1m"). ``fees`` overrides the default schedule per venue.
+    ``lot_size`` (base units) and ``min_notional`` (quote units) override the venue's
+    built-in order rules (``costs.DEFAULT_VENUE_RULES``) for single-market runs; None
+    takes the venue's, 0 switches the rule off."""
 
     strategy: str
     series: list[str]
@@ -67,10 +70,11 @@ class BacktestRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     sizing: Sizing = Sizing()
     fill: FillMode = "next_open"
     engine: EngineChoice = "auto"
-    lot_size: float = 0.0
+    lot_size: float | None = None
     risk: RiskRules = RiskRules()
     risk_free_rate: float = 0.0
     arbitrage: ArbitrageSettings = ArbitrageSettings()
+    min_notional: float | None = None
 
 
 def decode_request(raw: Mapping[str, Any] | bytes) -> BacktestRequest:
@@ -110,15 +114,19 @@ class ValidRequest(msgspec.Struct, frozen=True):
     engine: Literal["vectorized", "event", "arbitrage"]
 
     def execution(self) -> Execution:
+        """Single-market settings: the request's, else the venue's fees and order rules."""
         r = self.request
+        key = self.keys[0]
+        rules = venue_rules(key.exchange.id)
         return Execution(
             capital=r.capital,
-            fees=fees_for(self.keys[0].exchange.id, r.fees),
+            fees=fees_for(key.exchange.id, r.fees),
             slippage=r.slippage,
             sizing=r.sizing,
             fill=r.fill,
-            lot_size=r.lot_size,
+            lot_size=rules.lot_size(key.symbol.base) if r.lot_size is None else r.lot_size,
             risk_free_rate=r.risk_free_rate,
+            min_notional=rules.min_notional if r.min_notional is None else r.min_notional,
         )
 
     def arbitrage_config(self) -> ArbitrageConfig:
@@ -193,7 +201,11 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
         engine = "vectorized"
     else:
         engine = "event"
-    return ValidRequest(request, strategy, params, keys, conversions, span, engine)
+    valid = ValidRequest(request, strategy, params, keys, conversions, span, engine)
+    if engine != "arbitrage":
+        _refuse_unused_single_market(request)
+        valid.execution()  # validates lot_size, min_notional, risk_free_rate
+    return valid
 
 
 def _arbitrage_config(r: BacktestRequest) -> ArbitrageConfig:
@@ -203,7 +215,7 @@ def _arbitrage_config(r: BacktestRequest) -> ArbitrageConfig:
         base_fraction=a.base_fraction,
         slippage=r.slippage,
         fill=r.fill,
-        lot_size=r.lot_size,
+        lot_size=r.lot_size or 0.0,
         min_notional=a.min_notional,
         transfer_fee_bps=a.transfer_fee_bps,
         transfer_delay_bars=a.transfer_delay_bars,
@@ -313,4 +325,49 @@ def _refuse_unhonoured(request: BacktestRequest) -> None:
             raise InvalidInput(
                 f"{name} is not honoured by arbitrage strategies ({why}); remove it",
                 field=name,
+            )
+
+
+# parameters that only some kinds read: (group, field) -> the kinds that read it
+_KIND_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sizing", "fraction"): ("fixed_fraction",),
+    ("sizing", "notional"): ("fixed_notional",),
+    ("sizing", "target_vol"): ("vol_target",),
+    ("sizing", "lookback"): ("vol_target",),
+    ("sizing", "max_fraction"): ("vol_target",),
+    ("slippage", "bps"): ("fixed",),
+    ("slippage", "k_bps"): ("volume_share",),
+}
+
+
+def _refuse_unused_single_market(request: BacktestRequest) -> None:
+    """A single-market engine honours every field of the request but these; each one
+    given is a 422 naming it, never silently ignored: ``conversions`` and ``arbitrage``
+    (arbitrage runs only), and the parameters of a sizing or slippage kind other than the
+    one chosen (``sizing.notional`` with ``fixed_fraction``, ``slippage.bps`` with
+    ``volume_share``...). ``risk`` on the vectorized engine is refused with the engine."""
+    if request.conversions:
+        raise InvalidInput(
+            "conversions apply to arbitrage runs only; a single-market run trades in its"
+            " series' quote currency",
+            field="conversions",
+        )
+    if request.arbitrage != ArbitrageSettings():
+        raise InvalidInput(
+            f"arbitrage settings apply to arbitrage strategies only, not {request.strategy}",
+            field="arbitrage",
+        )
+    groups: dict[str, Sizing | SlippageModel] = {
+        "sizing": request.sizing,
+        "slippage": request.slippage,
+    }
+    for (group, name), kinds in _KIND_FIELDS.items():
+        given = groups[group]
+        if given.kind in kinds:
+            continue
+        if getattr(given, name) != getattr(type(given)(), name):
+            raise InvalidInput(
+                f"{group}.{name} does nothing with {group} kind {given.kind!r};"
+                f" drop it or use the kind that reads it ({', '.join(kinds)})",
+                field=f"{group}.{name}",
             )

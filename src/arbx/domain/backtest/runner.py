@@ -80,6 +80,8 @@ def buy_and_hold(bars: BarArrays, execution: Execution) -> Metrics:
         fill=execution.fill,
         lot_size=execution.lot_size,
         risk_free_rate=execution.risk_free_rate,
+        min_notional=execution.min_notional,
+        volume_window=execution.volume_window,
     )
     book = simulate(bars, np.ones(bars.n), bench)
     return assemble(

@@ -10,6 +10,10 @@ Per trade k with entry fill price ``pe`` and exit ``px`` (slippage applied), fee
 ``phi`` and committed fraction ``f``: ``q = f * E / (pe * (1 + phi))``, cash while open
 ``E - q * pe * (1 + phi)``, cash after ``cash + q * px * (1 - phi)``, so
 ``E_{k+1} = E_k * g_k`` with ``g_k = 1 - f + f * px * (1 - phi) / (pe * (1 + phi))``.
+
+A venue's minimum notional skips an entry whose notional ``q * pe`` is below it (the
+closed form checks its trades and hands over to the trade loop when one is too small);
+volume-share slippage reads ``execution.fill_volume`` (volume known at the decision).
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from arbx.domain.backtest.costs import round_lot
-from arbx.domain.backtest.execution import BarArrays, Execution, TradeBook, assemble
+from arbx.domain.backtest.execution import (
+    BarArrays,
+    Execution,
+    TradeBook,
+    assemble,
+    fill_volume,
+)
 from arbx.domain.backtest.kernels import (
     FloatArray,
     IntArray,
@@ -61,13 +71,22 @@ def simulate(
         fractions = decision_fractions(bars, execution)
     ref = bars.close if fill_close else bars.open
     decision = entries if fill_close else entries - 1
+    closed = None
     if execution.closed_form:
-        qty, cash_in, cash_after, book = _closed_form(
-            ref, entries, exits, fractions[decision], execution
-        )
+        closed = _closed_form(ref, entries, exits, fractions[decision], execution)
+        qty, _, _, trades = closed
+        if execution.min_notional > 0 and (qty * trades.entry_price < execution.min_notional).any():
+            closed = None  # an entry is too small for the venue: size trade by trade
+    if closed is not None:
+        qty, cash_in, cash_after, book = closed
     else:
+        volume = (
+            fill_volume(bars, execution, fill_close)
+            if execution.slippage.kind == "volume_share"
+            else bars.volume
+        )
         qty, cash_in, cash_after, book = _trade_loop(
-            ref, bars.volume, entries, exits, fractions[decision], execution
+            ref, volume, entries, exits, fractions[decision], execution
         )
     equity, cash, position = equity_from_trades(
         bars.close, execution.capital, entries, exits, qty, cash_in, cash_after
@@ -114,7 +133,10 @@ def _trade_loop(
     f: FloatArray,
     execution: Execution,
 ) -> tuple[FloatArray, FloatArray, FloatArray, TradeBook]:
-    """Size trade by trade (lots, notional caps, size-dependent slippage)."""
+    """Size trade by trade (lots, notional caps, minimum notional, size-dependent slippage).
+
+    ``volume[t]`` is the volume a fill at bar t may use (see ``execution.fill_volume``).
+    """
     phi = execution.fees.rate(taker=True)
     slip = execution.slippage
     sizing = execution.sizing
@@ -129,6 +151,9 @@ def _trade_loop(
     for k, i in enumerate(entries.tolist()):
         budget = sizing.budget(cash, f_l[k])
         q, pe = buy_quantity(budget, ref_l[i], vol_l[i], phi, slip_fn=slip.fraction, lot=lot)
+        if execution.below_min_notional(q, pe):  # no lot, or too small for the venue
+            book.skipped_min_notional += 1
+            q = 0.0
         entry_fee = q * pe * phi
         held_cash = cash - q * pe - entry_fee if q > 0 else cash
         qty[k], cash_in[k] = q, held_cash

@@ -7,13 +7,16 @@ Each target is decided at a bar's close from bars up to and including it; warm-u
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import msgspec
 import numpy as np
 
 from arbx.domain.backtest.execution import BarArrays
 from arbx.domain.backtest.kernels import (
+    BoolArray,
     FloatArray,
+    cross_hold,
     ema,
     hold_state,
     rate_of_change,
@@ -34,11 +37,18 @@ class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
+CrossEntry = Literal["cross", "state"]
+
+
 class CrossParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Long while the fast average is above the slow one."""
+    """Moving-average cross. ``entry="cross"`` (the default) buys on the bar where the fast
+    average crosses above the slow one and sells where it crosses below (events; an exact
+    tie is no cross; see ``kernels.cross_hold``). ``entry="state"`` is long on every bar
+    where fast > slow, warm-up included (a regime filter, not a cross)."""
 
     fast: int = 10
     slow: int = 50
+    entry: CrossEntry = "cross"
 
     def __post_init__(self) -> None:
         _positive("fast", self.fast)
@@ -94,15 +104,22 @@ def _buy_and_hold(bars: BarArrays, _: NoParams) -> FloatArray:
     return np.ones(bars.n)
 
 
+def _cross_row(fast: FloatArray, slow: FloatArray, entry: CrossEntry) -> BoolArray:
+    """Long (True) bars of one pair: from a cross above to a cross below, or fast > slow."""
+    if entry == "state":
+        return np.greater(fast, slow)
+    return cross_hold(fast, slow)
+
+
 def _sma_grid(bars: BarArrays, params: Sequence[CrossParams]) -> FloatArray:
     """0/1 targets of many (fast, slow) pairs: every distinct window's SMA once, then one
-    comparison per pair into a compact int8 matrix (NaN warm-up compares False: flat)."""
+    cross (or comparison) per pair into a compact int8 matrix."""
     windows = np.unique(np.asarray([w for p in params for w in (p.fast, p.slow)], np.int64))
     table = sma_many(bars.close, windows)
     row = {int(w): i for i, w in enumerate(windows.tolist())}
     out = np.zeros((len(params), bars.n), dtype=np.int8)
     for k, p in enumerate(params):
-        np.greater(table[row[p.fast]], table[row[p.slow]], out=out[k], casting="unsafe")
+        out[k] = _cross_row(table[row[p.fast]], table[row[p.slow]], p.entry)
     return out  # type: ignore[return-value]
 
 
@@ -114,7 +131,7 @@ def _sma_cross(bars: BarArrays, params: CrossParams) -> FloatArray:
 def _ema_cross(bars: BarArrays, params: CrossParams) -> FloatArray:
     fast = ema(bars.close, params.fast)
     slow = ema(bars.close, params.slow)
-    return (fast > slow).astype(np.float64)
+    return _cross_row(fast, slow, params.entry).astype(np.float64)
 
 
 def _mean_reversion(bars: BarArrays, params: MeanReversionParams) -> FloatArray:
@@ -143,7 +160,7 @@ SIGNAL_STRATEGIES = (
     StrategyType(
         "sma_cross",
         "signal",
-        "Long while SMA(fast) > SMA(slow).",
+        "Buy when SMA(fast) crosses above SMA(slow), sell when it crosses below.",
         CrossParams,
         lambda p: p.slow,
         _sma_cross,
@@ -152,7 +169,7 @@ SIGNAL_STRATEGIES = (
     StrategyType(
         "ema_cross",
         "signal",
-        "Long while EMA(fast) > EMA(slow).",
+        "Buy when EMA(fast) crosses above EMA(slow), sell when it crosses below.",
         CrossParams,
         lambda p: p.slow,
         _ema_cross,
