@@ -175,6 +175,15 @@ def test_a_large_arbitrage_run_goes_to_the_pool_and_completes(api: TestClient) -
     assert {"venue", "side", "qty", "price", "fee"} <= set(legs[0])
     balances = api.get(f"/api/v1/backtests/{accepted['id']}/tables/balances").json()
     assert any(name.endswith(":base") for name in balances["records"][0])
+    found = api.get(f"/api/v1/backtests/{accepted['id']}/tables/opportunities").json()
+    assert found["rows"] > 0
+    assert {"start_ts", "duration_bars", "peak_net_bps", "mean_net_bps", "taken", "reason"} <= set(
+        found["records"][0]
+    )
+    attribution = run["attribution"]
+    parts = sum(v for k, v in attribution.items() if k != "total_pnl")
+    assert parts == pytest.approx(attribution["total_pnl"], abs=0.01)
+    assert run["common_currency"] == "USD"
     assert accepted["id"] not in {r["id"] for r in api.get("/api/v1/backtests").json()["in_flight"]}
 
 

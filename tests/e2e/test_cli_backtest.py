@@ -116,6 +116,19 @@ def test_arbitrage_with_a_conversion_series(data: Path, capsys: pytest.CaptureFi
     assert re.search(r"opportunities: seen [\d,]+, taken [\d,]+", out)
     assert "kraken:USDC/USD:1m: 2,353 bars" in out
     assert "613 bars" in out  # the minutes kraken left out of BTC/USDC
+    # the explanation: attribution in the common currency, the inventory benchmark, and a
+    # two-day span's annualized figures marked
+    assert "P&L attribution (USD):" in out
+    assert "inventory_revaluation" in out
+    assert "hold inventory" in out
+    assert "excess over the benchmark:" in out
+    assert "* annualized from a span under 30 days" in out
+    shown = arbx(data, "backtest", "show", run_id(out), "--opportunities", "5")
+    assert shown == 0
+    table = capsys.readouterr().out
+    assert "opportunities (" in table
+    assert "peak_net_bps" in table
+    assert "peak net spread after fees (bps): opportunities per bin" in table
 
 
 def test_list_strategies_and_delete(data: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ import polars as pl
 
 from arbx.domain.backtest.metrics import Metrics
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "2.0.0"  # 2: arbitrage accounting and attribution, cross events, calendar time
 EngineName = Literal["vectorized", "event", "arbitrage"]
 
 TS = pl.Datetime("ms", "UTC")

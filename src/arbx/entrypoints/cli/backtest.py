@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ from arbx.domain.strategies import describe_all
 from arbx.entrypoints.runtime import resolve
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from arbx.entrypoints.container import Container
 
 RUN_HELP = """\
@@ -129,6 +132,15 @@ def register(groups: Any) -> None:
     )
     p.add_argument("id", help="run id (from 'arbx backtest list')")
     p.add_argument("--trades", type=int, default=0, metavar="N", help="also print N trades")
+    p.add_argument(
+        "--opportunities",
+        type=int,
+        nargs="?",
+        const=20,
+        default=0,
+        metavar="N",
+        help="arbitrage runs: also print N opportunities (default 20) and the net-spread histogram",
+    )
     p.add_argument("--json", action="store_true", help="print the run's metadata as JSON")
     p.set_defaults(run=run_show)
 
@@ -250,12 +262,23 @@ def _cell(value: Any, kind: str) -> str:
     return f"{value:,.3f}"
 
 
-def metrics_table(metrics: Metrics, benchmark: Metrics | None) -> list[str]:
-    lines = [f"{'metric':24} {'strategy':>16} {'buy & hold':>16}"]
+ANNUALIZED = frozenset({"cagr", "annual_volatility", "sharpe", "sortino", "calmar"})
+
+
+def metrics_table(
+    metrics: Metrics, benchmark: Metrics | None, *, benchmark_name: str = "buy & hold"
+) -> list[str]:
+    """The metrics beside the benchmark's; annualized figures of a span under 30 days are
+    marked ``*`` (``short_span``: a year extrapolated from days)."""
+    lines = [f"{'metric':24} {'strategy':>16} {benchmark_name:>16}"]
     for label, name, kind in ROWS:
-        mine = _cell(getattr(metrics, name), kind)
-        theirs = "" if benchmark is None else _cell(getattr(benchmark, name), kind)
+        mark = "*" if metrics.short_span and name in ANNUALIZED else ""
+        mine = _cell(getattr(metrics, name), kind) + mark
+        theirs = "" if benchmark is None else _cell(getattr(benchmark, name), kind) + mark
         lines.append(f"{label:24} {mine:>16} {theirs:>16}")
+    if metrics.short_span:
+        days = "" if metrics.span_days is None else f" ({metrics.span_days:.1f} days)"
+        lines.append(f"* annualized from a span under 30 days{days}: read with care")
     return lines
 
 
@@ -290,6 +313,26 @@ def _describe(meta: RunMeta) -> list[str]:
     return lines
 
 
+def print_opportunities(meta: RunMeta, table: pl.DataFrame, limit: int) -> None:
+    if meta.opportunities is None:
+        print("\nno opportunities: not an arbitrage run")
+        return
+    import polars as pl
+
+    o = meta.opportunities
+    print(f"\nopportunities ({table.height:,}; first {min(limit, table.height)}):")
+    with pl.Config(tbl_rows=limit, tbl_cols=-1, tbl_width_chars=200):
+        print(table.head(limit))
+    if o.net_spread_counts:
+        print("peak net spread after fees (bps): opportunities per bin")
+        edges = list(o.net_spread_edges_bps)
+        labels = [f"< {edges[0]:g}"]
+        labels += [f"{lo:g} .. {hi:g}" for lo, hi in pairwise(edges)]
+        labels += [f">= {edges[-1]:g}"]
+        for label, count in zip(labels, o.net_spread_counts, strict=False):
+            print(f"  {label:>14} {count:>10,}")
+
+
 def _fingerprint(fp: BarsFingerprint | None) -> str:
     if fp is None:
         return "not read"
@@ -315,7 +358,22 @@ def print_run(meta: RunMeta, *, as_json: bool) -> None:
         return
     print("\n".join(_describe(meta)))
     print()
-    print("\n".join(metrics_table(meta.metrics, meta.benchmark)))
+    arbitrage = meta.engine == "arbitrage"
+    name = "hold inventory" if arbitrage else "buy & hold"
+    print("\n".join(metrics_table(meta.metrics, meta.benchmark, benchmark_name=name)))
+    if meta.excess_return is not None:
+        pnl = "" if meta.excess_pnl is None else f" ({meta.excess_pnl:,.2f})"
+        print(f"excess over the benchmark: {meta.excess_return * 100:,.2f}%{pnl}")
+    if meta.attribution is not None:
+        a = meta.attribution
+        currency = meta.common_currency or ""
+        print(f"\nP&L attribution ({currency}):")
+        for part, value in (
+            ("total P&L", a.total_pnl),
+            *a.parts().items(),
+            ("residual", a.residual),
+        ):
+            print(f"  {part:24} {value:>16,.2f}")
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -357,6 +415,9 @@ async def run_show(args: argparse.Namespace, container: Container) -> int:
     # the metadata alone unless a table is asked for: a 1M-bar run's tables are megabytes
     meta = await queries.meta(args.id, actor=CLI_OPERATOR)
     print_run(meta, as_json=args.json)
+    if args.opportunities > 0 and not args.json:
+        table = await queries.table(args.id, "opportunities", actor=CLI_OPERATOR)
+        print_opportunities(meta, table, args.opportunities)
     if args.trades > 0 and not args.json:
         trades = await queries.table(args.id, "trades", actor=CLI_OPERATOR)
         print(f"\ntrades ({trades.height:,} rows; first {min(args.trades, trades.height)}):")

@@ -32,14 +32,21 @@ from arbx.app.background_backtests import DONE, FAILED, BackgroundRun
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.domain.auth import Permission, Principal
 from arbx.domain.backtest.request import decode_request
-from arbx.domain.backtest.run import BacktestRun, DataChange, RunMeta, RunSummary, TableName
+from arbx.domain.backtest.run import (
+    TABLE_NAMES,
+    BacktestRun,
+    DataChange,
+    RunMeta,
+    RunSummary,
+    TableName,
+)
 from arbx.domain.errors import InvalidInput
 from arbx.domain.strategies import describe_all
 from arbx.entrypoints.http.security import requires
 from arbx.ports.run_store import RunFailure
 
 CSV: Final = "text/csv"
-TABLES: Final[tuple[TableName, ...]] = ("curve", "trades", "orders", "fills", "balances")
+TABLES: Final[tuple[TableName, ...]] = TABLE_NAMES
 
 # -- wire shapes ------------------------------------------------------------------------------
 
