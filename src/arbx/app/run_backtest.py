@@ -31,6 +31,7 @@ import builtins
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import msgspec
 import polars as pl
@@ -267,14 +268,26 @@ class RunBacktest:
         return run
 
     def _effective(self, request: BacktestRequest, valid: ValidRequest) -> BacktestRequest:
-        """The request with the fee schedule of every traded venue written in."""
+        """The request with every setting resolved at run time written in: the fee schedule
+        of every traded venue, a single-market run's venue lot size and minimum notional,
+        an arbitrage run's common currency."""
         fees = dict(request.fees)
         for venue in dict.fromkeys(key.exchange.id for key in valid.keys):
             if venue not in fees:
                 fees[venue] = self._default_fees.get(venue) or fees_for(venue)
-        if fees == request.fees:
-            return request
-        return msgspec.structs.replace(request, fees=fees)
+        changes: dict[str, Any] = {} if fees == request.fees else {"fees": fees}
+        if valid.engine == "arbitrage":
+            if request.arbitrage.common_currency is None:
+                changes["arbitrage"] = msgspec.structs.replace(
+                    request.arbitrage, common_currency=valid.common_currency()
+                )
+        else:
+            execution = valid.execution()
+            if request.lot_size is None:
+                changes["lot_size"] = execution.lot_size
+            if request.min_notional is None:
+                changes["min_notional"] = execution.min_notional
+        return msgspec.structs.replace(request, **changes) if changes else request
 
     async def _data_quality(self, key: SeriesKey, frame: pl.DataFrame) -> DataQuality:
         """Gaps between the first and last bar read (the frame is canonical: sorted, unique,

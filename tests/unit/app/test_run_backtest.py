@@ -15,7 +15,7 @@ from arbx.adapters.memory.quality_store import MemoryQualityStore
 from arbx.adapters.memory.run_store import MemoryRunStore
 from arbx.app.run_backtest import CLI_OPERATOR, BacktestRuns, RunBacktest, compute
 from arbx.domain.auth import Principal, PrincipalKind, Role
-from arbx.domain.backtest.costs import DEFAULT_FEES, FeeSchedule
+from arbx.domain.backtest.costs import DEFAULT_FEES, FeeSchedule, venue_rules
 from arbx.domain.backtest.request import ArbitrageSettings, decode_request
 from arbx.domain.backtest.run import BacktestRun, fingerprint_bars
 from arbx.domain.errors import Forbidden, InvalidInput, NotFound
@@ -219,6 +219,24 @@ async def test_the_stored_request_holds_the_effective_fee_of_every_traded_venue(
     assert stored["fees"] == {"kraken": {"maker_bps": 25.0, "taker_bps": 40.0}}
     # every arbitrage setting is explicit, so a default changed later cannot alter a rerun
     assert set(stored["arbitrage"]) == set(ArbitrageSettings.__struct_fields__)
+    # the venue's order rules the run used are written in too (not None: "the default")
+    rules = venue_rules("kraken")
+    assert stored["lot_size"] == rules.lot_size("BTC")
+    assert stored["min_notional"] == rules.min_notional
+
+
+async def test_the_stored_arbitrage_request_names_its_common_currency(world) -> None:  # type: ignore[no-untyped-def]
+    bars, _, uc = world
+    other = key("kraken:BTC/USDC:1m")
+    await bars.write(other, make_bars(600, START, seed=4))
+    arb = request(
+        strategy="threshold_arb",
+        params={"threshold_bps": 5.0},
+        series=["binance:BTC/USDC:1m", "kraken:BTC/USDC:1m"],
+    )
+    run = await uc.execute(decode_request(arb), actor=OP)
+    assert run.meta.request.arbitrage.common_currency == "USDC"
+    assert run.meta.common_currency == "USDC"
 
 
 async def test_each_series_read_is_fingerprinted(world) -> None:  # type: ignore[no-untyped-def]
