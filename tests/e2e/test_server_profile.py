@@ -430,3 +430,42 @@ def test_ready_answers_in_bounded_time_when_the_database_stops_answering(
         while client.get("/ready").status_code != 200:
             assert time.monotonic() < deadline, "not ready again after the database came back"
             time.sleep(0.2)
+
+
+def test_data_routes_fail_fast_once_the_database_is_known_to_be_gone(
+    tmp_path: Path, postgres_database: PostgresTestDatabase, proxy: TcpProxy, schema: str
+) -> None:
+    """After one request has waited out the acquire timeout and a fresh connection failed
+    too, the next requests answer 503 at once instead of each waiting the full timeout; the
+    pool lends connections again once the database answers."""
+    settings = server_settings(
+        tmp_path,
+        proxied_url(postgres_database, proxy),
+        schema,
+        acquire_timeout_s=1.5,
+        connect_timeout_s=1.0,
+        probe_interval_s=0.2,
+    )
+    container = build_container(settings)
+    with TestClient(create_app(container)) as client:
+        client.headers["X-API-Key"] = client.blocking_portal.call(make_admin_key, container)
+        assert client.get("/api/v1/series").status_code == 200
+        proxy.stall()
+        try:
+            first = client.get("/api/v1/series")
+            assert first.status_code == 503, first.text
+            time.sleep(2.5)  # the probe's fresh connection times out too: known unhealthy
+            timings = []
+            for _ in range(5):
+                started = time.monotonic()
+                response = client.get("/api/v1/series")
+                timings.append(time.monotonic() - started)
+                assert response.status_code == 503, response.text
+                assert "not answering" in response.json()["detail"]
+            assert max(timings) < 0.5, timings
+        finally:
+            proxy.resume()
+        deadline = time.monotonic() + 20
+        while client.get("/api/v1/series").status_code != 200:
+            assert time.monotonic() < deadline, "no recovery after the database came back"
+            time.sleep(0.2)

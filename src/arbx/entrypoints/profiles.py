@@ -136,6 +136,7 @@ def pool_config(settings: Settings) -> PoolConfig:
         acquire_timeout=db.acquire_timeout_s,
         statement_timeout=db.statement_timeout_s or None,
         startup_timeout=db.startup_retry_s,
+        probe_interval=db.probe_interval_s,
     )
 
 

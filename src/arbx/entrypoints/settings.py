@@ -90,7 +90,9 @@ class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     Times are seconds. ``startup_retry_s`` bounds the start-up wait for the server (retries
     with backoff, then a clear error: never a hang or a crash loop); ``statement_timeout_s``
-    0 leaves the server's default. ``timescale``: auto (use it when available), require (fail
+    0 leaves the server's default. Once an acquire times out or a connection breaks and a
+    fresh connection fails too, data routes answer 503 at once (no acquire wait) and a probe
+    retries every ``probe_interval_s`` until the server answers. ``timescale``: auto (use it when available), require (fail
     without it), off (plain PostgreSQL even when it is there). TimescaleDB only:
     ``chunk_interval`` (hypertable chunk size), ``compress_after_days`` (chunks older than
     this are compressed), ``continuous_aggregates`` (1h/1d rollups of the 1m bars; plain
@@ -107,6 +109,7 @@ class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     acquire_timeout_s: float = 10.0
     statement_timeout_s: float = 60.0
     startup_retry_s: float = 30.0
+    probe_interval_s: float = 1.0
     migrate_on_start: bool = True
     timescale: Literal["auto", "require", "off"] = "auto"
     chunk_interval: str = "7d"
@@ -118,8 +121,17 @@ class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError("schema must be 1-63 lowercase letters, digits or '_', e.g. arbx")
         if not 0 <= self.pool_min_size <= self.pool_max_size or self.pool_max_size < 1:
             raise ValueError("pool sizes need 0 <= pool_min_size <= pool_max_size, max >= 1")
-        if min(self.connect_timeout_s, self.acquire_timeout_s, self.startup_retry_s) <= 0:
-            raise ValueError("connect_timeout_s, acquire_timeout_s, startup_retry_s must be > 0")
+        timeouts = (
+            self.connect_timeout_s,
+            self.acquire_timeout_s,
+            self.startup_retry_s,
+            self.probe_interval_s,
+        )
+        if min(timeouts) <= 0:
+            raise ValueError(
+                "connect_timeout_s, acquire_timeout_s, startup_retry_s, probe_interval_s must"
+                " be > 0"
+            )
         if self.statement_timeout_s < 0 or self.compress_after_days < 1:
             raise ValueError("statement_timeout_s must be >= 0 and compress_after_days >= 1")
         try:

@@ -5,14 +5,22 @@ retries with exponential backoff; after ``startup_timeout`` seconds it gives up 
 ``StorageUnavailable`` so the process exits with a clear message instead of hanging or crash
 looping. Once open, the pool checks each connection before lending it, so a server restart
 costs one failed request at most, never a stuck pool.
+
+``GuardedPool`` fails fast once the server is known to be gone: when an acquire times out or a
+connection breaks, a probe (a fresh connection, bounded by ``connect_timeout``) runs in the
+background; if it fails, every request fails at once with ``StorageUnavailable`` (a 503)
+instead of each waiting the full acquire timeout, and the probe repeats every
+``probe_interval`` seconds until the server answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +56,7 @@ class PoolConfig:
     max_backoff: float = 5.0
     max_idle: float = 300.0
     max_lifetime: float = 3600.0
+    probe_interval: float = 1.0
     application_name: str = "arbx"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -77,7 +86,13 @@ class PoolConfig:
                 f" got min_size={self.min_size}, max_size={self.max_size}",
                 field="pool_max_size",
             )
-        for name in ("connect_timeout", "acquire_timeout", "startup_timeout", "first_backoff"):
+        for name in (
+            "connect_timeout",
+            "acquire_timeout",
+            "startup_timeout",
+            "first_backoff",
+            "probe_interval",
+        ):
             if getattr(self, name) <= 0:
                 raise InvalidInput(f"{name} must be > 0 seconds", field=name)
         if self.statement_timeout is not None and self.statement_timeout <= 0:
@@ -163,7 +178,8 @@ async def open_pool(
     connections. Raises ``StorageUnavailable`` when the server stays out of reach."""
     started = clock()
     await wait_until_reachable(config, sleep=sleep, clock=clock)
-    pool: AsyncConnectionPool = AsyncConnectionPool(
+    pool: AsyncConnectionPool = GuardedPool(
+        config,
         config.url,
         kwargs=config.connect_kwargs(),
         min_size=config.min_size,
@@ -173,7 +189,7 @@ async def open_pool(
         max_idle=config.max_idle,
         max_lifetime=config.max_lifetime,
         reconnect_timeout=max(config.startup_timeout, 1.0),
-        check=AsyncConnectionPool.check_connection,
+        check=_bounded_check(config.connect_timeout),
         name="arbx",
     )
     remaining = max(1.0, config.startup_timeout - (clock() - started))
@@ -186,6 +202,92 @@ async def open_pool(
             f" {config.min_size} connection(s) within {remaining:.1f}s"
         ) from exc
     return pool
+
+
+def _bounded_check(within: float) -> Callable[[Any], Awaitable[None]]:
+    """The pool's check of a connection before lending it, bounded: on a silent server the
+    plain check waits forever, so a connection that does not answer in time is closed (the
+    pool then replaces it) and the acquire wait stays the bound it says it is."""
+
+    async def check(conn: Any) -> None:
+        try:
+            await asyncio.wait_for(AsyncConnectionPool.check_connection(conn), timeout=within)
+        except TimeoutError:
+            conn.pgconn.finish()
+            raise
+
+    return check
+
+
+class GuardedPool(AsyncConnectionPool):
+    """A pool that knows when its server is gone and then refuses at once (see the module)."""
+
+    def __init__(self, config: PoolConfig, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._config = config
+        self._unhealthy: str | None = None  # the probe's last error while the server is gone
+        self._probe_task: asyncio.Task[None] | None = None
+
+    @property
+    def unhealthy(self) -> str | None:
+        """Why the pool refuses requests, or None while it lends connections."""
+        return self._unhealthy
+
+    async def getconn(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (psycopg_pool signature)
+        if self._unhealthy is not None:
+            raise StorageUnavailable(
+                f"PostgreSQL at {redact(self._config.url)} is not answering ({self._unhealthy});"
+                f" retrying every {self._config.probe_interval:g}s"
+            )
+        try:
+            return await super().getconn(timeout=timeout)
+        except PoolTimeout:
+            # A short helper wait timing out only means "busy"; a full acquire wait is suspect.
+            if timeout is None or timeout >= self.timeout:
+                self._suspect()
+            raise
+
+    @asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Any]:  # noqa: ASYNC109
+        try:
+            async with super().connection(timeout=timeout) as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            # No SQLSTATE: the client lost the connection (refused, reset, closed), not an error
+            # the server answered with.
+            if exc.sqlstate is None and not isinstance(exc, PoolTimeout):
+                self._suspect()
+            raise
+
+    async def close(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe_task
+            self._probe_task = None
+        await super().close(timeout=timeout)
+
+    def _suspect(self) -> None:
+        if self._probe_task is None or self._probe_task.done():
+            self._probe_task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Probe until the server answers: unhealthy while it fails, healthy once it works."""
+        while True:
+            try:
+                await _probe(self._config, within=self._config.connect_timeout)
+            except (psycopg.OperationalError, TimeoutError, OSError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                reason = redact(first) or f"no answer within {self._config.connect_timeout:g}s"
+                if self._unhealthy is None:
+                    log.warning("PostgreSQL is not answering (%s): failing fast", reason)
+                self._unhealthy = reason
+                await asyncio.sleep(self._config.probe_interval)
+                continue
+            if self._unhealthy is not None:
+                log.warning("PostgreSQL answers again: lending connections")
+            self._unhealthy = None
+            return
 
 
 async def pool_resource(config: PoolConfig) -> AsyncIterator[AsyncConnectionPool]:
