@@ -419,10 +419,12 @@ def load_settings(
     """Read defaults, then the profile file, then the environment, then ``overrides``."""
     environ = os.environ if environ is None else environ
     config_dir = config_dir or default_config_dir()
-    data: dict[str, Any] = {}
+    # The rate-limit groups are a table keyed by group: a file or variable that sets one group
+    # (ARBX_AUTH__RATE_LIMITS__READ__BURST=...) is merged over the others, not a replacement.
+    data: dict[str, Any] = {"auth": {"rate_limits": msgspec.to_builtins(_default_rate_limits())}}
     default_file = config_dir / "default.toml"
     if default_file.is_file():
-        data = _read_toml(default_file)
+        data = _merge(data, _read_toml(default_file))
     env = _env_overrides(environ)
     chosen = profile or env.get("profile") or data.get("profile", DEFAULT_PROFILE)
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(chosen)):

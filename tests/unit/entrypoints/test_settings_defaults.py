@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from arbx.entrypoints.settings import Settings, default_config_dir
+from arbx.entrypoints.settings import Settings, default_config_dir, load_settings
 
 CONFIG_FILES = sorted(default_config_dir().glob("*.toml"))
 
@@ -39,3 +39,20 @@ def test_the_shipped_defaults_are_the_schemas() -> None:
     from arbx.entrypoints.settings import load_settings
 
     assert load_settings(environ={}, profile="local") == Settings()
+
+
+def test_a_variable_for_one_rate_limit_group_keeps_the_other_groups(tmp_path: Path) -> None:
+    """Raising the read limit through the environment used to replace the whole table, so
+    sign-in then failed with "rate limit group 'auth' is not configured"."""
+    settings = load_settings(
+        environ={
+            "ARBX_AUTH__RATE_LIMITS__READ__PER_MINUTE": "100000",
+            "ARBX_AUTH__RATE_LIMITS__READ__BURST": "5000",
+        },
+        config_dir=tmp_path,
+    )
+    limits = settings.auth.rate_limits
+    assert limits["read"].per_minute == 100000
+    assert limits["read"].burst == 5000
+    assert set(limits) == {"auth", "read", "write", "compute", "admin"}
+    assert limits["auth"] == load_settings(environ={}, config_dir=tmp_path).auth.rate_limits["auth"]

@@ -17,7 +17,7 @@ one handler, not every method the path serves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Litestar
@@ -104,11 +104,12 @@ def document_problems(app: Litestar) -> None:
             operation.responses = responses
 
 
-def allow_header() -> Callable[[Message, Scope], None]:
-    """A ``before_send`` hook: ``Allow`` on an OPTIONS answer lists every method of the path."""
+def allow_header() -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook: ``Allow`` on an OPTIONS answer lists every method of the path
+    (a coroutine, so that it runs on the event loop, not in a worker thread)."""
     methods: dict[str, str] = {}
 
-    def hook(message: Message, scope: Scope) -> None:
+    async def hook(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
             return
         if not methods:

@@ -237,11 +237,13 @@ def provide_client_address(request: Request[Any, Any, Any]) -> str | None:
     return client_address(request.scope)
 
 
-def security_headers(*, tls_only_hsts: bool = True) -> Callable[[Message, Scope], None]:
+def security_headers(*, tls_only_hsts: bool = True) -> Callable[[Message, Scope], Awaitable[None]]:
     """A ``before_send`` hook: security headers on every response, and the RateLimit headers
-    of the request's tightest bucket."""
+    of the request's tightest bucket. A coroutine, as every hook here: Litestar runs a plain
+    function hook in a worker thread, for every message sent (two hops per request, and the
+    threads then fight the event loop for the GIL: that was the bars route's p99 tail)."""
 
-    def hook(message: Message, scope: Scope) -> None:
+    async def hook(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
         headers = MutableScopeHeaders.from_message(message)
