@@ -26,7 +26,8 @@ responses wait on the client's reading, which shows as a long p99 tail).
 
 ``--profile-server FILE`` runs the server under cProfile and writes its stats to FILE.
 
-Targets (issue 7): p99 under 50 ms for the bars route, auth adding under 10 % to latency.
+Targets: bars p99 under 150 ms at 50 clients (issue 12; issue 7 asked 50 ms), auth adding
+under 10 % to latency.
 The rate limits are raised for the run (the defaults would rightly throttle one key at
 this rate).
 """
@@ -293,7 +294,7 @@ async def bench(base: str, key: str, token: str, args: argparse.Namespace) -> No
         f" ({100.0 * (me[1] - health[1]) / bars[1]:.1f} % of bars p50)"
     )
     print(
-        f"bars p99 {bars[2]:.1f} ms (target < 50 ms); /health's own p99 in this run"
+        f"bars p99 {bars[2]:.1f} ms (target < 150 ms at 50 clients); /health's own p99 in this run"
         f" {health[2]:.1f} ms, so bars p99 = {bars[2] / health[2]:.1f}x the framework ceiling"
     )
     print(

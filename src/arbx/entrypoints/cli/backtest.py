@@ -31,8 +31,10 @@ Run a backtest on stored bars and print its metrics beside a buy-and-hold benchm
 Semantics: a decision made on bar t fills at the OPEN of bar t+1 (--fill next_open, the
 default) or at the close of bar t (--fill close, flagged optimistic). Fees are per venue in
 basis points of notional (built-in defaults for binance, binanceus, coinbase, kraken; config
-[backtest.fees] and --fee override them). Metrics are annualized from the timeframe on a
-365-day year. The run is stored; see it again with 'arbx backtest show ID'.
+[backtest.fees] and --fee override them). Metrics are annualized in calendar time: the
+returns observed per 365-day year of the span (a venue that omits quiet bars is not
+inflated), with spans under 30 days marked *. The run is stored; see it again with
+'arbx backtest show ID'.
 
 examples:
   arbx backtest run --strategy sma_cross --param fast=10 --param slow=50 \\
