@@ -48,3 +48,15 @@ def test_files_made_by_an_older_arbx_are_tightened(tmp_path: Path) -> None:
     start_and_stop(data_dir)
     assert mode(data_dir) == 0o700
     assert mode(data_dir / "arbx.sqlite") == 0o600
+
+
+def test_a_folder_holding_other_files_is_not_locked_up(tmp_path: Path) -> None:
+    """The default data dir is ./var: run from / it is the system's /var, whose services
+    must keep reading it. A folder with files arbx did not make keeps its mode."""
+    shared = tmp_path / "var"
+    (shared / "lib").mkdir(parents=True)
+    (shared / "log").mkdir()
+    shared.chmod(0o755)
+    start_and_stop(shared)
+    assert mode(shared) == 0o755
+    assert mode(shared / "arbx.sqlite") == 0o600

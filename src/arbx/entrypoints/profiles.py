@@ -11,6 +11,7 @@ profile never imports the PostgreSQL driver (and the CLI starts faster).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from arbx.ports.quality_store import QualityStore
 from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
 from arbx.ports.user_store import UserStore
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -58,11 +61,34 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.data_dir / "arbx.sqlite"
 
 
+# What an arbx data dir holds; a folder with anything else in it is not arbx's to tighten.
+_DATA_DIR_ENTRIES = frozenset({"arbx.sqlite", "secrets.toml", "bars", "runs", "serve.lock"})
+
+
 def private_dir(path: Path) -> None:
-    """The data dir holds the secrets and the user database: its owner's only (0700)."""
+    """The data dir holds the secrets and the user database: its owner's only (0700).
+
+    A folder that arbx did not make is tightened only when it holds nothing but arbx's own
+    files: with the default ``./var`` run from ``/``, the data dir is the system's ``/var``,
+    and making that 0700 locks every service out of it (it stopped PostgreSQL here).
+    """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
+    if not path.stat().st_mode & 0o077:
+        return
+    foreign = sorted(
+        entry.name
+        for entry in path.iterdir()
+        if entry.name not in _DATA_DIR_ENTRIES and not entry.name.startswith("arbx.sqlite-")
+    )
+    if foreign:
+        log.warning(
+            "data dir %s holds files that are not arbx's (%s): its mode is left as it is;"
+            " use a folder of its own (--data-dir or ARBX_DATA_DIR) to keep the secrets private",
+            path,
+            ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else ""),
+        )
+        return
+    path.chmod(0o700)
 
 
 async def open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import builtins
 import io
+from typing import Any
 
 import msgspec
 import polars as pl
+import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
@@ -58,6 +60,17 @@ class PostgresRunStore(RunStore):
         self._runs = sql.Identifier(check_schema_name(schema), "backtest_runs")
         self._tables = sql.Identifier(schema, "backtest_run_tables")
 
+    async def _meta_text(
+        self, conn: psycopg.AsyncConnection[Any], run_id: str, status: str
+    ) -> str | None:
+        """The stored metadata (JSON text) of run ``run_id`` in ``status``, or None."""
+        cur = await conn.execute(
+            sql.SQL("SELECT meta::text FROM {} WHERE id = %s AND status = %s").format(self._runs),
+            (run_id, status),
+        )
+        row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
     def _insert(self) -> sql.Composed:
         return sql.SQL(
             "INSERT INTO {} (id, created_at, strategy, meta, status, owner, shared)"
@@ -87,28 +100,16 @@ class PostgresRunStore(RunStore):
     async def meta(self, run_id: str) -> RunMeta:
         with storage_errors(f"read backtest run {run_id!r}"):
             async with self._pool.connection() as conn:
-                cur = await conn.execute(
-                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s AND status = 'done'").format(
-                        self._runs
-                    ),
-                    (run_id,),
-                )
-                row = await cur.fetchone()
-        if row is None:
+                text = await self._meta_text(conn, run_id, "done")
+        if text is None:
             raise NotFound(f"backtest run {run_id!r} does not exist")
-        return _meta(run_id, row[0])
+        return _meta(run_id, text)
 
     async def get(self, run_id: str) -> BacktestRun:
         with storage_errors(f"read backtest run {run_id!r}"):
             async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s AND status = 'done'").format(
-                        self._runs
-                    ),
-                    (run_id,),
-                )
-                row = await cur.fetchone()
-                if row is None:
+                text = await self._meta_text(conn, run_id, "done")
+                if text is None:
                     raise NotFound(f"backtest run {run_id!r} does not exist")
                 cur = await conn.execute(
                     sql.SQL("SELECT name, ipc FROM {} WHERE run_id = %s").format(self._tables),
@@ -120,7 +121,7 @@ class PostgresRunStore(RunStore):
         for name, blob in tables:
             if name in TABLE_NAMES:
                 frames[name] = _from_ipc(blob, run_id, name)
-        return BacktestRun(_meta(run_id, row[0]), frames)
+        return BacktestRun(_meta(run_id, text), frames)
 
     async def table(self, run_id: str, name: TableName) -> pl.DataFrame:
         with storage_errors(f"read table {name} of backtest run {run_id!r}"):
@@ -187,17 +188,11 @@ class PostgresRunStore(RunStore):
     async def failure(self, run_id: str) -> RunFailure:
         with storage_errors(f"read the failure of backtest run {run_id!r}"):
             async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    sql.SQL("SELECT meta::text FROM {} WHERE id = %s AND status = 'failed'").format(
-                        self._runs
-                    ),
-                    (run_id,),
-                )
-                row = await cur.fetchone()
-        if row is None:
+                text = await self._meta_text(conn, run_id, "failed")
+        if text is None:
             raise NotFound(f"no failed backtest run {run_id!r} is recorded")
         try:
-            return _FAILURE.decode(row[0])
+            return _FAILURE.decode(text)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise StorageError(f"stored backtest failure {run_id!r} cannot be read: {exc}") from exc
 
