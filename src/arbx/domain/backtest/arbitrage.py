@@ -129,6 +129,11 @@ def _fill_bar(
 ) -> tuple[int, int] | None:
     """(fill bar, delay in bars) for a decision at ``t``, or None without a market."""
     f = t if cfg.fill == "close" else t + 1
+    if cfg.execution == "synthetic_book" and cfg.book.latency_ms and f < market.n:
+        # the order meets the book at the fill instant plus the latency: the bar holding
+        # that instant, or the next bar when it falls in a gap of the axis
+        at = int(market.ts[f]) + cfg.book.latency_ms
+        f = int(np.searchsorted(market.ts, at - market.bar_ms, side="right"))
     if f >= market.n or not all(market.has_bar[v, f] for v in venues):
         return None
     if f == t:
