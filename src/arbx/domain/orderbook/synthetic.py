@@ -72,8 +72,8 @@ class SyntheticBook(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         half, step = self.spread_bps / 2.0, self.level_step_bps
         bids = [(mid * (1.0 - (half + i * step) * BPS), q) for i, q in enumerate(qty) if q > 0]
         asks = [(mid * (1.0 + (half + i * step) * BPS), q) for i, q in enumerate(qty) if q > 0]
-        if half == 0.0 and bids:  # a zero spread: bid and ask would coincide; keep one tick apart
-            bids[0] = (math.nextafter(bids[0][0], 0.0), bids[0][1])
+        if bids and bids[0][0] >= asks[0][0]:  # a (near) zero spread: keep the touch apart
+            bids[0] = (math.nextafter(asks[0][0], 0.0), bids[0][1])
         book = L2Book(instrument)
         book.apply_snapshot(BookSnapshot(instrument, sequence, bids, asks))
         return book
