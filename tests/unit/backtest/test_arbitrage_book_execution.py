@@ -13,15 +13,18 @@ from arbx.domain.backtest.arbitrage import (
     AlignedMarket,
     ArbitrageConfig,
     CrossDecisions,
+    RecordedBooks,
     execute_crosses,
     execute_pairs,
 )
 from arbx.domain.backtest.costs import SlippageModel
 from arbx.domain.backtest.request import decode_request, validate_request
 from arbx.domain.errors import InvalidInput
+from arbx.domain.orderbook.book import BookDiff, BookSnapshot
 from arbx.domain.orderbook.synthetic import SyntheticBook
+from arbx.domain.orderbook.tape import BookReplay
 from arbx.domain.strategies.arbitrage import StatArbParams, pair_decisions
-from tests.unit.backtest.arb_builders import always, venue
+from tests.unit.backtest.arb_builders import T0, always, venue
 from tests.unit.backtest.test_arbitrage import check_identities
 
 NO_REBALANCE = {"rebalance_trigger": 0.0, "min_notional": 0.0}
@@ -221,6 +224,8 @@ def test_request_names_the_execution_model() -> None:
     ("extra", "field"),
     [
         ({"execution": "quotes"}, "execution"),
+        # recorded books are not stored yet: a request cannot name them
+        ({"execution": "recorded_book"}, "execution"),
         ({"execution": "synthetic_book", "book": {"depth": 3}}, "book"),
         ({"execution": "synthetic_book", "book": {"levels": 0}}, "book.levels"),
         ({"execution": "synthetic_book", "slippage": {"kind": "fixed", "bps": 2}}, "slippage"),
@@ -316,3 +321,68 @@ def test_book_runs_keep_the_books_and_the_attribution_exact(
         if lot:
             q = f.filter(pl.col("purpose") != "rebalance")["qty"].to_numpy()
             np.testing.assert_allclose(q / lot, np.round(q / lot), atol=1e-6)
+
+
+def recorded(ask_qty: float = 10.0, bid_qty: float = 10.0) -> RecordedBooks:
+    """binance asks 100.05 (then 100.50 from 30 s into minute 1); kraken bids 100.90."""
+    a, b = "binance:BTC/USD", "kraken:BTC/USD"
+    return RecordedBooks(
+        {
+            a: BookReplay(
+                a,
+                [
+                    BookSnapshot(a, 1, [(99.95, 10.0)], [(100.05, ask_qty)], ts=T0),
+                    BookDiff(a, 2, asks=[(100.05, 0.0), (100.5, ask_qty)], ts=T0 + 90_000),
+                ],
+            ),
+            b: BookReplay(b, [BookSnapshot(b, 1, [(100.9, bid_qty)], [(101.1, 10.0)], ts=T0)]),
+        }
+    )
+
+
+def recorded_config(latency_ms: int = 0) -> ArbitrageConfig:
+    return ArbitrageConfig(
+        capital=100_000.0,
+        execution="recorded_book",
+        book=SyntheticBook(latency_ms=latency_ms),
+        **NO_REBALANCE,  # type: ignore[arg-type]
+    )
+
+
+def test_legs_fill_on_recorded_books_at_the_fill_instant_plus_latency() -> None:
+    m = market()
+    decide = always(m, 0, 1, 1, 2.0)  # decided at bar 0, fills at the open of bar 1
+    now = execute_crosses(m, recorded_config(), decide, recorded())
+    assert (now.execution, now.synthetic) == ("recorded_book", False)
+    assert any("recorded order books" in n for n in now.notes)
+    f = legs(now)
+    assert f.filter(pl.col("side") == "buy")["price"].to_list() == [100.05]
+    assert f.filter(pl.col("side") == "sell")["price"].to_list() == [100.9]
+    a = now.attribution
+    assert a is not None
+    # the spread is between the recorded mids; the half-spreads are slippage
+    assert a.spread == pytest.approx(2.0 * ((100.9 + 101.1) / 2 - (99.95 + 100.05) / 2))
+    check_identities(m, now)
+    # 30 s later the recorded ask has moved to 100.50
+    late = execute_crosses(m, recorded_config(latency_ms=30_000), decide, recorded())
+    assert legs(late).filter(pl.col("side") == "buy")["price"].to_list() == [100.5]
+
+
+def test_a_recorded_book_without_depth_leaves_a_failed_leg() -> None:
+    m = market()
+    result = execute_crosses(m, recorded_config(), always(m, 0, 1, 1, 2.0), recorded(bid_qty=0.5))
+    failed = legs(result).filter(pl.col("purpose") == "failed_leg")
+    assert failed["side"].to_list() == ["buy"]
+    assert failed["qty"].to_list() == [1.5]
+    check_identities(m, result)
+
+
+def test_recorded_books_and_the_execution_go_together() -> None:
+    m = market()
+    with pytest.raises(InvalidInput, match="recorded_book"):
+        execute_crosses(m, recorded_config(), always(m, 0, 1, 1, 1.0))
+    with pytest.raises(InvalidInput, match="recorded_book"):
+        execute_crosses(m, config(), always(m, 0, 1, 1, 1.0), recorded())
+    partial = RecordedBooks({"binance:BTC/USD": recorded().replays["binance:BTC/USD"]})
+    with pytest.raises(InvalidInput, match="no recorded book for kraken:BTC/USD"):
+        execute_crosses(m, recorded_config(), always(m, 0, 1, 1, 1.0), partial)

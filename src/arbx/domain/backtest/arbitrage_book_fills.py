@@ -4,7 +4,8 @@ Where the bar execution fills a leg at the bar's reference price plus a slippage
 here each leg is a taker order that walks a book: the buy leg the asks of the cheap venue,
 the sell leg the bids of the dear one, both sent at once at the fill bar (plus the
 latency, see ``arbitrage._fill_bar``). The book is ``orderbook.synthetic.SyntheticBook``
-around the fill bar's reference price, its depth from the volume known at the decision.
+around the fill bar's reference price, its depth from the volume known at the decision,
+or, given ``RecordedBooks``, the venue's recorded book at the fill instant.
 
 - A round trip is sized as with bars (balances, risk limits, lot size, minimum notional),
   at the average price of walking the requested quantity.
@@ -21,17 +22,53 @@ around the fill bar's reference price, its depth from the volume known at the de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from arbx.domain.backtest.arbitrage_books import NO_MARKET, TAKEN, Books
 from arbx.domain.backtest.costs import round_lot
+from arbx.domain.errors import InvalidInput
 from arbx.domain.orderbook.book import L2Book, Walk
+from arbx.domain.orderbook.tape import BookReplay
 
 FAILED_LEG = -3
 
 
-def _book(books: Books, v: int, bar: int, decided: int) -> L2Book:
+class RecordedBooks:
+    """Recorded books per venue (``BookReplay`` by venue label, "venue:BASE/QUOTE") in
+    place of the synthetic ones: a leg meets its venue's book as recorded at the fill
+    instant (the fill bar's open, or the deciding bar's end with ``fill="close"``) plus
+    ``book.latency_ms``, and its reference price is that book's mid (the bar price when
+    one side is empty)."""
+
+    def __init__(self, replays: Mapping[str, BookReplay]) -> None:
+        self.replays = dict(replays)
+
+    def check(self, labels: list[str]) -> None:
+        missing = [label for label in labels if label not in self.replays]
+        if missing:
+            raise InvalidInput(f"no recorded book for {', '.join(missing)}", field="books")
+
+
+def _instant(books: Books, bar: int, decided: int) -> int:
+    m, cfg = books.market, books.config
+    if cfg.fill == "close" and bar == decided:
+        return int(m.ts[decided]) + m.bar_ms
+    if bar > decided and decided + 1 < m.n:  # a round trip: the next bar's open + latency
+        return max(int(m.ts[decided + 1]) + cfg.book.latency_ms, int(m.ts[bar]))
+    return int(m.ts[bar]) + cfg.book.latency_ms
+
+
+def _book(books: Books, v: int, bar: int, decided: int) -> tuple[L2Book, float]:
+    """The book a leg on venue ``v`` meets and its reference (mid) price."""
+    source = books.book_source
+    if source is not None:
+        book = source.replays[books.market.labels[v]].at(_instant(books, bar, decided))
+        mid = book.mid()
+        return book, books._ref(v, bar) if mid is None else mid
     assert books.volume is not None  # synthetic_book needs the known volume
     mid = books._ref(v, bar)
-    return books.config.book.book(books.market.labels[v], mid, float(books.volume[v, decided]))
+    label = books.market.labels[v]
+    return books.config.book.book(label, mid, float(books.volume[v, decided])), mid
 
 
 def _take(book: L2Book, side: str, qty: float, lot: float) -> Walk:
@@ -61,8 +98,7 @@ def book_round_trip(
     """Like ``Books.round_trip`` with both legs walking their books; returns the matched
     quantity and TAKEN, or (0, the skip reason)."""
     cfg, m = books.config, books.market
-    asks, bids = _book(books, buy, bar, decided), _book(books, sell, bar, decided)
-    ob, os_ = books._ref(buy, bar), books._ref(sell, bar)
+    (asks, ob), (bids, os_) = _book(books, buy, bar, decided), _book(books, sell, bar, decided)
     phib, phis = m.fees[buy].rate(True), m.fees[sell].rate(True)
     rb, rs = float(m.rate[buy, bar]), float(m.rate[sell, bar])
     probe = asks.walk("buy", qty)
@@ -112,12 +148,12 @@ def book_liquidate(books: Books, v: int, decided: int, bar: int) -> None:
     take stays held (``Books.unsold``, in the notes)."""
     m = books.market
     want = books.base[v]
-    walk = _take(_book(books, v, bar, decided), "sell", want, books.config.lot_size)
+    book, ref = _book(books, v, bar, decided)
+    walk = _take(book, "sell", want, books.config.lot_size)
     q = walk.filled
     books.unsold += want - q
     if q <= 0.0:
         return
-    ref = books._ref(v, bar)
     price = walk.average_price
     rate = float(m.rate[v, bar])
     fee = q * price * m.fees[v].rate(True)
@@ -134,13 +170,20 @@ def book_liquidate(books: Books, v: int, decided: int, bar: int) -> None:
 def execution_notes(books: Books) -> list[str]:
     """The result's notes on how it was filled ([] for bar execution)."""
     cfg = books.config
-    if cfg.execution != "synthetic_book":
+    if cfg.execution == "bars":
         return []
-    notes = [
-        "SYNTHETIC order books: legs filled by walking books built from bars ("
-        + cfg.book.describe()
-        + "), not from recorded quotes or books"
-    ]
+    if books.book_source is not None:
+        resyncs = sum(r.resyncs for r in books.book_source.replays.values())
+        notes = [
+            "legs filled by walking recorded order books"
+            f" (latency {cfg.book.latency_ms} ms; {resyncs} resync(s) of the recorded streams)"
+        ]
+    else:
+        notes = [
+            "SYNTHETIC order books: legs filled by walking books built from bars ("
+            + cfg.book.describe()
+            + "), not from recorded quotes or books"
+        ]
     if books.failed_legs:
         notes.append(
             f"{books.failed_legs} leg(s) could not fill in full on the book: {books.failed_qty:g}"

@@ -9,6 +9,7 @@ the rates and marks of the bar it happens at) split into the attribution parts o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from arbx.domain.backtest.arbitrage_market import AlignedMarket, ArbitrageConfig
 from arbx.domain.backtest.costs import BPS, round_lot
 from arbx.domain.backtest.kernels import FloatArray
 from arbx.domain.backtest.result import LEG_SCHEMA
+
+if TYPE_CHECKING:
+    from arbx.domain.backtest.arbitrage_book_fills import RecordedBooks
 
 # Why a decision bar was not taken (codes of the per-bar outcome array).
 TAKEN, BELOW, NO_BALANCE, SIZE_LIMIT, RISK_RULE, NO_MARKET, IN_POSITION, FILL_DELAY = range(8)
@@ -69,6 +73,8 @@ class Books:
     failed_qty: float = 0.0
     failed_cost: float = 0.0
     unsold: float = 0.0
+    # recorded books to fill on instead of synthetic ones (``arbitrage_book_fills``)
+    book_source: RecordedBooks | None = None
 
     @classmethod
     def open(cls, market: AlignedMarket, cfg: ArbitrageConfig) -> Books:
@@ -178,7 +184,7 @@ class Books:
         Returns (filled qty, outcome code: TAKEN or the skip reason).
         """
         cfg, m = self.config, self.market
-        if cfg.execution == "synthetic_book":
+        if cfg.execution != "bars":
             from arbx.domain.backtest.arbitrage_book_fills import book_round_trip
 
             return book_round_trip(
@@ -250,7 +256,7 @@ class Books:
         q = self.base[v]
         if q <= 0.0:
             return
-        if self.config.execution == "synthetic_book":
+        if self.config.execution != "bars":
             from arbx.domain.backtest.arbitrage_book_fills import book_liquidate
 
             book_liquidate(self, v, decided, bar)

@@ -25,7 +25,10 @@ from arbx.domain.backtest.kernels import BoolArray, FloatArray, IntArray
 from arbx.domain.errors import InvalidInput
 from arbx.domain.orderbook.synthetic import SyntheticBook
 
+# what a request may name; "recorded_book" is set by callers that hand the engine recorded
+# books (``arbitrage_book_fills.RecordedBooks``)
 ExecutionModel = Literal["bars", "synthetic_book"]
+EngineExecution = Literal["bars", "synthetic_book", "recorded_book"]
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,7 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_volume_share: float | None = None
     # how legs fill: at bar prices plus the slippage model ("bars"), or by walking a book
     # built from the bars ("synthetic_book", see ``orderbook.synthetic``; flagged synthetic)
-    execution: ExecutionModel = "bars"
+    execution: EngineExecution = "bars"
     book: SyntheticBook = SyntheticBook()
 
     def __post_init__(self) -> None:
@@ -264,7 +267,7 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise InvalidInput(f"{name} must be > 0", field=f"arbitrage.{name}")
 
-        if self.execution not in ("bars", "synthetic_book"):
+        if self.execution not in ("bars", "synthetic_book", "recorded_book"):
             raise InvalidInput(
                 f"execution must be 'bars' or 'synthetic_book', got {self.execution!r}",
                 field="execution",
@@ -275,7 +278,7 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 " drop book",
                 field="book",
             )
-        if self.execution == "synthetic_book":
+        if self.execution != "bars":
             if self.slippage.kind != "none":
                 raise InvalidInput(
                     "with execution 'synthetic_book' a fill's slippage is the walk of the"
@@ -294,5 +297,5 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return (
             self.slippage.depends_on_size
             or self.max_volume_share is not None
-            or self.execution == "synthetic_book"
+            or self.execution != "bars"
         )
