@@ -35,6 +35,7 @@ import numpy.typing as npt
 import polars as pl
 
 from arbx.domain.backtest.arbitrage_accounts import build_result
+from arbx.domain.backtest.arbitrage_book_fills import RecordedBooks
 from arbx.domain.backtest.arbitrage_books import (
     BELOW,
     FILL_DELAY,
@@ -56,12 +57,14 @@ from arbx.domain.backtest.arbitrage_opportunities import NET_SPREAD_EDGES_BPS, g
 from arbx.domain.backtest.costs import BPS
 from arbx.domain.backtest.kernels import BoolArray, FloatArray, IntArray
 from arbx.domain.backtest.result import BacktestResult, Opportunities
+from arbx.domain.errors import InvalidInput
 
 __all__ = [
     "AlignedMarket",
     "ArbitrageConfig",
     "CrossDecisions",
     "PairDecisions",
+    "RecordedBooks",
     "VenueSeries",
     "execute_crosses",
     "execute_pairs",
@@ -129,6 +132,11 @@ def _fill_bar(
 ) -> tuple[int, int] | None:
     """(fill bar, delay in bars) for a decision at ``t``, or None without a market."""
     f = t if cfg.fill == "close" else t + 1
+    if cfg.execution != "bars" and cfg.book.latency_ms and f < market.n:
+        # the order meets the book at the fill instant plus the latency: the bar holding
+        # that instant, or the next bar when it falls in a gap of the axis
+        at = int(market.ts[f]) + cfg.book.latency_ms
+        f = int(np.searchsorted(market.ts, at - market.bar_ms, side="right"))
     if f >= market.n or not all(market.has_bar[v, f] for v in venues):
         return None
     if f == t:
@@ -228,10 +236,14 @@ def _opportunities(
 
 
 def execute_crosses(
-    market: AlignedMarket, cfg: ArbitrageConfig, decisions: CrossDecisions
+    market: AlignedMarket,
+    cfg: ArbitrageConfig,
+    decisions: CrossDecisions,
+    recorded: RecordedBooks | None = None,
 ) -> BacktestResult:
-    """Threshold arbitrage: a round trip at each decision whose net gap clears threshold."""
-    books = Books.open(market, cfg)
+    """Threshold arbitrage: a round trip at each decision whose net gap clears threshold
+    (legs fill on ``recorded`` books with ``execution="recorded_book"``)."""
+    books = _open(market, cfg, recorded)
     kill = _KillSwitch(books, cfg.max_drawdown)
     ok = decisions.net_ok
     outcome = np.full(ok.size, BELOW, dtype=np.int64)
@@ -281,6 +293,19 @@ def execute_crosses(
     return build_result(market, cfg, books, opp, table, notes, {})
 
 
+def _open(market: AlignedMarket, cfg: ArbitrageConfig, recorded: RecordedBooks | None) -> Books:
+    if (recorded is not None) != (cfg.execution == "recorded_book"):
+        raise InvalidInput(
+            "recorded books go with execution 'recorded_book' and it needs them",
+            field="execution",
+        )
+    books = Books.open(market, cfg)
+    if recorded is not None:
+        recorded.check(market.labels)
+        books.book_source = recorded
+    return books
+
+
 def _finish(books: Books, kill: _KillSwitch) -> list[str]:
     market = books.market
     kill.check(market.n - 1)
@@ -291,11 +316,14 @@ def _finish(books: Books, kill: _KillSwitch) -> list[str]:
 
 
 def execute_pairs(
-    market: AlignedMarket, cfg: ArbitrageConfig, decisions: PairDecisions
+    market: AlignedMarket,
+    cfg: ArbitrageConfig,
+    decisions: PairDecisions,
+    recorded: RecordedBooks | None = None,
 ) -> BacktestResult:
     """Statistical arbitrage between venues 0 and 1: open on ``enter``, close on
     ``exit_ok`` or after ``max_hold`` bars, reversing the legs with the same quantity."""
-    books = Books.open(market, cfg)
+    books = _open(market, cfg, recorded)
     kill = _KillSwitch(books, cfg.max_drawdown)
     enter_bars = np.flatnonzero(decisions.enter != 0)
     exit_bars = np.flatnonzero(decisions.exit_ok)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from arbx.domain.backtest.arbitrage_book_fills import execution_notes
 from arbx.domain.backtest.arbitrage_books import Books
 from arbx.domain.backtest.arbitrage_market import AlignedMarket, ArbitrageConfig
 from arbx.domain.backtest.kernels import BoolArray, FloatArray, drawdown
@@ -153,10 +154,12 @@ def build_result(
         benchmark=benchmark(market, cfg, books),
         balances=pl.DataFrame(balances),
         opportunities=opp,
-        notes=[*market.notes, *notes],
+        notes=[*market.notes, *notes, *execution_notes(books)],
         common_currency=market.common_currency,
         attribution=attribution,
         opportunity_table=opportunity_table,
+        execution=cfg.execution,
+        synthetic=cfg.execution == "synthetic_book",
     )
 
 

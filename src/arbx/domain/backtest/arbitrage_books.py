@@ -9,6 +9,7 @@ the rates and marks of the bar it happens at) split into the attribution parts o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from arbx.domain.backtest.arbitrage_market import AlignedMarket, ArbitrageConfig
 from arbx.domain.backtest.costs import BPS, round_lot
 from arbx.domain.backtest.kernels import FloatArray
 from arbx.domain.backtest.result import LEG_SCHEMA
+
+if TYPE_CHECKING:
+    from arbx.domain.backtest.arbitrage_book_fills import RecordedBooks
 
 # Why a decision bar was not taken (codes of the per-bar outcome array).
 TAKEN, BELOW, NO_BALANCE, SIZE_LIMIT, RISK_RULE, NO_MARKET, IN_POSITION, FILL_DELAY = range(8)
@@ -62,6 +66,15 @@ class Books:
     fx_costs: float = 0.0
     event_revaluation: float = 0.0
     event_conversion: float = 0.0
+    # execution "synthetic_book": legs that filled beyond their other leg (see
+    # ``arbitrage_book_fills``), the base left by them, their cost, and base the kill
+    # switch could not sell
+    failed_legs: int = 0
+    failed_qty: float = 0.0
+    failed_cost: float = 0.0
+    unsold: float = 0.0
+    # recorded books to fill on instead of synthetic ones (``arbitrage_book_fills``)
+    book_source: RecordedBooks | None = None
 
     @classmethod
     def open(cls, market: AlignedMarket, cfg: ArbitrageConfig) -> Books:
@@ -171,11 +184,51 @@ class Books:
         Returns (filled qty, outcome code: TAKEN or the skip reason).
         """
         cfg, m = self.config, self.market
+        if cfg.execution != "bars":
+            from arbx.domain.backtest.arbitrage_book_fills import book_round_trip
+
+            return book_round_trip(
+                self, trade_id, decided, bar, buy, sell, qty, purpose, delay, limits
+            )
         ob, os_ = self._ref(buy, bar), self._ref(sell, bar)
         sb, ss = self._slip(buy, qty, decided), self._slip(sell, qty, decided)
         pb, ps = ob * (1.0 + sb), os_ * (1.0 - ss)
         phib, phis = m.fees[buy].rate(True), m.fees[sell].rate(True)
         rb, rs = float(m.rate[buy, bar]), float(m.rate[sell, bar])
+        q, code = self.size(decided, buy, sell, qty, pb, phib, rb, limits)
+        if code != TAKEN:
+            return 0.0, code
+        fee_b, fee_s = q * pb * phib, q * ps * phis
+        self.quote[buy] -= q * pb + fee_b
+        self.base[buy] += q
+        self.base[sell] -= q
+        self.quote[sell] += q * ps - fee_s
+        mb, ms = float(self.value_mark[buy, bar]), float(self.value_mark[sell, bar])
+        self.spread += q * (os_ * rs - ob * rb)
+        self.fees += fee_b * rb + fee_s * rs
+        self.slippage += q * (pb - ob) * rb + q * (os_ - ps) * rs
+        # the base moves from the sell venue's mark to the buy venue's
+        self.event_revaluation += q * (mb - ms)
+        self.notional += q * pb * rb + q * ps * rs
+        self.leg(trade_id, bar, buy, "buy", q, pb, fee_b, purpose, delay)
+        self.leg(trade_id, bar, sell, "sell", q, ps, fee_s, purpose, delay)
+        self.snap(bar)
+        return q, TAKEN
+
+    def size(
+        self,
+        decided: int,
+        buy: int,
+        sell: int,
+        qty: float,
+        pb: float,
+        phib: float,
+        rb: float,
+        limits: bool,
+    ) -> tuple[float, int]:
+        """The quantity a round trip may trade at buy price ``pb`` within balances and
+        (when ``limits``) the risk limits: (qty, TAKEN) or (0, the skip reason)."""
+        cfg = self.config
         affordable = min(self.quote[buy] / (pb * (1.0 + phib)), self.base[sell])
         if affordable <= 0.0:
             return 0.0, NO_BALANCE
@@ -196,27 +249,17 @@ class Books:
             if cap < min(qty, affordable):
                 return 0.0, RISK_RULE
             return 0.0, SIZE_LIMIT if affordable >= qty else NO_BALANCE
-        fee_b, fee_s = q * pb * phib, q * ps * phis
-        self.quote[buy] -= q * pb + fee_b
-        self.base[buy] += q
-        self.base[sell] -= q
-        self.quote[sell] += q * ps - fee_s
-        mb, ms = float(self.value_mark[buy, bar]), float(self.value_mark[sell, bar])
-        self.spread += q * (os_ * rs - ob * rb)
-        self.fees += fee_b * rb + fee_s * rs
-        self.slippage += q * (pb - ob) * rb + q * (os_ - ps) * rs
-        # the base moves from the sell venue's mark to the buy venue's
-        self.event_revaluation += q * (mb - ms)
-        self.notional += q * pb * rb + q * ps * rs
-        self.leg(trade_id, bar, buy, "buy", q, pb, fee_b, purpose, delay)
-        self.leg(trade_id, bar, sell, "sell", q, ps, fee_s, purpose, delay)
-        self.snap(bar)
         return q, TAKEN
 
     def liquidate(self, v: int, decided: int, bar: int) -> None:
         """Sell all base held on venue ``v`` at ``bar`` (the kill switch)."""
         q = self.base[v]
         if q <= 0.0:
+            return
+        if self.config.execution != "bars":
+            from arbx.domain.backtest.arbitrage_book_fills import book_liquidate
+
+            book_liquidate(self, v, decided, bar)
             return
         m = self.market
         ref = self._ref(v, bar)

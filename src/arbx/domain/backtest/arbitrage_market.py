@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 import msgspec
 import numpy as np
@@ -22,6 +23,12 @@ from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, known_volume
 from arbx.domain.backtest.execution import BarArrays, FillMode
 from arbx.domain.backtest.kernels import BoolArray, FloatArray, IntArray
 from arbx.domain.errors import InvalidInput
+from arbx.domain.orderbook.synthetic import SyntheticBook
+
+# what a request may name; "recorded_book" is set by callers that hand the engine recorded
+# books (``arbitrage_book_fills.RecordedBooks``)
+ExecutionModel = Literal["bars", "synthetic_book"]
+EngineExecution = Literal["bars", "synthetic_book", "recorded_book"]
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,10 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_inventory: float | None = None
     max_notional: float | None = None
     max_volume_share: float | None = None
+    # how legs fill: at bar prices plus the slippage model ("bars"), or by walking a book
+    # built from the bars ("synthetic_book", see ``orderbook.synthetic``; flagged synthetic)
+    execution: EngineExecution = "bars"
+    book: SyntheticBook = SyntheticBook()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.capital) and self.capital > 0):
@@ -256,6 +267,35 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise InvalidInput(f"{name} must be > 0", field=f"arbitrage.{name}")
 
+        if self.execution not in ("bars", "synthetic_book", "recorded_book"):
+            raise InvalidInput(
+                f"execution must be 'bars' or 'synthetic_book', got {self.execution!r}",
+                field="execution",
+            )
+        if self.execution == "bars" and self.book != SyntheticBook():
+            raise InvalidInput(
+                "book settings apply to execution 'synthetic_book' only; set execution or"
+                " drop book",
+                field="book",
+            )
+        if self.execution != "bars":
+            if self.slippage.kind != "none":
+                raise InvalidInput(
+                    "with execution 'synthetic_book' a fill's slippage is the walk of the"
+                    " book (book.spread_bps, levels, depth); set slippage kind 'none'",
+                    field="slippage",
+                )
+            if self.book.latency_ms and self.fill == "close":
+                raise InvalidInput(
+                    "book.latency_ms needs fill 'next_open' (a fill at the deciding bar's"
+                    " close has no later instant to delay to)",
+                    field="book.latency_ms",
+                )
+
     @property
     def needs_volume(self) -> bool:
-        return self.slippage.depends_on_size or self.max_volume_share is not None
+        return (
+            self.slippage.depends_on_size
+            or self.max_volume_share is not None
+            or self.execution != "bars"
+        )

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import msgspec
 
 from arbx.domain.backtest.arbitrage import ArbitrageConfig
+from arbx.domain.backtest.arbitrage_market import ExecutionModel
 from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, fees_for, venue_rules
 from arbx.domain.backtest.events import RiskRules
 from arbx.domain.backtest.execution import Execution, FillMode
@@ -17,6 +18,7 @@ from arbx.domain.backtest.sizing import Sizing
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan, utc
 from arbx.domain.market.timespan import parse_instant
+from arbx.domain.orderbook.synthetic import SyntheticBook
 from arbx.domain.strategies import StrategyType, get_strategy, parse_params
 
 EngineChoice = Literal["auto", "vectorized", "event"]
@@ -75,6 +77,10 @@ class BacktestRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     risk_free_rate: float = 0.0
     arbitrage: ArbitrageSettings = ArbitrageSettings()
     min_notional: float | None = None
+    # how orders fill (arbitrage runs): "bars" or "synthetic_book" (books built from bars
+    # with the ``book`` spread/depth/latency model; the result is flagged synthetic)
+    execution: ExecutionModel = "bars"
+    book: SyntheticBook = SyntheticBook()
 
 
 def decode_request(raw: Mapping[str, Any] | bytes) -> BacktestRequest:
@@ -228,6 +234,8 @@ def _arbitrage_config(r: BacktestRequest) -> ArbitrageConfig:
         max_inventory=a.max_inventory,
         max_notional=a.max_notional,
         max_volume_share=r.risk.max_volume_share,
+        execution=r.execution,
+        book=r.book,
     )
 
 
@@ -288,6 +296,8 @@ _ARBITRAGE_FIELDS = frozenset(
         "risk",
         "risk_free_rate",
         "arbitrage",
+        "execution",
+        "book",
     }
 )
 _ARBITRAGE_RISK = frozenset({"max_drawdown", "max_volume_share"})
@@ -351,6 +361,12 @@ def _refuse_unused_single_market(request: BacktestRequest) -> None:
             "conversions apply to arbitrage runs only; a single-market run trades in its"
             " series' quote currency",
             field="conversions",
+        )
+    if request.execution != "bars" or request.book != SyntheticBook():
+        raise InvalidInput(
+            "execution 'synthetic_book' and book settings apply to arbitrage strategies only"
+            f" so far, not {request.strategy}; single-market runs fill on bars",
+            field="execution" if request.execution != "bars" else "book",
         )
     if request.arbitrage != ArbitrageSettings():
         raise InvalidInput(

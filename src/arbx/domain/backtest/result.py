@@ -201,6 +201,10 @@ class BacktestResult:
     common_currency: str | None = None
     attribution: Attribution | None = None
     opportunity_table: pl.DataFrame | None = None
+    # how orders filled: "bars" (bar prices and a slippage model) or "synthetic_book"
+    # (walking books built from bars: ``synthetic`` flags that no recorded book was used)
+    execution: str = "bars"
+    synthetic: bool = False
 
     @property
     def optimistic(self) -> bool:

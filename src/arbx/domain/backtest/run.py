@@ -133,6 +133,9 @@ class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
     # its owner shares it with every holder of results:read
     owner: str | None = None
     shared: bool = False
+    # how orders filled ("bars" | "synthetic_book") and whether the books were synthetic
+    execution: str = "bars"
+    synthetic: bool = False
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -221,6 +224,8 @@ class BacktestRun:
             excess_pnl=result.excess_pnl,
             common_currency=result.common_currency,
             attribution=result.attribution,
+            execution=result.execution,
+            synthetic=result.synthetic,
         )
         tables: dict[TableName, pl.DataFrame] = {
             "curve": result.curve,

@@ -290,7 +290,8 @@ def _describe(meta: RunMeta) -> list[str]:
         f"run {meta.id}  ({meta.created_at:%Y-%m-%d %H:%M:%S} UTC)",
         f"strategy {meta.strategy} ({params}); engine {meta.engine} {meta.engine_version};"
         f" fill {meta.fill}{' (OPTIMISTIC)' if meta.optimistic else ''}; capital"
-        f" {meta.capital:,.2f}",
+        f" {meta.capital:,.2f}"
+        + (f"; execution {meta.execution} (SYNTHETIC books)" if meta.synthetic else ""),
         f"span {meta.span_start:%Y-%m-%d %H:%M} .. {meta.span_end:%Y-%m-%d %H:%M} UTC",
     ]
     for used in meta.series:

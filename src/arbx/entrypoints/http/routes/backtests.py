@@ -154,7 +154,10 @@ _BODY = Body(
         " {traded series: series pricing its quote}, capital, fees {venue: {maker_bps,"
         " taker_bps}}, slippage {kind: none|fixed|volume_share, bps, k_bps}, sizing, fill"
         " (next_open | close, optimistic), engine (auto|vectorized|event), lot_size, risk,"
-        " risk_free_rate, arbitrage {...}, shared (bool: let every results reader see it)."
+        " risk_free_rate, arbitrage {...}, execution (bars | synthetic_book: arbitrage legs"
+        " walk books built from bars, flagged synthetic), book {spread_bps, levels,"
+        " level_step_bps, depth_share, depth_growth, latency_ms},"
+        " shared (bool: let every results reader see it)."
     ),
 )
 
