@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 import polars as pl
 
-from arbx.domain.errors import InvalidInput
+from arbx.domain.errors import ArbxError, InvalidInput
 from arbx.domain.market import (
     BAR_COLUMNS,
     Exchange,
@@ -255,9 +256,15 @@ class EnsureHistory:
         cursor: datetime | None = target.start
         while cursor is not None:
             started = time.perf_counter()
-            page = await client.fetch_ohlcv(
-                series.symbol, series.timeframe, TimeSpan(cursor, target.end)
-            )
+            try:
+                page = await client.fetch_ohlcv(
+                    series.symbol, series.timeframe, TimeSpan(cursor, target.end)
+                )
+            except ArbxError as exc:
+                # keep what the batch fetched so far (its pages were valid), then say so
+                if buffer:
+                    await self._flush(series, TimeSpan(batch_start, cursor), buffer, run, carry)
+                raise _what_was_kept(exc, series, run, cursor) from None
             run.fetch_seconds += time.perf_counter() - started
             covered_end = page.covered.end if page.covered is not None else target.end
             buffer.append(page.bars)
@@ -336,6 +343,21 @@ class EnsureHistory:
         start = timeframe.floor_ms(span.start_ms)
         end = min(-(-span.end_ms // step) * step, timeframe.floor_ms(to_ms(self._clock.now())))
         return TimeSpan.from_ms(start, end) if start < end else None
+
+
+E = TypeVar("E", bound=ArbxError)
+
+
+def _what_was_kept(error: E, series: SeriesKey, run: _Run, stopped_at: datetime) -> E:
+    """``error`` with what the run wrote before it (the next run resumes from there)."""
+    note = (
+        f"; this run wrote {run.bars_written:,} bar(s) of {series} before the failure,"
+        f" (the valid bars it fetched before {stopped_at.isoformat()} are stored;"
+        " run it again to fetch the rest)"
+    )
+    error.message = f"{error.message}{note}"
+    error.args = (error.message,)
+    return error
 
 
 def _support(client: ExchangeClient, timeframe: Timeframe) -> None:

@@ -46,6 +46,8 @@ class Rule:
 
     # integrity (per bar, from arbx.domain.market.check_bars plus the clock)
     PRICE_NOT_POSITIVE = "price_not_positive"
+    PRICE_NOT_FINITE = "price_not_finite"  # NaN or infinity: a broken feed, not a price <= 0
+    VOLUME_NOT_FINITE = "volume_not_finite"
     VOLUME_NEGATIVE = "volume_negative"
     HIGH_BELOW_OPEN_CLOSE = "high_below_open_close"
     LOW_ABOVE_OPEN_CLOSE = "low_above_open_close"

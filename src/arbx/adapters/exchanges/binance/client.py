@@ -138,9 +138,7 @@ class BinanceClient(VenueClient):
                 venue=VENUE,
             ) from None
         if error.code == -1121 and market is not None:
-            error_ = self.unknown_symbol(str(market.symbol))
-            self._markets = None  # our market list is stale: the venue no longer has it
-            raise error_
+            raise self.refused_listed_symbol(market, f"code {error.code}, {error.msg}")
         if error.code == -1120:
             raise InvalidInput(f"binance rejected the interval: {error.msg}", field="timeframe")
         raise ExchangeError(

@@ -84,9 +84,7 @@ class CoinbaseClient(RequestRateClient):
         except msgspec.MsgspecError:
             message = response.body[:200].decode("utf-8", "replace")
         if response.status == 404 and market is not None:
-            error = self.unknown_symbol(str(market.symbol))
-            self._markets = None
-            raise error
+            raise self.refused_listed_symbol(market, f"HTTP 404 {message}")
         if "granularity" in message.lower():
             raise InvalidInput(f"coinbase rejected the granularity: {message}", field="timeframe")
         raise ExchangeError(

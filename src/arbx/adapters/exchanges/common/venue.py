@@ -177,6 +177,18 @@ class VenueClient(ExchangeClient):
             details=close,
         )
 
+    def refused_listed_symbol(self, market: Market, answer: str) -> InvalidInput:
+        """The venue refused candles of a market its own list has (delisted or suspended
+        since the list was loaded): say so, not "not listed; did you mean". The stale list
+        is dropped, so the next request loads it again."""
+        self._markets = None
+        return InvalidInput(
+            f"{self.venue_id} refused candles of {market.symbol} ({market.venue_symbol})"
+            f" with {answer!r}, although its market list had the pair; it may have been"
+            " delisted or suspended meanwhile (the market list is reloaded on the next request)",
+            field="symbol",
+        )
+
     async def _market_map(self) -> dict[Symbol, Market]:
         fresh = self._timer.monotonic() - self._markets_loaded_at < self._market_ttl
         if self._markets is None or not fresh:

@@ -24,7 +24,12 @@ from arbx.ports.exchange import Market
 
 E = TypeVar("E", wire.KrakenOhlcResponse, wire.KrakenAssetPairsResponse, wire.KrakenTimeResponse)
 
-_UNAVAILABLE = ("EService:Unavailable", "EService:Busy", "EGeneral:Temporary lockout")
+_UNAVAILABLE = (
+    "EService:Unavailable",
+    "EService:Busy",
+    "EGeneral:Temporary lockout",
+    "EGeneral:Internal error",
+)
 _RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests")
 
 
@@ -140,9 +145,7 @@ class KrakenClient(RequestRateClient):
         if any(e.startswith(_UNAVAILABLE) for e in errors):
             raise ExchangeUnavailable(f"kraken is unavailable: {text}", venue=VENUE)
         if market is not None and any(e.startswith("EQuery:Unknown asset pair") for e in errors):
-            error = self.unknown_symbol(str(market.symbol))
-            self._markets = None
-            raise error
+            raise self.refused_listed_symbol(market, text)
         if any(e.startswith("EGeneral:Invalid arguments") for e in errors):
             raise InvalidInput(
                 f"kraken rejected the request {response.path}: {text}", field="params"
