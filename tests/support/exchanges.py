@@ -175,6 +175,13 @@ class FakeVenue:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
     weight_used: int = 0
+    # Binance: the request weight allowed per calendar minute of ``now`` (None: unlimited);
+    # a request past it is answered 429 with Retry-After and counted in ``weight_rejections``
+    weight_limit: int | None = None
+    weight_rejections: int = 0
+    weight_minute: int | None = None
+    # rows one page serves at most, below the venue's documented limit (None: the limit)
+    page_cap: int | None = None
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         for _ in range(times):
@@ -269,7 +276,7 @@ def binance_app(venue: FakeVenue) -> web.Application:
         minutes = BINANCE_INTERVALS.get(q.get("interval", ""))
         if minutes is None:
             return _json({"code": -1120, "msg": "Invalid interval."}, 400)
-        limit = min(int(q.get("limit", "500")), 1000)
+        limit = min(int(q.get("limit", "500")), 1000, venue.page_cap or 1000)
         step = minutes * 60_000
         candles = venue.markets[symbol].aggregate(step)
         lo = int(q.get("startTime", "0"))
@@ -356,7 +363,24 @@ def binance_app(venue: FakeVenue) -> web.Application:
 
     @web.middleware
     async def weight(request: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
+        minute = venue.now_ms // 60_000
+        if venue.weight_minute is not None and minute != venue.weight_minute:
+            venue.weight_used = 0  # Binance resets the count at each calendar minute
+        venue.weight_minute = minute
         venue.weight_used += BINANCE_WEIGHTS.get(request.path, 1)
+        if venue.weight_limit is not None and venue.weight_used > venue.weight_limit:
+            venue.weight_rejections += 1
+            retry_after = 60 - (venue.now_ms // 1000) % 60
+            return web.Response(
+                body=b'{"code":-1003,"msg":"Too much request weight used; current limit is'
+                b' 6000 request weight per 1 MINUTE."}',
+                status=429,
+                content_type="application/json",
+                headers={
+                    "Retry-After": str(retry_after),
+                    "X-MBX-USED-WEIGHT-1M": str(venue.weight_used),
+                },
+            )
         response: web.StreamResponse = await handler(request)  # type: ignore[operator]
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(venue.weight_used)
         return response
@@ -491,20 +515,21 @@ def kraken_app(venue: FakeVenue) -> web.Application:
         candles = venue.markets[symbol].aggregate(step)
         committed_end = now // step * step  # the current interval is not committed yet
         page = candles.window(since + 1, committed_end)
+        cap = min(720, venue.page_cap or 720)
         rows = [
             [int(t) // 1000, _fmt(o), _fmt(h), _fmt(lw), _fmt(c), _fmt((o + c) / 2), _fmt(v), 3]
             for t, o, h, lw, c, v in zip(
-                page.ts[:720],
-                page.open[:720],
-                page.high[:720],
-                page.low[:720],
-                page.close[:720],
-                page.volume[:720],
+                page.ts[:cap],
+                page.open[:cap],
+                page.high[:cap],
+                page.low[:cap],
+                page.close[:cap],
+                page.volume[:cap],
                 strict=True,
             )
         ]
         last = rows[-1][0] if rows else since // 1000
-        if len(rows) < 720:
+        if page.ts.size <= cap and len(rows) < 720:
             # Reached the present: Kraken always appends the current, unfinished interval.
             current = candles.window(committed_end, committed_end + step)
             price = float(current.close[0]) if current.ts.size else float(candles.close[-1])

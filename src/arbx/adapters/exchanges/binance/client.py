@@ -21,7 +21,7 @@ from arbx.adapters.exchanges.binance.mapping import (
 )
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
-from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.ratelimit import MinuteWindow
 from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
 from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
 from arbx.domain.errors import ExchangeError, InvalidInput
@@ -32,8 +32,9 @@ from arbx.ports.exchange import Market
 class BinanceClient(VenueClient):
     """GET /api/v3/klines (<= 1000 rows), /api/v3/exchangeInfo, /api/v3/time.
 
-    The rate limit is Binance's request weight (``weight_per_minute``); the venue's own
-    count (X-MBX-USED-WEIGHT-1M) lowers our bucket when it is ahead of ours.
+    The rate limit is Binance's request weight (``weight_per_minute``), counted per fixed
+    calendar minute as Binance does (a request that does not fit waits for the next minute);
+    the venue's own count (X-MBX-USED-WEIGHT-1M) replaces ours when it is ahead.
     """
 
     venue_id = VENUE
@@ -53,7 +54,7 @@ class BinanceClient(VenueClient):
         rng: random.Random | None = None,
     ) -> None:
         timer = timer or SystemTimer()
-        limiter = TokenBucket(weight_per_minute, weight_per_minute / 60.0, timer)
+        limiter = MinuteWindow(weight_per_minute, timer)
         http = VenueHttp.with_breaker(
             VENUE,
             session,
@@ -95,15 +96,18 @@ class BinanceClient(VenueClient):
             "endTime": end_ms - 1,
             "limit": self.page_limit,
         }
-        bars, count, newest_ms = await self._http.get(
+        bars, _count, newest_ms = await self._http.get(
             "/api/v3/klines",
             params,
             lambda response: self._parse_klines(response, market, start_ms, end_ms),
             weight=WEIGHT_KLINES,
         )
-        if count < self.page_limit or newest_ms is None:
-            return NativePage(bars, end_ms)  # Binance sent everything up to endTime
-        return NativePage(bars, newest_ms + timeframe.ms)
+        if newest_ms is None:
+            return NativePage(bars, end_ms)  # no kline in [startTime, endTime]
+        # A page shorter than the limit is not the end of the data (Binance and its mirrors
+        # cap pages below the limit at times): go on from the last row sent; the next
+        # request answers for the rest (an empty answer says nothing more exists).
+        return NativePage(bars, min(end_ms, newest_ms + timeframe.ms))
 
     # -- parsing ----------------------------------------------------------------------------
 

@@ -50,11 +50,16 @@ class CoinbaseClient(RequestRateClient):
             "start": iso(start_ms),
             "end": iso(window_end - timeframe.ms),  # inclusive: at most 300 buckets
         }
-        bars = await self._http.get(
-            f"/products/{market.venue_symbol}/candles",
-            params,
-            lambda response: self._parse_candles(response, market, start_ms, window_end),
-        )
+        for _ in range(2):
+            bars = await self._http.get(
+                f"/products/{market.venue_symbol}/candles",
+                params,
+                lambda response: self._parse_candles(response, market, start_ms, window_end),
+            )
+            # An empty answer for a window inside the span is more likely a hiccup than
+            # 300 intervals without a trade: ask once more before taking it as the answer.
+            if not bars.is_empty() or window_end >= end_ms:
+                break
         return NativePage(bars, window_end)
 
     # -- parsing ----------------------------------------------------------------------------

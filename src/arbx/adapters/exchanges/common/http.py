@@ -13,7 +13,7 @@ import msgspec
 
 from arbx.adapters.exchanges.common.breaker import CircuitBreaker
 from arbx.adapters.exchanges.common.decoding import MalformedPayload
-from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.ratelimit import RateLimiter
 from arbx.adapters.exchanges.common.timing import Timer
 from arbx.domain.errors import ExchangeError, ExchangeUnavailable, RateLimited
 
@@ -85,7 +85,7 @@ class VenueHttp:
         session: aiohttp.ClientSession,
         base_url: str,
         *,
-        limiter: TokenBucket,
+        limiter: RateLimiter,
         timer: Timer,
         retry: RetryPolicy | None,
         rng: random.Random | None,
@@ -115,7 +115,7 @@ class VenueHttp:
         session: aiohttp.ClientSession,
         base_url: str,
         *,
-        limiter: TokenBucket,
+        limiter: RateLimiter,
         breaker: CircuitBreaker,
         timer: Timer,
         retry: RetryPolicy | None = None,

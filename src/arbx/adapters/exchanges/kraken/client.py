@@ -66,14 +66,17 @@ class KrakenClient(RequestRateClient):
             "interval": INTERVALS[timeframe],
             "since": start_ms // 1000 - 1,  # since is exclusive
         }
-        bars, count, newest_ms, last = await self._http.get(
+        bars, _count, newest_ms, last = await self._http.get(
             "/0/public/OHLC",
             params,
             lambda response: self._parse_ohlc(response, market, start_ms, end_ms),
         )
         if newest_ms is None:
             return NativePage(bars, end_ms)  # nothing after since: nothing up to now
-        if newest_ms + timeframe.ms >= end_ms or count < self.page_limit:
+        # Kraken appends the current, uncommitted interval (after ``last``) only when the
+        # answer reaches the present; a page without it, short or not, is not the end.
+        reached_present = last is not None and newest_ms > last * 1000
+        if newest_ms + timeframe.ms >= end_ms or reached_present:
             return NativePage(bars, end_ms)
         cursor = newest_ms + timeframe.ms if last is None else last * 1000 + timeframe.ms
         return NativePage(bars, min(end_ms, max(cursor, start_ms + timeframe.ms)))
