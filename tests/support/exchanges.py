@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import aiohttp
@@ -182,6 +183,15 @@ class FakeVenue:
     weight_minute: int | None = None
     # rows one page serves at most, below the venue's documented limit (None: the limit)
     page_cap: int | None = None
+    # seconds after an interval closes before the venue serves its bar (late publication)
+    publish_delay: float = 0.0
+    # Kraken: serve only the latest this many intervals, whatever ``since`` asks (the live
+    # venue keeps 720); None: page from ``since`` like a mirror
+    serve_latest: int | None = None
+
+    def published_until(self, step: int) -> int:
+        """End (exclusive, ms) of the closed intervals the venue serves bars for by now."""
+        return (self.now_ms - round(self.publish_delay * 1000)) // step * step
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         for _ in range(times):
@@ -220,19 +230,23 @@ def _fault_middleware(venue: FakeVenue) -> Callable[..., object]:
     ) -> web.StreamResponse:
         venue.requests.append((request.path, dict(request.query)))
         fault = venue.take_fault(request.path)
+        date = {"Date": format_datetime(venue.now, usegmt=True)}  # the venue's clock
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.status is not None:
             return web.Response(
                 body=fault.body,
                 status=fault.status,
-                headers=fault.headers,
+                headers={**date, **fault.headers},
                 content_type="application/json",
             )
         response = await handler(request)  # type: ignore[operator]
         if fault is not None and fault.transform is not None and isinstance(response, web.Response):
             body = fault.transform(bytes(response.body))  # type: ignore[arg-type]
-            return web.Response(body=body, status=response.status, content_type="application/json")
+            return web.Response(
+                body=body, status=response.status, headers=date, content_type="application/json"
+            )
+        response.headers.update(date)  # type: ignore[attr-defined]
         return response  # type: ignore[no-any-return]
 
     return middleware
@@ -240,6 +254,25 @@ def _fault_middleware(venue: FakeVenue) -> Callable[..., object]:
 
 def _fmt(value: float) -> str:
     return f"{value:.8f}"
+
+
+def forming_partial(page: Candles, step: int, venue: FakeVenue) -> Candles:
+    """What a venue that serves its open interval (Binance, Coinbase) sends: bars published
+    by now as they are, the interval still open as it stands so far (close = open, half the
+    volume), and nothing for intervals closed but not yet published (``publish_delay``)."""
+    published = venue.published_until(step)
+    forming = venue.now_ms // step * step
+    keep = (page.ts < published) | (page.ts == forming)
+    kept = Candles(
+        *(a[keep] for a in (page.ts, page.open, page.high, page.low, page.close, page.volume))
+    )
+    open_now = kept.ts == forming
+    if open_now.any():
+        kept.close = np.where(open_now, kept.open, kept.close)
+        kept.high = np.where(open_now, np.maximum(kept.open, kept.low), kept.high)
+        kept.low = np.where(open_now, np.minimum(kept.open, kept.low), kept.low)
+        kept.volume = np.where(open_now, kept.volume / 2, kept.volume)
+    return kept
 
 
 # -- Binance ----------------------------------------------------------------------------------
@@ -281,7 +314,7 @@ def binance_app(venue: FakeVenue) -> web.Application:
         candles = venue.markets[symbol].aggregate(step)
         lo = int(q.get("startTime", "0"))
         hi = min(int(q.get("endTime", str(venue.now_ms))), venue.now_ms) + 1
-        page = candles.window(lo, hi)
+        page = forming_partial(candles.window(lo, hi), step, venue)
         rows = [
             [
                 int(t),
@@ -424,6 +457,7 @@ def coinbase_app(venue: FakeVenue) -> web.Application:
                 400,
             )
         page = venue.markets[symbol].aggregate(step).window(start, min(end, venue.now_ms) + 1)
+        page = forming_partial(page, step, venue)
         rows = [
             [int(t) // 1000, lw, h, o, c, v]
             for t, o, h, lw, c, v in zip(
@@ -514,7 +548,10 @@ def kraken_app(venue: FakeVenue) -> web.Application:
         since = int(q.get("since", "0")) * 1000
         candles = venue.markets[symbol].aggregate(step)
         committed_end = now // step * step  # the current interval is not committed yet
-        page = candles.window(since + 1, committed_end)
+        lo = since + 1
+        if venue.serve_latest is not None:
+            lo = max(lo, committed_end - venue.serve_latest * step)
+        page = candles.window(lo, min(committed_end, venue.published_until(step)))
         cap = min(720, venue.page_cap or 720)
         rows = [
             [int(t) // 1000, _fmt(o), _fmt(h), _fmt(lw), _fmt(c), _fmt((o + c) / 2), _fmt(v), 3]

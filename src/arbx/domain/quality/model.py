@@ -89,6 +89,12 @@ class GapCause(enum.Enum):
     NO_TRADES = "no_trades"  # the venue printed no bar because nothing traded
     OUTAGE = "outage"  # other venues traded: the venue or our collector was down
     UNKNOWN = "unknown"
+    # at the live edge (the collectors' settle window): the venue may still publish these
+    # bars; provisional, asked again on the next run and classed once the edge has moved on
+    PENDING = "pending"
+    # the venue answered without these bars because it does not serve that far back
+    # (Kraken's OHLC endpoint serves its latest 720 intervals only)
+    NOT_SERVED = "not_served"
 
     def __str__(self) -> str:
         return self.value

@@ -23,7 +23,7 @@ from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
 from arbx.adapters.exchanges.common.ratelimit import MinuteWindow
 from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
-from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
+from arbx.adapters.exchanges.common.venue import NativePage, VenueClient, venue_clock_ms
 from arbx.domain.errors import ExchangeError, InvalidInput
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
@@ -96,31 +96,43 @@ class BinanceClient(VenueClient):
             "endTime": end_ms - 1,
             "limit": self.page_limit,
         }
-        bars, _count, newest_ms = await self._http.get(
+        bars, newest_ms, closed_until = await self._http.get(
             "/api/v3/klines",
             params,
             lambda response: self._parse_klines(response, market, start_ms, end_ms),
             weight=WEIGHT_KLINES,
         )
         if newest_ms is None:
-            return NativePage(bars, end_ms)  # no kline in [startTime, endTime]
+            # no kline in [startTime, endTime]
+            return NativePage(bars, end_ms, closed_until_ms=closed_until)
         # A page shorter than the limit is not the end of the data (Binance and its mirrors
         # cap pages below the limit at times): go on from the last row sent; the next
         # request answers for the rest (an empty answer says nothing more exists).
-        return NativePage(bars, min(end_ms, newest_ms + timeframe.ms))
+        return NativePage(bars, min(end_ms, newest_ms + timeframe.ms), closed_until_ms=closed_until)
 
     # -- parsing ----------------------------------------------------------------------------
 
     def _parse_klines(
         self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
-    ) -> tuple[pl.DataFrame, int, int | None]:
-        """(bars in [start, end), rows sent, open time of the newest row sent)."""
+    ) -> tuple[pl.DataFrame, int | None, int | None]:
+        """(closed bars in [start, end), open time of the newest row sent, where the
+        venue's closed klines end when the answer shows it).
+
+        A kline is closed when its close time is before the venue's clock (the ``Date`` of
+        the answer), not ours: the open kline Binance sends last is never a bar.
+        """
         self._raise_for_error(response, market)
         rows = decode(
             wire.KLINES, response.body, venue=VENUE, what="klines", row_fields=wire.KLINE_FIELDS
         )
         newest = max(r.open_time for r in rows) if rows else None
-        return klines_to_bars(rows, start_ms, end_ms), len(rows), newest
+        venue_now = venue_clock_ms(response)
+        if venue_now is None:
+            return klines_to_bars(rows, start_ms, end_ms), newest, None
+        closed = [r for r in rows if r.close_time < venue_now]
+        forming = [r.open_time for r in rows if r.close_time >= venue_now]
+        closed_until = min(forming) if forming else venue_now
+        return klines_to_bars(closed, start_ms, end_ms), newest, closed_until
 
     def _parse_info(self, response: HttpResponse) -> wire.BinanceExchangeInfo:
         self._raise_for_error(response)

@@ -17,7 +17,7 @@ from arbx.adapters.exchanges.coinbase.mapping import (
 )
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse
-from arbx.adapters.exchanges.common.venue import NativePage, RequestRateClient
+from arbx.adapters.exchanges.common.venue import NativePage, RequestRateClient, venue_clock_ms
 from arbx.domain.errors import ExchangeError, InvalidInput
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
@@ -51,27 +51,39 @@ class CoinbaseClient(RequestRateClient):
             "end": iso(window_end - timeframe.ms),  # inclusive: at most 300 buckets
         }
         for _ in range(2):
-            bars = await self._http.get(
+            bars, venue_now = await self._http.get(
                 f"/products/{market.venue_symbol}/candles",
                 params,
-                lambda response: self._parse_candles(response, market, start_ms, window_end),
+                lambda response: self._parse_candles(
+                    response, market, timeframe, start_ms, window_end
+                ),
             )
             # An empty answer for a window inside the span is more likely a hiccup than
             # 300 intervals without a trade: ask once more before taking it as the answer.
             if not bars.is_empty() or window_end >= end_ms:
                 break
-        return NativePage(bars, window_end)
+        return NativePage(bars, window_end, closed_until_ms=venue_now)
 
     # -- parsing ----------------------------------------------------------------------------
 
     def _parse_candles(
-        self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
-    ) -> pl.DataFrame:
+        self,
+        response: HttpResponse,
+        market: Market,
+        timeframe: Timeframe,
+        start_ms: int,
+        end_ms: int,
+    ) -> tuple[pl.DataFrame, int | None]:
+        """(closed candles in [start, end), the venue's clock when the answer gives it)."""
         self._raise_for_error(response, market)
         rows = decode(
             wire.CANDLES, response.body, venue=VENUE, what="candles", row_fields=wire.CANDLE_FIELDS
         )
-        return candles_to_bars(rows, start_ms, end_ms)
+        venue_now = venue_clock_ms(response)
+        if venue_now is not None:
+            # the newest bucket may still be in progress at the venue's clock (not ours)
+            end_ms = min(end_ms, timeframe.floor_ms(venue_now))
+        return candles_to_bars(rows, start_ms, end_ms), venue_now
 
     def _parse_products(self, response: HttpResponse) -> list[wire.CoinbaseProduct]:
         self._raise_for_error(response)
