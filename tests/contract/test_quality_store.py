@@ -174,6 +174,17 @@ async def test_gaps_round_trip_and_overlap_queries(store: QualityStore) -> None:
     assert await store.gaps(KEY, TimeSpan(minute(12), minute(50))) == []
 
 
+async def test_every_gap_cause_is_stored_and_read_back(store: QualityStore) -> None:
+    gaps = [
+        DataGap(KEY, minute(10 * i), minute(10 * i + 3), 3, cause)
+        for i, cause in enumerate(GapCause)
+    ]
+
+    assert await store.replace_gaps(KEY, DAY, gaps) == len(GapCause)
+
+    assert [g.cause for g in await store.gaps(KEY, DAY)] == list(GapCause)
+
+
 async def test_replace_gaps_drops_what_overlaps_the_span_only(store: QualityStore) -> None:
     await store.replace_gaps(KEY, DAY, [gap(10, 12), gap(50, 60), gap(100, 130)])
 

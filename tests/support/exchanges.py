@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import aiohttp
@@ -175,6 +176,22 @@ class FakeVenue:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
     weight_used: int = 0
+    # Binance: the request weight allowed per calendar minute of ``now`` (None: unlimited);
+    # a request past it is answered 429 with Retry-After and counted in ``weight_rejections``
+    weight_limit: int | None = None
+    weight_rejections: int = 0
+    weight_minute: int | None = None
+    # rows one page serves at most, below the venue's documented limit (None: the limit)
+    page_cap: int | None = None
+    # seconds after an interval closes before the venue serves its bar (late publication)
+    publish_delay: float = 0.0
+    # Kraken: serve only the latest this many intervals, whatever ``since`` asks (the live
+    # venue keeps 720); None: page from ``since`` like a mirror
+    serve_latest: int | None = None
+
+    def published_until(self, step: int) -> int:
+        """End (exclusive, ms) of the closed intervals the venue serves bars for by now."""
+        return (self.now_ms - round(self.publish_delay * 1000)) // step * step
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         for _ in range(times):
@@ -213,19 +230,23 @@ def _fault_middleware(venue: FakeVenue) -> Callable[..., object]:
     ) -> web.StreamResponse:
         venue.requests.append((request.path, dict(request.query)))
         fault = venue.take_fault(request.path)
+        date = {"Date": format_datetime(venue.now, usegmt=True)}  # the venue's clock
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.status is not None:
             return web.Response(
                 body=fault.body,
                 status=fault.status,
-                headers=fault.headers,
+                headers={**date, **fault.headers},
                 content_type="application/json",
             )
         response = await handler(request)  # type: ignore[operator]
         if fault is not None and fault.transform is not None and isinstance(response, web.Response):
             body = fault.transform(bytes(response.body))  # type: ignore[arg-type]
-            return web.Response(body=body, status=response.status, content_type="application/json")
+            return web.Response(
+                body=body, status=response.status, headers=date, content_type="application/json"
+            )
+        response.headers.update(date)  # type: ignore[attr-defined]
         return response  # type: ignore[no-any-return]
 
     return middleware
@@ -233,6 +254,25 @@ def _fault_middleware(venue: FakeVenue) -> Callable[..., object]:
 
 def _fmt(value: float) -> str:
     return f"{value:.8f}"
+
+
+def forming_partial(page: Candles, step: int, venue: FakeVenue) -> Candles:
+    """What a venue that serves its open interval (Binance, Coinbase) sends: bars published
+    by now as they are, the interval still open as it stands so far (close = open, half the
+    volume), and nothing for intervals closed but not yet published (``publish_delay``)."""
+    published = venue.published_until(step)
+    forming = venue.now_ms // step * step
+    keep = (page.ts < published) | (page.ts == forming)
+    kept = Candles(
+        *(a[keep] for a in (page.ts, page.open, page.high, page.low, page.close, page.volume))
+    )
+    open_now = kept.ts == forming
+    if open_now.any():
+        kept.close = np.where(open_now, kept.open, kept.close)
+        kept.high = np.where(open_now, np.maximum(kept.open, kept.low), kept.high)
+        kept.low = np.where(open_now, np.minimum(kept.open, kept.low), kept.low)
+        kept.volume = np.where(open_now, kept.volume / 2, kept.volume)
+    return kept
 
 
 # -- Binance ----------------------------------------------------------------------------------
@@ -269,12 +309,12 @@ def binance_app(venue: FakeVenue) -> web.Application:
         minutes = BINANCE_INTERVALS.get(q.get("interval", ""))
         if minutes is None:
             return _json({"code": -1120, "msg": "Invalid interval."}, 400)
-        limit = min(int(q.get("limit", "500")), 1000)
+        limit = min(int(q.get("limit", "500")), 1000, venue.page_cap or 1000)
         step = minutes * 60_000
         candles = venue.markets[symbol].aggregate(step)
         lo = int(q.get("startTime", "0"))
         hi = min(int(q.get("endTime", str(venue.now_ms))), venue.now_ms) + 1
-        page = candles.window(lo, hi)
+        page = forming_partial(candles.window(lo, hi), step, venue)
         rows = [
             [
                 int(t),
@@ -356,7 +396,24 @@ def binance_app(venue: FakeVenue) -> web.Application:
 
     @web.middleware
     async def weight(request: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
+        minute = venue.now_ms // 60_000
+        if venue.weight_minute is not None and minute != venue.weight_minute:
+            venue.weight_used = 0  # Binance resets the count at each calendar minute
+        venue.weight_minute = minute
         venue.weight_used += BINANCE_WEIGHTS.get(request.path, 1)
+        if venue.weight_limit is not None and venue.weight_used > venue.weight_limit:
+            venue.weight_rejections += 1
+            retry_after = 60 - (venue.now_ms // 1000) % 60
+            return web.Response(
+                body=b'{"code":-1003,"msg":"Too much request weight used; current limit is'
+                b' 6000 request weight per 1 MINUTE."}',
+                status=429,
+                content_type="application/json",
+                headers={
+                    "Retry-After": str(retry_after),
+                    "X-MBX-USED-WEIGHT-1M": str(venue.weight_used),
+                },
+            )
         response: web.StreamResponse = await handler(request)  # type: ignore[operator]
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(venue.weight_used)
         return response
@@ -400,6 +457,7 @@ def coinbase_app(venue: FakeVenue) -> web.Application:
                 400,
             )
         page = venue.markets[symbol].aggregate(step).window(start, min(end, venue.now_ms) + 1)
+        page = forming_partial(page, step, venue)
         rows = [
             [int(t) // 1000, lw, h, o, c, v]
             for t, o, h, lw, c, v in zip(
@@ -490,21 +548,25 @@ def kraken_app(venue: FakeVenue) -> web.Application:
         since = int(q.get("since", "0")) * 1000
         candles = venue.markets[symbol].aggregate(step)
         committed_end = now // step * step  # the current interval is not committed yet
-        page = candles.window(since + 1, committed_end)
+        lo = since + 1
+        if venue.serve_latest is not None:
+            lo = max(lo, committed_end - venue.serve_latest * step)
+        page = candles.window(lo, min(committed_end, venue.published_until(step)))
+        cap = min(720, venue.page_cap or 720)
         rows = [
             [int(t) // 1000, _fmt(o), _fmt(h), _fmt(lw), _fmt(c), _fmt((o + c) / 2), _fmt(v), 3]
             for t, o, h, lw, c, v in zip(
-                page.ts[:720],
-                page.open[:720],
-                page.high[:720],
-                page.low[:720],
-                page.close[:720],
-                page.volume[:720],
+                page.ts[:cap],
+                page.open[:cap],
+                page.high[:cap],
+                page.low[:cap],
+                page.close[:cap],
+                page.volume[:cap],
                 strict=True,
             )
         ]
         last = rows[-1][0] if rows else since // 1000
-        if len(rows) < 720:
+        if page.ts.size <= cap and len(rows) < 720:
             # Reached the present: Kraken always appends the current, unfinished interval.
             current = candles.window(committed_end, committed_end + step)
             price = float(current.close[0]) if current.ts.size else float(candles.close[-1])

@@ -8,7 +8,7 @@ import msgspec
 
 from arbx.app.validate_series import peer_bars, stored_span
 from arbx.domain.market import SeriesKey, TimeSpan
-from arbx.domain.quality import DataGap, GapStatus, detect_gaps, merge_gap_status
+from arbx.domain.quality import DataGap, GapCause, GapStatus, detect_gaps, merge_gap_status
 from arbx.ports.bar_store import BarStore
 from arbx.ports.quality_store import QualityStore
 
@@ -63,7 +63,7 @@ class DetectGaps:
             evidence=evidence,
             quiet_limit_bars=self._quiet_limit if quiet_limit_bars is None else quiet_limit_bars,
         )
-        merged = merge_gap_status(detected, stored)
+        merged = _keep_collector_causes(merge_gap_status(detected, stored), stored)
         if store:
             await self._quality.replace_gaps(key, checked, merged)
         return GapReport(
@@ -75,6 +75,25 @@ class DetectGaps:
             by_status=dict(Counter(g.status.value for g in merged)),
             evidence=sorted(evidence),
         )
+
+
+def _keep_collector_causes(merged: list[DataGap], stored: list[DataGap]) -> list[DataGap]:
+    """A stored gap the collector knows more about than the evidence can tell (``pending``:
+    the venue may still publish it, ``not_served``: the venue does not serve it) keeps its
+    cause when it is detected again with the same extent."""
+    known = {
+        (g.start, g.end): g.cause
+        for g in stored
+        if g.cause in (GapCause.PENDING, GapCause.NOT_SERVED)
+    }
+    if not known:
+        return merged
+    return [
+        msgspec.structs.replace(g, cause=known[(g.start, g.end)])
+        if (g.start, g.end) in known
+        else g
+        for g in merged
+    ]
 
 
 class ListGaps:

@@ -6,6 +6,15 @@ from the venue page by page, validates each batch with the data-quality ingest r
 upserts the accepted bars, and records the gaps the venue really has. It is resumable: an
 interrupted run leaves whole batches written, and the next run starts from the coverage, so
 it fetches only what is still missing; upserts mean nothing is ever stored twice.
+
+Near the live edge venues are not final yet: they publish a bar seconds late, and their
+newest candle may still be forming. The last ``settle_bars`` intervals before the closed
+edge are the settle window: a hole there is recorded as ``pending`` (asked again on the next
+run, classed only once the edge has moved past it), and stored bars there (plus the one
+interval that has just left it) are fetched again and replaced when the venue's final bar
+differs: the only case in which a stored bar is overwritten, and the report lists each.
+Holes recorded before (quiet intervals, outages, what the venue does not serve) are not
+fetched again; bars past the venue's own closed edge are reported as not fetched.
 """
 
 from __future__ import annotations
@@ -15,11 +24,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 import polars as pl
 
-from arbx.domain.errors import InvalidInput
+from arbx.domain.errors import ArbxError, InvalidInput
 from arbx.domain.market import (
     BAR_COLUMNS,
     Exchange,
@@ -27,6 +37,7 @@ from arbx.domain.market import (
     Timeframe,
     TimeSpan,
     empty_bars,
+    from_ms,
     to_ms,
 )
 from arbx.domain.quality import (
@@ -61,9 +72,21 @@ class RejectedBar(msgspec.Struct, frozen=True):
     reasons: str
 
 
+class ReplacedBar(msgspec.Struct, frozen=True):
+    """A stored bar of the settle window that the venue's later answer changed."""
+
+    ts: datetime
+    before: tuple[float, float, float, float, float]  # open, high, low, close, volume
+    after: tuple[float, float, float, float, float]
+
+
 class EnsureHistoryReport(msgspec.Struct, frozen=True):
     """What a run did. ``missing`` are the spans it set out to fetch (after coalescing);
-    ``venue_gaps`` the holes the venue has inside them (quiet intervals are information)."""
+    ``venue_gaps`` the holes the venue has inside them (quiet intervals are information),
+    each with its cause: not printed (``no_trades``, ``outage``, ``unknown``), not served
+    (``not_served``) or not yet published (``pending``, at the live edge). ``not_fetched``
+    are the parts of ``missing`` no answer covered (past the venue's own closed edge: asked
+    again on the next run). ``replaced`` lists stored settle-window bars overwritten."""
 
     series: SeriesKey
     span: TimeSpan | None
@@ -80,6 +103,13 @@ class EnsureHistoryReport(msgspec.Struct, frozen=True):
     fetch_seconds: float
     validate_seconds: float
     store_seconds: float
+    not_fetched: list[TimeSpan] = msgspec.field(default_factory=list)
+    bars_replaced: int = 0
+    replaced: list[ReplacedBar] = msgspec.field(default_factory=list)
+
+    def gap_bars(self, *causes: GapCause) -> int:
+        """Missing bars of the venue gaps with one of ``causes``."""
+        return sum(g.bars_missing for g in self.venue_gaps if g.cause in causes)
 
     @property
     def up_to_date(self) -> bool:
@@ -106,6 +136,12 @@ class _Run:
     gaps: dict[datetime, DataGap] = field(default_factory=dict)
     fetched_as: Timeframe | None = None
     resampled: bool = False
+    settle: TimeSpan | None = None  # the settle window: holes here are pending
+    replace_from: datetime | None = None  # stored bars from here on may be replaced
+    not_served: list[TimeSpan] = field(default_factory=list)
+    not_fetched: list[TimeSpan] = field(default_factory=list)
+    bars_replaced: int = 0
+    replaced: list[ReplacedBar] = field(default_factory=list)
     fetch_seconds: float = 0.0
     validate_seconds: float = 0.0
     store_seconds: float = 0.0
@@ -115,6 +151,8 @@ class _Run:
         self.requests += page.requests
         self.bars_fetched += page.bars.height
         self.fetched_as, self.resampled = page.fetched_as, page.resampled
+        if page.not_served is not None:
+            self.not_served.append(page.not_served)
         if page.covered is not None:
             self.fetched_ms += page.covered.end_ms - page.covered.start_ms
         if self.progress is not None:
@@ -144,6 +182,7 @@ class EnsureHistory:
       batch, which the next run fetches again).
     - ``coalesce_bars``: two missing spans separated by fewer stored bars than this are
       fetched as one (a page re-read costs less than one request per tiny hole).
+    - ``settle_bars``: the settle window at the live edge, in intervals (see the module).
     """
 
     def __init__(
@@ -155,9 +194,13 @@ class EnsureHistory:
         quality: QualityStore | None = None,
         batch_rows: int = 10_000,
         coalesce_bars: int = 720,
+        settle_bars: int = 3,
     ) -> None:
         if batch_rows < 1 or coalesce_bars < 0:
             raise InvalidInput("batch_rows must be >= 1 and coalesce_bars >= 0", field="batch_rows")
+        if settle_bars < 0:
+            raise InvalidInput("settle_bars must be >= 0", field="settle_bars")
+        self._settle_bars = settle_bars
         self._store = store
         self._exchanges = dict(exchanges)
         self._clock = clock
@@ -195,21 +238,51 @@ class EnsureHistory:
             )
         return client
 
+    def settle_window(self, timeframe: Timeframe) -> TimeSpan | None:
+        """The last ``settle_bars`` closed intervals (None when ``settle_bars`` is 0)."""
+        edge = timeframe.floor_ms(to_ms(self._clock.now()))
+        if not self._settle_bars:
+            return None
+        return TimeSpan.from_ms(edge - self._settle_bars * timeframe.ms, edge)
+
     async def missing_spans(self, series: SeriesKey, span: TimeSpan) -> list[TimeSpan]:
-        """The spans a run would fetch: grid-aligned, closed bars only, not stored, not known
-        quiet, coalesced."""
+        """The spans a run would fetch: grid-aligned, closed bars only, not stored (but the
+        settle window's stored bars, fetched again), not recorded as a hole of the venue
+        (but pending holes, asked again, also just before the span), coalesced."""
         aligned = self._aligned(series.timeframe, span)
         if aligned is None:
             return []
+        tf_ms = series.timeframe.ms
+        refetch = self._refetch_window(series.timeframe, aligned)
+        if refetch is not None:
+            aligned = TimeSpan(min(aligned.start, refetch.start), aligned.end)
         covered = list(await self._store.coverage(series, aligned))
+        if refetch is not None:
+            covered = [part for c in covered for part in c.subtract([refetch])]
+        pending: list[TimeSpan] = []
         if self._quality is not None:
-            covered += [
-                gap.span
-                for gap in await self._quality.gaps(series, aligned)
-                if gap.cause is GapCause.NO_TRADES
-            ]
+            around = TimeSpan.from_ms(
+                aligned.start_ms - self._coalesce_bars * tf_ms, aligned.end_ms
+            )
+            for gap in await self._quality.gaps(series, around):
+                if gap.cause is GapCause.PENDING:
+                    pending.append(gap.span)
+                elif gap.span.overlaps(aligned):
+                    covered.append(gap.span)  # a hole the venue answered around before
         missing = aligned.subtract(covered)
-        return _coalesce(missing, self._coalesce_bars * series.timeframe.ms)
+        missing += [p for p in pending if not any(p.overlaps(m) for m in missing)]
+        return _coalesce(missing, self._coalesce_bars * tf_ms)
+
+    def _refetch_window(self, timeframe: Timeframe, aligned: TimeSpan) -> TimeSpan | None:
+        """The settle window plus the interval that has just left it, when ``aligned``
+        reaches it: stored bars there are fetched again (they may not have been final)."""
+        settle = self.settle_window(timeframe)
+        if settle is None:
+            return None
+        start = settle.start_ms - timeframe.ms
+        if aligned.end_ms <= start:
+            return None
+        return TimeSpan.from_ms(start, aligned.end_ms)
 
     async def execute(
         self, series: SeriesKey, span: TimeSpan, progress: ProgressCallback | None = None
@@ -223,6 +296,9 @@ class EnsureHistory:
             time.perf_counter(),
             progress,
         )
+        run.settle = self.settle_window(series.timeframe)
+        if run.settle is not None:
+            run.replace_from = from_ms(run.settle.start_ms - series.timeframe.ms)
         for target in missing:
             await self._fill(client, series, target, run)
         return EnsureHistoryReport(
@@ -241,6 +317,9 @@ class EnsureHistory:
             fetch_seconds=run.fetch_seconds,
             validate_seconds=run.validate_seconds,
             store_seconds=run.store_seconds,
+            not_fetched=run.not_fetched,
+            bars_replaced=run.bars_replaced,
+            replaced=run.replaced[:MAX_REJECTED_LISTED],
         )
 
     # -- one missing span -------------------------------------------------------------------
@@ -255,16 +334,25 @@ class EnsureHistory:
         cursor: datetime | None = target.start
         while cursor is not None:
             started = time.perf_counter()
-            page = await client.fetch_ohlcv(
-                series.symbol, series.timeframe, TimeSpan(cursor, target.end)
-            )
+            try:
+                page = await client.fetch_ohlcv(
+                    series.symbol, series.timeframe, TimeSpan(cursor, target.end)
+                )
+            except ArbxError as exc:
+                # keep what the batch fetched so far (its pages were valid), then say so
+                if buffer:
+                    await self._flush(series, TimeSpan(batch_start, cursor), buffer, run, carry)
+                raise _what_was_kept(exc, series, run, cursor) from None
             run.fetch_seconds += time.perf_counter() - started
-            covered_end = page.covered.end if page.covered is not None else target.end
+            covered_end = page.covered.end if page.covered is not None else cursor
             buffer.append(page.bars)
             rows += page.bars.height
             run.page_done(page)
+            if page.next_start is None and covered_end < target.end:
+                # the venue's own clock says these are not closed yet: nothing answered
+                run.not_fetched.append(TimeSpan(covered_end, target.end))
             cursor = page.next_start
-            if rows >= self._batch_rows or cursor is None:
+            if (rows >= self._batch_rows or cursor is None) and batch_start < covered_end:
                 batch = TimeSpan(batch_start, covered_end)
                 carry = await self._flush(series, batch, buffer, run, carry)
                 buffer, rows, batch_start = [], 0, covered_end
@@ -292,10 +380,41 @@ class EnsureHistory:
         run.validate_seconds += time.perf_counter() - started
         started = time.perf_counter()
         if not accepted.is_empty():
+            accepted = await self._keep_stored(series, batch, accepted, run)
+        if not accepted.is_empty():
             run.bars_written += await self._store.write(series, accepted)
         trailing = await self._record_gaps(series, batch, fetched, run, carry)
         run.store_seconds += time.perf_counter() - started
         return trailing
+
+    async def _keep_stored(
+        self, series: SeriesKey, batch: TimeSpan, accepted: pl.DataFrame, run: _Run
+    ) -> pl.DataFrame:
+        """``accepted`` without the bars the store holds already, but those of the settle
+        window that the venue has changed since (recorded as replaced)."""
+        known = await self._store.read(series, batch)
+        if known.is_empty():
+            return accepted
+        values = list(BAR_COLUMNS[1:])
+        joined = accepted.join(
+            known.select(BAR_COLUMNS), on="ts", how="left", suffix="__stored", coalesce=True
+        )
+        stored = pl.col("open__stored").is_not_null()
+        changed = pl.any_horizontal([pl.col(c) != pl.col(f"{c}__stored") for c in values])
+        may_replace = (
+            pl.lit(False) if run.replace_from is None else pl.col("ts") >= run.replace_from
+        )
+        flagged = joined.with_columns(
+            (stored & changed & may_replace).alias("__replace"),
+            (~stored).alias("__new"),
+        )
+        for row in flagged.filter(pl.col("__replace")).iter_rows(named=True):
+            run.bars_replaced += 1
+            if len(run.replaced) < MAX_REJECTED_LISTED:
+                before = tuple(float(row[f"{c}__stored"]) for c in values)
+                after = tuple(float(row[c]) for c in values)
+                run.replaced.append(ReplacedBar(row["ts"], before, after))  # type: ignore[arg-type]
+        return flagged.filter(pl.col("__new") | pl.col("__replace")).select(BAR_COLUMNS)
 
     async def _record_gaps(
         self,
@@ -322,7 +441,7 @@ class EnsureHistory:
         if span != batch:
             known = await self._store.read(series, span)
             bars = pl.concat([known, fetched]).unique("ts", keep="last").sort("ts")
-        gaps = detect_gaps(series, bars, span=span)
+        gaps = [_settled(gap, run) for gap in detect_gaps(series, bars, span=span)]
         if self._quality is not None and (gaps or stored):
             await self._quality.replace_gaps(series, span, merge_gap_status(gaps, stored))
         for gap in gaps:
@@ -336,6 +455,34 @@ class EnsureHistory:
         start = timeframe.floor_ms(span.start_ms)
         end = min(-(-span.end_ms // step) * step, timeframe.floor_ms(to_ms(self._clock.now())))
         return TimeSpan.from_ms(start, end) if start < end else None
+
+
+def _settled(gap: DataGap, run: _Run) -> DataGap:
+    """A detected gap with what the run knows about it: pending in the settle window (the
+    venue may still publish it), not served where the venue answered from a later start."""
+    cause = gap.cause
+    if any(gap.span.overlaps(part) for part in run.not_served):
+        cause = GapCause.NOT_SERVED
+    if run.settle is not None and gap.span.overlaps(run.settle):
+        cause = GapCause.PENDING
+    if cause is gap.cause:
+        return gap
+    return DataGap(gap.series, gap.start, gap.end, gap.bars_missing, cause, gap.status)
+
+
+E = TypeVar("E", bound=ArbxError)
+
+
+def _what_was_kept(error: E, series: SeriesKey, run: _Run, stopped_at: datetime) -> E:
+    """``error`` with what the run wrote before it (the next run resumes from there)."""
+    note = (
+        f"; this run wrote {run.bars_written:,} bar(s) of {series} before the failure,"
+        f" (the valid bars it fetched before {stopped_at.isoformat()} are stored;"
+        " run it again to fetch the rest)"
+    )
+    error.message = f"{error.message}{note}"
+    error.args = (error.message,)
+    return error
 
 
 def _support(client: ExchangeClient, timeframe: Timeframe) -> None:

@@ -337,6 +337,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         quality=quality_store,
         batch_rows=settings.provided.exchanges.batch_rows,
+        settle_bars=settings.provided.exchanges.settle_bars,
     )
     # backfills started over HTTP (background, recorded as job runs) or by the CLI (now)
     ingest_runs = providers.Singleton(

@@ -276,10 +276,15 @@ class ExchangesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     ingest_concurrency: int = 4
     # bars validated and written together (an interruption refetches at most one batch)
     batch_rows: int = 10_000
+    # the settle window at the live edge, in intervals: holes there are pending (asked again),
+    # stored bars there are fetched again and replaced if the venue changed them
+    settle_bars: int = 3
 
     def __post_init__(self) -> None:
         if self.ingest_max_bars < 1 or self.ingest_concurrency < 1 or self.batch_rows < 1:
             raise ValueError("ingest_max_bars, ingest_concurrency and batch_rows must be >= 1")
+        if self.settle_bars < 0:
+            raise ValueError("settle_bars must be >= 0")
 
 
 class BacktestSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -56,6 +56,12 @@ class OhlcvPage:
     - ``fetched_as`` / ``resampled``: the venue timeframe requested and whether the bars were
       aggregated from it because the venue lacks ``timeframe``.
     - ``requests``: HTTP requests the page took (retries included).
+    - ``not_served``: the part of ``covered`` the venue answered for without serving it: it
+      does not serve that far back (Kraken's OHLC endpoint keeps the latest 720 intervals);
+      the holes there are not the venue's quiet intervals. None when it served all of it.
+    "Closed" is decided by the venue's own signals where it gives them (Kraken's ``last``,
+    Binance's close time and the venue's clock), not only by the local clock: a bar the venue
+    still forms is never in ``bars``, and ``covered`` then stops at the venue's edge.
     """
 
     bars: pl.DataFrame
@@ -64,6 +70,7 @@ class OhlcvPage:
     fetched_as: Timeframe
     resampled: bool
     requests: int = 1
+    not_served: TimeSpan | None = None
 
 
 class BreakerState(enum.Enum):

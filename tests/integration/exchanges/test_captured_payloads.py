@@ -12,7 +12,7 @@ from tests.support.exchanges import FakeExchanges, FakeTimer, Fault, fixture_byt
 LATER = FakeTimer(datetime(2024, 6, 1, tzinfo=UTC))
 
 
-async def test_kraken_ccxt_capture_gives_six_hourly_bars_with_xbt_as_btc(
+async def test_kraken_ccxt_capture_gives_its_committed_hourly_bars_with_xbt_as_btc(
     fake_venues: FakeExchanges, exchange_session: aiohttp.ClientSession
 ) -> None:
     fake = fake_venues.kraken
@@ -23,7 +23,9 @@ async def test_kraken_ccxt_capture_gives_six_hourly_bars_with_xbt_as_btc(
     page = await client.fetch_ohlcv(Symbol.parse("BTC/USDT"), Timeframe.H1, span)
 
     assert fake.requests[-1][1]["pair"] == "XBTUSDT"
-    assert page.bars.height == 6
+    # six rows, but the one after ``last`` (1706796000) is Kraken's uncommitted interval:
+    # not a bar, although our clock (June) says that hour closed long ago
+    assert page.bars.height == 5
     assert page.bars.row(0) == (
         from_ms(1706626800_000),
         43437.5,
@@ -32,14 +34,17 @@ async def test_kraken_ccxt_capture_gives_six_hourly_bars_with_xbt_as_btc(
         43361.1,
         18.75430110,
     )
-    assert page.bars["ts"][-1] == from_ms(1706799600_000)
-    assert page.next_start is None  # fewer rows than a page: Kraken reached the present
+    assert page.bars["ts"][-1] == from_ms(1706641200_000)
+    assert page.covered is not None
+    assert page.covered.end == from_ms(1706799600_000)  # where Kraken's forming hour opens
+    assert page.next_start is None  # the uncommitted row says Kraken reached the present
 
 
 async def test_coinbase_exchange_capture_reorders_low_high_open_close(
     fake_venues: FakeExchanges, exchange_session: aiohttp.ClientSession
 ) -> None:
     fake = fake_venues.coinbase
+    fake.now = LATER.now()  # the venue's clock (its Date header) agrees with ours
     client = make_client(fake, exchange_session, LATER)
     body = fixture_bytes("coinbase/rest_candles_exchange_real_ccxt.json")
     fake.inject(Fault.http(200, body, path="/candles"))

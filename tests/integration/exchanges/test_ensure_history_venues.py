@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -48,6 +48,7 @@ async def test_backfill_then_a_rerun_asks_the_venue_for_nothing(
     fake_timer: FakeTimer,
 ) -> None:
     fake = fake_venues[venue]
+    fake_timer.advance(600)  # the span ends 10 minutes before the live edge: all settled
     client = make_client(fake, exchange_session, fake_timer)
     store, quality = MemoryBarStore(), MemoryQualityStore()
     key = SeriesKey.of(venue, "BTC/USDC", "1m")
@@ -100,6 +101,31 @@ async def test_a_5xx_burst_interrupts_and_the_rerun_fetches_only_the_rest(
     assert_same_bars(final, want)
     assert report.bars_written == want.height - partial.height  # no bar stored twice
     assert final["ts"].n_unique() == final.height
+
+
+async def test_a_failing_fetch_keeps_the_valid_pages_of_its_batch_and_says_so(
+    fake_venues: FakeExchanges, exchange_session: aiohttp.ClientSession, fake_timer: FakeTimer
+) -> None:
+    fake = fake_venues.coinbase
+    client = make_client(fake, exchange_session, fake_timer)
+    store, quality = MemoryBarStore(), MemoryQualityStore()
+    key = SeriesKey.of("coinbase", "BTC/USDC", "1m")
+    use_case = ensure(client, fake_timer, store, quality, batch_rows=100_000)  # one batch
+
+    def fail_after_five_pages(progress: HistoryProgress) -> None:
+        if progress.pages == 5:
+            fake.inject(Fault.http(503, "Service Unavailable", path="/candles"), 4)
+
+    with pytest.raises(ExchangeUnavailable) as caught:
+        await use_case.execute(key, SPAN, fail_after_five_pages)
+
+    kept = await store.read(key, SPAN)
+    five_pages = TimeSpan.of(START, START + timedelta(minutes=5 * 300))
+    assert_same_bars(kept, expected_bars(fake.markets[key.symbol], "1m", START, five_pages.end))
+    message = caught.value.message
+    assert "gave up after 4 attempts" in message
+    assert f"wrote {kept.height:,} bar(s)" in message
+    assert five_pages.end.isoformat() in message
 
 
 async def test_a_cancelled_backfill_leaves_whole_batches_and_resumes(

@@ -121,7 +121,7 @@ async def test_kraken_rate_limit_inside_a_200_body_is_retried(
     ("error", "kind"),
     [
         ('{"error":["EGeneral:Invalid arguments"]}', InvalidInput),
-        ('{"error":["EGeneral:Internal error"]}', ExchangeError),
+        ('{"error":["EGeneral:Permission denied"]}', ExchangeError),
     ],
 )
 async def test_kraken_other_errors_in_a_200_body_fail_without_retry(
@@ -264,13 +264,63 @@ async def test_truncated_json_is_an_exchange_error_naming_the_venue(
     fake = fake_venues[venue]
     client = make_client(fake, exchange_session, fake_timer)
     await client.list_markets()
-    fake.inject(Fault.truncated())
+    fake.inject(Fault.truncated(), 4)  # every attempt is cut off
 
     with pytest.raises(ExchangeError, match=f"{venue} sent a .*not valid JSON") as caught:
         await fetch(client)
 
     assert caught.value.venue == venue
     assert caught.value.field == "payload"
+    assert "gave up after 4 attempts" in caught.value.message
+    assert fake.count(CANDLES[venue]) == 4
+
+
+@pytest.mark.parametrize("venue", VENUES)
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.truncated(),
+        Fault.http(200, "<html><body>502 Bad Gateway</body></html>"),
+        # a bare NaN token where a price should be (quoted or not): not JSON
+        Fault(transform=lambda body: re.sub(rb'"?\d+\.\d+"?', b"NaN", body, count=1)),
+    ],
+    ids=["cut-json", "html-200", "nan-token"],
+)
+async def test_a_200_that_does_not_decode_is_retried_like_a_5xx(
+    venue: str,
+    fault: Fault,
+    fake_venues: FakeExchanges,
+    exchange_session: aiohttp.ClientSession,
+    fake_timer: FakeTimer,
+) -> None:
+    fake = fake_venues[venue]
+    client = make_client(fake, exchange_session, fake_timer)
+    await client.list_markets()
+    fault.path = CANDLES[venue]
+    fake.inject(fault, 2)
+
+    page = await fetch(client)
+
+    assert page.bars.height > 250  # type: ignore[attr-defined]
+    assert fake.count(CANDLES[venue]) == 3
+    assert client.status().consecutive_failures == 0  # the success closed the count again
+
+
+async def test_kraken_internal_error_in_a_200_body_is_retried_then_says_how_hard_it_tried(
+    fake_venues: FakeExchanges, exchange_session: aiohttp.ClientSession, fake_timer: FakeTimer
+) -> None:
+    fake = fake_venues.kraken
+    client = make_client(fake, exchange_session, fake_timer)
+    fake.inject(Fault.http(200, '{"error":["EGeneral:Internal error"]}', path="/OHLC"))
+
+    page = await fetch(client)  # one internal error, then the real answer
+
+    assert page.bars.height > 300  # type: ignore[attr-defined]
+    assert fake.count("/OHLC") == 2
+    fake.inject(Fault.http(200, '{"error":["EGeneral:Internal error"]}', path="/OHLC"), 4)
+    with pytest.raises(ExchangeUnavailable, match="Internal error") as caught:
+        await fetch(client)
+    assert "gave up after 4 attempts" in caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -295,7 +345,7 @@ async def test_a_malformed_field_is_an_exchange_error_naming_the_field(
     fake = fake_venues[venue]
     client = make_client(fake, exchange_session, fake_timer)
     await client.list_markets()
-    fake.inject(Fault(transform=lambda body: re.sub(old, new, body, count=1)))
+    fake.inject(Fault(transform=lambda body: re.sub(old, new, body, count=1)), 4)
 
     with pytest.raises(ExchangeError) as caught:
         await fetch(client)
@@ -303,6 +353,7 @@ async def test_a_malformed_field_is_an_exchange_error_naming_the_field(
     assert caught.value.venue == venue
     assert caught.value.field == field, str(caught.value)
     assert not isinstance(caught.value, ExchangeUnavailable)
+    assert "gave up after 4 attempts" in caught.value.message
 
 
 async def test_a_malformed_markets_list_names_the_field(
@@ -310,7 +361,7 @@ async def test_a_malformed_markets_list_names_the_field(
 ) -> None:
     fake = fake_venues.binance
     client = make_client(fake, exchange_session, fake_timer)
-    fake.inject(Fault.corrupt(b'"baseAsset":"BTC"', b'"baseAsset":7'))
+    fake.inject(Fault.corrupt(b'"baseAsset":"BTC"', b'"baseAsset":7'), 4)
 
     with pytest.raises(ExchangeError, match="exchangeInfo") as caught:
         await client.list_markets()
@@ -357,10 +408,13 @@ async def test_the_venues_own_unknown_symbol_error_is_invalid_input(
     await client.list_markets()  # the list still has it; the venue has delisted it since
     fake.inject(Fault.http(status, body, path=CANDLES[venue]))
 
-    with pytest.raises(InvalidInput, match=f"BTC/USDC is not listed on {venue}") as caught:
+    with pytest.raises(InvalidInput, match=f"{venue} refused candles of BTC/USDC") as caught:
         await fetch(client)
 
     assert caught.value.field == "symbol"
+    assert "not listed" not in caught.value.message
+    assert "did you mean" not in caught.value.message
+    assert "although its market list had the pair" in caught.value.message
     assert fake.count(CANDLES[venue]) == 1
     before = sum(
         1 for path, _ in fake.requests if "Pairs" in path or "nfo" in path or path == "/products"

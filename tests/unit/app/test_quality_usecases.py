@@ -15,7 +15,7 @@ from arbx.app.resample_series import ResampleSeries
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.market import BAR_COLUMNS, SeriesKey, Timeframe, TimeSpan
-from arbx.domain.quality import GapCause, GapStatus, RepairPolicy, Rule, Severity
+from arbx.domain.quality import DataGap, GapCause, GapStatus, RepairPolicy, Rule, Severity
 from arbx.ports.clock import Clock
 from tests.builders import DEFAULT_START, make_bars
 
@@ -99,6 +99,21 @@ async def test_detect_gaps_tells_causes_from_the_other_venues(world: World) -> N
         (minute(100), 100, GapCause.OUTAGE),  # long, and the others traded
     ]
     assert report.evidence == [BINANCE, COINBASE]
+    assert await world.gaps.execute(KRAKEN) == report.gaps
+
+
+async def test_detect_gaps_keeps_what_the_collector_knows_about_a_gap(world: World) -> None:
+    span = TimeSpan(minute(0), minute(300))
+    collected = [
+        DataGap(KRAKEN, minute(50), minute(53), 3, GapCause.PENDING),
+        DataGap(KRAKEN, minute(100), minute(200), 100, GapCause.NOT_SERVED),
+    ]
+    await world.quality.replace_gaps(KRAKEN, span, collected)
+
+    report = await world.detect.execute(KRAKEN)
+
+    # the evidence alone would say no_trades and outage; the venue's answers said more
+    assert [g.cause for g in report.gaps] == [GapCause.PENDING, GapCause.NOT_SERVED]
     assert await world.gaps.execute(KRAKEN) == report.gaps
 
 

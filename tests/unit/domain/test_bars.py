@@ -34,19 +34,19 @@ def set_cell(bars: pl.DataFrame, row: int, column: str, value: object) -> pl.Dat
 
 # kind -> (breaker(bars, row), column the violation names, rule)
 BREAKERS: dict[str, tuple[Callable[[pl.DataFrame, int], pl.DataFrame], str, str]] = {
-    "nan open": (lambda b, r: set_cell(b, r, "open", float("nan")), "open", "price_not_positive"),
+    "nan open": (lambda b, r: set_cell(b, r, "open", float("nan")), "open", "price_not_finite"),
     "zero close": (lambda b, r: set_cell(b, r, "close", 0.0), "close", "price_not_positive"),
     "null low": (lambda b, r: set_cell(b, r, "low", None), "low", "price_not_positive"),
     "infinite high": (
         lambda b, r: set_cell(b, r, "high", float("inf")),
         "high",
-        "price_not_positive",
+        "price_not_finite",
     ),
     "negative volume": (lambda b, r: set_cell(b, r, "volume", -1.0), "volume", "volume_negative"),
     "nan volume": (
         lambda b, r: set_cell(b, r, "volume", float("nan")),
         "volume",
-        "volume_negative",
+        "volume_not_finite",
     ),
     "high under open/close": (
         lambda b, r: set_cell(b, r, "high", pl.max_horizontal("open", "close") * 0.99),

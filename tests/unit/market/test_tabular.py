@@ -93,7 +93,7 @@ def test_bad_rows_are_rejected_with_source_row_and_rule() -> None:
     assert ts_ms(result.bars) == [T0, T0 + 240_000]
     by_row = {(r.row, r.rule) for r in result.rejected}
     assert (1, "high_below_open_close") in by_row
-    assert (2, "price_not_positive") in by_row
+    assert (2, "price_not_finite") in by_row
     assert (3, "ts_off_grid") in by_row
     assert (5, "ts_unparsed") in by_row
     assert {r.row for r in result.rejected} == {1, 2, 3, 5}

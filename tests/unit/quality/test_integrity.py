@@ -43,12 +43,13 @@ def test_clean_series_has_no_findings_and_scores_one() -> None:
     ("column", "value", "rule"),
     [
         ("open", -1.0, Rule.PRICE_NOT_POSITIVE),
-        ("close", float("nan"), Rule.PRICE_NOT_POSITIVE),
-        ("low", float("inf"), Rule.PRICE_NOT_POSITIVE),
+        ("close", float("nan"), Rule.PRICE_NOT_FINITE),
+        ("low", float("inf"), Rule.PRICE_NOT_FINITE),
+        ("low", float("-inf"), Rule.PRICE_NOT_FINITE),
         ("high", 1.0, Rule.HIGH_BELOW_OPEN_CLOSE),
         ("low", 1000.0, Rule.LOW_ABOVE_OPEN_CLOSE),
         ("volume", -0.5, Rule.VOLUME_NEGATIVE),
-        ("volume", float("nan"), Rule.VOLUME_NEGATIVE),
+        ("volume", float("nan"), Rule.VOLUME_NOT_FINITE),
     ],
 )
 def test_each_bar_rule_is_an_error_on_its_bar(column: str, value: float, rule: str) -> None:

@@ -87,18 +87,33 @@ _ROW_RULES: tuple[tuple[str, str, pl.Expr, str], ...] = (
     ("ts_null", "ts", pl.col("ts").is_null(), "ts is missing"),
     *(
         (
+            "price_not_finite",
+            col,
+            pl.col(col).is_nan() | pl.col(col).is_infinite(),
+            f"{col} must be a finite number (the venue sent NaN or infinity)",
+        )
+        for col in PRICE_COLUMNS
+    ),
+    *(
+        (
             "price_not_positive",
             col,
-            (~(pl.col(col).is_finite() & (pl.col(col) > 0))).fill_null(True),
-            f"{col} must be a finite number > 0",
+            pl.col(col).is_null() | (pl.col(col).is_finite() & (pl.col(col) <= 0)),
+            f"{col} must be a number > 0",
         )
         for col in PRICE_COLUMNS
     ),
     (
+        "volume_not_finite",
+        "volume",
+        pl.col("volume").is_nan() | pl.col("volume").is_infinite(),
+        "volume must be a finite number (the venue sent NaN or infinity)",
+    ),
+    (
         "volume_negative",
         "volume",
-        (~(pl.col("volume").is_finite() & (pl.col("volume") >= 0))).fill_null(True),
-        "volume must be a finite number >= 0",
+        pl.col("volume").is_null() | (pl.col("volume").is_finite() & (pl.col("volume") < 0)),
+        "volume must be a number >= 0",
     ),
     (
         "high_below_open_close",
@@ -120,7 +135,7 @@ def check_bars(frame: pl.DataFrame, timeframe: Timeframe | None = None) -> list[
     """All per-row violations of the bar integrity rules, in row order.
 
     The frame must already have the canonical columns and dtypes (see ``coerce_bars``).
-    Rules: prices finite and > 0, volume finite and >= 0, high >= max(open, close),
+    Rules: prices finite (``price_not_finite``) and > 0, volume finite and >= 0, high >= max(open, close),
     low <= min(open, close), high >= low, ts present, on the timeframe grid (when given),
     strictly ascending (no duplicates).
     """

@@ -46,6 +46,8 @@ class Rule:
 
     # integrity (per bar, from arbx.domain.market.check_bars plus the clock)
     PRICE_NOT_POSITIVE = "price_not_positive"
+    PRICE_NOT_FINITE = "price_not_finite"  # NaN or infinity: a broken feed, not a price <= 0
+    VOLUME_NOT_FINITE = "volume_not_finite"
     VOLUME_NEGATIVE = "volume_negative"
     HIGH_BELOW_OPEN_CLOSE = "high_below_open_close"
     LOW_ABOVE_OPEN_CLOSE = "low_above_open_close"
@@ -87,6 +89,12 @@ class GapCause(enum.Enum):
     NO_TRADES = "no_trades"  # the venue printed no bar because nothing traded
     OUTAGE = "outage"  # other venues traded: the venue or our collector was down
     UNKNOWN = "unknown"
+    # at the live edge (the collectors' settle window): the venue may still publish these
+    # bars; provisional, asked again on the next run and classed once the edge has moved on
+    PENDING = "pending"
+    # the venue answered without these bars because it does not serve that far back
+    # (Kraken's OHLC endpoint serves its latest 720 intervals only)
+    NOT_SERVED = "not_served"
 
     def __str__(self) -> str:
         return self.value

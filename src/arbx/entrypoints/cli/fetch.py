@@ -17,6 +17,7 @@ from arbx.app.ensure_history import EnsureHistoryReport, HistoryProgress
 from arbx.app.ingest_runs import IngestRuns
 from arbx.domain.errors import ArbxError
 from arbx.domain.market import Exchange, SeriesKey, TimeSpan
+from arbx.domain.quality import GapCause
 from arbx.entrypoints.runtime import resolve
 from arbx.entrypoints.schemas.naming import as_option
 from arbx.entrypoints.schemas.spans import bounded_span
@@ -143,14 +144,27 @@ def print_report(report: EnsureHistoryReport, out: TextIO | None = None) -> None
     if report.bars_rejected > 10:
         say(f"    ... and {report.bars_rejected - 10:,} more rejected bars")
     gaps = report.venue_gaps
-    missing_bars = sum(g.bars_missing for g in gaps)
     if gaps:
-        say(
-            f"  venue gaps: {len(gaps):,} ({missing_bars:,} {tf} bars the venue did not print;"
-            f" first at {_iso(gaps[0].start)})"
-        )
+        printed = report.gap_bars(GapCause.NO_TRADES, GapCause.OUTAGE, GapCause.UNKNOWN)
+        parts = [f"{printed:,} {tf} bars the venue did not print"]
+        if served := report.gap_bars(GapCause.NOT_SERVED):
+            parts.append(f"{served:,} it does not serve (older than what it keeps)")
+        if pending := report.gap_bars(GapCause.PENDING):
+            parts.append(f"{pending:,} not published yet (pending, asked again next run)")
+        say(f"  venue gaps: {len(gaps):,} ({'; '.join(parts)}; first at {_iso(gaps[0].start)})")
     else:
         say("  venue gaps: none")
+    if report.not_fetched:
+        bars = sum((s.end_ms - s.start_ms) // tf.ms for s in report.not_fetched)
+        say(
+            f"  not fetched: {bars:,} {tf} bars the venue has not closed yet by its own clock"
+            " (asked again next run)"
+        )
+    if report.bars_replaced:
+        say(
+            f"  replaced: {report.bars_replaced:,} stored bars of the settle window the venue"
+            " has changed since"
+        )
     if report.fetched_as is not None:
         how = f"resampled to {tf}" if report.resampled else "native"
         say(f"  fetched as {report.fetched_as} ({how})")

@@ -21,9 +21,9 @@ from arbx.adapters.exchanges.binance.mapping import (
 )
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
-from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.ratelimit import MinuteWindow
 from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
-from arbx.adapters.exchanges.common.venue import NativePage, VenueClient
+from arbx.adapters.exchanges.common.venue import NativePage, VenueClient, venue_clock_ms
 from arbx.domain.errors import ExchangeError, InvalidInput
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
@@ -32,8 +32,9 @@ from arbx.ports.exchange import Market
 class BinanceClient(VenueClient):
     """GET /api/v3/klines (<= 1000 rows), /api/v3/exchangeInfo, /api/v3/time.
 
-    The rate limit is Binance's request weight (``weight_per_minute``); the venue's own
-    count (X-MBX-USED-WEIGHT-1M) lowers our bucket when it is ahead of ours.
+    The rate limit is Binance's request weight (``weight_per_minute``), counted per fixed
+    calendar minute as Binance does (a request that does not fit waits for the next minute);
+    the venue's own count (X-MBX-USED-WEIGHT-1M) replaces ours when it is ahead.
     """
 
     venue_id = VENUE
@@ -53,7 +54,7 @@ class BinanceClient(VenueClient):
         rng: random.Random | None = None,
     ) -> None:
         timer = timer or SystemTimer()
-        limiter = TokenBucket(weight_per_minute, weight_per_minute / 60.0, timer)
+        limiter = MinuteWindow(weight_per_minute, timer)
         http = VenueHttp.with_breaker(
             VENUE,
             session,
@@ -95,28 +96,43 @@ class BinanceClient(VenueClient):
             "endTime": end_ms - 1,
             "limit": self.page_limit,
         }
-        bars, count, newest_ms = await self._http.get(
+        bars, newest_ms, closed_until = await self._http.get(
             "/api/v3/klines",
             params,
             lambda response: self._parse_klines(response, market, start_ms, end_ms),
             weight=WEIGHT_KLINES,
         )
-        if count < self.page_limit or newest_ms is None:
-            return NativePage(bars, end_ms)  # Binance sent everything up to endTime
-        return NativePage(bars, newest_ms + timeframe.ms)
+        if newest_ms is None:
+            # no kline in [startTime, endTime]
+            return NativePage(bars, end_ms, closed_until_ms=closed_until)
+        # A page shorter than the limit is not the end of the data (Binance and its mirrors
+        # cap pages below the limit at times): go on from the last row sent; the next
+        # request answers for the rest (an empty answer says nothing more exists).
+        return NativePage(bars, min(end_ms, newest_ms + timeframe.ms), closed_until_ms=closed_until)
 
     # -- parsing ----------------------------------------------------------------------------
 
     def _parse_klines(
         self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
-    ) -> tuple[pl.DataFrame, int, int | None]:
-        """(bars in [start, end), rows sent, open time of the newest row sent)."""
+    ) -> tuple[pl.DataFrame, int | None, int | None]:
+        """(closed bars in [start, end), open time of the newest row sent, where the
+        venue's closed klines end when the answer shows it).
+
+        A kline is closed when its close time is before the venue's clock (the ``Date`` of
+        the answer), not ours: the open kline Binance sends last is never a bar.
+        """
         self._raise_for_error(response, market)
         rows = decode(
             wire.KLINES, response.body, venue=VENUE, what="klines", row_fields=wire.KLINE_FIELDS
         )
         newest = max(r.open_time for r in rows) if rows else None
-        return klines_to_bars(rows, start_ms, end_ms), len(rows), newest
+        venue_now = venue_clock_ms(response)
+        if venue_now is None:
+            return klines_to_bars(rows, start_ms, end_ms), newest, None
+        closed = [r for r in rows if r.close_time < venue_now]
+        forming = [r.open_time for r in rows if r.close_time >= venue_now]
+        closed_until = min(forming) if forming else venue_now
+        return klines_to_bars(closed, start_ms, end_ms), newest, closed_until
 
     def _parse_info(self, response: HttpResponse) -> wire.BinanceExchangeInfo:
         self._raise_for_error(response)
@@ -138,9 +154,7 @@ class BinanceClient(VenueClient):
                 venue=VENUE,
             ) from None
         if error.code == -1121 and market is not None:
-            error_ = self.unknown_symbol(str(market.symbol))
-            self._markets = None  # our market list is stale: the venue no longer has it
-            raise error_
+            raise self.refused_listed_symbol(market, f"code {error.code}, {error.msg}")
         if error.code == -1120:
             raise InvalidInput(f"binance rejected the interval: {error.msg}", field="timeframe")
         raise ExchangeError(

@@ -17,7 +17,7 @@ from arbx.adapters.exchanges.coinbase.mapping import (
 )
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse
-from arbx.adapters.exchanges.common.venue import NativePage, RequestRateClient
+from arbx.adapters.exchanges.common.venue import NativePage, RequestRateClient, venue_clock_ms
 from arbx.domain.errors import ExchangeError, InvalidInput
 from arbx.domain.market import Timeframe, from_ms
 from arbx.ports.exchange import Market
@@ -50,23 +50,40 @@ class CoinbaseClient(RequestRateClient):
             "start": iso(start_ms),
             "end": iso(window_end - timeframe.ms),  # inclusive: at most 300 buckets
         }
-        bars = await self._http.get(
-            f"/products/{market.venue_symbol}/candles",
-            params,
-            lambda response: self._parse_candles(response, market, start_ms, window_end),
-        )
-        return NativePage(bars, window_end)
+        for _ in range(2):
+            bars, venue_now = await self._http.get(
+                f"/products/{market.venue_symbol}/candles",
+                params,
+                lambda response: self._parse_candles(
+                    response, market, timeframe, start_ms, window_end
+                ),
+            )
+            # An empty answer for a window inside the span is more likely a hiccup than
+            # 300 intervals without a trade: ask once more before taking it as the answer.
+            if not bars.is_empty() or window_end >= end_ms:
+                break
+        return NativePage(bars, window_end, closed_until_ms=venue_now)
 
     # -- parsing ----------------------------------------------------------------------------
 
     def _parse_candles(
-        self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
-    ) -> pl.DataFrame:
+        self,
+        response: HttpResponse,
+        market: Market,
+        timeframe: Timeframe,
+        start_ms: int,
+        end_ms: int,
+    ) -> tuple[pl.DataFrame, int | None]:
+        """(closed candles in [start, end), the venue's clock when the answer gives it)."""
         self._raise_for_error(response, market)
         rows = decode(
             wire.CANDLES, response.body, venue=VENUE, what="candles", row_fields=wire.CANDLE_FIELDS
         )
-        return candles_to_bars(rows, start_ms, end_ms)
+        venue_now = venue_clock_ms(response)
+        if venue_now is not None:
+            # the newest bucket may still be in progress at the venue's clock (not ours)
+            end_ms = min(end_ms, timeframe.floor_ms(venue_now))
+        return candles_to_bars(rows, start_ms, end_ms), venue_now
 
     def _parse_products(self, response: HttpResponse) -> list[wire.CoinbaseProduct]:
         self._raise_for_error(response)
@@ -84,9 +101,7 @@ class CoinbaseClient(RequestRateClient):
         except msgspec.MsgspecError:
             message = response.body[:200].decode("utf-8", "replace")
         if response.status == 404 and market is not None:
-            error = self.unknown_symbol(str(market.symbol))
-            self._markets = None
-            raise error
+            raise self.refused_listed_symbol(market, f"HTTP 404 {message}")
         if "granularity" in message.lower():
             raise InvalidInput(f"coinbase rejected the granularity: {message}", field="timeframe")
         raise ExchangeError(

@@ -15,6 +15,13 @@ from arbx.domain.market import BAR_SCHEMA
 
 T = TypeVar("T")
 
+
+class MalformedPayload(ExchangeError):
+    """A venue answered (often with a 200) a body that does not decode: an HTML error page,
+    a cut-off JSON, a ``NaN`` token, a field of the wrong type. Usually a proxy or the venue
+    hiccuping, so ``VenueHttp`` retries it like a 5xx before the fetch fails."""
+
+
 _PATH = re.compile(r"at `(\$[^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _INDEX = re.compile(r"\[(\d+)\]$")
@@ -47,18 +54,19 @@ def decode(
     row_fields: Sequence[str] = (),
     field: str = "payload",
 ) -> T:
-    """Decode ``body`` or raise ``ExchangeError`` naming the venue, the endpoint and the field."""
+    """Decode ``body`` or raise ``MalformedPayload`` naming the venue, the endpoint and the
+    field."""
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
         name = field_of(str(exc), row_fields, field)
-        raise ExchangeError(
+        raise MalformedPayload(
             f"{venue} sent a malformed {what} payload (field {name}): {exc}",
             venue=venue,
             field=name,
         ) from exc
     except msgspec.DecodeError as exc:
-        raise ExchangeError(
+        raise MalformedPayload(
             f"{venue} sent a {what} body that is not valid JSON ({exc}); it may have been cut off",
             venue=venue,
             field=field,

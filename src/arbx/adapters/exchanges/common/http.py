@@ -12,7 +12,8 @@ import aiohttp
 import msgspec
 
 from arbx.adapters.exchanges.common.breaker import CircuitBreaker
-from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.decoding import MalformedPayload
+from arbx.adapters.exchanges.common.ratelimit import RateLimiter
 from arbx.adapters.exchanges.common.timing import Timer
 from arbx.domain.errors import ExchangeError, ExchangeUnavailable, RateLimited
 
@@ -71,7 +72,10 @@ class VenueHttp:
     ``get`` sends a GET, retries time-outs, connection errors, 5xx, 429 and 418 (a 418 or 429
     Retry-After also blocks the rate limiter), and hands every other answer to ``parse``.
     ``parse`` turns the response into a value or raises; a ``RateLimited`` or
-    ``ExchangeUnavailable`` it raises (Kraken puts those inside a 200 body) is retried too.
+    ``ExchangeUnavailable`` it raises (Kraken puts those inside a 200 body) is retried too,
+    and so is a ``MalformedPayload`` (a 200 whose body does not decode), which counts as a
+    failure for the breaker like a 5xx. The error a call finally fails with says how many
+    attempts it made.
     """
 
     @classmethod
@@ -81,7 +85,7 @@ class VenueHttp:
         session: aiohttp.ClientSession,
         base_url: str,
         *,
-        limiter: TokenBucket,
+        limiter: RateLimiter,
         timer: Timer,
         retry: RetryPolicy | None,
         rng: random.Random | None,
@@ -111,7 +115,7 @@ class VenueHttp:
         session: aiohttp.ClientSession,
         base_url: str,
         *,
-        limiter: TokenBucket,
+        limiter: RateLimiter,
         breaker: CircuitBreaker,
         timer: Timer,
         retry: RetryPolicy | None = None,
@@ -145,7 +149,12 @@ class VenueHttp:
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
                 self.stats.retries += 1
-            self.breaker.before_call()
+            try:
+                self.breaker.before_call()
+            except ExchangeUnavailable as exc:
+                if last is None:
+                    raise
+                raise _gave_up(exc, attempt, last) from last
             await self.limiter.acquire(weight)
             try:
                 response = await self._send(path, params)
@@ -169,7 +178,7 @@ class VenueHttp:
                         delay = last.retry_after or self.backoff(attempt)
                         self.limiter.block_for(delay)
                         if delay > self.retry.max_retry_after:
-                            raise last
+                            raise _gave_up(last, attempt + 1)
                     else:
                         try:
                             started = time.perf_counter()
@@ -179,14 +188,14 @@ class VenueHttp:
                                 self.stats.parse_seconds += time.perf_counter() - started
                         except RateLimited as exc:
                             last, delay = exc, exc.retry_after or self.backoff(attempt)
-                        except ExchangeUnavailable as exc:
+                        except (ExchangeUnavailable, MalformedPayload) as exc:
                             self.breaker.record_failure(exc.message)
                             last, delay = exc, self.backoff(attempt)
             if attempt + 1 < self.retry.attempts:
                 self.stats.slept_seconds += delay
                 await self._timer.sleep(delay)
         assert last is not None
-        raise last
+        raise _gave_up(last, max(1, self.retry.attempts))
 
     async def _send(self, path: str, params: Params | None) -> HttpResponse:
         url = f"{self.base_url}{path}"
@@ -221,3 +230,17 @@ class VenueHttp:
             venue=self.venue,
             retry_after=retry_after,
         )
+
+
+E = TypeVar("E", bound=ExchangeError)
+
+
+def _gave_up(error: E, attempts: int, last: ExchangeError | None = None) -> E:
+    """``error`` with how many attempts were made (and, when the breaker stopped the retries,
+    what the last attempt answered) appended to its message."""
+    plural = "attempt" if attempts == 1 else "attempts"
+    note = f" (gave up after {attempts} {plural}"
+    note += f"; the last one: {last.message})" if last is not None else ")"
+    error.message = f"{error.message}{note}"
+    error.args = (error.message,)
+    return error

@@ -1,14 +1,40 @@
-"""A token bucket per venue: requests (or Binance request weight) per second."""
+"""Rate limiters per venue: a token bucket (requests per second) and a fixed one-minute
+window (Binance's request weight per minute)."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from typing import Protocol
+
 from arbx.adapters.exchanges.common.timing import Timer
+from arbx.domain.market import to_ms
 
 _EPSILON = 1e-9  # float dust: 0.99999999999 tokens is one token
 _MIN_WAIT = 1e-3  # never sleep for less than a clock can represent
 
 
-class TokenBucket:
+class RateLimiter(Protocol):
+    """What ``VenueHttp`` needs from a limiter: wait for a cost, honour a venue's
+    Retry-After, and follow the venue's own count when it reports one."""
+
+    capacity: float
+    waited: float
+
+    @property
+    @abstractmethod
+    def tokens(self) -> float: ...
+
+    @abstractmethod
+    async def acquire(self, cost: float = 1.0) -> None: ...
+
+    @abstractmethod
+    def block_for(self, seconds: float) -> None: ...
+
+    @abstractmethod
+    def observe_used(self, used: float) -> None: ...
+
+
+class TokenBucket(RateLimiter):
     """``capacity`` tokens, refilled at ``rate`` per second; a request spends its cost.
 
     ``acquire`` waits (through the injected timer) until the cost is available. ``block_for``
@@ -63,3 +89,66 @@ class TokenBucket:
     def observe_used(self, used: float) -> None:
         self._refill()
         self._tokens = min(self._tokens, max(0.0, self.capacity - used))
+
+
+class MinuteWindow(RateLimiter):
+    """``capacity`` per fixed window of wall-clock time (Binance counts request weight per
+    calendar minute, X-MBX-USED-WEIGHT-1M, and resets it at the minute boundary).
+
+    A request whose cost does not fit what is left of the current window waits for the next
+    window boundary: a bucket that refills continuously would spend weight the venue still
+    counts against the current minute, earning one 429 per exhausted minute (which Binance
+    escalates to an IP ban). ``observe_used`` raises our count to the venue's.
+    """
+
+    def __init__(self, capacity: float, timer: Timer, *, window_s: float = 60.0) -> None:
+        if capacity <= 0 or window_s <= 0:
+            raise ValueError("window capacity and length must be > 0")
+        self.capacity = float(capacity)
+        self.window_ms = round(window_s * 1000)
+        self._timer = timer
+        self._window = self._current()
+        self._used = 0.0
+        self._blocked_until = 0.0
+        self.waited = 0.0
+
+    def _current(self) -> int:
+        return to_ms(self._timer.now()) // self.window_ms
+
+    def _roll(self) -> None:
+        window = self._current()
+        if window != self._window:
+            self._window, self._used = window, 0.0
+
+    @property
+    def used(self) -> float:
+        self._roll()
+        return self._used
+
+    @property
+    def tokens(self) -> float:
+        return max(0.0, self.capacity - self.used)
+
+    async def acquire(self, cost: float = 1.0) -> None:
+        cost = min(float(cost), self.capacity)
+        while True:
+            now = self._timer.monotonic()
+            if now < self._blocked_until:
+                wait = self._blocked_until - now
+            else:
+                self._roll()
+                if self._used + cost <= self.capacity + _EPSILON:
+                    self._used += cost
+                    return
+                next_window_ms = (self._window + 1) * self.window_ms
+                wait = max((next_window_ms - to_ms(self._timer.now())) / 1000, _MIN_WAIT)
+            self.waited += wait
+            await self._timer.sleep(wait)
+
+    def block_for(self, seconds: float) -> None:
+        until = self._timer.monotonic() + max(0.0, seconds)
+        self._blocked_until = max(self._blocked_until, until)
+
+    def observe_used(self, used: float) -> None:
+        self._roll()
+        self._used = max(self._used, float(used))

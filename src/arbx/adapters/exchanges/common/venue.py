@@ -8,11 +8,12 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 import aiohttp
 import polars as pl
 
-from arbx.adapters.exchanges.common.http import RetryPolicy, VenueHttp
+from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
 from arbx.adapters.exchanges.common.ratelimit import TokenBucket
 from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
 from arbx.domain.errors import InvalidInput
@@ -50,10 +51,32 @@ def timeframe_support(native: Mapping[Timeframe, str]) -> dict[Timeframe, Timefr
 
 @dataclass(frozen=True, slots=True)
 class NativePage:
-    """One venue request's bars inside [start, end) and how far it answered (``covered_end``)."""
+    """One venue request's bars inside [start, end) and how far it answered (``covered_end``).
+
+    ``closed_until_ms``: where the venue's own signals put the end of its closed bars (the
+    open time of its forming bar, or its clock) when the answer showed it; the bars are cut
+    there already. ``not_served_until_ms``: the venue answered from a later start than asked
+    because it does not serve that far back (Kraken's latest 720 intervals).
+    """
 
     bars: pl.DataFrame
     covered_end_ms: int
+    closed_until_ms: int | None = None
+    not_served_until_ms: int | None = None
+
+
+def venue_clock_ms(response: HttpResponse) -> int | None:
+    """The venue's clock from the answer's ``Date`` header (to the second), None without one."""
+    value = response.headers.get("Date") or response.headers.get("date")
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return to_ms(moment)
 
 
 class VenueClient(ExchangeClient):
@@ -120,9 +143,13 @@ class VenueClient(ExchangeClient):
         if start >= end:
             return OhlcvPage(empty_bars(), None, None, fine, not support.native, requests=0)
         before = self._http.stats.requests
+        not_served: int | None = None
         if support.native:
             page = await self._fetch_native(market, timeframe, start, end)
             bars, covered_end = page.bars, max(start + tf_ms, page.covered_end_ms)
+            not_served = page.not_served_until_ms
+            if page.closed_until_ms is not None:
+                end = min(end, timeframe.floor_ms(page.closed_until_ms))
         else:
             buckets = max(1, self.page_limit * fine.ms // tf_ms)
             covered_end = min(end, start + buckets * tf_ms)
@@ -130,18 +157,30 @@ class VenueClient(ExchangeClient):
             while cursor < covered_end:
                 part = await self._fetch_native(market, fine, cursor, covered_end)
                 parts.append(part.bars)
+                if not_served is None:
+                    not_served = part.not_served_until_ms
+                if part.closed_until_ms is not None:
+                    end = min(end, timeframe.floor_ms(part.closed_until_ms))
+                    covered_end = min(covered_end, max(start, end))
                 cursor = max(cursor + fine.ms, part.covered_end_ms)
             bars = resample(
                 pl.concat(parts), fine, timeframe, incomplete="drop", until=from_ms(covered_end)
             )
+        requests = self._http.stats.requests - before
+        if end <= start:  # the venue's own clock says nothing from start on is closed yet
+            return OhlcvPage(empty_bars(), None, None, fine, not support.native, requests)
         covered_end = min(covered_end, end)
+        unserved = None
+        if not_served is not None and not_served > start:
+            unserved = TimeSpan.from_ms(start, min(timeframe.floor_ms(not_served), covered_end))
         return OhlcvPage(
-            bars=bars,
+            bars=bars.filter(pl.col("ts") < from_ms(covered_end)),
             covered=TimeSpan.from_ms(start, covered_end),
             next_start=from_ms(covered_end) if covered_end < end else None,
             fetched_as=fine,
             resampled=not support.native,
-            requests=self._http.stats.requests - before,
+            requests=requests,
+            not_served=unserved,
         )
 
     # -- shared helpers ---------------------------------------------------------------------
@@ -175,6 +214,18 @@ class VenueClient(ExchangeClient):
             f"symbol {text} is not listed on {self.venue_id}{hint}",
             field="symbol",
             details=close,
+        )
+
+    def refused_listed_symbol(self, market: Market, answer: str) -> InvalidInput:
+        """The venue refused candles of a market its own list has (delisted or suspended
+        since the list was loaded): say so, not "not listed; did you mean". The stale list
+        is dropped, so the next request loads it again."""
+        self._markets = None
+        return InvalidInput(
+            f"{self.venue_id} refused candles of {market.symbol} ({market.venue_symbol})"
+            f" with {answer!r}, although its market list had the pair; it may have been"
+            " delisted or suspended meanwhile (the market list is reloaded on the next request)",
+            field="symbol",
         )
 
     async def _market_map(self) -> dict[Symbol, Market]:

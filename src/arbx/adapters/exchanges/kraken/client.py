@@ -24,7 +24,12 @@ from arbx.ports.exchange import Market
 
 E = TypeVar("E", wire.KrakenOhlcResponse, wire.KrakenAssetPairsResponse, wire.KrakenTimeResponse)
 
-_UNAVAILABLE = ("EService:Unavailable", "EService:Busy", "EGeneral:Temporary lockout")
+_UNAVAILABLE = (
+    "EService:Unavailable",
+    "EService:Busy",
+    "EGeneral:Temporary lockout",
+    "EGeneral:Internal error",
+)
 _RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests")
 
 
@@ -61,24 +66,43 @@ class KrakenClient(RequestRateClient):
             "interval": INTERVALS[timeframe],
             "since": start_ms // 1000 - 1,  # since is exclusive
         }
-        bars, count, newest_ms, last = await self._http.get(
+        bars, _count, oldest_ms, newest_ms, forming_ms = await self._http.get(
             "/0/public/OHLC",
             params,
             lambda response: self._parse_ohlc(response, market, start_ms, end_ms),
         )
-        if newest_ms is None:
+        if newest_ms is None and forming_ms is None:
             return NativePage(bars, end_ms)  # nothing after since: nothing up to now
-        if newest_ms + timeframe.ms >= end_ms or count < self.page_limit:
+        # Kraken appends the current, uncommitted interval (after ``last``) only when the
+        # answer reaches the present; a page without it, short or not, is not the end.
+        if forming_ms is not None:
+            # Kraken serves its latest 720 intervals only: asked from before them, it answers
+            # from where they start, and the intervals before were not served (a mirror
+            # that pages from ``since`` answers with older rows: those were served).
+            window_start = forming_ms - self.page_limit * timeframe.ms
+            not_served = None
+            if start_ms < window_start and (oldest_ms is None or oldest_ms >= window_start):
+                not_served = window_start
+            return NativePage(
+                bars, end_ms, closed_until_ms=forming_ms, not_served_until_ms=not_served
+            )
+        assert newest_ms is not None
+        if newest_ms + timeframe.ms >= end_ms:
             return NativePage(bars, end_ms)
-        cursor = newest_ms + timeframe.ms if last is None else last * 1000 + timeframe.ms
+        cursor = newest_ms + timeframe.ms
         return NativePage(bars, min(end_ms, max(cursor, start_ms + timeframe.ms)))
 
     # -- parsing ----------------------------------------------------------------------------
 
     def _parse_ohlc(
         self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
-    ) -> tuple[pl.DataFrame, int, int | None, int | None]:
-        """(bars in [start, end), rows sent, newest row's time in ms, the ``last`` cursor)."""
+    ) -> tuple[pl.DataFrame, int, int | None, int | None, int | None]:
+        """(committed bars in [start, end), rows sent, the oldest and the newest committed
+        row's time in ms, the open time of the uncommitted row after ``last`` if sent).
+
+        Kraken documents the last row as the current, uncommitted interval: rows after
+        ``last`` are never bars, whatever our clock says.
+        """
         answer = self._envelope(response, wire.OHLC, "OHLC", market)
         rows: list[wire.KrakenOhlcRow] | None = None
         last: int | None = None
@@ -99,8 +123,17 @@ class KrakenClient(RequestRateClient):
                 venue=VENUE,
                 field="result",
             )
-        newest = max(r.time for r in rows) * 1000 if rows else None
-        return rows_to_bars(rows, start_ms, end_ms), len(rows), newest, last
+        committed = rows if last is None else [r for r in rows if r.time <= last]
+        forming = [r.time * 1000 for r in rows if last is not None and r.time > last]
+        oldest = min(r.time for r in committed) * 1000 if committed else None
+        newest = max(r.time for r in committed) * 1000 if committed else None
+        return (
+            rows_to_bars(committed, start_ms, end_ms),
+            len(rows),
+            oldest,
+            newest,
+            min(forming) if forming else None,
+        )
 
     def _parse_pairs(self, response: HttpResponse) -> wire.KrakenAssetPairsResponse:
         return self._envelope(response, wire.ASSET_PAIRS, "AssetPairs")
@@ -140,9 +173,7 @@ class KrakenClient(RequestRateClient):
         if any(e.startswith(_UNAVAILABLE) for e in errors):
             raise ExchangeUnavailable(f"kraken is unavailable: {text}", venue=VENUE)
         if market is not None and any(e.startswith("EQuery:Unknown asset pair") for e in errors):
-            error = self.unknown_symbol(str(market.symbol))
-            self._markets = None
-            raise error
+            raise self.refused_listed_symbol(market, text)
         if any(e.startswith("EGeneral:Invalid arguments") for e in errors):
             raise InvalidInput(
                 f"kraken rejected the request {response.path}: {text}", field="params"

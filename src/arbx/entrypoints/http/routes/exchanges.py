@@ -88,6 +88,10 @@ class IngestSummaryOut(msgspec.Struct):
     venue_gaps: list[VenueGapOut]
     fetched_as: str | None
     resampled: bool
+    # past the venue's own closed edge: asked again on the next run
+    not_fetched: list[TimeSpan] = msgspec.field(default_factory=list)
+    bars_replaced: int = 0  # stored settle-window bars the venue changed since
+    replaced: list[datetime] = msgspec.field(default_factory=list)
 
 
 class IngestRunOut(msgspec.Struct):
@@ -139,6 +143,9 @@ def _summary(report: EnsureHistoryReport) -> IngestSummaryOut:
         ],
         fetched_as=None if report.fetched_as is None else report.fetched_as.value,
         resampled=report.resampled,
+        not_fetched=report.not_fetched,
+        bars_replaced=report.bars_replaced,
+        replaced=[r.ts for r in report.replaced],
     )
 
 
