@@ -9,7 +9,7 @@ the drivers it uses (no aiohttp, psycopg, APScheduler, argon2 or JWT for ``arbx 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -71,6 +71,7 @@ from arbx.entrypoints.settings import (
     AuthSettings,
     SchedulerSettings,
     Settings,
+    TelemetrySettings,
     VenueSettings,
 )
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
@@ -81,6 +82,7 @@ from arbx.ports.job_store import JobStore
 from arbx.ports.password_hasher import PasswordHasher
 from arbx.ports.rate_limiter import LoginThrottle, RateLimiter
 from arbx.ports.table_files import TableFiles
+from arbx.ports.telemetry import Telemetry
 from arbx.ports.token_service import SecretService, TokenService
 
 if TYPE_CHECKING:
@@ -160,6 +162,30 @@ def _secret_service(secrets: AuthSecrets) -> SecretService:
     from arbx.adapters.security.secrets import HmacSecretService
 
     return HmacSecretService(hash_key=secrets.secret_hash_key)
+
+
+def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
+    """OpenTelemetry (spans, metrics; OTLP/HTTP when an endpoint is set), or nothing when
+    [telemetry] enabled is false; flushed and stopped when the process stops."""
+    if not settings.enabled:
+        from arbx.adapters.telemetry.noop import NoTelemetry
+
+        yield NoTelemetry()
+        return
+    from arbx.adapters.telemetry.otel import otlp_telemetry
+
+    telemetry = otlp_telemetry(
+        service_name=settings.service_name,
+        endpoint=settings.otlp_endpoint,
+        headers=settings.otlp_headers,
+        export_interval_s=settings.otlp_interval_s,
+        timeout_s=settings.otlp_timeout_s,
+        traces=settings.traces,
+    )
+    try:
+        yield telemetry
+    finally:
+        telemetry.shutdown()
 
 
 def _local_process_executor(workers: int) -> Executor:
@@ -251,6 +277,8 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(_system_clock)
+    # spans and metrics (opened on first use; runtime.stop flushes them)
+    telemetry = providers.Resource(_open_telemetry, settings.provided.telemetry)
     # the resources of the profiles (each opened only by the profile that uses it)
     sqlite = providers.Resource(
         profiles.open_sqlite, path=providers.Callable(profiles.sqlite_path, settings)
