@@ -42,7 +42,7 @@ from arbx.entrypoints.http.security import (
     provide_principal,
     security_headers,
 )
-from arbx.entrypoints.http.telemetry import HttpTelemetry, request_id_header
+from arbx.entrypoints.http.telemetry import HttpTelemetry, observing, request_id_header
 
 
 def _provide(container: Container, name: str) -> Provide:
@@ -178,7 +178,7 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
-        lifespan=[lifespan, background_work],
+        lifespan=[lifespan, background_work, observing(container)],
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +22,11 @@ from arbx.adapters.telemetry.logs import REQUEST_ID
 from arbx.domain.auth import Principal
 from arbx.entrypoints.http.security import _PRINCIPAL
 from arbx.ports.telemetry import Attributes, SpanKind, Telemetry
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from arbx.entrypoints.container import Container
 
 REQUEST_ID_STATE = "arbx_request_id"
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -113,3 +119,16 @@ class _TelemetryMiddleware:
             http.duration.record(time.perf_counter() - started, labels)
             if status >= 400:
                 http.errors.add(1, labels)
+
+
+def observing(container: Container) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The app lifespan step of observability: the component gauges are registered once
+    the resources are open (the venues' clients need the HTTP session)."""
+    from arbx.entrypoints.container import resolve
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await resolve(container.component_gauges)
+        yield
+
+    return lifespan
