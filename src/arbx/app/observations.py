@@ -66,6 +66,7 @@ class Observations:
         self._events: deque[Event] = deque(maxlen=KEEP_EVENTS)
         self._seq = itertools.count(1)
         self._gaps_seen: set[tuple[SeriesKey, datetime]] = set()
+        self._background: list[Any] = []  # background backtest runs (with a ``done``)
         self._rows = telemetry.counter(
             "arbx.bars.written", description="bars inserted or changed, by venue and timeframe"
         )
@@ -147,6 +148,14 @@ class Observations:
                 seconds, {"strategy": str(getattr(meta, "strategy", "?"))}
             )
 
+    def backtest_started(self, _: tuple[Any, ...], __: dict[str, Any], run: Any) -> None:
+        if hasattr(run, "done") and not run.done:  # accepted for the worker pool
+            self._background = [r for r in self._background if not r.done] + [run]
+
+    @property
+    def backtests_in_flight(self) -> int:
+        return sum(1 for run in self._background if not run.done)
+
     def backtest_failed(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
         failure = args[0]
         strategy = str(getattr(failure, "strategy", "?"))
@@ -180,4 +189,5 @@ class Observations:
             "store.runs": {"save": self.backtest_saved, "record_failure": self.backtest_failed},
             "store.quality": {"replace_gaps": self.gaps_replaced},
             "quality": {"execute": self.scored},
+            "backtest": {"start": self.backtest_started, "start_rerun": self.backtest_started},
         }

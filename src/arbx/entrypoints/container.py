@@ -27,6 +27,7 @@ from arbx.app.authorize import (
 from arbx.app.background_backtests import BackgroundBacktests
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
+from arbx.app.health import CheckHealth
 from arbx.app.import_bars import ImportBars, LoadSamples
 from arbx.app.ingest_runs import IngestRuns
 from arbx.app.logout import Logout
@@ -66,7 +67,12 @@ from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
 from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
 from arbx.entrypoints import profiles
-from arbx.entrypoints.observability import observed, observed_stores, watch_components
+from arbx.entrypoints.observability import (
+    health_probes,
+    observed,
+    observed_stores,
+    watch_components,
+)
 from arbx.entrypoints.runtime import resolve as resolve  # re-exported; the one copy is there
 from arbx.entrypoints.settings import (
     AuthSecrets,
@@ -447,6 +453,24 @@ class Container(containers.DeclarativeContainer):
         providers.Selector(
             settings.provided.profile, local=providers.Object(None), server=postgres_pool
         ),
+    )
+
+    # GET /api/v1/admin/health: one instance per process (it remembers the last errors)
+    check_health = providers.Singleton(
+        CheckHealth,
+        providers.Callable(
+            health_probes,
+            stores=stores,
+            clients=exchange_clients,
+            scheduler=job_scheduler,
+            pool=providers.Selector(
+                settings.provided.profile, local=providers.Object(None), server=postgres_pool
+            ),
+            observations=observations,
+            workers=settings.provided.backtest.pool_workers,
+        ),
+        clock=clock,
+        timeout_s=settings.provided.http.ready_timeout_s,
     )
 
     # async callables returning a readiness Check: the venues' breakers, the profile's database

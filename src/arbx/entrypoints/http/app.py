@@ -33,7 +33,7 @@ from arbx.entrypoints.http.routes import (
     quality,
     system,
 )
-from arbx.entrypoints.http.routes.observability import metrics_routes
+from arbx.entrypoints.http.routes.observability import ADMIN_ROUTES, metrics_routes
 from arbx.entrypoints.http.security import (
     STATE_KEY,
     AuditMiddleware,
@@ -76,6 +76,7 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "check_health",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -174,7 +175,13 @@ def create_app(
     http_telemetry = HttpTelemetry(telemetry, header=settings.telemetry.request_id_header)
     observability = metrics_routes(telemetry, settings.telemetry.metrics_access)
     app = Litestar(
-        route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES, *observability],
+        route_handlers=[
+            *_routers(),
+            *exchanges.ROUTES,
+            *backtests.ROUTES,
+            *observability,
+            Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
+        ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close

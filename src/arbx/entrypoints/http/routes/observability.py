@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 
+from arbx.app.health import CheckHealth, HealthReport
 from arbx.domain.auth import Permission
 from arbx.domain.errors import NotFound
 from arbx.entrypoints.http.security import Access, public, requires
@@ -36,3 +38,16 @@ def metrics_routes(telemetry: Telemetry, access: str) -> list[HTTPRouteHandler]:
         return Response(telemetry.metrics_text(), media_type=PROMETHEUS_TYPE)
 
     return [metrics]
+
+
+@get(
+    "/health",
+    summary="Every component's state (stores, pool, scheduler, jobs, exchanges, worker pool)"
+    " with the latency of its check and its last error",
+    guards=[requires(Permission.OBSERVABILITY_READ, group="admin")],
+)
+async def component_health(check_health: NamedDependency[CheckHealth]) -> HealthReport:
+    return await check_health.execute()
+
+
+ADMIN_ROUTES = [component_health]
