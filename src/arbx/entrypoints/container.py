@@ -9,7 +9,7 @@ the drivers it uses (no aiohttp, psycopg, APScheduler, argon2 or JWT for ``arbx 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,6 +27,7 @@ from arbx.app.authorize import (
 from arbx.app.background_backtests import BackgroundBacktests
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
+from arbx.app.health import CheckHealth
 from arbx.app.import_bars import ImportBars, LoadSamples
 from arbx.app.ingest_runs import IngestRuns
 from arbx.app.logout import Logout
@@ -52,6 +53,7 @@ from arbx.app.manage_users import (
     ResetPassword,
     SetUserState,
 )
+from arbx.app.observations import Observations
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
 from arbx.app.readiness import CheckReadiness, exchanges_probe
 from arbx.app.refresh_session import RefreshSession
@@ -65,12 +67,19 @@ from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
 from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
 from arbx.entrypoints import profiles
+from arbx.entrypoints.observability import (
+    health_probes,
+    observed,
+    observed_stores,
+    watch_components,
+)
 from arbx.entrypoints.runtime import resolve as resolve  # re-exported; the one copy is there
 from arbx.entrypoints.settings import (
     AuthSecrets,
     AuthSettings,
     SchedulerSettings,
     Settings,
+    TelemetrySettings,
     VenueSettings,
 )
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
@@ -81,6 +90,7 @@ from arbx.ports.job_store import JobStore
 from arbx.ports.password_hasher import PasswordHasher
 from arbx.ports.rate_limiter import LoginThrottle, RateLimiter
 from arbx.ports.table_files import TableFiles
+from arbx.ports.telemetry import Telemetry
 from arbx.ports.token_service import SecretService, TokenService
 
 if TYPE_CHECKING:
@@ -162,17 +172,46 @@ def _secret_service(secrets: AuthSecrets) -> SecretService:
     return HmacSecretService(hash_key=secrets.secret_hash_key)
 
 
+def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
+    """OpenTelemetry (spans, metrics; OTLP/HTTP when an endpoint is set), or nothing when
+    [telemetry] enabled is false; flushed and stopped when the process stops."""
+    if not settings.enabled:
+        from arbx.adapters.telemetry.noop import NoTelemetry
+
+        yield NoTelemetry()
+        return
+    from arbx.adapters.telemetry.otel import otlp_telemetry
+
+    telemetry = otlp_telemetry(
+        service_name=settings.service_name,
+        endpoint=settings.otlp_endpoint,
+        headers=settings.otlp_headers,
+        export_interval_s=settings.otlp_interval_s,
+        timeout_s=settings.otlp_timeout_s,
+        traces=settings.traces,
+    )
+    try:
+        yield telemetry
+    finally:
+        telemetry.shutdown()
+
+
 def _local_process_executor(workers: int) -> Executor:
     from arbx.adapters.compute.local_process import LocalProcessExecutor
 
     return LocalProcessExecutor(workers=workers)
 
 
-async def _open_http_session() -> AsyncIterator[aiohttp.ClientSession]:
+async def _open_http_session(telemetry: Telemetry) -> AsyncIterator[aiohttp.ClientSession]:
     """The one aiohttp session of the process (every venue client shares its pool)."""
     import aiohttp
 
-    session = aiohttp.ClientSession(headers={"User-Agent": f"arbx/{arbx.__version__}"})
+    from arbx.adapters.telemetry.aiohttp_client import client_trace_configs
+
+    session = aiohttp.ClientSession(
+        headers={"User-Agent": f"arbx/{arbx.__version__}"},
+        trace_configs=client_trace_configs(telemetry),
+    )
     try:
         yield session
     finally:
@@ -251,6 +290,10 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(_system_clock)
+    # spans and metrics (opened on first use; runtime.stop flushes them), and what the
+    # traced stores and use cases saw (entrypoints/observability.py)
+    telemetry = providers.Resource(_open_telemetry, settings.provided.telemetry)
+    observations = providers.Singleton(Observations, telemetry=telemetry, clock=clock)
     # the resources of the profiles (each opened only by the profile that uses it)
     sqlite = providers.Resource(
         profiles.open_sqlite, path=providers.Callable(profiles.sqlite_path, settings)
@@ -260,10 +303,13 @@ class Container(containers.DeclarativeContainer):
     table_files = providers.Singleton(_table_files)
 
     # the one place the profile chooses: every store comes out of its bundle
-    stores = providers.Selector(
+    profile_stores = providers.Selector(
         settings.provided.profile,
         local=providers.Singleton(profiles.local_stores, sqlite, settings),
         server=providers.Singleton(profiles.server_stores, postgres_pool, settings),
+    )
+    stores = providers.Singleton(  # every store traced, with the observation hooks
+        observed_stores, profile_stores, telemetry, observations, settings.provided.profile
     )
     bar_store = stores.provided.bars
     quality_store = stores.provided.quality  # findings and gaps
@@ -296,6 +342,9 @@ class Container(containers.DeclarativeContainer):
     validate_series = providers.Factory(
         ValidateSeries, bars=bar_store, quality=quality_store, clock=clock
     )
+    validate_series = providers.Factory(
+        observed, "quality", validate_series, telemetry, observations
+    )
     summarize_quality = providers.Factory(SummarizeQuality, bars=bar_store, quality=quality_store)
     list_issues = providers.Factory(ListIssues, quality=quality_store)
     detect_gaps = providers.Factory(DetectGaps, bars=bar_store, quality=quality_store)
@@ -323,10 +372,11 @@ class Container(containers.DeclarativeContainer):
         background=background_backtests,
         inline_max_bars=settings.provided.backtest.inline_max_bars,
     )
+    run_backtest = providers.Factory(observed, "backtest", run_backtest, telemetry, observations)
     backtest_runs = providers.Factory(BacktestRuns, runs=run_store, background=background_backtests)
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
-    http_session = providers.Resource(_open_http_session)
+    http_session = providers.Resource(_open_http_session, telemetry)
     exchange_clients = providers.Singleton(
         _exchange_clients, settings=settings, session=http_session
     )
@@ -339,6 +389,7 @@ class Container(containers.DeclarativeContainer):
         batch_rows=settings.provided.exchanges.batch_rows,
         settle_bars=settings.provided.exchanges.settle_bars,
     )
+    ensure_history = providers.Factory(observed, "ingest", ensure_history, telemetry, observations)
     # backfills started over HTTP (background, recorded as job runs) or by the CLI (now)
     ingest_runs = providers.Singleton(
         IngestRuns,
@@ -362,6 +413,7 @@ class Container(containers.DeclarativeContainer):
     run_job = providers.Singleton(
         RunJob, jobs=job_store, bars=bar_store, clock=clock, work=job_work
     )
+    run_job = providers.Singleton(observed, "job", run_job, telemetry, observations)
     job_kinds: providers.Callable[frozenset[Any]] = providers.Callable(frozenset, job_work)
     job_runner = providers.Singleton(
         _job_runner,
@@ -392,6 +444,34 @@ class Container(containers.DeclarativeContainer):
     )
     sync_config_jobs = providers.Factory(
         SyncConfigJobs, jobs=job_store, clock=clock, scheduler=job_scheduler
+    )
+
+    # gauges of the venues' breakers and the server profile's pool (registered once)
+    component_gauges = providers.Singleton(
+        watch_components,
+        telemetry,
+        exchange_clients,
+        providers.Selector(
+            settings.provided.profile, local=providers.Object(None), server=postgres_pool
+        ),
+    )
+
+    # GET /api/v1/admin/health: one instance per process (it remembers the last errors)
+    check_health = providers.Singleton(
+        CheckHealth,
+        providers.Callable(
+            health_probes,
+            stores=stores,
+            clients=exchange_clients,
+            scheduler=job_scheduler,
+            pool=providers.Selector(
+                settings.provided.profile, local=providers.Object(None), server=postgres_pool
+            ),
+            observations=observations,
+            workers=settings.provided.backtest.pool_workers,
+        ),
+        clock=clock,
+        timeout_s=settings.provided.http.ready_timeout_s,
     )
 
     # async callables returning a readiness Check: the venues' breakers, the profile's database

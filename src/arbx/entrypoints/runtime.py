@@ -27,10 +27,16 @@ async def resolve(provider: Callable[[], T | Awaitable[T]]) -> T:
     return value
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, format: str = "text") -> None:
+    """Text lines, or JSON lines with trace, span and request ids (``logging.format``)."""
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    if format == "json":
+        from arbx.adapters.telemetry.logs import JsonLogFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLogFormatter())
 
 
 def _profile_resources(container: Container) -> list[Any]:
@@ -107,7 +113,10 @@ async def stop_scheduler(container: Container) -> None:
 
 
 async def stop(container: Container) -> None:
-    for resource in reversed(_profile_resources(container)):
-        result = resource.shutdown()
-        if inspect.isawaitable(result):
-            await result
+    try:
+        for resource in reversed(_profile_resources(container)):
+            result = resource.shutdown()
+            if inspect.isawaitable(result):
+                await result
+    finally:
+        container.telemetry.shutdown()  # flush spans and metrics (a no-op when never opened)

@@ -149,6 +149,41 @@ class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one readable line; json: one JSON object a line with trace, span and request ids
+    format: Literal["text", "json"] = "text"
+
+
+class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[telemetry]: OpenTelemetry spans and metrics (see README, Observability and alerts).
+
+    ``enabled`` false records nothing (and GET /metrics answers 404). ``metrics_access``:
+    ``permission`` (callers with observability:read), ``public`` (anybody who reaches the
+    port: bind it privately) or ``off``. ``otlp_endpoint`` (e.g. http://127.0.0.1:4318)
+    receives spans and metrics over OTLP/HTTP; empty: nothing leaves the process.
+    ``traces`` false keeps the metrics and makes no spans. Every response carries the
+    request id in ``request_id_header`` (a caller's own value of it is kept when it is
+    1-64 letters, digits, '-', '_' or '.')."""
+
+    enabled: bool = True
+    service_name: str = "arbx"
+    traces: bool = True
+    metrics_access: Literal["permission", "public", "off"] = "permission"
+    otlp_endpoint: str = ""
+    otlp_headers: dict[str, str] = msgspec.field(default_factory=dict)
+    otlp_interval_s: float = 15.0
+    otlp_timeout_s: float = 5.0
+    request_id_header: str = "X-Request-ID"
+
+    def __post_init__(self) -> None:
+        if self.otlp_endpoint and not self.otlp_endpoint.startswith(("http://", "https://")):
+            raise ValueError("otlp_endpoint must start with http:// or https:// (or be empty)")
+        if not (self.otlp_interval_s > 0 and self.otlp_timeout_s > 0):
+            raise ValueError("otlp_interval_s and otlp_timeout_s must be > 0")
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.request_id_header):
+            raise ValueError("request_id_header must be a header name, e.g. X-Request-ID")
+
+    def __repr__(self) -> str:
+        return f"TelemetrySettings(enabled={self.enabled!r}, otlp={self.otlp_endpoint!r}, ...)"
 
 
 class SigningKeySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -358,6 +393,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     exchanges: ExchangesSettings = msgspec.field(default_factory=ExchangesSettings)
     backtest: BacktestSettings = msgspec.field(default_factory=BacktestSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
 
     @property
     def data_dir(self) -> Path:

@@ -27,6 +27,8 @@ EXPECTED: dict[Permission, set[Role]] = {
     P.INGEST_RUN: {OP, AD},
     P.JOBS_READ: {OP, AD},
     P.JOBS_MANAGE: {OP, AD},
+    P.OBSERVABILITY_READ: {OP, AD},
+    P.ALERTS_MANAGE: {OP, AD},
     P.RESULTS_READ_ANY: {AD},
     P.STRATEGIES_WRITE_ANY: {AD},
     P.API_KEYS_WRITE_ANY: {AD},

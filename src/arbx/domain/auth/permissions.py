@@ -55,6 +55,8 @@ class Permission(enum.Enum):
     API_KEYS_WRITE_ANY = "api_keys:write_any"  # anybody's api keys
     USERS_MANAGE = "users:manage"  # create, disable, reset password, assign roles
     AUDIT_READ = "audit:read"
+    OBSERVABILITY_READ = "observability:read"  # /metrics, component health, alerts and history
+    ALERTS_MANAGE = "alerts:manage"  # create, change, delete and test alert rules
 
     @classmethod
     def parse(cls, text: str) -> Permission:
@@ -88,6 +90,8 @@ _OPERATOR = _ANALYST | {
     Permission.INGEST_RUN,
     Permission.JOBS_READ,
     Permission.JOBS_MANAGE,
+    Permission.OBSERVABILITY_READ,
+    Permission.ALERTS_MANAGE,
 }
 _ADMIN = frozenset(Permission)
 

@@ -84,7 +84,7 @@ async def _run(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["storage"] = {"data_dir": args.data_dir}
     settings = load_settings(profile=args.profile, overrides=overrides)
-    runtime.configure_logging(settings.logging.level)
+    runtime.configure_logging(settings.logging.level, settings.logging.format)
     if services.light_command(args, settings):
         stores = services.LocalStores(settings)
         try:

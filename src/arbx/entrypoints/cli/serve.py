@@ -56,6 +56,8 @@ def server_config(app: Any, settings: Settings, *, host: str, port: int) -> uvic
         host=host,
         port=port,
         log_level=settings.logging.level.lower(),
+        # JSON logs: uvicorn's loggers go through the root handler (trace and request ids)
+        log_config=None if settings.logging.format == "json" else uvicorn.config.LOGGING_CONFIG,
         lifespan="on",
         # uvicorn would rewrite the client address from X-Forwarded-For sent by any loopback
         # peer; arbx trusts only [http] trusted_proxies (entrypoints/http/client_address.py)

@@ -33,6 +33,7 @@ from arbx.entrypoints.http.routes import (
     quality,
     system,
 )
+from arbx.entrypoints.http.routes.observability import ADMIN_ROUTES, metrics_routes
 from arbx.entrypoints.http.security import (
     STATE_KEY,
     AuditMiddleware,
@@ -41,6 +42,7 @@ from arbx.entrypoints.http.security import (
     provide_principal,
     security_headers,
 )
+from arbx.entrypoints.http.telemetry import HttpTelemetry, observing, request_id_header
 
 
 def _provide(container: Container, name: str) -> Provide:
@@ -74,6 +76,7 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "check_health",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -168,17 +171,30 @@ def create_app(
         limiter=container.rate_limiter(),
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
+    telemetry = container.telemetry()
+    http_telemetry = HttpTelemetry(telemetry, header=settings.telemetry.request_id_header)
+    observability = metrics_routes(telemetry, settings.telemetry.metrics_access)
     app = Litestar(
-        route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES],
+        route_handlers=[
+            *_routers(),
+            *exchanges.ROUTES,
+            *backtests.ROUTES,
+            *observability,
+            Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
+        ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
-        lifespan=[lifespan, background_work],
+        lifespan=[lifespan, background_work, observing(container)],
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),
-        middleware=[AuditMiddleware],
-        before_send=[security_headers(), allow_header()],
+        middleware=[http_telemetry.middleware, AuditMiddleware],
+        before_send=[
+            security_headers(),
+            allow_header(),
+            request_id_header(settings.telemetry.request_id_header),
+        ],
         before_request=check_parameters,
         security=[{"bearer": []}, {"apiKey": []}],
         openapi_config=OpenAPIConfig(

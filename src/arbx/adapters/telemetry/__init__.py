@@ -1,0 +1,1 @@
+"""Telemetry adapters: OpenTelemetry (spans, metrics, Prometheus text, OTLP) and none."""
