@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import math
 import time
 import uuid
@@ -64,6 +65,8 @@ from arbx.domain.strategies import StrategyType, get_strategy, parse_params
 from arbx.ports.clock import Clock
 from arbx.ports.executor import Executor, Shared, Submission
 from arbx.ports.study_store import StudyStore
+
+log = logging.getLogger("arbx.optimize")
 
 DEFAULT_TRIALS = 50
 GRID_BATCH_MAX = 50  # grid-kernel trials per call: one broadcast, stored when it returns
@@ -161,6 +164,7 @@ class OptimizeStudies:
         self._max_trials = max_trials
         self._jobs = max(1, jobs)
         self._live: dict[str, _Live] = {}
+        self._tasks: dict[str, asyncio.Task[StudyView]] = {}
 
     @property
     def max_trials(self) -> int:
@@ -188,6 +192,8 @@ class OptimizeStudies:
             )
         method: Method = request.method  # type: ignore[assignment]
         objective = parse_objective(request.objective, request.direction, request.min_trades)
+        if not 0 <= request.seed < 2**63:
+            raise InvalidInput("seed must be a whole number, 0 <= seed < 2**63", field="seed")
         refused = 0
         if method == "grid":
             if request.trials is not None:
@@ -288,6 +294,28 @@ class OptimizeStudies:
     ) -> StudyView:
         """Continue an interrupted (or failed) study from its stored trials."""
         return await self.run(study_id, actor=actor, jobs=jobs, progress=progress)
+
+    def start(self, study_id: str, *, actor: Principal, resume: bool = False) -> None:
+        """Run a stored study in the background of this process (the HTTP API); ``close``
+        stops every such study, leaving it ``interrupted``."""
+        if study_id in self._tasks or study_id in self._live:
+            raise Conflict(f"study {study_id} is running already")
+        task = asyncio.ensure_future(self.run(study_id, actor=actor))
+        self._tasks[study_id] = task
+
+        def forget(done: asyncio.Task[StudyView]) -> None:
+            self._tasks.pop(study_id, None)
+            if not done.cancelled() and done.exception() is not None:
+                log.warning("study %s failed: %s", study_id, done.exception())
+
+        task.add_done_callback(forget)
+
+    async def close(self) -> None:
+        """Stop the studies running in the background (their finished trials are kept)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _data(self, study: Study) -> StudyData:
         request = decode_request(study.request)

@@ -52,6 +52,7 @@ from arbx.app.manage_users import (
     ResetPassword,
     SetUserState,
 )
+from arbx.app.optimize import OptimizeStudies
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
 from arbx.app.readiness import CheckReadiness, exchanges_probe
 from arbx.app.refresh_session import RefreshSession
@@ -324,6 +325,18 @@ class Container(containers.DeclarativeContainer):
         inline_max_bars=settings.provided.backtest.inline_max_bars,
     )
     backtest_runs = providers.Factory(BacktestRuns, runs=run_store, background=background_backtests)
+
+    # --- research: optimization studies (one per process: it tracks the studies it runs) ---
+    study_store = stores.provided.studies
+    optimize_studies = providers.Singleton(
+        OptimizeStudies,
+        backtests=run_backtest,
+        studies=study_store,
+        executor=compute_executor,
+        clock=clock,
+        max_trials=settings.provided.optimize.max_trials,
+        jobs=settings.provided.optimize.jobs,
+    )
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session)

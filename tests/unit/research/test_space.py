@@ -138,3 +138,15 @@ def test_log_samples_stay_inside_the_range(low: float, ratio: float, seed: int) 
     space = parse_space(ARB, {"threshold_bps": {"low": low, "high": low * ratio, "log": True}})
     drawn = sample_point(ARB, space, np.random.default_rng(seed))["threshold_bps"]
     assert low * (1 - 1e-12) <= drawn <= low * ratio * (1 + 1e-12)
+
+
+def test_a_huge_range_is_refused_by_its_size_without_being_built() -> None:
+    space = parse_space(ARB, {"threshold_bps": {"low": 0, "high": 1e300, "step": 1e-300}})
+    with pytest.raises(InvalidInput, match="points"):
+        grid_points(ARB, space, max_trials=10_000)
+    drawn = sample_point(ARB, space, np.random.default_rng(0))["threshold_bps"]
+    assert 0 <= drawn <= 1e300
+    with pytest.raises(InvalidInput, match="plain values"):
+        parse_space(SMA, {"entry": [{"a": 1}]})
+    with pytest.raises(InvalidInput, match="step or a count"):
+        grid_points(ARB, parse_space(ARB, {"threshold_bps": {"low": 1, "high": 5}}))

@@ -45,8 +45,25 @@ class Dimension(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     log: bool = False
     choices: tuple[Any, ...] = ()
 
+    def size(self) -> int:
+        """How many grid values (without making them): huge ranges give huge numbers."""
+        if self.choices:
+            return len(self.choices)
+        assert self.low is not None
+        assert self.high is not None
+        if self.step is not None:
+            n = (self.high - self.low) / self.step + 1e-9
+            return math.floor(n) + 1 if math.isfinite(n) and n < 1e15 else 10**15
+        if self.count is not None:
+            return self.count
+        raise InvalidInput(
+            f"{self.name}: a grid needs a step or a count for the range"
+            f" {self.low:g}..{self.high:g} (e.g. {self.name}={self.low:g}:{self.high:g}:STEP)",
+            field=f"space.{self.name}",
+        )
+
     def grid(self) -> list[Any]:
-        """The grid values of this dimension, in order."""
+        """The grid values of this dimension, in order (check ``size`` first)."""
         if self.choices:
             return list(self.choices)
         assert self.low is not None
@@ -82,8 +99,9 @@ class Dimension(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
         assert self.low is not None
         assert self.high is not None
         if self.step is not None:
-            grid = self.grid()
-            return grid[int(rng.integers(len(grid)))]
+            k = int(rng.integers(self.size()))
+            value = self.low + k * self.step
+            return round(value) if self.kind == "int" else float(round(value, 12))
         if self.log:
             value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         else:
@@ -105,7 +123,7 @@ class SearchSpace(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return [d.name for d in self.dimensions]
 
     def grid_size(self) -> int:
-        return math.prod(len(d.grid()) for d in self.dimensions)
+        return math.prod(d.size() for d in self.dimensions)
 
     def params_of(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {**self.fixed, **values}
@@ -182,6 +200,8 @@ def _dimension(name: str, spec: Any, t: mi.Type) -> Dimension | Any:
             raise InvalidInput(f"{name}: give choices alone, without a range", field=field)
         if not isinstance(choices, list | tuple) or not choices:
             raise InvalidInput(f"{name}: choices must be a non-empty list", field=field)
+        if not all(c is None or isinstance(c, str | int | float | bool) for c in choices):
+            raise InvalidInput(f"{name}: choices are plain values (text, numbers)", field=field)
         if isinstance(t, mi.LiteralType):
             allowed = set(t.values)
             for c in choices:
@@ -223,8 +243,10 @@ def _dimension(name: str, spec: Any, t: mi.Type) -> Dimension | Any:
     if step is not None and kind == "int" and step != int(step):
         raise InvalidInput(f"{name} is an integer: step must be whole", field=field)
     count = spec.get("count")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise InvalidInput(f"{name}: count must be a whole number >= 1", field=field)
+    if count is not None and (
+        isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10**9
+    ):
+        raise InvalidInput(f"{name}: count must be a whole number, 1..1e9", field=field)
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise InvalidInput(f"{name}: log must be true or false", field=field)
@@ -315,7 +337,7 @@ def grid_points(
     when the grid has more than ``max_trials`` points or none the strategy accepts."""
     size = space.grid_size()
     if size > max_trials:
-        sizes = " x ".join(f"{len(d.grid())} {d.name}" for d in space.dimensions)
+        sizes = " x ".join(f"{d.size():,} {d.name}" for d in space.dimensions)
         raise InvalidInput(
             f"the grid has {size:,} points ({sizes}), more than optimize.max_trials"
             f" ({max_trials:,}); use larger steps, fewer choices, or random/bayes search",

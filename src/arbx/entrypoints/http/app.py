@@ -30,6 +30,7 @@ from arbx.entrypoints.http.routes import (
     exchanges,
     jobs,
     market,
+    optimizations,
     quality,
     system,
 )
@@ -74,6 +75,7 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "optimize_studies",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -150,15 +152,18 @@ def create_app(
         as cancelled / interrupted) before the resources close, then forgotten."""
         ingest_runs = await resolve(container.ingest_runs)
         background = await resolve(container.background_backtests)
+        studies = await resolve(container.optimize_studies)
         try:
             yield
         finally:
             try:
                 await ingest_runs.close()
+                await studies.close()  # running studies: interrupted, resumable
                 await background.close()
             finally:
                 container.ingest_runs.reset()
                 container.background_backtests.reset()
+                container.optimize_studies.reset()
                 container.compute_executor.reset()
 
     container.auth_secrets()  # missing secrets fail at start-up, not at the first request
@@ -169,7 +174,12 @@ def create_app(
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
     app = Litestar(
-        route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES],
+        route_handlers=[
+            *_routers(),
+            *exchanges.ROUTES,
+            *backtests.ROUTES,
+            *optimizations.ROUTES,
+        ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
