@@ -171,3 +171,16 @@ def test_analysts_own_their_studies_and_admins_see_all(
     assert anonymous_client.get("/api/v1/optimizations", headers=bob).json()["optimizations"] == []
     assert [s["id"] for s in api.get("/api/v1/optimizations").json()["optimizations"]] == [study_id]
     assert api.get("/api/v1/optimizations/nope").status_code == 404
+
+
+def test_walk_forward_over_http(api: TestClient) -> None:
+    body = {"optimization": SMA_STUDY, "train": 1200, "test": 400, "mode": "anchored"}
+    r = api.post("/api/v1/optimizations/walk-forward", json=body)
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert len(result["folds"]) == 4
+    assert {f["train_start"] for f in result["folds"]} == {result["folds"][0]["train_start"]}
+    assert len(result["oos_equity"]) == 1600
+    r = api.post("/api/v1/optimizations/walk-forward", json={**body, "train": 3000})
+    assert r.status_code == 422
+    assert "folds" in r.text

@@ -121,3 +121,17 @@ def test_bad_input_exits_2_with_the_reason(
     base = GRID[: GRID.index("--space")]
     assert arbx(data, *base, *args) == 2
     assert words in capsys.readouterr().err
+
+
+def test_walk_forward_prints_folds_and_the_chained_oos(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [*GRID, "--train", "1200", "--test", "400"]
+    args[1] = "walk-forward"
+    assert arbx(data, *args) == 0
+    out = capsys.readouterr().out
+    assert "4 folds" in out
+    assert "out of sample, chained:" in out
+    assert "walk-forward efficiency:" in out
+    assert arbx(data, *args[:-4], "--train", "3000", "--test", "400") == 2
+    assert "no walk-forward fold fits 2,880 bars" in capsys.readouterr().err

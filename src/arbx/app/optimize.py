@@ -38,13 +38,13 @@ import numpy as np
 from arbx.app.run_backtest import PreparedBacktest, RunBacktest
 from arbx.domain.auth import Permission, Principal
 from arbx.domain.auth.policy import Resource, require
-from arbx.domain.backtest.request import decode_request, validate_request
+from arbx.domain.backtest.request import BacktestRequest, decode_request, validate_request
 from arbx.domain.backtest.result import ENGINE_VERSION
 from arbx.domain.backtest.run import BacktestRun, data_changes
 from arbx.domain.backtest.runner import buy_and_hold
 from arbx.domain.errors import Conflict, InvalidInput
 from arbx.domain.research.evaluate import Point, StudyData, evaluate
-from arbx.domain.research.objective import parse_objective
+from arbx.domain.research.objective import Objective, parse_objective
 from arbx.domain.research.overfitting import DeflatedSharpe, Pbo, deflated_sharpe_of, pbo_cscv
 from arbx.domain.research.space import (
     DEFAULT_MAX_TRIALS,
@@ -88,16 +88,25 @@ class OptimizationRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     seed: int = 0
 
 
+def field_of(exc: msgspec.ValidationError, default: str = "request") -> str:
+    """The field a msgspec validation error names (path, unknown or missing field)."""
+    text = str(exc)
+    if "at `$." in text:
+        return text.rsplit("at `$.", 1)[1].rstrip("`")
+    for words in ("unknown field `", "missing required field `"):
+        if words in text:
+            return text.split(words, 1)[1].split("`", 1)[0]
+    return default
+
+
 def decode_optimization(raw: Mapping[str, Any] | bytes) -> OptimizationRequest:
     try:
         data = msgspec.json.decode(raw) if isinstance(raw, bytes | bytearray) else dict(raw)
         return msgspec.convert(data, OptimizationRequest, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"invalid optimization request: {exc}", field=field_of(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"the request is not valid JSON: {exc}", field="request") from None
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else "request"
-        raise InvalidInput(f"invalid optimization request: {text}", field=field) from None
     except (TypeError, ValueError):
         raise InvalidInput("an optimization request is a JSON object", field="request") from None
 
@@ -122,6 +131,22 @@ class Diagnostics:
     deflated_sharpe: DeflatedSharpe | None
     pbo: Pbo | None
     notes: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated optimization: the effective base request (params: the fixed values), the
+    space, method, objective, trial count and seed, and the bars loaded."""
+
+    request: BacktestRequest
+    strategy: StrategyType
+    space: SearchSpace
+    method: Method
+    objective: Objective
+    n_trials: int
+    seed: int
+    refused: int
+    prepared: PreparedBacktest
 
 
 @dataclass
@@ -172,9 +197,8 @@ class OptimizeStudies:
 
     # -- create ---------------------------------------------------------------------------
 
-    async def create(self, request: OptimizationRequest, *, actor: Principal) -> Study:
-        """Validate ``request`` and load its bars; store the study (nothing is stored when
-        anything is wrong: ``InvalidInput`` names the field)."""
+    async def plan(self, request: OptimizationRequest, *, actor: Principal) -> Plan:
+        """Validate ``request`` and load its bars (``InvalidInput`` names the field)."""
         require(actor, Permission.BACKTESTS_RUN)
         try:
             backtest = decode_request(request.backtest)
@@ -220,20 +244,28 @@ class OptimizeStudies:
         except InvalidInput as exc:
             raise _in_backtest(exc) from None
         effective = msgspec.structs.replace(prepared.request, params=dict(space.fixed))
+        return Plan(
+            effective, strategy, space, method, objective, n_trials, request.seed, refused, prepared
+        )
+
+    async def create(self, request: OptimizationRequest, *, actor: Principal) -> Study:
+        """Validate ``request`` and load its bars; store the study (nothing is stored when
+        anything is wrong: ``InvalidInput`` names the field)."""
+        plan = await self.plan(request, actor=actor)
         study = Study(
             id=self._new_id(),
             created_at=self._clock.now(),
-            strategy=strategy.name,
-            method=method,
-            space=space,
-            objective=objective,
-            request=msgspec.to_builtins(effective),
-            n_trials=n_trials,
-            seed=request.seed,
+            strategy=plan.strategy.name,
+            method=plan.method,
+            space=plan.space,
+            objective=plan.objective,
+            request=msgspec.to_builtins(plan.request),
+            n_trials=plan.n_trials,
+            seed=plan.seed,
             engine_version=ENGINE_VERSION,
-            series=prepared.series_used(),
+            series=plan.prepared.series_used(),
             owner=actor.user_id or None,
-            refused_points=refused,
+            refused_points=plan.refused,
             updated_at=self._clock.now(),
         )
         await self._studies.create(study)
@@ -480,6 +512,46 @@ def diagnose(study: Study, trials: Sequence[Trial], splits: int = 16) -> Diagnos
     return Diagnostics(dsr, pbo, notes)
 
 
+def study_points(
+    strategy: StrategyType, space: SearchSpace, method: Method, n_trials: int, seed: int
+) -> list[Point]:
+    """Trial k's (number, seed, full params) of a grid or random search."""
+    if method == "grid":
+        values = grid_points(strategy, space, 10**9).points
+    else:
+        values = [
+            sample_point(strategy, space, np.random.default_rng([seed, k])) for k in range(n_trials)
+        ]
+    return [(k, _trial_seed(seed, k), space.params_of(v)) for k, v in enumerate(values)]
+
+
+def search_trials(
+    data: StudyData, space: SearchSpace, method: Method, n_trials: int, seed: int
+) -> list[Trial]:
+    """A whole search in this process (a walk-forward fold in a worker): the same trials a
+    study of the same method and seed gives with one job."""
+    strategy = get_strategy(data.request.strategy)
+    if method != "bayes":
+        return evaluate(data, study_points(strategy, space, method, n_trials, seed))
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = _distributions(space)
+    study = optuna.create_study(direction=data.objective.direction)
+    trials: list[Trial] = []
+    for number in range(n_trials):
+        study.sampler = optuna.samplers.TPESampler(seed=(seed + number) % 2**32)
+        ask = study.ask(dists)
+        params = space.params_of({name: ask.params[name] for name in space.names})
+        trial = evaluate(data, [(number, _trial_seed(seed, number), params)])[0]
+        if trial.value is None:
+            study.tell(ask, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(ask, trial.value)
+        trials.append(trial)
+    return trials
+
+
 def _evaluate_shared(shared: Shared[StudyData], points: list[Point]) -> list[Trial]:
     """The call a worker runs: the study's data (loaded once per worker) and a batch."""
     return evaluate(shared.get(), points)
@@ -530,18 +602,8 @@ class _Runner:
 
     def _points(self) -> list[Point]:
         s = self._study
-        if s.method == "grid":
-            values = grid_points(self._strategy, s.space, 10**9).points
-        else:
-            values = [
-                sample_point(self._strategy, s.space, np.random.default_rng([s.seed, k]))
-                for k in range(s.n_trials)
-            ]
-        return [
-            (k, _trial_seed(s.seed, k), s.space.params_of(v))
-            for k, v in enumerate(values)
-            if k not in self._done
-        ]
+        points = study_points(self._strategy, s.space, s.method, s.n_trials, s.seed)
+        return [p for p in points if p[0] not in self._done]
 
     async def _drain(self, batches: list[list[Point]]) -> None:
         queue = list(reversed(batches))

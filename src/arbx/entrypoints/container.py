@@ -61,6 +61,7 @@ from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
+from arbx.app.walk_forward import WalkForward
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
 from arbx.domain.jobs import JobKind
@@ -336,6 +337,9 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         max_trials=settings.provided.optimize.max_trials,
         jobs=settings.provided.optimize.jobs,
+    )
+    walk_forward = providers.Factory(
+        WalkForward, studies=optimize_studies, executor=compute_executor
     )
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---

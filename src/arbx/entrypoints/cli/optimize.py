@@ -47,6 +47,23 @@ examples:
 """
 
 
+WALK_HELP = """\
+Walk-forward analysis: cut the span into folds on the bars of the first series (rolling:
+train windows slide by --step; --anchored: they all start at the first bar and grow), run
+the search (--space, --method, --objective as 'arbx optimize run') on each train fold,
+then the best parameters on the test fold after it (--purge bars dropped from the train
+fold's end, --embargo bars skipped before the test fold). Prints in-sample vs
+out-of-sample per fold, the chosen parameters and how often each value recurs, the chained
+out-of-sample equity's metrics and the walk-forward efficiency (mean OOS / IS annualized
+return). Nothing is stored.
+
+example:
+  arbx optimize walk-forward --strategy sma_cross --series kraken:BTC/USD:1m \\
+      --start 2023-03-10 --end 2023-03-12 --space fast=5:20:5 --space slow=30:90:30 \\
+      --train 1200 --test 400
+"""
+
+
 def _add_backtest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", help="strategy type (list: 'arbx backtest strategies')")
     p.add_argument(
@@ -88,20 +105,7 @@ def _add_backtest_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def register(groups: Any) -> None:
-    parser = groups.add_parser(
-        "optimize",
-        help="optimization studies: run, status, list, show, resume, promote",
-        description="Parameter studies on stored bars (load some with 'arbx data load-samples').",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    p = commands.add_parser(
-        "run",
-        help="start a study and run it to the end",
-        description=RUN_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _add_search_options(p: argparse.ArgumentParser) -> None:
     _add_backtest_options(p)
     p.add_argument(
         "--space",
@@ -121,8 +125,41 @@ def register(groups: Any) -> None:
     p.add_argument("--trials", type=int, help="trials of a random or bayes search (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of random and bayes searches")
     p.add_argument("--jobs", type=int, help="batches computed at once (config optimize.jobs)")
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser(
+        "optimize",
+        help="optimization studies: run, status, list, show, resume, promote",
+        description="Parameter studies on stored bars (load some with 'arbx data load-samples').",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser(
+        "run",
+        help="start a study and run it to the end",
+        description=RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_search_options(p)
     p.add_argument("--json", action="store_true", help="print the study as JSON at the end")
     p.set_defaults(run=run_optimize)
+
+    p = commands.add_parser(
+        "walk-forward",
+        help="optimize on rolling or anchored train folds, test each on the next fold",
+        description=WALK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_search_options(p)
+    p.add_argument("--train", type=int, required=True, help="bars per train fold (first series)")
+    p.add_argument("--test", type=int, required=True, help="bars per test fold")
+    p.add_argument("--step", type=int, help="bars between folds (default: --test)")
+    p.add_argument("--anchored", action="store_true", help="train folds all start at bar 0")
+    p.add_argument("--purge", type=int, default=0, help="bars dropped from each train fold's end")
+    p.add_argument("--embargo", type=int, default=0, help="bars skipped before each test fold")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=run_walk_forward)
 
     p = commands.add_parser("status", help="a study's status, trials done and best so far")
     p.add_argument("study", help="study id")
@@ -454,4 +491,57 @@ async def run_promote(args: argparse.Namespace, container: Container) -> int:
     run = await uc.promote(args.study, args.trial, actor=CLI_OPERATOR)
     print_run(run.meta, as_json=False)
     print(f"\nstored as run {run.id}; see it with 'arbx backtest show {run.id}'")
+    return 0
+
+
+async def run_walk_forward(args: argparse.Namespace, container: Container) -> int:
+    from arbx.app.walk_forward import WalkForward, WalkForwardRequest
+
+    uc: WalkForward = await resolve(container.walk_forward)
+    optimization = build_optimization(args)
+    request = WalkForwardRequest(
+        optimization=msgspec.to_builtins(optimization),
+        train=args.train,
+        test=args.test,
+        step=args.step,
+        mode="anchored" if args.anchored else "rolling",
+        purge=args.purge,
+        embargo=args.embargo,
+    )
+    started = time.perf_counter()
+    result = await uc.execute(request, actor=CLI_OPERATOR, jobs=args.jobs or 2)
+    if args.json:
+        print(msgspec.json.encode(result).decode())
+        return 0
+    metric = result.objective.metric
+    print(
+        f"walk-forward of {result.strategy} ({result.method}, {result.objective.direction}"
+        f" {metric}): {len(result.folds)} folds in {time.perf_counter() - started:.2f} s"
+    )
+    print(
+        f"{'fold':>4} {'train (UTC)':33} {'test (UTC)':33} {'IS ' + metric:>12}"
+        f" {'OOS ' + metric:>12} {'OOS return':>10} {'WFE':>7}  params"
+    )
+    for f in result.folds:
+        oos_ret = None if f.out_of_sample is None else f.out_of_sample.total_return
+        eff = "-" if f.efficiency is None else f"{f.efficiency:.2f}"
+        params = "-" if f.params is None else _params(f.params)
+        print(
+            f"{f.index:>4} {f.train_start:%Y-%m-%d %H:%M} .. {f.train_end:%Y-%m-%d %H:%M}"
+            f" {f.test_start:%Y-%m-%d %H:%M} .. {f.test_end:%Y-%m-%d %H:%M}"
+            f" {_num(f.in_sample_value):>12} {_num(f.out_of_sample_value):>12}"
+            f" {_num(oos_ret):>10} {eff:>7}  {params}"
+        )
+    m = result.oos_metrics
+    print(
+        f"\nout of sample, chained: return {_num(m.total_return)}, Sharpe {_num(m.sharpe)},"
+        f" max drawdown {_num(m.max_drawdown)}, {m.bars:,} bars"
+    )
+    wfe = "-" if result.efficiency is None else f"{result.efficiency:.3f}"
+    print(f"walk-forward efficiency: {wfe}")
+    for name, counts in result.stability.items():
+        shown = ", ".join(f"{value} x{n}" for value, n in counts.items())
+        print(f"chosen {name}: {shown}")
+    for note in result.notes:
+        print(f"note: {note}")
     return 0

@@ -76,6 +76,7 @@ DEPENDENCIES = (
     "run_backtest",
     "backtest_runs",
     "optimize_studies",
+    "walk_forward",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
