@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from arbx.adapters.compute.in_process import InProcessExecutor
 from arbx.adapters.compute.local_process import LocalProcessExecutor
 from arbx.domain.errors import InvalidInput
 from arbx.ports.executor import ComputeUnavailable, Executor
-from tests.support.compute_calls import add, fail, nap, refuse
+from tests.support.compute_calls import add, fail, nap, refuse, total
 
 QUEUE_AHEAD = 4  # calls a pool may already have handed to its workers' queue
 
@@ -88,3 +89,18 @@ async def test_shutdown_finishes_running_calls_drops_queued_ones_and_refuses_new
     with pytest.raises(ComputeUnavailable, match="shut down"):
         executor.submit(add, 1, 1)
     await executor.shutdown()  # twice is fine
+
+
+async def test_a_shared_value_reaches_every_call_through_a_small_handle(
+    executor: Executor,
+) -> None:
+    value = list(range(200_000))
+    shared = executor.share(value)
+    assert len(pickle.dumps(shared)) < 2_000 or shared.get() is value  # threads: the value
+    calls = [executor.submit(total, shared, times=n) for n in range(1, 6)]
+    got = [await c.result() for c in calls]
+    assert [s for s, _ in got] == [sum(value) * n for n in range(1, 6)]
+    executor.release(shared)
+    await executor.shutdown()
+    with pytest.raises(ComputeUnavailable):
+        executor.share([1])

@@ -6,6 +6,7 @@ import os
 import time
 
 from arbx.domain.errors import InvalidInput
+from arbx.ports.executor import Shared
 
 
 def add(a: int, b: int, *, times: int = 1) -> int:
@@ -27,3 +28,8 @@ def refuse(message: str) -> None:
 
 def die() -> None:
     os._exit(3)  # a worker killed mid-call (out of memory, SIGKILL)
+
+
+def total(shared: Shared[list[int]], times: int = 1) -> tuple[int, int]:
+    """The sum of a shared list and this worker's process id."""
+    return sum(shared.get()) * times, os.getpid()

@@ -54,6 +54,7 @@ from arbx.app.manage_users import (
     SetUserState,
 )
 from arbx.app.observations import Observations
+from arbx.app.optimize import OptimizeStudies
 from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
 from arbx.app.readiness import CheckReadiness, exchanges_probe
 from arbx.app.refresh_session import RefreshSession
@@ -62,6 +63,7 @@ from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
+from arbx.app.walk_forward import WalkForward
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
 from arbx.domain.jobs import JobKind
@@ -374,6 +376,21 @@ class Container(containers.DeclarativeContainer):
     )
     run_backtest = providers.Factory(observed, "backtest", run_backtest, telemetry, observations)
     backtest_runs = providers.Factory(BacktestRuns, runs=run_store, background=background_backtests)
+
+    # --- research: optimization studies (one per process: it tracks the studies it runs) ---
+    study_store = stores.provided.studies
+    optimize_studies = providers.Singleton(
+        OptimizeStudies,
+        backtests=run_backtest,
+        studies=study_store,
+        executor=compute_executor,
+        clock=clock,
+        max_trials=settings.provided.optimize.max_trials,
+        jobs=settings.provided.optimize.jobs,
+    )
+    walk_forward = providers.Factory(
+        WalkForward, studies=optimize_studies, executor=compute_executor
+    )
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session, telemetry)

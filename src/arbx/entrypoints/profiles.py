@@ -27,6 +27,7 @@ from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
 from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
+from arbx.ports.study_store import StudyStore
 from arbx.ports.user_store import UserStore
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Stores:
     refresh_tokens: RefreshTokenStore
     audit: AuditLog
     database_probe: Probe
+    studies: StudyStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -121,6 +123,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.quality_store import SqliteQualityStore
     from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
     from arbx.adapters.sqlite.run_store import SqliteRunStore
+    from arbx.adapters.sqlite.study_store import SqliteStudyStore
     from arbx.adapters.sqlite.user_store import SqliteUserStore
 
     return Stores(
@@ -133,6 +136,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         refresh_tokens=SqliteRefreshTokenStore(database),
         audit=SqliteAuditLog(database),
         database_probe=_sqlite_probe(database),
+        studies=SqliteStudyStore(database),
     )
 
 
@@ -196,6 +200,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.quality_store import PostgresQualityStore
     from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
     from arbx.adapters.postgres.run_store import PostgresRunStore
+    from arbx.adapters.postgres.study_store import PostgresStudyStore
     from arbx.adapters.postgres.user_store import PostgresUserStore
 
     schema = settings.database.schema
@@ -209,6 +214,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         refresh_tokens=PostgresRefreshTokenStore(pool, schema),
         audit=PostgresAuditLog(pool, schema),
         database_probe=_postgres_probe(pool, settings.database),
+        studies=PostgresStudyStore(pool, schema),
     )
 
 

@@ -340,6 +340,19 @@ class BacktestSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError("inline_max_bars must be >= 0 and pool_workers >= 1")
 
 
+class OptimizeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[optimize]: optimization studies (``arbx optimize``, POST /api/v1/optimizations)."""
+
+    # most trials of one study: a larger grid (or trials count) is refused with its size
+    max_trials: int = 10_000
+    # batches of trials computed at once when a study gives no --jobs
+    jobs: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_trials < 1 or self.jobs < 1:
+            raise ValueError("max_trials and jobs must be >= 1")
+
+
 class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """[scheduler]: the job scheduler of ``arbx serve`` and the jobs declared in the config
     (``[[scheduler.jobs]]``, the fields of ``JobSpec``; checked here, so a bad job fails at
@@ -394,6 +407,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     backtest: BacktestSettings = msgspec.field(default_factory=BacktestSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+    optimize: OptimizeSettings = msgspec.field(default_factory=OptimizeSettings)
 
     @property
     def data_dir(self) -> Path:

@@ -53,6 +53,17 @@ class Submission(Protocol[T_co]):
         its worker died. Cancelling the waiting task cancels a call that has not started."""
 
 
+class Shared(Protocol[T_co]):
+    """A value shipped to the workers once (the bars of a study), not with every call.
+
+    Pass the handle as an argument of ``submit``; inside the call, ``get()`` returns the
+    value (a worker loads it on first use and keeps it for the calls that follow). The
+    handle itself is small to pickle."""
+
+    @abstractmethod
+    def get(self) -> T_co: ...
+
+
 class Executor(Protocol):
     """Runs calls away from the event loop.
 
@@ -60,6 +71,8 @@ class Executor(Protocol):
     - ``submit`` returns at once; the callable and its arguments must be picklable (a
       process or a cluster may run it). Calls run in submission order as workers free up.
     - results and exceptions come back through ``Submission.result``, unchanged.
+    - ``share`` makes a ``Shared`` handle of a picklable value, sent to each worker at most
+      once however many calls use it; ``release`` frees it (calls still using it may fail).
     - ``shutdown`` drops the calls not started (their ``result`` raises
       ``asyncio.CancelledError``), waits for the running ones, and releases the workers; it
       may be called twice. ``submit`` after it raises ``ComputeUnavailable``.
@@ -67,6 +80,12 @@ class Executor(Protocol):
 
     @abstractmethod
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Submission[T]: ...
+
+    @abstractmethod
+    def share(self, value: T) -> Shared[T]: ...
+
+    @abstractmethod
+    def release(self, shared: Shared[object]) -> None: ...
 
     @abstractmethod
     async def shutdown(self) -> None: ...

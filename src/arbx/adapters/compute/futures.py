@@ -15,7 +15,8 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Generic, ParamSpec, TypeVar
 
-from arbx.ports.executor import ComputeUnavailable, Executor, Submission, WorkerLost
+from arbx.adapters.compute.sharing import FileSharing, ValueShared
+from arbx.ports.executor import ComputeUnavailable, Executor, Shared, Submission, WorkerLost
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,12 +50,26 @@ class FutureSubmission(Submission[T], Generic[T]):
 
 
 class FuturesExecutor(Executor):
-    """Calls on a ``concurrent.futures`` pool made by ``make_pool`` (lazily)."""
+    """Calls on a ``concurrent.futures`` pool made by ``make_pool`` (lazily). With
+    ``share_by_file`` (a process pool) shared values go through a temporary file, else the
+    workers (threads) read the value itself."""
 
-    def __init__(self, make_pool: Callable[[], cf.Executor]) -> None:
+    def __init__(
+        self, make_pool: Callable[[], cf.Executor], *, share_by_file: bool = False
+    ) -> None:
         self._make_pool = make_pool
         self._pool: cf.Executor | None = None
         self._closed = False
+        self._files = FileSharing() if share_by_file else None
+
+    def share(self, value: T) -> Shared[T]:
+        if self._closed:
+            raise ComputeUnavailable("the executor is shut down; no new work is taken")
+        return ValueShared(value) if self._files is None else self._files.share(value)
+
+    def release(self, shared: Shared[object]) -> None:
+        if self._files is not None:
+            self._files.release(shared)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Submission[T]:
         if self._closed:
@@ -72,6 +87,8 @@ class FuturesExecutor(Executor):
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        if self._files is not None:
+            self._files.close()
 
     def _running_pool(self) -> cf.Executor:
         if self._pool is None:

@@ -16,5 +16,6 @@ class LocalProcessExecutor(FuturesExecutor):
         super().__init__(
             lambda: ProcessPoolExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-            )
+            ),
+            share_by_file=True,
         )

@@ -44,6 +44,11 @@ GROUPS: tuple[Commands, ...] = (
         "register",
         {"jobs": "scheduled jobs: collect, validate and repair series on a schedule"},
     ),
+    Commands(
+        f"{CLI}.optimize",
+        "register",
+        {"optimize": "optimization studies: run, status, list, show, resume, promote"},
+    ),
     Commands(f"{CLI}.serve", "register", {"serve": "serve the HTTP API (OpenAPI at /schema)"}),
     Commands(
         f"{CLI}.users", "register", {"users": "create the first admin; create API keys for scripts"}

@@ -30,6 +30,7 @@ from arbx.entrypoints.http.routes import (
     exchanges,
     jobs,
     market,
+    optimizations,
     quality,
     system,
 )
@@ -77,6 +78,8 @@ DEPENDENCIES = (
     "run_backtest",
     "backtest_runs",
     "check_health",
+    "optimize_studies",
+    "walk_forward",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -153,15 +156,18 @@ def create_app(
         as cancelled / interrupted) before the resources close, then forgotten."""
         ingest_runs = await resolve(container.ingest_runs)
         background = await resolve(container.background_backtests)
+        studies = await resolve(container.optimize_studies)
         try:
             yield
         finally:
             try:
                 await ingest_runs.close()
+                await studies.close()  # running studies: interrupted, resumable
                 await background.close()
             finally:
                 container.ingest_runs.reset()
                 container.background_backtests.reset()
+                container.optimize_studies.reset()
                 container.compute_executor.reset()
 
     container.auth_secrets()  # missing secrets fail at start-up, not at the first request
@@ -181,6 +187,7 @@ def create_app(
             *backtests.ROUTES,
             *observability,
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
+            *optimizations.ROUTES,
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
