@@ -59,6 +59,7 @@ from arbx.domain.backtest.runner import run as run_engine
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality.gaps import missing_runs
+from arbx.domain.strategies.plugin import StrategyFailed
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
@@ -313,7 +314,22 @@ class RunBacktest:
     async def _inline(
         self, prepared: PreparedBacktest, actor: Principal, shared: bool
     ) -> BacktestRun:
-        result = await asyncio.to_thread(compute, prepared)
+        try:
+            result = await asyncio.to_thread(compute, prepared)
+        except StrategyFailed as exc:  # the strategy's own code: a failed run, recorded
+            run_id = self._new_id()
+            await self._runs.record_failure(
+                RunFailure(
+                    id=run_id,
+                    created_at=self._clock.now(),
+                    strategy=prepared.request.strategy,
+                    bars=prepared.bar_count,
+                    error=f"StrategyFailed: {exc.message}",
+                    owner=_owner(actor),
+                    shared=shared,
+                )
+            )
+            raise StrategyFailed(f"backtest run {run_id} failed: {exc.message}") from None
         return await self.store(prepared, result, owner=_owner(actor), shared=shared)
 
     async def _place(

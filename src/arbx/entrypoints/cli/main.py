@@ -50,6 +50,8 @@ GROUPS: tuple[Commands, ...] = (
     ),
 )
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--profile", "--data-dir"})
+# command groups that run strategies: they load the [strategies] plugins first
+PLUGIN_GROUPS = frozenset({"backtest", "strategies", "serve", "jobs"})
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -85,6 +87,10 @@ async def _run(args: argparse.Namespace) -> int:
         overrides["storage"] = {"data_dir": args.data_dir}
     settings = load_settings(profile=args.profile, overrides=overrides)
     runtime.configure_logging(settings.logging.level)
+    if args.group in PLUGIN_GROUPS:
+        from arbx.entrypoints.plugins import load_plugins
+
+        load_plugins(settings, server=args.group == "serve")
     if services.light_command(args, settings):
         stores = services.LocalStores(settings)
         try:
