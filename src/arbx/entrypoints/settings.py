@@ -333,11 +333,18 @@ class StrategiesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True
     (folders of ``*.py`` files, relative to the working directory) and, with
     ``entry_points``, from installed packages' ``arbx.strategies`` entry points. ``arbx
     serve`` loads them only with ``load_in_server = true`` (off by default: plugins are code
-    run by the server; an admin turns it on)."""
+    run by the server; an admin turns it on). ``paths`` may also be one text of folders
+    separated like PATH (``ARBX_STRATEGIES__PATHS=./strategies:examples/strategies``)."""
 
-    paths: list[str] = msgspec.field(default_factory=lambda: ["./strategies"])
+    paths: list[str] | str = msgspec.field(default_factory=lambda: ["./strategies"])
     entry_points: bool = True
     load_in_server: bool = False
+
+    @property
+    def folders(self) -> list[str]:
+        if isinstance(self.paths, str):
+            return [p for p in self.paths.split(os.pathsep) if p]
+        return list(self.paths)
 
 
 class CatalogSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

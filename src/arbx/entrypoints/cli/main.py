@@ -46,6 +46,11 @@ GROUPS: tuple[Commands, ...] = (
     ),
     Commands(f"{CLI}.serve", "register", {"serve": "serve the HTTP API (OpenAPI at /schema)"}),
     Commands(
+        f"{CLI}.strategies",
+        "register",
+        {"strategies": "your own strategies: check plugins; the catalog of versioned definitions"},
+    ),
+    Commands(
         f"{CLI}.users", "register", {"users": "create the first admin; create API keys for scripts"}
     ),
 )
