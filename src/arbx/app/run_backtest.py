@@ -97,6 +97,7 @@ class PreparedBacktest:
     fingerprints: dict[SeriesKey, BarsFingerprint] = field(default_factory=dict)
     rerun_of: str | None = None
     data_changed: list[DataChange] | None = None
+    strategy_version: str | None = None  # the catalog version run ("name@v3"), if any
 
     @property
     def valid(self) -> ValidRequest:
@@ -191,10 +192,14 @@ class RunBacktest:
         *,
         actor: Principal,
         shared: bool = False,
+        strategy_version: str | None = None,
     ) -> BacktestRun:
-        """Validate, load, compute (in a thread) and store; return the stored run."""
+        """Validate, load, compute (in a thread) and store; return the stored run (which
+        names ``strategy_version``, the catalog version it was made from, when given)."""
         require(actor, Permission.BACKTESTS_RUN)
         prepared = await self.prepare(request)
+        if strategy_version is not None:
+            prepared = replace(prepared, strategy_version=strategy_version)
         return await self._inline(prepared, actor, shared)
 
     async def start(
@@ -255,7 +260,20 @@ class RunBacktest:
             prepared.series_used(),
             result,
         )
-        meta = msgspec.structs.replace(run.meta, owner=owner, shared=shared)
+        meta = msgspec.structs.replace(
+            run.meta, owner=owner, shared=shared, strategy_version=prepared.strategy_version
+        )
+        origin = valid.strategy.origin
+        if valid.strategy.is_plugin:  # name exactly the code that made the result
+            meta = msgspec.structs.replace(
+                meta,
+                notes=[
+                    *meta.notes,
+                    f"strategy plugin {valid.strategy.name} from {origin.location}"
+                    f" (sha256 {origin.code_hash}"
+                    + (f", version {origin.version})" if origin.version else ")"),
+                ],
+            )
         if prepared.rerun_of is not None:
             changes = prepared.data_changed or []
             meta = msgspec.structs.replace(

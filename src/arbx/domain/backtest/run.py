@@ -133,6 +133,8 @@ class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
     # its owner shares it with every holder of results:read
     owner: str | None = None
     shared: bool = False
+    # the catalog version the run was made from ("name@v3"; None: a request without one)
+    strategy_version: str | None = None
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,6 +3,7 @@
 from arbx.domain.catalog.model import (
     ALLOWED,
     DeployState,
+    RollbackRule,
     SpecChange,
     StateChange,
     StrategyDefinition,
@@ -16,6 +17,7 @@ from arbx.domain.catalog.model import (
 __all__ = [
     "ALLOWED",
     "DeployState",
+    "RollbackRule",
     "SpecChange",
     "StateChange",
     "StrategyDefinition",

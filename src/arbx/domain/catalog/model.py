@@ -47,15 +47,46 @@ ALLOWED: dict[DeployState, frozenset[DeployState]] = {
 }
 
 
+class RollbackRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """When an approved version's latest scheduled re-evaluation is bad enough to take it
+    back: its Sharpe ratio below ``min_sharpe``, or its maximum drawdown (a fraction, 0.2 =
+    20%) beyond ``max_drawdown``. None: that check is off."""
+
+    min_sharpe: float | None = None
+    max_drawdown: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_drawdown is not None and not (0.0 < self.max_drawdown <= 1.0):
+            raise InvalidInput(
+                f"rollback.max_drawdown is a fraction in (0, 1], got {self.max_drawdown!r}",
+                field="rollback.max_drawdown",
+            )
+
+    def breached(self, sharpe: float | None, max_drawdown: float | None) -> str | None:
+        """Why the rule fires for a run with these metrics, or None."""
+        if self.min_sharpe is not None and (sharpe is None or sharpe < self.min_sharpe):
+            shown = "undefined" if sharpe is None else f"{sharpe:.3f}"
+            return f"Sharpe {shown} below {self.min_sharpe}"
+        if (
+            self.max_drawdown is not None
+            and max_drawdown is not None
+            and abs(max_drawdown) > self.max_drawdown
+        ):
+            return f"max drawdown {abs(max_drawdown):.1%} beyond {self.max_drawdown:.1%}"
+        return None
+
+
 class StrategySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """What a version says: the strategy type and its parameters (effective, with
-    defaults written in), the series and fee assumptions it is meant for, and notes."""
+    defaults written in), the series and fee assumptions it is meant for, notes, and the
+    automatic rollback rule that applies while it is approved."""
 
     strategy: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     series: list[str] = msgspec.field(default_factory=list)
     fees: dict[str, FeeSchedule] = msgspec.field(default_factory=dict)
     notes: str = ""
+    rollback: RollbackRule | None = None
 
 
 class StrategyVersion(msgspec.Struct, frozen=True, kw_only=True):

@@ -309,6 +309,8 @@ def _describe(meta: RunMeta) -> list[str]:
         )
     if meta.rerun_of is not None:
         lines.extend(_data_changes(meta))
+    if meta.strategy_version is not None:
+        lines.append(f"strategy version: {meta.strategy_version} (arbx strategies show)")
     lines.extend(f"note: {note}" for note in meta.notes)
     return lines
 

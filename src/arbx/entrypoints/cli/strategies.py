@@ -1,5 +1,8 @@
 """``arbx strategies``: your own strategies. ``check NAME`` tests a strategy type (a plugin or
-a built-in) for look-ahead and bad output on seeded synthetic bars."""
+a built-in) for look-ahead and bad output on seeded synthetic bars; the other commands keep
+versioned strategy definitions in the catalog (create, edit, list, show, versions, diff,
+rollback, promote, retire, evaluate). The local CLI acts as the operator (it holds the
+database): its definitions have no owner."""
 
 from __future__ import annotations
 
@@ -45,6 +48,9 @@ def register(groups: Any) -> None:
     p.add_argument("--cuts", type=int, default=6, help="cut bars to test (default 6)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=run_check)
+    from arbx.entrypoints.cli.catalog import register_catalog
+
+    register_catalog(commands)
 
 
 def parse_param_args(items: list[str]) -> dict[str, str]:
