@@ -31,6 +31,7 @@ from arbx.entrypoints.http.routes import (
     jobs,
     market,
     quality,
+    strategies,
     system,
 )
 from arbx.entrypoints.http.security import (
@@ -74,6 +75,8 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "strategy_catalog",
+    "evaluate_strategy",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -208,6 +211,7 @@ def _routers() -> list[Router]:
         ("/api/v1/admin", "admin", admin),
         ("/api/v1/audit", "admin", audit),
         ("/api/v1/jobs", "jobs", jobs),
+        ("/api/v1/strategies/catalog", "strategies", strategies),
     ]
     return [Router(path, route_handlers=module.ROUTES, tags=[tag]) for path, tag, module in groups]
 
