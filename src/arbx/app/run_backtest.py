@@ -59,6 +59,7 @@ from arbx.domain.backtest.runner import run as run_engine
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality.gaps import missing_runs
+from arbx.domain.strategies.plugin import StrategyFailed
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
@@ -96,6 +97,7 @@ class PreparedBacktest:
     fingerprints: dict[SeriesKey, BarsFingerprint] = field(default_factory=dict)
     rerun_of: str | None = None
     data_changed: list[DataChange] | None = None
+    strategy_version: str | None = None  # the catalog version run ("name@v3"), if any
 
     @property
     def valid(self) -> ValidRequest:
@@ -190,10 +192,14 @@ class RunBacktest:
         *,
         actor: Principal,
         shared: bool = False,
+        strategy_version: str | None = None,
     ) -> BacktestRun:
-        """Validate, load, compute (in a thread) and store; return the stored run."""
+        """Validate, load, compute (in a thread) and store; return the stored run (which
+        names ``strategy_version``, the catalog version it was made from, when given)."""
         require(actor, Permission.BACKTESTS_RUN)
         prepared = await self.prepare(request)
+        if strategy_version is not None:
+            prepared = replace(prepared, strategy_version=strategy_version)
         return await self._inline(prepared, actor, shared)
 
     async def start(
@@ -254,7 +260,20 @@ class RunBacktest:
             prepared.series_used(),
             result,
         )
-        meta = msgspec.structs.replace(run.meta, owner=owner, shared=shared)
+        meta = msgspec.structs.replace(
+            run.meta, owner=owner, shared=shared, strategy_version=prepared.strategy_version
+        )
+        origin = valid.strategy.origin
+        if valid.strategy.is_plugin:  # name exactly the code that made the result
+            meta = msgspec.structs.replace(
+                meta,
+                notes=[
+                    *meta.notes,
+                    f"strategy plugin {valid.strategy.name} from {origin.location}"
+                    f" (sha256 {origin.code_hash}"
+                    + (f", version {origin.version})" if origin.version else ")"),
+                ],
+            )
         if prepared.rerun_of is not None:
             changes = prepared.data_changed or []
             meta = msgspec.structs.replace(
@@ -313,7 +332,22 @@ class RunBacktest:
     async def _inline(
         self, prepared: PreparedBacktest, actor: Principal, shared: bool
     ) -> BacktestRun:
-        result = await asyncio.to_thread(compute, prepared)
+        try:
+            result = await asyncio.to_thread(compute, prepared)
+        except StrategyFailed as exc:  # the strategy's own code: a failed run, recorded
+            run_id = self._new_id()
+            await self._runs.record_failure(
+                RunFailure(
+                    id=run_id,
+                    created_at=self._clock.now(),
+                    strategy=prepared.request.strategy,
+                    bars=prepared.bar_count,
+                    error=f"StrategyFailed: {exc.message}",
+                    owner=_owner(actor),
+                    shared=shared,
+                )
+            )
+            raise StrategyFailed(f"backtest run {run_id} failed: {exc.message}") from None
         return await self.store(prepared, result, owner=_owner(actor), shared=shared)
 
     async def _place(

@@ -27,11 +27,13 @@ from arbx.app.authorize import (
 from arbx.app.background_backtests import BackgroundBacktests
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
+from arbx.app.evaluate_strategy import EvaluateStrategy
 from arbx.app.health import CheckHealth
 from arbx.app.import_bars import ImportBars, LoadSamples
 from arbx.app.ingest_runs import IngestRuns
 from arbx.app.logout import Logout
 from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
+from arbx.app.manage_catalog import StrategyCatalog
 from arbx.app.manage_jobs import (
     CreateJob,
     DeleteJob,
@@ -200,8 +202,10 @@ def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
 
 def _local_process_executor(workers: int) -> Executor:
     from arbx.adapters.compute.local_process import LocalProcessExecutor
+    from arbx.adapters.plugins.strategy_loader import same_plugins_loader
 
-    return LocalProcessExecutor(workers=workers)
+    # workers load the strategy plugins this process loaded (spawned: they start empty)
+    return LocalProcessExecutor(workers=workers, initializer=same_plugins_loader())
 
 
 async def _open_http_session(telemetry: Telemetry) -> AsyncIterator[aiohttp.ClientSession]:
@@ -597,6 +601,18 @@ class Container(containers.DeclarativeContainer):
         RevokeApiKey, api_keys=api_key_store, audit=audit_trail, clock=clock
     )
     query_audit_log = providers.Factory(QueryAuditLog, audit=audit_log)
+
+    # --- the strategy catalog: versioned definitions, deployment, re-evaluation ---
+    strategy_catalog = providers.Factory(
+        StrategyCatalog,
+        store=stores.provided.catalog,
+        audit=audit_trail,
+        clock=clock,
+        four_eyes=settings.provided.catalog.four_eyes,
+    )
+    evaluate_strategy = providers.Factory(
+        EvaluateStrategy, catalog=strategy_catalog, backtests=run_backtest, bars=bar_store
+    )
 
 
 def build_container(settings: Settings) -> Container:

@@ -23,6 +23,7 @@ from arbx.entrypoints.settings import DatabaseSettings, Settings
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
+from arbx.ports.catalog_store import CatalogStore
 from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
 from arbx.ports.refresh_token_store import RefreshTokenStore
@@ -54,6 +55,7 @@ class Stores:
     audit: AuditLog
     database_probe: Probe
     studies: StudyStore
+    catalog: CatalogStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -119,6 +121,7 @@ def local_bar_store(settings: Settings) -> BarStore:
 def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
     from arbx.adapters.sqlite.audit_log import SqliteAuditLog
+    from arbx.adapters.sqlite.catalog_store import SqliteCatalogStore
     from arbx.adapters.sqlite.job_store import SqliteJobStore
     from arbx.adapters.sqlite.quality_store import SqliteQualityStore
     from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
@@ -137,6 +140,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         audit=SqliteAuditLog(database),
         database_probe=_sqlite_probe(database),
         studies=SqliteStudyStore(database),
+        catalog=SqliteCatalogStore(database),
     )
 
 
@@ -196,6 +200,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
     from arbx.adapters.postgres.audit_log import PostgresAuditLog
     from arbx.adapters.postgres.bar_store import PostgresBarStore
+    from arbx.adapters.postgres.catalog_store import PostgresCatalogStore
     from arbx.adapters.postgres.job_store import PostgresJobStore
     from arbx.adapters.postgres.quality_store import PostgresQualityStore
     from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
@@ -215,6 +220,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         audit=PostgresAuditLog(pool, schema),
         database_probe=_postgres_probe(pool, settings.database),
         studies=PostgresStudyStore(pool, schema),
+        catalog=PostgresCatalogStore(pool, schema),
     )
 
 

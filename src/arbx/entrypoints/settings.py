@@ -393,6 +393,32 @@ class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
             seen.add(spec.name)
 
 
+class StrategiesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[strategies]: strategy plugins (``arbx.strategy``). The CLI loads them from ``paths``
+    (folders of ``*.py`` files, relative to the working directory) and, with
+    ``entry_points``, from installed packages' ``arbx.strategies`` entry points. ``arbx
+    serve`` loads them only with ``load_in_server = true`` (off by default: plugins are code
+    run by the server; an admin turns it on). ``paths`` may also be one text of folders
+    separated like PATH (``ARBX_STRATEGIES__PATHS=./strategies:examples/strategies``)."""
+
+    paths: list[str] | str = msgspec.field(default_factory=lambda: ["./strategies"])
+    entry_points: bool = True
+    load_in_server: bool = False
+
+    @property
+    def folders(self) -> list[str]:
+        if isinstance(self.paths, str):
+            return [p for p in self.paths.split(os.pathsep) if p]
+        return list(self.paths)
+
+
+class CatalogSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[catalog]: the strategy catalog's workflow. ``four_eyes``: approving a version needs
+    an approver other than its author."""
+
+    four_eyes: bool = False
+
+
 _CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -408,6 +434,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
     optimize: OptimizeSettings = msgspec.field(default_factory=OptimizeSettings)
+    strategies: StrategiesSettings = msgspec.field(default_factory=StrategiesSettings)
+    catalog: CatalogSettings = msgspec.field(default_factory=CatalogSettings)
 
     @property
     def data_dir(self) -> Path:

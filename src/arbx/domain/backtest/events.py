@@ -27,6 +27,7 @@ strategies, without risk rules, the engine reproduces the vectorized engine.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -142,8 +143,28 @@ class Context:
         """Sell ``qty`` base, or the whole position when ``qty`` is None."""
         return self._engine.submit(-1, kind, qty, 1.0, limit, stop, "strategy")
 
+    def cancel(self, order: Order) -> None:
+        """Cancel one pending order (a partly filled one keeps what it filled)."""
+        if order in self._engine.pending:
+            self._engine._close_order(
+                order, "cancelled" if order.filled == 0 else "partially_filled"
+            )
+
     def cancel_all(self) -> None:
         self._engine.cancel_all()
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One fill of a strategy's order, as ``on_fill`` receives it (side +1 buy, -1 sell)."""
+
+    order_id: int
+    bar: int
+    side: int
+    qty: float
+    price: float
+    fee: float
+    liquidity: str
 
 
 class EventStrategy(Protocol):
@@ -172,6 +193,8 @@ class _Engine:
     volume_in_bar: list[float] | None = None
     volume_at_close: list[float] | None = None
     at_close: bool = False
+    # fills not yet shown to an event strategy's ``on_fill`` (None: it has none)
+    new_fills: list[Fill] | None = None
 
     def __post_init__(self) -> None:
         ex = self.execution
@@ -290,6 +313,8 @@ class _Engine:
         self.states.append((t, self.cash, self.position))
         if order.qty is not None and order.filled >= order.qty - 1e-12 * order.qty:
             self._close_order(order, "filled")
+        if self.new_fills is not None:
+            self.new_fills.append(Fill(order.order_id, t, order.side, q, px, fee, liquidity))
 
     def _close_order(self, order: Order, status: str) -> None:
         order.status = status
@@ -383,6 +408,11 @@ def run_events(
         raise InvalidInput("give the event engine either a target or a strategy", field="strategy")
     rules = risk or RiskRules()
     eng = _Engine(bars, execution, rules, bars.close, cash=execution.capital)
+    ctx = Context(eng)
+    listener = getattr(strategy, "on_fill", None)
+    if callable(listener):
+        eng.new_fills = []
+    deliver = _fill_listener(eng, ctx, listener) if callable(listener) else None
     n = bars.n
     fill_close = execution.fill_close
     opens, highs, lows, closes = (
@@ -393,7 +423,6 @@ def run_events(
     )
     fractions = execution.sizing.fractions(bars.close, periods_per_year(bars.bar_ms)).tolist()
     targets = target.tolist() if target is not None else None
-    ctx = Context(eng)
     has_risk = (
         rules.stop_loss is not None
         or rules.take_profit is not None
@@ -437,6 +466,8 @@ def run_events(
                         if eng.position > 0:
                             submit(-1, "market", None, 1.0, None, None, "signal").created_bar = t
             else:
+                if deliver is not None:
+                    deliver(t)
                 ctx.t = t
                 before = len(eng.orders)
                 assert strategy is not None
@@ -449,11 +480,37 @@ def run_events(
                 if order.kind == "market":
                     eng.fill(order, t, closes[t], "taker")
             eng.at_close = False
+            if deliver is not None and not killed:
+                deliver(t)
     eng.finish()
     cash, position = eng.book_states(n)
     orders, fills = _tables(bars, eng)
     equity = cash + position * bars.close  # marked at every close
     return assemble("event", bars, execution, equity, cash, position, eng.book, orders, fills)
+
+
+def _fill_listener(
+    eng: _Engine, ctx: Context, listener: Callable[[Context, Fill], None]
+) -> Callable[[int], None]:
+    """Shows the fills of bar t to ``on_fill(ctx, fill)`` at t's close (before ``on_bar``;
+    with ``fill="close"`` the fills at the close right after them), so a fill at the open
+    never reveals the rest of its bar; orders it sends are created at bar t."""
+    queue = eng.new_fills
+
+    def deliver(t: int) -> None:
+        assert queue is not None
+        if not queue:
+            return
+        fills = list(queue)
+        queue.clear()
+        ctx.t = t
+        before = len(eng.orders)
+        for fill in fills:
+            listener(ctx, fill)
+        for order in eng.orders[before:]:
+            order.created_bar = t
+
+    return deliver
 
 
 def _tables(bars: BarArrays, eng: _Engine) -> tuple[pl.DataFrame, pl.DataFrame]:

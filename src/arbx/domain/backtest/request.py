@@ -198,6 +198,14 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
         _refuse_unhonoured(request)
         _check_currencies(keys, conversions, request.arbitrage)
         _arbitrage_config(request)  # validates the settings
+    elif strategy.kind == "event":
+        if request.engine == "vectorized":
+            raise InvalidInput(
+                f"{strategy.name} is an event strategy; it runs on the event engine"
+                " (engine=event or auto)",
+                field="engine",
+            )
+        engine = "event"
     elif request.engine == "vectorized" and (request.risk.active or strategy.target is None):
         raise InvalidInput(
             "the vectorized engine has no stops, limits or kill switch; use engine=event (or auto)",

@@ -136,6 +136,8 @@ class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
     # how orders filled ("bars" | "synthetic_book") and whether the books were synthetic
     execution: str = "bars"
     synthetic: bool = False
+    # the catalog version the run was made from ("name@v3"; None: a request without one)
+    strategy_version: str | None = None
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,6 +29,7 @@ from arbx.domain.strategies.arbitrage import (
     cross_decisions,
     pair_decisions,
 )
+from arbx.domain.strategies.plugin import readonly
 
 
 def check_bars(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> None:
@@ -61,9 +62,13 @@ def run(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> Backtest
     if valid.engine == "arbitrage":
         return _run_arbitrage(valid, arrays)
     main = arrays[valid.keys[0]]
+    execution = valid.execution()
+    if valid.strategy.events is not None:  # an event plugin: bars up to t, read-only
+        strategy = valid.strategy.events(valid.params)
+        result = run_events(readonly(main), execution, strategy=strategy, risk=valid.request.risk)
+        return replace(result, benchmark=buy_and_hold(main, execution))
     assert valid.strategy.target is not None
     target = valid.strategy.target(main, valid.params)
-    execution = valid.execution()
     if valid.engine == "vectorized":
         result = run_vectorized(main, target, execution)
     else:
@@ -108,6 +113,8 @@ def _run_arbitrage(valid: ValidRequest, arrays: Mapping[SeriesKey, BarArrays]) -
         assume_parity=tuple(settings.assume_parity),
     )
     config = valid.arbitrage_config()
+    if valid.strategy.decide is not None:  # a plugin: per-bar crosses
+        return execute_crosses(market, config, valid.strategy.decide(market, valid.params))
     if isinstance(valid.params, ThresholdArbParams):
         decisions = cross_decisions(market, valid.params, config.slippage, config.volume_window)
         return execute_crosses(market, config, decisions)

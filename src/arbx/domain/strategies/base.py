@@ -11,7 +11,22 @@ import msgspec
 from arbx.domain.backtest.execution import BarArrays
 from arbx.domain.backtest.kernels import FloatArray
 
-StrategyKind = Literal["signal", "arbitrage"]
+StrategyKind = Literal["signal", "arbitrage", "event"]
+StrategySource = Literal["builtin", "plugin"]
+
+
+@dataclass(frozen=True)
+class StrategyOrigin:
+    """Where a strategy type's code comes from: built in, or a plugin (its file or entry
+    point, the SHA-256 of its source and the version it declares)."""
+
+    source: StrategySource = "builtin"
+    location: str = ""
+    code_hash: str = ""
+    version: str = ""
+
+
+BUILTIN = StrategyOrigin()
 
 
 @dataclass(frozen=True)
@@ -22,7 +37,10 @@ class StrategyType:
       0/1 array decided at each close from bars up to it (causal). ``grid`` (optional)
       computes many parameter sets in one broadcast, shape ``(len(params), n)`` (any
       numeric dtype; int8 keeps large grids small).
-    - ``arbitrage`` strategies trade two or more venues; the arbitrage engine runs them.
+    - ``arbitrage`` strategies trade two or more venues; the arbitrage engine runs them
+      (a plugin's ``decide(market, params)`` returns its ``CrossDecisions``).
+    - ``event`` strategies (plugins) are objects made by ``events(params)`` with
+      ``on_bar(ctx)`` (and optionally ``on_fill(ctx, fill)``) run by the event engine.
     """
 
     name: str
@@ -34,3 +52,10 @@ class StrategyType:
     grid: Callable[[BarArrays, Sequence[Any]], FloatArray] | None = None
     min_series: int = 1
     max_series: int = 1
+    events: Callable[[Any], Any] | None = None
+    decide: Callable[[Any, Any], Any] | None = None
+    origin: StrategyOrigin = BUILTIN
+
+    @property
+    def is_plugin(self) -> bool:
+        return self.origin.source == "plugin"

@@ -312,6 +312,8 @@ def _describe(meta: RunMeta) -> list[str]:
         )
     if meta.rerun_of is not None:
         lines.extend(_data_changes(meta))
+    if meta.strategy_version is not None:
+        lines.append(f"strategy version: {meta.strategy_version} (arbx strategies show)")
     lines.extend(f"note: {note}" for note in meta.notes)
     return lines
 
@@ -443,15 +445,27 @@ async def run_delete(args: argparse.Namespace, container: Container) -> int:
 
 
 async def run_strategies(args: argparse.Namespace, container: Container) -> int:
+    from arbx.domain.strategies import plugin_failures
+
     for strategy in describe_all():
         series = (
             f"{strategy['min_series']} series"
             if strategy["min_series"] == strategy["max_series"]
             else f"{strategy['min_series']}..{strategy['max_series']} series"
         )
-        print(f"{strategy['name']} ({strategy['kind']}, {series}): {strategy['description']}")
+        origin = "" if strategy["source"] == "builtin" else f", plugin {strategy['location']}"
+        print(
+            f"{strategy['name']} ({strategy['kind']}, {series}{origin}): {strategy['description']}"
+        )
         props = strategy["params"].get("properties", {})
         for name, default in strategy["defaults"].items():
             kind = props.get(name, {}).get("type", "")
-            print(f"  --param {name}={default}  ({kind})")
+            print(f"  --param {name}={default}  ({kind}{_bounds(props.get(name, {}))})")
+    for where, error in plugin_failures().items():
+        print(f"plugin {where} FAILED to load: {error}")
     return 0
+
+
+def _bounds(prop: dict[str, Any]) -> str:
+    words = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+    return "".join(f", {op} {prop[k]}" for k, op in words.items() if k in prop)

@@ -51,10 +51,17 @@ GROUPS: tuple[Commands, ...] = (
     ),
     Commands(f"{CLI}.serve", "register", {"serve": "serve the HTTP API (OpenAPI at /schema)"}),
     Commands(
+        f"{CLI}.strategies",
+        "register",
+        {"strategies": "your own strategies: check plugins; the catalog of versioned definitions"},
+    ),
+    Commands(
         f"{CLI}.users", "register", {"users": "create the first admin; create API keys for scripts"}
     ),
 )
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--profile", "--data-dir"})
+# command groups that run strategies: they load the [strategies] plugins first
+PLUGIN_GROUPS = frozenset({"backtest", "strategies", "serve", "jobs"})
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -90,6 +97,10 @@ async def _run(args: argparse.Namespace) -> int:
         overrides["storage"] = {"data_dir": args.data_dir}
     settings = load_settings(profile=args.profile, overrides=overrides)
     runtime.configure_logging(settings.logging.level, settings.logging.format)
+    if args.group in PLUGIN_GROUPS:
+        from arbx.entrypoints.plugins import load_plugins
+
+        load_plugins(settings, server=args.group == "serve")
     if services.light_command(args, settings):
         stores = services.LocalStores(settings)
         try:

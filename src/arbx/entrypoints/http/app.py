@@ -32,6 +32,7 @@ from arbx.entrypoints.http.routes import (
     market,
     optimizations,
     quality,
+    strategies,
     system,
 )
 from arbx.entrypoints.http.routes.observability import ADMIN_ROUTES, metrics_routes
@@ -80,6 +81,8 @@ DEPENDENCIES = (
     "check_health",
     "optimize_studies",
     "walk_forward",
+    "strategy_catalog",
+    "evaluate_strategy",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -231,6 +234,7 @@ def _routers() -> list[Router]:
         ("/api/v1/admin", "admin", admin),
         ("/api/v1/audit", "admin", audit),
         ("/api/v1/jobs", "jobs", jobs),
+        ("/api/v1/strategies/catalog", "strategies", strategies),
     ]
     return [Router(path, route_handlers=module.ROUTES, tags=[tag]) for path, tag, module in groups]
 

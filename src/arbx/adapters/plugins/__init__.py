@@ -1,0 +1,1 @@
+"""Loading user code: strategy plugins from folders and entry points."""

@@ -1,0 +1,99 @@
+"""Re-evaluating an approved catalog version on the newest data (the ``evaluate`` job).
+
+``EvaluateStrategy.execute`` runs the definition's approved version (or a given one) over
+the last ``days`` days up to the newest bar stored for its first series (a collect job keeps
+it current), with its series, parameters and fees, stores the run
+(which names the version, ``name@vN``), and applies the version's automatic rollback rule
+to the run's metrics (``StrategyCatalog.evaluate_rule``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import msgspec
+
+from arbx.app.manage_catalog import StrategyCatalog
+from arbx.app.run_backtest import RunBacktest
+from arbx.domain.auth import Principal
+from arbx.domain.backtest.request import BacktestRequest, decode_request
+from arbx.domain.backtest.run import BacktestRun
+from arbx.domain.catalog import DeployState
+from arbx.domain.errors import Conflict, InvalidInput
+from arbx.domain.market import SeriesKey
+from arbx.ports.bar_store import BarStore
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A stored re-evaluation run and, when the rollback rule fired, why."""
+
+    run: BacktestRun
+    version: int
+    rolled_back: str | None
+
+
+class EvaluateStrategy:
+    def __init__(self, catalog: StrategyCatalog, backtests: RunBacktest, bars: BarStore) -> None:
+        self._catalog = catalog
+        self._backtests = backtests
+        self._bars = bars
+
+    async def execute(
+        self,
+        name: str,
+        *,
+        actor: Principal,
+        number: int | None = None,
+        days: float = 30.0,
+    ) -> Evaluation:
+        if not (0 < days <= 3660):
+            raise InvalidInput("days must be in (0, 3660]", field="days")
+        detail = await self._catalog.show(name, actor=actor)
+        if number is None:
+            version = detail.approved
+            if version is None:
+                raise Conflict(
+                    f"{name} has no approved version to re-evaluate; give a version number"
+                )
+        else:
+            _, version = await self._catalog.version(name, number, actor=actor)
+        spec = version.spec
+        if not spec.series:
+            raise InvalidInput(
+                f"{name} v{version.number} names no series to run on; add them in a new"
+                " version (arbx strategies create/edit --series)",
+                field="series",
+            )
+        first = SeriesKey.parse(spec.series[0])
+        spans = await self._bars.coverage(first)
+        if not spans:
+            raise InvalidInput(
+                f"no bars are stored for {first}; collect some first", field="series"
+            )
+        end = max(span.end for span in spans)
+        request: BacktestRequest = decode_request(
+            {
+                "strategy": spec.strategy,
+                "series": list(spec.series),
+                "start": end - timedelta(days=days),
+                "end": end,
+                "params": dict(spec.params),
+                "fees": msgspec.to_builtins(spec.fees),
+            }
+        )
+        run = await self._backtests.execute(
+            request, actor=actor, strategy_version=f"{name}@v{version.number}"
+        )
+        fired = None
+        if version.state == DeployState.APPROVED:
+            fired = await self._catalog.evaluate_rule(
+                name,
+                version.number,
+                run_id=run.id,
+                sharpe=run.meta.metrics.sharpe,
+                max_drawdown=run.meta.metrics.max_drawdown,
+                actor=actor,
+            )
+        return Evaluation(run, version.number, fired)
