@@ -31,6 +31,7 @@ from arbx.entrypoints.http.routes import (
     jobs,
     market,
     quality,
+    reports,
     system,
 )
 from arbx.entrypoints.http.security import (
@@ -74,6 +75,7 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "report_backtests",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -169,7 +171,7 @@ def create_app(
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
     app = Litestar(
-        route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES],
+        route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES, *reports.ROUTES],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
