@@ -12,7 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 import arbx
@@ -33,6 +33,7 @@ from arbx.entrypoints.http.routes import (
     quality,
     reports,
     system,
+    ui,
 )
 from arbx.entrypoints.http.security import (
     STATE_KEY,
@@ -171,7 +172,13 @@ def create_app(
         trusted_proxies=parse_networks(settings.http.trusted_proxies),
     )
     app = Litestar(
-        route_handlers=[*_routers(), *exchanges.ROUTES, *backtests.ROUTES, *reports.ROUTES],
+        route_handlers=[
+            *_routers(),
+            *exchanges.ROUTES,
+            *backtests.ROUTES,
+            *reports.ROUTES,
+            *ui.ROUTES,
+        ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
@@ -188,13 +195,25 @@ def create_app(
             version=arbx.__version__,
             description="Market data and backtesting for crypto strategies.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[_offline_docs()],
             components=Components(security_schemes=SECURITY_SCHEMES),  # type: ignore[arg-type]
         ),
         debug=False,
     )
     document_problems(app)
     return app
+
+
+def _offline_docs() -> SwaggerRenderPlugin:
+    """Swagger UI at /schema (and /schema/swagger) from the copies shipped in the package:
+    the API docs work without internet."""
+    return SwaggerRenderPlugin(
+        js_url=ui.asset_url("swagger-ui-bundle.js"),
+        css_url=ui.asset_url("swagger-ui.css"),
+        standalone_preset_js_url=ui.asset_url("swagger-ui-standalone-preset.js"),
+        favicon=f"<link rel='icon' type='image/png' href='{ui.asset_url('swagger-favicon.png')}'>",
+        path="/swagger",
+    )
 
 
 def _routers() -> list[Router]:
