@@ -304,7 +304,7 @@ def test_security_headers(client: TestClient, anonymous_client: AnonymousClient)
         assert "default-src 'none'" in headers["Content-Security-Policy"]
         assert "Strict-Transport-Security" not in headers  # plain HTTP
     assert (
-        "frame-ancestors 'none'" in client.get("/schema/scalar").headers["Content-Security-Policy"]
+        "frame-ancestors 'none'" in client.get("/schema/swagger").headers["Content-Security-Policy"]
     )
     assert "X-Frame-Options" in client.get("/no/such/route").headers
 

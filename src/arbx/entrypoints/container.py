@@ -61,6 +61,7 @@ from arbx.app.query_bars import ExportBars, ListSeries, QueryBars
 from arbx.app.readiness import CheckReadiness, exchanges_probe
 from arbx.app.refresh_session import RefreshSession
 from arbx.app.repair_series import RepairSeries
+from arbx.app.report_backtests import ReportBacktests
 from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
@@ -93,6 +94,7 @@ from arbx.ports.executor import Executor
 from arbx.ports.job_store import JobStore
 from arbx.ports.password_hasher import PasswordHasher
 from arbx.ports.rate_limiter import LoginThrottle, RateLimiter
+from arbx.ports.report_renderer import ReportRenderer
 from arbx.ports.table_files import TableFiles
 from arbx.ports.telemetry import Telemetry
 from arbx.ports.token_service import SecretService, TokenService
@@ -115,6 +117,12 @@ def _table_files() -> TableFiles:
     from arbx.adapters.files.polars_table_files import PolarsTableFiles
 
     return PolarsTableFiles()
+
+
+def _report_renderer() -> ReportRenderer:
+    from arbx.adapters.reports.html import HtmlReportRenderer
+
+    return HtmlReportRenderer()
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
@@ -380,6 +388,15 @@ class Container(containers.DeclarativeContainer):
     )
     run_backtest = providers.Factory(observed, "backtest", run_backtest, telemetry, observations)
     backtest_runs = providers.Factory(BacktestRuns, runs=run_store, background=background_backtests)
+    # reports of runs: one self-contained HTML file each (uPlot inlined, opens offline)
+    report_renderer = providers.Singleton(_report_renderer)
+    report_backtests = providers.Factory(
+        ReportBacktests,
+        runs=backtest_runs,
+        bars=bar_store,
+        renderer=report_renderer,
+        generated_by=f"arbx {arbx.__version__}",
+    )
 
     # --- research: optimization studies (one per process: it tracks the studies it runs) ---
     study_store = stores.provided.studies

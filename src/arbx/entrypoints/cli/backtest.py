@@ -18,6 +18,7 @@ from arbx.domain.backtest.request import decode_request
 from arbx.domain.backtest.run import BarsFingerprint, RunMeta
 from arbx.domain.errors import InvalidInput
 from arbx.domain.strategies import describe_all
+from arbx.entrypoints.cli import reports
 from arbx.entrypoints.runtime import resolve
 
 if TYPE_CHECKING:
@@ -158,6 +159,8 @@ def register(groups: Any) -> None:
 
     p = commands.add_parser("strategies", help="strategy types with their parameters and defaults")
     p.set_defaults(run=run_strategies)
+
+    reports.add_commands(commands)  # report ID --out FILE, compare ID ID... --out FILE
 
 
 # -- request from options -------------------------------------------------------------------------

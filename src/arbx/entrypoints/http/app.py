@@ -12,7 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 import arbx
@@ -33,7 +33,9 @@ from arbx.entrypoints.http.routes import (
     optimizations,
     quality,
     strategies,
+    reports,
     system,
+    ui,
 )
 from arbx.entrypoints.http.routes.observability import ADMIN_ROUTES, metrics_routes
 from arbx.entrypoints.http.security import (
@@ -83,6 +85,7 @@ DEPENDENCIES = (
     "walk_forward",
     "strategy_catalog",
     "evaluate_strategy",
+    "report_backtests",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -191,6 +194,8 @@ def create_app(
             *observability,
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
             *optimizations.ROUTES,
+            *reports.ROUTES,
+            *ui.ROUTES,
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -212,13 +217,25 @@ def create_app(
             version=arbx.__version__,
             description="Market data and backtesting for crypto strategies.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[_offline_docs()],
             components=Components(security_schemes=SECURITY_SCHEMES),  # type: ignore[arg-type]
         ),
         debug=False,
     )
     document_problems(app)
     return app
+
+
+def _offline_docs() -> SwaggerRenderPlugin:
+    """Swagger UI at /schema (and /schema/swagger) from the copies shipped in the package:
+    the API docs work without internet."""
+    return SwaggerRenderPlugin(
+        js_url=ui.asset_url("swagger-ui-bundle.js"),
+        css_url=ui.asset_url("swagger-ui.css"),
+        standalone_preset_js_url=ui.asset_url("swagger-ui-standalone-preset.js"),
+        favicon=f"<link rel='icon' type='image/png' href='{ui.asset_url('swagger-favicon.png')}'>",
+        path="/swagger",
+    )
 
 
 def _routers() -> list[Router]:

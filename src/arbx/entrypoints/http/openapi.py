@@ -98,6 +98,10 @@ def document_problems(app: Litestar) -> None:
                 codes.append("404")
             if method.upper() in _CHANGING:
                 codes.append("409")
+            if handler is not None:  # a route's own further answers, e.g. opt={"problems": ["409"]}
+                codes += [
+                    c for c in handler.opt.get("problems", ()) if c in _WHY and c not in codes
+                ]
             responses = operation.responses if operation.responses is not None else {}
             for code in sorted(codes):
                 responses[code] = _problem(code)

@@ -55,11 +55,10 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# pages (the web UI, the API docs) load nothing from elsewhere: every asset ships in the package
 PAGE_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
-    " style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com;"
-    " font-src 'self' data: https://fonts.gstatic.com https://cdn.jsdelivr.net;"
-    " img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none';"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline';"
+    " font-src 'self' data:; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none';"
     " base-uri 'self'; form-action 'self'"
 )
 

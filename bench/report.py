@@ -1,0 +1,160 @@
+"""Report benchmark: size and render time of the report of a 1M-bar run.
+
+    .venv/bin/python bench/report.py [--bars 1000000] [--chromium /usr/bin/chromium]
+
+Builds SMA cross (10, 50) and threshold-arbitrage runs of N 1m bars on the in-memory stores
+(the real use cases: RunBacktest, ReportBacktests, HtmlReportRenderer), writes each report,
+and prints its size against the 5 MB target, the time to build and render the HTML, and
+the time Chromium (headless, networking off) takes from navigation to every chart drawn
+(``body[data-charts-drawn]``) against the 2 s target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from arbx.adapters.memory.bar_store import MemoryBarStore
+from arbx.adapters.memory.run_store import MemoryRunStore
+from arbx.adapters.reports.html import HtmlReportRenderer
+from arbx.app.report_backtests import ReportBacktests
+from arbx.app.run_backtest import CLI_OPERATOR, BacktestRuns, RunBacktest
+from arbx.domain.backtest.request import decode_request
+from arbx.domain.market import SeriesKey
+from arbx.ports.clock import Clock
+
+START = datetime(2021, 1, 1, tzinfo=UTC)
+SIZE_TARGET_MB = 5.0
+RENDER_TARGET_S = 2.0
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def make_bars(n: int, seed: int, price: float = 100.0, volatility: float = 0.0008) -> pl.DataFrame:
+    """``n`` 1m bars from START: a seeded random walk with consistent OHLC."""
+    rng = np.random.default_rng(seed)
+    close = price * np.exp(np.cumsum(rng.normal(0.0, volatility, n)))
+    open_ = np.concatenate(([price], close[:-1]))
+    wick = np.abs(rng.normal(0.0, volatility / 2, n)) * close
+    ts = int(START.timestamp() * 1000) + np.arange(n, dtype=np.int64) * 60_000
+    return pl.DataFrame(
+        {
+            "ts": pl.Series(ts).cast(pl.Datetime("ms", "UTC")),
+            "open": open_,
+            "high": np.maximum(open_, close) + wick,
+            "low": np.minimum(open_, close) - wick,
+            "close": close,
+            "volume": rng.uniform(1.0, 10.0, n),
+        }
+    )
+
+
+class Now(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def _end(bars: int) -> str:
+    return datetime.fromtimestamp(START.timestamp() + bars * 60, UTC).isoformat()
+
+
+async def build(bars: int, folder: Path) -> list[tuple[str, Path, float]]:
+    store, runs = MemoryBarStore(), MemoryRunStore()
+    await store.write(SeriesKey.parse("binance:BTC/USDC:1m"), make_bars(bars, seed=7))
+    await store.write(
+        SeriesKey.parse("coinbase:BTC/USDC:1m"),
+        make_bars(bars, seed=11, price=100.05),
+    )
+    uc = RunBacktest(store, runs, Now())
+    reports = ReportBacktests(BacktestRuns(runs), store, HtmlReportRenderer(), generated_by="bench")
+    requests: dict[str, dict[str, Any]] = {
+        "sma_cross": {
+            "strategy": "sma_cross",
+            "params": {"fast": 10, "slow": 50},
+            "series": ["binance:BTC/USDC:1m"],
+        },
+        "threshold_arb": {
+            "strategy": "threshold_arb",
+            "params": {"threshold_bps": 3},
+            "series": ["binance:BTC/USDC:1m", "coinbase:BTC/USDC:1m"],
+            "fees": {"binance": {"taker_bps": 1}, "coinbase": {"taker_bps": 1}},
+        },
+    }
+    out = []
+    for name, body in requests.items():
+        request = decode_request({**body, "start": START.isoformat(), "end": _end(bars)})
+        started = time.perf_counter()
+        run = await uc.execute(request, actor=CLI_OPERATOR)
+        ran = time.perf_counter() - started
+        started = time.perf_counter()
+        text = await reports.report(run.id, actor=CLI_OPERATOR)
+        took = time.perf_counter() - started
+        path = folder / f"{name}.html"
+        path.write_text(text, encoding="utf-8")
+        trades = run.tables["trades"].height
+        print(
+            f"{name}: {bars:,} bars, {trades:,} trades; run {ran:.2f} s; report built in {took:.2f} s"
+        )
+        out.append((name, path, took))
+    return out
+
+
+def render_seconds(path: Path, chromium: str, repeat: int = 3) -> float:
+    """Best of ``repeat``: navigation start to every chart drawn, networking off."""
+    from playwright.sync_api import sync_playwright
+
+    best = float("inf")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        errors: list[str] = []
+        try:
+            for _ in range(repeat):
+                context = browser.new_context(offline=True, viewport={"width": 1280, "height": 800})
+                page = context.new_page()
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(path.as_uri())
+                page.wait_for_selector("body[data-charts-drawn]", timeout=60_000)
+                ms = page.evaluate("performance.now()")
+                if errors:
+                    raise SystemExit(f"console errors in {path.name}: {errors}")
+                best = min(best, ms / 1000.0)
+                context.close()
+        finally:
+            browser.close()
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bars", type=int, default=1_000_000)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        built = asyncio.run(build(args.bars, Path(tmp)))
+        for name, path, took in built:
+            mb = path.stat().st_size / 1e6
+            seconds = render_seconds(path, args.chromium)
+            print(
+                f"{name}: report {mb:.2f} MB ({mb / SIZE_TARGET_MB:.2f} of the {SIZE_TARGET_MB:g} MB"
+                f" target); built {took:.2f} s; Chromium draws it in {seconds:.2f} s"
+                f" ({seconds / RENDER_TARGET_S:.2f} of the {RENDER_TARGET_S:g} s target)"
+            )
+
+
+if __name__ == "__main__":
+    main()

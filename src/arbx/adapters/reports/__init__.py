@@ -1,0 +1,1 @@
+"""Report renderers (``ports.report_renderer``): self-contained HTML with uPlot inlined."""
