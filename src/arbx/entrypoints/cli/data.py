@@ -13,6 +13,7 @@ from arbx.domain.errors import InvalidInput
 from arbx.domain.market.tabular import TimeUnit
 from arbx.entrypoints.cli.lazy import Commands, add_commands
 from arbx.entrypoints.runtime import resolve
+from arbx.entrypoints.samples import samples_dir
 from arbx.entrypoints.schemas.naming import as_option
 from arbx.entrypoints.schemas.series import series_from_parts
 from arbx.entrypoints.schemas.spans import open_span
@@ -44,13 +45,7 @@ OTHER_COMMANDS: tuple[Commands, ...] = (
 )
 
 
-def _default_samples() -> Path:
-    """./data/samples when run from a checkout or the Docker image's /app, else the source tree."""
-    here = Path.cwd() / "data" / "samples"
-    return here if here.is_dir() else Path(__file__).resolve().parents[4] / "data" / "samples"
-
-
-SAMPLES = _default_samples()
+SAMPLES = samples_dir()
 
 
 def register(groups: Any, words: Sequence[str] | None = None) -> None:
