@@ -14,6 +14,7 @@ from arbx.domain.errors import InvalidInput
 from arbx.ports.table_files import TableFiles
 
 _CCXT_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+_BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
 
 def _format_of(path: Path) -> str:
@@ -133,13 +134,11 @@ class PolarsTableFiles(TableFiles):
                 frame.write_parquet(tmp)
             elif fmt == "ipc":
                 frame.write_ipc(tmp)
-            else:
-                out = (
-                    frame.with_columns(pl.col("ts").dt.epoch("ms"))
-                    if "ts" in frame.columns
-                    else frame
-                )
+            elif frame.columns == _BAR_COLUMNS:  # bars: ccxt rows [ms, o, h, l, c, v]
+                out = frame.with_columns(pl.col("ts").dt.epoch("ms"))
                 Path(tmp).write_bytes(msgspec.json.encode(out.rows()))
+            else:  # any other table: a list of row objects, times as ISO-8601
+                Path(tmp).write_bytes(msgspec.json.encode(frame.to_dicts()))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

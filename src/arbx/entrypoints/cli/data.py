@@ -51,7 +51,10 @@ SAMPLES = samples_dir()
 def register(groups: Any, words: Sequence[str] | None = None) -> None:
     """Add ``arbx data``; of the commands other modules add, load only ``words[0]``'s
     (``words`` None: all of them)."""
-    parser = groups.add_parser("data", help="market data: import, export, list")
+    parser = groups.add_parser(
+        "data",
+        help="market data: import, export, list, load-samples, fetch, validate, gaps, repair, resample",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = commands.add_parser(
@@ -207,6 +210,12 @@ async def run_export(args: argparse.Namespace, container: Container) -> int:
     span = open_span(args.start, args.end)
     rows = await exporter.execute(key, span, args.out)
     print(f"wrote {rows:,} bars of {key} to {args.out}")
+    if args.end:  # an end past the stored data: say where the data stop
+        lister: ListSeries = await resolve(container.list_series)
+        for info in await lister.execute():
+            last = info.last_ts + key.timeframe.duration
+            if info.key == key and span.end > last:
+                print(f"note: the stored data of {key} end at {last:%Y-%m-%d %H:%M} UTC")
     return 0
 
 
