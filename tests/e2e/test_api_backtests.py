@@ -220,7 +220,7 @@ def test_list_filter_rerun_and_delete(api: TestClient) -> None:
         ({"params": {"fast": 50, "slow": 10}}, "params.fast", "shorter"),
         ({"start": "2023-03-12", "end": "2023-03-10"}, "start", "before"),
         ({"start": "2022-01-01", "end": "2022-01-02"}, "series", "no data"),
-        ({"series": ["kraken:ETH/USD:1m"]}, "series", "no data"),
+        ({"series": ["kraken:ETH/USD:1m"]}, "series", "unknown series 'kraken:ETH/USD:1m'"),
         ({"params": {"fast": 10, "slow": 5000}}, "series", "lookback"),
         ({"capital": -100}, "capital", "positive"),
         ({"fees": {"kraken": {"taker_bps": -1}}}, "fees.taker_bps", "basis points"),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from arbx.app.ingest_runs import IngestRuns
 from arbx.domain.jobs import RunStatus
 from arbx.domain.market import Exchange
 from arbx.entrypoints.container import Container, build_container, resolve
@@ -120,6 +121,18 @@ def test_backfill_through_the_api_lands_bars_and_a_rerun_fetches_nothing(
     assert job.name == "ingest.binance.btc-usdc.1m"
     assert job.paused  # a manual backfill never fires on its own
     assert done["job_id"] == job.id
+
+    async def read_back() -> int:  # another server on the same store, or after a restart
+        other = IngestRuns(
+            ensure_history=await resolve(container.ensure_history),
+            jobs=await resolve(container.job_store),
+            clock=container.clock(),
+            max_bars=1,
+            concurrency=1,
+        )
+        return (await other.get(accepted["run_id"])).bars_written
+
+    assert client.blocking_portal.call(read_back) == 1440
 
 
 def test_progress_while_running_one_run_per_series_and_a_queue(

@@ -60,6 +60,13 @@ def test_create_admin_then_a_script_key_that_works_over_http(
         login(anonymous, "boss", PASSWORD)
 
 
+class Terminal(io.StringIO):
+    """Standard input that is a terminal (the password is asked there)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def test_create_admin_refuses_a_weak_or_mistyped_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -68,8 +75,15 @@ def test_create_admin_refuses_a_weak_or_mistyped_password(
     assert "arbx: error: password must be at least 12 characters" in capsys.readouterr().err
     typed = iter(["one passphrase here 1", "another passphrase 2"])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(typed))
+    monkeypatch.setattr("sys.stdin", Terminal())
     assert arbx(tmp_path, "users", "create-admin", "--username", "boss") == 2
-    assert "the two passwords differ" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the two passwords differ" in err
+    # the policy is shown before the password is asked
+    assert err.index("needs 12 to 256 characters") < err.index("the two passwords differ")
+    typed = iter(["short"])
+    assert arbx(tmp_path, "users", "create-admin", "--username", "boss") == 2
+    assert "at least 12 characters" in capsys.readouterr().err  # refused before the repeat
 
 
 def test_create_api_key_for_an_unknown_user_fails(

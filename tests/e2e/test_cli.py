@@ -123,6 +123,7 @@ def test_bad_input_exits_2_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     csv_file(tmp_path / "x.csv", make_bars(3))
+    (tmp_path / "var").mkdir()  # an empty store (a missing one is refused first)
     code = arbx(tmp_path, *[a.format(dir=tmp_path) for a in args])
     assert code == 2
     assert message in capsys.readouterr().err

@@ -66,9 +66,16 @@ class BackgroundRun:
 
     @property
     def status(self) -> str:
-        """pending, running, done or failed."""
-        if self.state == PENDING and self.submission is not None and self.submission.running():
-            return RUNNING
+        """pending, running, done or failed; it only moves forward: a run whose worker has
+        started stays running until it is stored (done) or failed, also while its computed
+        result is being stored (the worker is finished then, the run is not)."""
+        submission = self.submission
+        if (
+            self.state == PENDING
+            and submission is not None
+            and (submission.running() or submission.done())
+        ):
+            self.state = RUNNING
         return self.state
 
     @property

@@ -69,6 +69,7 @@ class IngestRun:
     report: EnsureHistoryReport | None = None
     error: str | None = None
     task: asyncio.Task[None] | None = None
+    recorded_bars_written: int | None = None  # a run read back from the job store
 
     @property
     def done(self) -> bool:
@@ -78,6 +79,8 @@ class IngestRun:
     def bars_written(self) -> int:
         if self.report is not None:
             return self.report.bars_written
+        if self.recorded_bars_written is not None:
+            return self.recorded_bars_written
         return self.progress.bars_written if self.progress is not None else 0
 
     def on_progress(self, progress: HistoryProgress) -> None:
@@ -268,6 +271,7 @@ class IngestRuns:
             started_at=stored.started_at,
             finished_at=stored.finished_at,
             error=stored.error,
+            recorded_bars_written=stored.bars_written,
         )
 
     def _prune(self) -> None:

@@ -60,7 +60,8 @@ from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality.gaps import missing_runs
 from arbx.domain.strategies.plugin import StrategyFailed
-from arbx.ports.bar_store import BarStore
+from arbx.domain.suggestions import unknown
+from arbx.ports.bar_store import BarStore, SeriesInfo
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
 from arbx.ports.run_store import RunFailure, RunStore
@@ -98,6 +99,7 @@ class PreparedBacktest:
     rerun_of: str | None = None
     data_changed: list[DataChange] | None = None
     strategy_version: str | None = None  # the catalog version run ("name@v3"), if any
+    notes: list[str] = field(default_factory=list)  # about the span vs the stored data
 
     @property
     def valid(self) -> ValidRequest:
@@ -158,6 +160,25 @@ def _describe(fp: BarsFingerprint) -> str:
     return (
         f"{fp.rows:,} bars {fp.first_ts:%Y-%m-%d %H:%M} .. {fp.last_ts:%Y-%m-%d %H:%M} ({digest})"
     )
+
+
+def span_notes(span: TimeSpan, stored: list[SeriesInfo]) -> list[str]:
+    """Say when the requested span reaches past the stored data, so a run that covers less
+    than was asked for says so in its result."""
+    notes = []
+    for info in stored:
+        last = info.last_ts + info.key.timeframe.duration  # the close of the last bar
+        if span.end > last:
+            notes.append(
+                f"end {span.end:%Y-%m-%d %H:%M} is after the stored data of {info.key}, which"
+                f" ends at {last:%Y-%m-%d %H:%M} UTC: the run covers less than asked"
+            )
+        if span.start < info.first_ts:
+            notes.append(
+                f"start {span.start:%Y-%m-%d %H:%M} is before the stored data of {info.key},"
+                f" which begins at {info.first_ts:%Y-%m-%d %H:%M} UTC"
+            )
+    return notes
 
 
 class RunBacktest:
@@ -235,10 +256,16 @@ class RunBacktest:
         valid = validate_request(request)
         request = self._effective(request, valid)
         loaded = {key: await self._bars.read(key, valid.span) for key in valid.all_keys()}
+        stored = {info.key: info for info in await self._bars.list_series()}
+        for key, frame in loaded.items():  # a series not stored at all: say what is
+            if frame.is_empty() and key not in stored:
+                names = [str(k) for k in stored]
+                raise InvalidInput(unknown("series", str(key), names), field="series")
         check_bars(valid, loaded)  # no data, fewer bars than the lookback
         quality = {key: await self._data_quality(key, frame) for key, frame in loaded.items()}
         prints = {key: await _fingerprint(frame) for key, frame in loaded.items()}
-        return PreparedBacktest(request, loaded, quality, prints)
+        notes = span_notes(valid.span, [stored[key] for key in loaded if key in stored])
+        return PreparedBacktest(request, loaded, quality, prints, notes=notes)
 
     async def store(
         self,
@@ -261,7 +288,11 @@ class RunBacktest:
             result,
         )
         meta = msgspec.structs.replace(
-            run.meta, owner=owner, shared=shared, strategy_version=prepared.strategy_version
+            run.meta,
+            owner=owner,
+            shared=shared,
+            strategy_version=prepared.strategy_version,
+            notes=[*run.meta.notes, *prepared.notes],
         )
         origin = valid.strategy.origin
         if valid.strategy.is_plugin:  # name exactly the code that made the result

@@ -14,7 +14,9 @@ class TableFiles(Protocol):
 
     ``read`` chooses the format from the suffix (.csv, .csv.gz, .parquet, .json) and raises
     ``InvalidInput`` naming the file when it is missing, unreadable or not that format.
-    ``write`` writes atomically (a temp file then a rename): a failure leaves no partial file.
+    ``write`` writes atomically (a temp file then a rename): a failure leaves no partial file;
+    the suffix picks the format (``.csv.gz`` is gzip; ``.json`` is ccxt rows for bars, a list
+    of row objects for any other table).
     """
 
     @abstractmethod

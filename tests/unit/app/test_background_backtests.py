@@ -120,3 +120,31 @@ async def test_runs_in_flight_are_shown_only_to_their_readers(stores) -> None:  
     with pytest.raises(Forbidden):
         await server.queries.status(private.id, actor=bob)
     await server.background.close()
+
+
+class _FinishedSubmission:
+    """A call its worker has finished (the result is being stored)."""
+
+    def running(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return True
+
+    def cancel(self) -> bool:
+        return False
+
+    async def result(self) -> None:
+        return None
+
+
+def test_a_run_whose_worker_finished_is_running_until_stored_never_pending_again() -> None:
+    run = BackgroundRun(
+        id="r1", created_at=START, strategy="sma_cross", bars=600, owner=None, shared=False
+    )
+    assert run.status == "pending"  # not handed to a worker yet
+    run.submission = _FinishedSubmission()  # type: ignore[assignment]
+    assert run.status == "running"  # computed, being stored: not back to pending
+    assert run.status == "running"
+    run.state = "done"
+    assert run.status == "done"

@@ -185,16 +185,21 @@ async def test_config_fees_fill_in_for_venues_the_request_does_not_price(world) 
     bars, runs, _ = world
     defaults = {"binance": FeeSchedule(taker_bps=1.0), "kraken": FeeSchedule(taker_bps=2.0)}
     uc = RunBacktest(bars, runs, StillClock(), ids(), default_fees=defaults)  # type: ignore[arg-type]
-    run = await uc.execute(decode_request(request(fees={"kraken": {"taker_bps": 9.0}})), actor=OP)
-    assert run.meta.request.fees == {
-        "binance": FeeSchedule(taker_bps=1.0),
-        "kraken": FeeSchedule(taker_bps=9.0),
-    }
+    run = await uc.execute(decode_request(request(fees={})), actor=OP)
+    assert run.meta.request.fees == {"binance": FeeSchedule(taker_bps=1.0)}
     fills = run.tables["fills"]
     expected = (fills["qty"] * fills["price"] * 1e-4).sum()
     assert fills["fee"].sum() == pytest.approx(expected)
     again = await uc.rerun(run.id, actor=OP)
     assert again.meta.metrics == run.meta.metrics
+
+
+async def test_a_fee_for_a_venue_the_run_does_not_trade_is_refused_naming_it(world) -> None:  # type: ignore[no-untyped-def]
+    _, runs, uc = world
+    with pytest.raises(InvalidInput, match="did you mean binance") as caught:
+        await uc.execute(decode_request(request(fees={"binanse": {"taker_bps": 9.0}})), actor=OP)
+    assert caught.value.field == "fees.binanse"
+    assert await runs.list() == []
 
 
 async def test_a_reserved_id_and_the_owner_are_stored(world) -> None:  # type: ignore[no-untyped-def]

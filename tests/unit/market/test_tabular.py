@@ -171,3 +171,10 @@ def test_series_keys_sort_by_timeframe_width() -> None:
     keys = [SeriesKey.parse(f"kraken:BTC/USD:{tf}") for tf in ("1d", "1m", "4h", "5m")]
     assert [str(k.timeframe) for k in sorted(keys)] == ["1m", "5m", "4h", "1d"]
     assert sorted(Timeframe)[0] is Timeframe.M1
+
+
+def test_a_time_format_that_matches_no_row_names_the_format_and_a_value() -> None:
+    table = raw(["2017-07-01 11-AM", "2017-07-01 12-PM"])
+    with pytest.raises(InvalidInput, match=r"does not match --time-format '%Y-%m-%d %H'") as caught:
+        normalize_bar_table(table, Timeframe("1h"), time_format="%Y-%m-%d %H")
+    assert "2017-07-01 11-AM" in caught.value.message

@@ -34,6 +34,14 @@ _COMMON = frozenset(
 )
 
 
+PASSWORD_POLICY = (
+    f"needs {MIN_LENGTH} to {MAX_LENGTH} characters of at least two kinds (lower case, upper"
+    " case, digits, symbols), without the username, one repeated character or a common"
+    " password"
+)
+"""The rules of ``password_problems`` in one sentence, to show before a password is asked."""
+
+
 def _classes(password: str) -> int:
     lower = any(c.islower() for c in password)
     upper = any(c.isupper() for c in password)

@@ -20,6 +20,7 @@ from arbx.domain.market import SeriesKey, TimeSpan, utc
 from arbx.domain.market.timespan import parse_instant
 from arbx.domain.orderbook.synthetic import SyntheticBook
 from arbx.domain.strategies import StrategyType, get_strategy, parse_params
+from arbx.domain.suggestions import unknown
 
 EngineChoice = Literal["auto", "vectorized", "event"]
 
@@ -177,6 +178,13 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
         )
     if len({k.timeframe for k in keys}) != 1:
         raise InvalidInput("all series must share one timeframe", field="series")
+    venues = {k.exchange.id for k in keys}
+    for venue in request.fees:
+        if venue not in venues:
+            raise InvalidInput(
+                f"fees: {unknown('venue', venue, venues)} (fees are per venue the run trades)",
+                field=f"fees.{venue}",
+            )
     conversions: dict[SeriesKey, SeriesKey] = {}
     for traded, conv in request.conversions.items():
         tk, ck = SeriesKey.parse(traded), SeriesKey.parse(conv)

@@ -156,6 +156,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     trade_count: int
     owner: str | None = None
     shared: bool = False
+    params: dict[str, Any] = msgspec.field(default_factory=dict)  # the effective parameters
+    final_equity: float | None = None
+    excess_return: float | None = None  # total return minus the benchmark's
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,9 @@ class BacktestRun:
             trade_count=m.metrics.trade_count,
             owner=m.owner,
             shared=m.shared,
+            params=dict(m.params),
+            final_equity=m.metrics.final_equity,
+            excess_return=m.excess_return,
         )
 
     @classmethod

@@ -192,6 +192,13 @@ def normalize_bar_table(
         ts = _parse_with_format(ts_source, time_format)
     else:
         ts = _parse_ts(ts_source, time_unit)
+    if ts.null_count() == raw.height and time_format:
+        raise InvalidInput(
+            f"column {columns['ts']!r} does not match --time-format {time_format!r} in any row"
+            f" (first value: {ts_source[0]!r}); fix the format or map another column with"
+            " --map ts=<column>",
+            field="ts",
+        )
     if ts.null_count() == raw.height:
         raise InvalidInput(
             f"column {columns['ts']!r} does not parse as time in any row; use --time-unit s|ms|iso"

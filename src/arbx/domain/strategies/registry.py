@@ -16,6 +16,7 @@ from arbx.domain.errors import Conflict, InvalidInput
 from arbx.domain.strategies.arbitrage import ARBITRAGE_STRATEGIES
 from arbx.domain.strategies.base import StrategyType
 from arbx.domain.strategies.signals import SIGNAL_STRATEGIES
+from arbx.domain.suggestions import unknown
 
 BUILTINS: Mapping[str, StrategyType] = {
     s.name: s for s in (*SIGNAL_STRATEGIES, *ARBITRAGE_STRATEGIES)
@@ -86,8 +87,7 @@ def get_strategy(name: str) -> StrategyType:
             for where, error in sorted(STRATEGIES.failures.items())
         )
         raise InvalidInput(
-            f"unknown strategy {name!r}; use one of {', '.join(sorted(STRATEGIES))}{failed}",
-            field="strategy",
+            unknown("strategy", name, STRATEGIES) + failed, field="strategy"
         ) from None
 
 
@@ -98,12 +98,11 @@ def parse_params(strategy: StrategyType, raw: Mapping[str, Any]) -> Any:
     ``InvalidInput`` naming the field.
     """
     known = set(strategy.params.__struct_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
+    extra = sorted(set(raw) - known)
+    if extra:
         raise InvalidInput(
-            f"unknown parameter {unknown[0]!r} for strategy {strategy.name};"
-            f" known: {', '.join(sorted(known)) or 'none'}",
-            field=f"params.{unknown[0]}",
+            f"strategy {strategy.name}: {unknown('parameter', extra[0], known)}",
+            field=f"params.{extra[0]}",
         )
     try:
         return msgspec.convert(dict(raw), strategy.params, strict=False)

@@ -4,6 +4,7 @@ strategy types with their parameters."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import time
 from itertools import pairwise
@@ -15,7 +16,7 @@ import msgspec
 from arbx.app.run_backtest import CLI_OPERATOR, BacktestRuns, RunBacktest
 from arbx.domain.backtest.metrics import Metrics
 from arbx.domain.backtest.request import decode_request
-from arbx.domain.backtest.run import BarsFingerprint, RunMeta
+from arbx.domain.backtest.run import TABLE_NAMES, BarsFingerprint, RunMeta
 from arbx.domain.errors import InvalidInput
 from arbx.domain.strategies import describe_all
 from arbx.entrypoints.cli import reports
@@ -49,7 +50,7 @@ examples:
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "backtest",
-        help="backtests: run, list, show, rerun, delete; strategy types",
+        help="backtests: run, list, show, export, rerun, delete; strategy types",
         description="Backtests on stored bars (load some with 'arbx data load-samples').",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -146,6 +147,22 @@ def register(groups: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the run's metadata as JSON")
     p.set_defaults(run=run_show)
+
+    p = commands.add_parser(
+        "export",
+        help="write one table of a stored run to a CSV, Parquet or JSON file",
+        description="Write a table of a stored run to a file; the suffix picks the format"
+        " (.csv, .csv.gz, .parquet, .arrow, .json: a list of row objects).",
+    )
+    p.add_argument("id", help="run id (from 'arbx backtest list')")
+    p.add_argument(
+        "--table",
+        required=True,
+        choices=list(TABLE_NAMES),
+        help="which table: " + ", ".join(TABLE_NAMES) + " (curve: the equity curve)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output file")
+    p.set_defaults(run=run_export)
 
     p = commands.add_parser(
         "rerun", help="run a stored run's request again on the data stored now (a new run)"
@@ -406,14 +423,16 @@ async def run_list(args: argparse.Namespace, container: Container) -> int:
         print("no backtests stored; run one with 'arbx backtest run'")
         return 0
     print(
-        f"{'id':32} {'created (UTC)':16} {'strategy':14} {'return':>9} {'sharpe':>8}"
-        f" {'max dd':>8} {'trades':>7}  series"
+        f"{'id':32} {'created (UTC)':16} {'strategy':14} {'return':>9} {'excess':>9}"
+        f" {'sharpe':>8} {'max dd':>8} {'trades':>7}  series; params"
     )
     for s in runs:
+        params = ", ".join(f"{k}={v}" for k, v in s.params.items()) or "defaults"
         print(
             f"{s.id:32} {s.created_at:%Y-%m-%d %H:%M} {s.strategy:14}"
-            f" {_cell(s.total_return, '%'):>9} {_cell(s.sharpe, 'f'):>8}"
-            f" {_cell(s.max_drawdown, '%'):>8} {s.trade_count:>7,}  {', '.join(s.series)}"
+            f" {_cell(s.total_return, '%'):>9} {_cell(s.excess_return, '%'):>9}"
+            f" {_cell(s.sharpe, 'f'):>8} {_cell(s.max_drawdown, '%'):>8} {s.trade_count:>7,}"
+            f"  {', '.join(s.series)}; {params}"
         )
     return 0
 
@@ -427,9 +446,29 @@ async def run_show(args: argparse.Namespace, container: Container) -> int:
         table = await queries.table(args.id, "opportunities", actor=CLI_OPERATOR)
         print_opportunities(meta, table, args.opportunities)
     if args.trades > 0 and not args.json:
+        from arbx.entrypoints.cli.tables import plain_table
+
         trades = await queries.table(args.id, "trades", actor=CLI_OPERATOR)
         print(f"\ntrades ({trades.height:,} rows; first {min(args.trades, trades.height)}):")
-        print(trades.head(args.trades))
+        print("\n".join(plain_table(trades.drop(TRADE_COLUMNS_HIDDEN, strict=False), args.trades)))
+    return 0
+
+
+# bar indexes repeat the times beside them; the table shows the times
+TRADE_COLUMNS_HIDDEN = ("entry_bar", "exit_bar", "bar")
+
+
+async def run_export(args: argparse.Namespace, container: Container) -> int:
+    queries: BacktestRuns = await resolve(container.backtest_runs)
+    files = await resolve(container.table_files)
+    table = await queries.table(args.id, args.table, actor=CLI_OPERATOR)
+    if table.is_empty() and not table.columns:
+        raise InvalidInput(
+            f"run {args.id} has no {args.table} table (a single-market run has no balances)",
+            field="table",
+        )
+    await asyncio.to_thread(files.write, table, args.out)
+    print(f"wrote {table.height:,} rows of {args.table} of run {args.id} to {args.out}")
     return 0
 
 

@@ -13,6 +13,7 @@ from arbx.domain.errors import InvalidInput
 from arbx.domain.market.tabular import TimeUnit
 from arbx.entrypoints.cli.lazy import Commands, add_commands
 from arbx.entrypoints.runtime import resolve
+from arbx.entrypoints.samples import samples_dir
 from arbx.entrypoints.schemas.naming import as_option
 from arbx.entrypoints.schemas.series import series_from_parts
 from arbx.entrypoints.schemas.spans import open_span
@@ -44,19 +45,16 @@ OTHER_COMMANDS: tuple[Commands, ...] = (
 )
 
 
-def _default_samples() -> Path:
-    """./data/samples when run from a checkout or the Docker image's /app, else the source tree."""
-    here = Path.cwd() / "data" / "samples"
-    return here if here.is_dir() else Path(__file__).resolve().parents[4] / "data" / "samples"
-
-
-SAMPLES = _default_samples()
+SAMPLES = samples_dir()
 
 
 def register(groups: Any, words: Sequence[str] | None = None) -> None:
     """Add ``arbx data``; of the commands other modules add, load only ``words[0]``'s
     (``words`` None: all of them)."""
-    parser = groups.add_parser("data", help="market data: import, export, list")
+    parser = groups.add_parser(
+        "data",
+        help="market data: import, export, list, load-samples, fetch, validate, gaps, repair, resample",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = commands.add_parser(
@@ -212,6 +210,12 @@ async def run_export(args: argparse.Namespace, container: Container) -> int:
     span = open_span(args.start, args.end)
     rows = await exporter.execute(key, span, args.out)
     print(f"wrote {rows:,} bars of {key} to {args.out}")
+    if args.end:  # an end past the stored data: say where the data stop
+        lister: ListSeries = await resolve(container.list_series)
+        for info in await lister.execute():
+            last = info.last_ts + key.timeframe.duration
+            if info.key == key and span.end > last:
+                print(f"note: the stored data of {key} end at {last:%Y-%m-%d %H:%M} UTC")
     return 0
 
 

@@ -55,7 +55,9 @@ def register_data_commands(commands: Any) -> None:
 
 def register_exchange_commands(groups: Any) -> None:
     """Add the ``arbx exchanges`` group (``status``)."""
-    parser = groups.add_parser("exchanges", help="configured exchanges: reachability, settings")
+    parser = groups.add_parser(
+        "exchanges", help="configured exchanges: status (reachability, latency, clock skew)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = commands.add_parser(
         "status",

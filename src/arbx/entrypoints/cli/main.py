@@ -26,9 +26,16 @@ GROUPS: tuple[Commands, ...] = (
     Commands(
         f"{CLI}.backtest",
         "register",
-        {"backtest": "backtests: run, list, show, rerun, delete; strategy types"},
+        {"backtest": "backtests: run, list, show, export, rerun, delete; strategy types"},
     ),
-    Commands(f"{CLI}.data", "register", {"data": "market data: import, export, list"}, nested=True),
+    Commands(
+        f"{CLI}.data",
+        "register",
+        {
+            "data": "market data: import, export, list, load-samples, fetch, validate, gaps, repair, resample"
+        },
+        nested=True,
+    ),
     Commands(
         f"{CLI}.db",
         "register",
@@ -37,7 +44,7 @@ GROUPS: tuple[Commands, ...] = (
     Commands(
         f"{CLI}.fetch",
         "register_exchange_commands",
-        {"exchanges": "configured exchanges: reachability, settings"},
+        {"exchanges": "configured exchanges: status (reachability, latency, clock skew)"},
     ),
     Commands(
         f"{CLI}.jobs",
@@ -70,7 +77,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arbx",
         description="arbx: market data and backtesting for crypto strategies.",
-        epilog="Exit codes: 0 success, 1 failure (storage, exchange, internal), 2 bad usage or input.",
+        epilog="Exit codes: 0 success (also when a reader such as '| head' stops early), 1"
+        " failure (storage, exchange, internal, a port in use, a data dir another arbx serve"
+        " holds), 2 bad usage or input (a data dir that is a file, or missing for a read),"
+        " 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"arbx {__version__}")
     parser.add_argument(
@@ -96,6 +106,7 @@ async def _run(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["storage"] = {"data_dir": args.data_dir}
     settings = load_settings(profile=args.profile, overrides=overrides)
+    services.check_data_dir(args, settings)
     runtime.configure_logging(settings.logging.level, settings.logging.format)
     if args.group in PLUGIN_GROUPS:
         from arbx.entrypoints.plugins import load_plugins
@@ -152,6 +163,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("arbx: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped early (| head): not an error
+        _drop_stdout()
+        return EXIT_OK
+
+
+def _drop_stdout() -> None:
+    """Send what is still buffered for a closed pipe nowhere (no second error at exit)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

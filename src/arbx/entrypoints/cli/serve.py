@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import gc
+import socket
 from typing import Any
 
 import uvicorn
 
+from arbx.domain.errors import ExternalError
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container
 from arbx.entrypoints.http.app import create_app
+from arbx.entrypoints.process_lock import DataDirLock
 from arbx.entrypoints.settings import Settings
 
 
@@ -27,26 +32,47 @@ def register(groups: Any) -> None:
 
 async def run(args: argparse.Namespace, container: Container) -> int:
     settings = container.settings()
-    # Open the stores first: an unreachable database or a schema newer than the code is one
-    # clear error (exit 1), never a server traceback or a crash loop.
-    await runtime.start(container)
-    try:
-        app = create_app(container, manage_resources=False, run_scheduler=True)
-        config = server_config(
-            app,
-            settings,
-            host=args.host or settings.http.host,
-            port=args.port or settings.http.port,
-        )
-        server = uvicorn.Server(config)
-        # everything allocated at start-up lives for the whole process: keep it out of the
-        # garbage collector's full passes (they cost 60-85 ms each under load)
-        gc.collect()
-        gc.freeze()
-        await server.serve()
-    finally:
-        await runtime.stop(container)
+    host, port = args.host or settings.http.host, args.port or settings.http.port
+    with contextlib.ExitStack() as held:
+        if settings.profile == "local":  # one server per data dir: one scheduler fires jobs
+            held.enter_context(DataDirLock(settings.data_dir))
+        # bind before anything starts: a port in use is one line (exit 1), not a traceback
+        listener = held.enter_context(bind(host, port))
+        # Open the stores first: an unreachable database or a schema newer than the code is
+        # one clear error (exit 1), never a server traceback or a crash loop.
+        await runtime.start(container)
+        try:
+            app = create_app(container, manage_resources=False, run_scheduler=True)
+            server = uvicorn.Server(server_config(app, settings, host=host, port=port))
+            # everything allocated at start-up lives for the whole process: keep it out of
+            # the garbage collector's full passes (they cost 60-85 ms each under load)
+            gc.collect()
+            gc.freeze()
+            await server.serve(sockets=[listener])
+        finally:
+            await runtime.stop(container)
     return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (``ExternalError`` naming the port when it is
+    taken or cannot be bound), handed to uvicorn so nothing can take the port in between."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ExternalError(
+                f"port {port} on {host} is in use (another server?); pick another with"
+                f" --port or ARBX_HTTP__PORT, e.g. --port {port + 1}"
+            ) from None
+        raise ExternalError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def server_config(app: Any, settings: Settings, *, host: str, port: int) -> uvicorn.Config:

@@ -44,6 +44,45 @@ LIGHT_COMMANDS: frozenset[tuple[str, str]] = frozenset(
 )
 
 
+# commands that only read: on the local profile they never create a missing data dir
+READ_COMMANDS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("data", "list"),
+        ("data", "export"),
+        ("backtest", "list"),
+        ("backtest", "show"),
+        ("backtest", "export"),
+        ("jobs", "list"),
+        ("jobs", "runs"),
+    }
+)
+
+
+def check_data_dir(args: argparse.Namespace, settings: Settings) -> None:
+    """Refuse a data dir that is a file (every command) or that does not exist for a command
+    that only reads (it would otherwise be created, empty, by a typo), before anything opens."""
+    if settings.profile != "local":
+        return
+    from arbx.domain.errors import InvalidInput
+
+    path = settings.data_dir
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(
+            f"data dir {path} is a file, not a folder; point --data-dir (or ARBX_DATA_DIR) at"
+            " a folder",
+            field="data_dir",
+        )
+    group = getattr(args, "group", None)
+    action = getattr(args, "command", None) or getattr(args, f"{group}_command", None)
+    if (group, action) in READ_COMMANDS and not path.exists():
+        raise InvalidInput(
+            f"data dir {path} does not exist, so nothing is stored there; check --data-dir"
+            " (or ARBX_DATA_DIR), or create the store with 'arbx data load-samples' or"
+            " 'arbx data import'",
+            field="data_dir",
+        )
+
+
 def light_command(args: argparse.Namespace, settings: Settings) -> bool:
     """Whether the parsed command runs on ``LocalStores`` rather than the container."""
     command = (getattr(args, "group", None), getattr(args, "command", None))

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from arbx.domain.auth import Principal, PrincipalKind, normalize_username
+from arbx.domain.auth.passwords import PASSWORD_POLICY, check_password
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.entrypoints.runtime import resolve
 from arbx.entrypoints.schemas.api_keys import MAX_LIFETIME_DAYS, lifetime, roles_of
@@ -35,7 +36,8 @@ def register(groups: Any) -> None:
         "create-admin",
         help="create the first admin (only while no active admin exists)",
         description="Create the first admin account. There is no default password: type it"
-        " twice, or pipe it with --password-stdin. Refused once an active admin exists.",
+        " twice, or pipe it with --password-stdin (needed without a terminal). Refused once an"
+        f" active admin exists. The password {PASSWORD_POLICY}.",
     )
     admin.add_argument("--username", required=True, help="3-64 of a-z 0-9 . _ -")
     admin.add_argument(
@@ -66,10 +68,22 @@ def register(groups: Any) -> None:
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise InvalidInput(
+            "no terminal to ask the password on; pipe it in with --password-stdin, e.g."
+            " printf '%s\\n' \"$PASSWORD\" | arbx users create-admin --username NAME"
+            " --password-stdin",
+            field="password",
+        )
     else:
-        password = getpass.getpass("password: ")
-        if getpass.getpass("repeat password: ") != password:
-            raise InvalidInput("the two passwords differ", field="password")
+        print(f"The password {PASSWORD_POLICY}.", file=sys.stderr)
+        try:
+            password = getpass.getpass("password: ")
+            check_password(password, username=args.username)  # before asking it again
+            if getpass.getpass("repeat password: ") != password:
+                raise InvalidInput("the two passwords differ", field="password")
+        except EOFError:
+            raise InvalidInput("no password given", field="password") from None
     if not password:
         raise InvalidInput("the password is empty", field="password")
     return password

@@ -1,0 +1,151 @@
+"""The Python API (``import arbx``): the README's example as written, and each promise it makes.
+
+The README example is the ```python block of the "## From Python" section, executed here in a
+fresh folder, so the README and this test cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import arbx
+from arbx.entrypoints.samples import samples_dir
+from tests.support.postgres import PostgresTestDatabase
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+SERIES = "kraken:BTC/USD:1m"
+
+
+def readme_python_example() -> str:
+    text = README.read_text()
+    section = text.split("\n## From Python\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```python\n(.*?)^```", section, flags=re.S | re.M)
+    assert len(blocks) == 1, "the From Python section holds one python example"
+    return blocks[0]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> arbx.Workspace:
+    ws = arbx.open(tmp_path / "var", create=True)
+    ws.import_file(samples_dir() / "svb_2023-03" / "kraken_BTC-USD_1m.csv")
+    yield ws
+    ws.close()
+
+
+def test_the_readme_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    exec(compile(readme_python_example(), "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "quality score" in out
+    with arbx.open(tmp_path / "var") as ws:
+        runs = ws.runs()
+        assert runs.height == 1
+        assert runs["strategy"][0] == "sma_cross"
+        run = ws.run(runs["id"][0])
+        assert run.params["fast"] == 10
+        assert run.meta.request.fees["kraken"].taker_bps == 26
+        assert run.id in out
+
+
+def test_a_backtest_gives_metrics_and_tables_as_polars(workspace: arbx.Workspace) -> None:
+    run = workspace.backtest(
+        "sma_cross", SERIES, "2023-03-10", "2023-03-12", params={"fast": 10, "slow": 50}
+    )
+    assert isinstance(run.metrics, pl.DataFrame)
+    assert run.metrics.columns == ["metric", "strategy", "benchmark"]
+    by_name = dict(zip(run.metrics["metric"], run.metrics["strategy"], strict=True))
+    assert by_name["trade_count"] + by_name["open_trades"] == run.trades.height > 0
+    assert run.metric("final_equity") == pytest.approx(run.equity["equity"][-1])
+    assert run.equity.height == 2880
+    assert {"ts", "equity", "drawdown"} <= set(run.equity.columns)
+    assert isinstance(run.balances, pl.DataFrame)
+    assert workspace.runs()["id"].to_list() == [run.id]
+    again = workspace.rerun(run.id)
+    assert again.id != run.id
+    assert again.equity.equals(run.equity)
+    workspace.delete_run(run.id)
+    assert workspace.runs()["id"].to_list() == [again.id]
+
+
+def test_bars_and_series_are_polars_frames(workspace: arbx.Workspace) -> None:
+    listed = workspace.series()
+    assert listed.row(0, named=True)["series"] == SERIES
+    assert listed["rows"][0] == 2880
+    bars = workspace.bars(SERIES, start="2023-03-10T01:00:00Z", end=1678413600000)
+    assert bars.columns == ["ts", "open", "high", "low", "close", "volume"]
+    assert bars.height == 60
+
+
+def test_a_bad_request_names_the_field_and_stores_nothing(workspace: arbx.Workspace) -> None:
+    with pytest.raises(arbx.InvalidInput, match="did you mean fast") as caught:
+        workspace.backtest("sma_cross", SERIES, "2023-03-10", "2023-03-12", params={"fats": 3})
+    assert caught.value.field == "params.fats"
+    with pytest.raises(arbx.InvalidInput, match="did you mean sma_cross"):
+        workspace.backtest("sma_crss", SERIES, "2023-03-10", "2023-03-12")
+    with pytest.raises(arbx.InvalidInput, match="epoch seconds"):
+        workspace.backtest("sma_cross", SERIES, 1678406400, "2023-03-12")
+    assert workspace.runs().height == 0
+
+
+def test_an_unknown_series_says_what_exists(workspace: arbx.Workspace) -> None:
+    with pytest.raises(arbx.NotFound, match=r"did you mean kraken:BTC/USD:1m\? known: kraken"):
+        workspace.bars("kraken:BTC/USDD:1m")
+
+
+def test_it_works_inside_a_running_event_loop(workspace: arbx.Workspace) -> None:
+    async def notebook_cell() -> int:  # Jupyter runs cells inside its own loop
+        return workspace.series().height
+
+    assert asyncio.run(notebook_cell()) == 1
+
+
+def test_a_missing_data_dir_is_not_created(tmp_path: Path) -> None:
+    with pytest.raises(arbx.NotFound, match="create=True"):
+        arbx.open(tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(arbx.InvalidInput, match="is a file"):
+        arbx.open(tmp_path / "file")
+
+
+def test_a_closed_workspace_refuses_calls(tmp_path: Path) -> None:
+    ws = arbx.open(tmp_path, create=True)
+    ws.close()
+    ws.close()  # idempotent
+    with pytest.raises(arbx.InvalidInput, match="closed"):
+        ws.series()
+
+
+def test_import_arbx_stays_cheap() -> None:
+    code = (
+        "import sys, arbx; heavy = [m for m in ('polars', 'dependency_injector', 'litestar')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.postgres
+def test_a_database_url_opens_the_server_profile(
+    postgres_database: PostgresTestDatabase, tmp_path: Path
+) -> None:
+    schema = postgres_database.new_schema_name("arbx_pyapi")
+    config = {"database": {"schema": schema, "migrate_on_start": True}}
+    try:
+        with arbx.open(postgres_database.url, config=config) as ws:
+            assert ws.settings.profile == "server"
+            ws.import_file(samples_dir() / "svb_2023-03" / "kraken_BTC-USD_1m.csv")
+            run = ws.backtest("buy_and_hold", SERIES, "2023-03-10", "2023-03-11")
+            assert ws.runs()["id"].to_list() == [run.id]
+        assert not (tmp_path / "var").exists()
+    finally:
+        postgres_database.drop_schema(schema)
