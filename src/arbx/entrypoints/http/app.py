@@ -32,8 +32,8 @@ from arbx.entrypoints.http.routes import (
     market,
     optimizations,
     quality,
-    strategies,
     reports,
+    strategies,
     system,
     ui,
 )
