@@ -20,6 +20,7 @@ fetched again; bars past the venue's own closed edge are reported as not fetched
 from __future__ import annotations
 
 import difflib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ from arbx.ports.exchange import ExchangeClient, OhlcvPage
 from arbx.ports.quality_store import QualityStore
 
 MAX_REJECTED_LISTED = 100
+
+log = logging.getLogger(__name__)
 
 
 class HistoryProgress(msgspec.Struct, frozen=True):
@@ -301,6 +304,13 @@ class EnsureHistory:
             run.replace_from = from_ms(run.settle.start_ms - series.timeframe.ms)
         for target in missing:
             await self._fill(client, series, target, run)
+        if run.bars_replaced:
+            log.info(
+                "%s: replaced %d stored bar(s) of the settle window the venue changed since: %s",
+                series,
+                run.bars_replaced,
+                ", ".join(r.ts.isoformat() for r in run.replaced[:10]),
+            )
         return EnsureHistoryReport(
             series=series,
             span=self._aligned(series.timeframe, span),
