@@ -20,6 +20,7 @@ fetched again; bars past the venue's own closed edge are reported as not fetched
 from __future__ import annotations
 
 import difflib
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,6 @@ from arbx.domain.market import (
     Timeframe,
     TimeSpan,
     empty_bars,
-    from_ms,
     to_ms,
 )
 from arbx.domain.quality import (
@@ -53,6 +53,8 @@ from arbx.ports.exchange import ExchangeClient, OhlcvPage
 from arbx.ports.quality_store import QualityStore
 
 MAX_REJECTED_LISTED = 100
+
+log = logging.getLogger(__name__)
 
 
 class HistoryProgress(msgspec.Struct, frozen=True):
@@ -249,16 +251,25 @@ class EnsureHistory:
         """The spans a run would fetch: grid-aligned, closed bars only, not stored (but the
         settle window's stored bars, fetched again), not recorded as a hole of the venue
         (but pending holes, asked again, also just before the span), coalesced."""
+        missing, _ = await self._plan(series, span)
+        return missing
+
+    async def _plan(
+        self, series: SeriesKey, span: TimeSpan
+    ) -> tuple[list[TimeSpan], datetime | None]:
+        """(the missing spans, where stored bars may start to be replaced)."""
         aligned = self._aligned(series.timeframe, span)
         if aligned is None:
-            return []
+            return [], None
         tf_ms = series.timeframe.ms
-        refetch = self._refetch_window(series.timeframe, aligned)
-        if refetch is not None:
-            aligned = TimeSpan(min(aligned.start, refetch.start), aligned.end)
-        covered = list(await self._store.coverage(series, aligned))
-        if refetch is not None:
-            covered = [part for c in covered for part in c.subtract([refetch])]
+        refetch = await self._refetch_spans(series, aligned)
+        if refetch:
+            aligned = TimeSpan(min(aligned.start, refetch[0].start), aligned.end)
+        covered = [
+            part
+            for c in await self._store.coverage(series, aligned)
+            for part in c.subtract(refetch)
+        ]
         pending: list[TimeSpan] = []
         if self._quality is not None:
             around = TimeSpan.from_ms(
@@ -271,25 +282,40 @@ class EnsureHistory:
                     covered.append(gap.span)  # a hole the venue answered around before
         missing = aligned.subtract(covered)
         missing += [p for p in pending if not any(p.overlaps(m) for m in missing)]
-        return _coalesce(missing, self._coalesce_bars * tf_ms)
+        replace_from = refetch[0].start if refetch else None
+        return _coalesce(missing, self._coalesce_bars * tf_ms), replace_from
 
-    def _refetch_window(self, timeframe: Timeframe, aligned: TimeSpan) -> TimeSpan | None:
-        """The settle window plus the interval that has just left it, when ``aligned``
-        reaches it: stored bars there are fetched again (they may not have been final)."""
-        settle = self.settle_window(timeframe)
+    async def _refetch_spans(self, series: SeriesKey, aligned: TimeSpan) -> list[TimeSpan]:
+        """Stored bars that may not have been final when written, sorted: the settle window
+        plus the interval that has just left it (when ``aligned`` reaches it), and, when
+        ``aligned`` continues the stored series from its newest bar (a collect run after a
+        pause), the last ``settle_bars + 1`` bars stored: they were the live edge then."""
+        tf = series.timeframe
+        settle = self.settle_window(tf)
         if settle is None:
-            return None
-        start = settle.start_ms - timeframe.ms
-        if aligned.end_ms <= start:
-            return None
-        return TimeSpan.from_ms(start, aligned.end_ms)
+            return []
+        spans: list[TimeSpan] = []
+        reach = self._settle_bars + 1
+        tail = TimeSpan.from_ms(aligned.start_ms - reach * tf.ms, aligned.start_ms)
+        before = await self._store.coverage(series, tail)
+        continues = bool(before) and before[-1].end == aligned.start
+        if continues and not await self._store.coverage(series, aligned):
+            spans.append(tail)
+        start = settle.start_ms - tf.ms
+        if aligned.end_ms > start:
+            live = TimeSpan.from_ms(start, aligned.end_ms)
+            if spans and spans[-1].end_ms >= live.start_ms:
+                spans[-1] = TimeSpan(spans[-1].start, live.end)
+            else:
+                spans.append(live)
+        return spans
 
     async def execute(
         self, series: SeriesKey, span: TimeSpan, progress: ProgressCallback | None = None
     ) -> EnsureHistoryReport:
         client = self.client_for(series.exchange)
         _support(client, series.timeframe)
-        missing = await self.missing_spans(series, span)
+        missing, replace_from = await self._plan(series, span)
         run = _Run(
             series,
             sum(m.end_ms - m.start_ms for m in missing),
@@ -297,10 +323,16 @@ class EnsureHistory:
             progress,
         )
         run.settle = self.settle_window(series.timeframe)
-        if run.settle is not None:
-            run.replace_from = from_ms(run.settle.start_ms - series.timeframe.ms)
+        run.replace_from = replace_from
         for target in missing:
             await self._fill(client, series, target, run)
+        if run.bars_replaced:
+            log.info(
+                "%s: replaced %d stored bar(s) of the settle window the venue changed since: %s",
+                series,
+                run.bars_replaced,
+                ", ".join(r.ts.isoformat() for r in run.replaced[:10]),
+            )
         return EnsureHistoryReport(
             series=series,
             span=self._aligned(series.timeframe, span),

@@ -9,8 +9,9 @@ import pytest
 from arbx.adapters.exchanges.common.breaker import CircuitBreaker
 from arbx.adapters.exchanges.common.decoding import field_of
 from arbx.adapters.exchanges.common.http import parse_retry_after
-from arbx.adapters.exchanges.common.ratelimit import TokenBucket
+from arbx.adapters.exchanges.common.ratelimit import MinuteWindow, TokenBucket
 from arbx.domain.errors import ExchangeUnavailable
+from arbx.domain.market import to_ms
 from arbx.ports.exchange import BreakerState
 from tests.support.exchanges import FakeTimer
 
@@ -48,6 +49,34 @@ async def test_token_bucket_caps_a_cost_larger_than_capacity() -> None:
     bucket = TokenBucket(capacity=10, rate=1, timer=clock)
     await bucket.acquire(50)  # would otherwise wait for ever
     assert bucket.tokens == pytest.approx(0.0)
+
+
+async def test_minute_window_spends_the_minute_then_waits_for_the_next_boundary() -> None:
+    clock = FakeTimer(datetime(2024, 1, 1, 0, 0, 40, tzinfo=UTC))  # 20 s left in the minute
+    window = MinuteWindow(10, clock)
+    for _ in range(5):
+        await window.acquire(2)
+    assert clock.sleeps == []
+    assert window.tokens == 0
+
+    await window.acquire(2)
+
+    assert clock.sleeps == [pytest.approx(20.0)]  # to the boundary, not 2 s of refill
+    assert window.used == 2
+
+
+async def test_minute_window_follows_the_venues_count_and_clock() -> None:
+    clock = FakeTimer(datetime(2024, 1, 1, 0, 0, 58, tzinfo=UTC))
+    window = MinuteWindow(10, clock)
+    window.observe_clock(to_ms(datetime(2024, 1, 1, 0, 0, 50, tzinfo=UTC)))  # venue 8 s behind
+    window.observe_used(9)  # someone else on this IP spent weight this minute
+
+    await window.acquire(2)
+
+    assert clock.sleeps == [pytest.approx(10.0)]  # until the venue's minute turns
+    window.block_for(30)
+    await window.acquire(1)
+    assert clock.sleeps[-1] == pytest.approx(30.0)
 
 
 def test_breaker_opens_after_threshold_and_half_opens_after_cooldown() -> None:

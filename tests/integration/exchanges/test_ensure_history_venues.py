@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -126,6 +127,26 @@ async def test_a_failing_fetch_keeps_the_valid_pages_of_its_batch_and_says_so(
     assert "gave up after 4 attempts" in message
     assert f"wrote {kept.height:,} bar(s)" in message
     assert five_pages.end.isoformat() in message
+
+
+async def test_a_nan_price_from_the_venue_is_rejected_under_its_own_rule(
+    fake_venues: FakeExchanges, exchange_session: aiohttp.ClientSession, fake_timer: FakeTimer
+) -> None:
+    fake = fake_venues.binance
+    client = make_client(fake, exchange_session, fake_timer)
+    store, quality = MemoryBarStore(), MemoryQualityStore()
+    key = SeriesKey.of("binance", "BTC/USDC", "1m")
+    await client.list_markets()
+    # the first kline's open as the string "NaN": valid JSON, decoded leniently to NaN
+    fake.inject(Fault(transform=lambda body: re.sub(rb',"[0-9.]+"', b',"NaN"', body, count=1)))
+    span = TimeSpan.of(START, START + timedelta(hours=1))
+
+    report = await ensure(client, fake_timer, store, quality).execute(key, span)
+
+    assert report.bars_rejected == 1
+    assert report.rejected[0].ts == START
+    assert report.rejected[0].reasons == "price_not_finite"
+    assert (await store.read(key, span)).height == 59
 
 
 async def test_a_cancelled_backfill_leaves_whole_batches_and_resumes(

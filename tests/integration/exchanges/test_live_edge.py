@@ -246,3 +246,30 @@ async def test_a_binance_rerun_does_not_download_again_around_recorded_holes(
     assert again.bars_fetched == 0
     assert fake.count("/klines") == asked
     assert from_ms(int(full.ts[100])) in {g.start for g in await quality.gaps(key, span)}
+
+
+async def test_after_a_pause_a_collect_run_fetches_again_the_bars_that_were_its_edge(
+    fake_venues: FakeExchanges, exchange_session: aiohttp.ClientSession
+) -> None:
+    fake = fake_venues.binance
+    edge = DATA_END - timedelta(hours=2)
+    clock = SharedClock(fake, edge + timedelta(seconds=10))
+    client = make_client(fake, exchange_session, clock)
+    store, quality = MemoryBarStore(), MemoryQualityStore()
+    key = SeriesKey.of("binance", "BTC/USDC", "1m")
+    ensure = use_case(client, clock, store, quality)
+    assert await collect_run(ensure, store, key, clock) is not None
+    candles: Candles = fake.markets[key.symbol]
+    last = int(np.searchsorted(candles.ts, to_ms(edge - timedelta(minutes=1))))
+    old_close = float(candles.close[last])
+    candles.close[last] = old_close * 1.0001  # the venue corrects the bar that was our edge
+    try:
+        clock.advance(30 * 60)  # the collector was stopped for half an hour
+        report = await collect_run(ensure, store, key, clock)
+    finally:
+        candles.close[last] = old_close
+
+    assert report is not None
+    assert [r.ts for r in report.replaced] == [edge - timedelta(minutes=1)]
+    stored = await store.read(key, TimeSpan.of(edge - timedelta(minutes=5), edge))
+    assert stored["close"][-1] == pytest.approx(old_close * 1.0001, abs=1e-8)

@@ -61,15 +61,16 @@ async def test_an_empty_coinbase_page_inside_the_span_is_asked_again(
 
 
 class VenueClockTimer(FakeTimer):
-    """A client timer whose clock is also the fake venue's clock (both move on sleep)."""
+    """A client timer whose clock moves with the fake venue's (ours ``ahead`` s ahead)."""
 
-    def __init__(self, venue: FakeVenue) -> None:
-        super().__init__(venue.now)
+    def __init__(self, venue: FakeVenue, ahead: float = 0.0) -> None:
+        super().__init__(venue.now + timedelta(seconds=ahead))
         self._venue = venue
+        self._ahead = ahead
 
     def advance(self, seconds: float) -> None:
         super().advance(seconds)
-        self._venue.now = self.now()
+        self._venue.now = self.now() - timedelta(seconds=self._ahead)
 
 
 async def test_binance_weight_waits_for_the_next_minute_instead_of_earning_429s(
@@ -89,3 +90,19 @@ async def test_binance_weight_waits_for_the_next_minute_instead_of_earning_429s(
     waits = [s for s in timer.sleeps if s >= 1e-3]
     assert len(waits) == 1  # one wait, to the minute boundary, not a trickle of refills
     assert client.http.limiter.waited == pytest.approx(30.0, abs=0.01)  # to the boundary
+
+
+async def test_binance_minutes_are_the_venues_even_when_our_clock_runs_ahead(
+    fake_venues: FakeExchanges, exchange_session: aiohttp.ClientSession
+) -> None:
+    fake = fake_venues.binance
+    fake.weight_limit = 60
+    timer = VenueClockTimer(fake, ahead=5.0)  # our minute turns 5 s before Binance's
+    client = make_client(fake, exchange_session, timer, weight_per_minute=60)
+    span = TimeSpan.of(datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 2, 1, tzinfo=UTC))
+
+    for _ in range(45):
+        await client.fetch_ohlcv(BTC_USDC, Timeframe.M1, span)
+
+    assert fake.weight_rejections == 0
+    assert fake.count("/klines") == 45

@@ -70,11 +70,15 @@ class BinanceClient(VenueClient):
         super().__init__(http, timer)
 
     def _observe_weight(self, response: HttpResponse) -> None:
+        limiter = self._http.limiter
+        venue_now = venue_clock_ms(response)
+        if venue_now is not None and isinstance(limiter, MinuteWindow):
+            limiter.observe_clock(venue_now)  # Binance's minutes, not ours
         used = response.headers.get("X-MBX-USED-WEIGHT-1M") or response.headers.get(
             "x-mbx-used-weight-1m"
         )
         if used is not None and used.strip().isdigit():
-            self._http.limiter.observe_used(float(used))
+            limiter.observe_used(float(used))
 
     async def _load_markets(self) -> list[Market]:
         info = await self._http.get(

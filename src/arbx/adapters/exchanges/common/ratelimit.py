@@ -98,7 +98,9 @@ class MinuteWindow(RateLimiter):
     A request whose cost does not fit what is left of the current window waits for the next
     window boundary: a bucket that refills continuously would spend weight the venue still
     counts against the current minute, earning one 429 per exhausted minute (which Binance
-    escalates to an IP ban). ``observe_used`` raises our count to the venue's.
+    escalates to an IP ban). ``observe_used`` raises our count to the venue's, and
+    ``observe_clock`` puts the window boundaries on the venue's clock (its ``Date``, whole
+    seconds, so our boundary falls at or just after the venue's, never before it).
     """
 
     def __init__(self, capacity: float, timer: Timer, *, window_s: float = 60.0) -> None:
@@ -107,13 +109,21 @@ class MinuteWindow(RateLimiter):
         self.capacity = float(capacity)
         self.window_ms = round(window_s * 1000)
         self._timer = timer
+        self._offset_ms = 0  # the venue's clock minus ours, as last observed
         self._window = self._current()
         self._used = 0.0
         self._blocked_until = 0.0
         self.waited = 0.0
 
+    def _venue_now_ms(self) -> int:
+        return to_ms(self._timer.now()) + self._offset_ms
+
     def _current(self) -> int:
-        return to_ms(self._timer.now()) // self.window_ms
+        return self._venue_now_ms() // self.window_ms
+
+    def observe_clock(self, venue_ms: int) -> None:
+        """The venue's clock as an answer gave it (truncated to the second)."""
+        self._offset_ms = venue_ms - to_ms(self._timer.now())
 
     def _roll(self) -> None:
         window = self._current()
@@ -141,7 +151,7 @@ class MinuteWindow(RateLimiter):
                     self._used += cost
                     return
                 next_window_ms = (self._window + 1) * self.window_ms
-                wait = max((next_window_ms - to_ms(self._timer.now())) / 1000, _MIN_WAIT)
+                wait = max((next_window_ms - self._venue_now_ms()) / 1000, _MIN_WAIT)
             self.waited += wait
             await self._timer.sleep(wait)
 
