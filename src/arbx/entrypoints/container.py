@@ -166,10 +166,10 @@ def _secret_service(secrets: AuthSecrets) -> SecretService:
 
 def _local_process_executor(workers: int) -> Executor:
     from arbx.adapters.compute.local_process import LocalProcessExecutor
-    from arbx.adapters.plugins.strategy_loader import same_plugins_loader
+    from arbx.adapters.plugins.strategy_loader import PluginsOfThisProcess
 
     # workers load the strategy plugins this process loaded (spawned: they start empty)
-    return LocalProcessExecutor(workers=workers, initializer=same_plugins_loader())
+    return LocalProcessExecutor(workers=workers, initializer=PluginsOfThisProcess())
 
 
 async def _open_http_session() -> AsyncIterator[aiohttp.ClientSession]:

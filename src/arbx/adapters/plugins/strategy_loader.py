@@ -16,9 +16,8 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,13 +69,28 @@ def load_strategy_plugins(
     return report
 
 
-def same_plugins_loader() -> Callable[[], object] | None:
-    """A picklable call that loads, in another process (a compute worker), the plugins this
-    process loaded; None when it loaded none."""
-    if _LAST_LOAD is None:
+class PluginsOfThisProcess:
+    """A worker initializer that loads the plugins this process has loaded when the worker
+    starts (it is pickled then, so plugins loaded after the pool was made count too)."""
+
+    def __call__(self) -> None:  # unpickled as the loader itself (see __reduce__)
         return None
-    paths, entry_points, group = _LAST_LOAD
-    return partial(_load_quietly, paths, entry_points, group)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        if _LAST_LOAD is None:
+            return (PluginsOfThisProcess, ())
+        return (_LoadInWorker, _LAST_LOAD)
+
+
+class _LoadInWorker:
+    def __init__(self, paths: tuple[str, ...], entry_points: bool, group: str) -> None:
+        self._args = (paths, entry_points, group)
+
+    def __call__(self) -> None:
+        _load_quietly(*self._args)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_LoadInWorker, self._args)
 
 
 def _load_quietly(paths: tuple[str, ...], entry_points: bool, group: str) -> None:
