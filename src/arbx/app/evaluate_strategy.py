@@ -17,7 +17,8 @@ import msgspec
 
 from arbx.app.manage_catalog import StrategyCatalog
 from arbx.app.run_backtest import RunBacktest
-from arbx.domain.auth import Principal, PrincipalKind, Role
+from arbx.domain.auth import Permission, Principal, PrincipalKind, Resource, Role
+from arbx.domain.auth.policy import require
 from arbx.domain.backtest.request import BacktestRequest, decode_request
 from arbx.domain.backtest.run import BacktestRun
 from arbx.domain.catalog import DeployState
@@ -60,6 +61,13 @@ class EvaluateStrategy:
         if bars is not None and bars < 1:
             raise InvalidInput("bars must be >= 1", field="bars")
         detail = await self._catalog.show(name, actor=actor)
+        # a re-evaluation may roll the version back: it needs the right to change it
+        definition = detail.definition
+        require(
+            actor,
+            Permission.STRATEGIES_WRITE,
+            Resource(owner_id=definition.owner, shared=definition.shared),
+        )
         if number is None:
             version = detail.approved
             if version is None:

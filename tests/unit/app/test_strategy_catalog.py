@@ -233,3 +233,5 @@ async def test_a_re_evaluation_without_an_approved_version_is_refused(world) -> 
         await evaluate.execute("btc-sma", actor=ALICE, days=0)
     with pytest.raises(InvalidInput, match="no bars are stored"):
         await evaluate.execute("btc-sma", actor=ALICE, number=1)
+    with pytest.raises(Forbidden):  # it may roll Alice's version back: not Bob's to do
+        await evaluate.execute("btc-sma", actor=BOB, number=1)
