@@ -31,10 +31,10 @@ from arbx.domain.strategies import (
     record_plugin_failure,
     register_plugin,
 )
-from arbx.domain.strategies.plugin import as_plugin
+from arbx.domain.strategies.plugin import as_plugin, set_time_limit
 
 GROUP = "arbx.strategies"
-_LAST_LOAD: tuple[tuple[str, ...], bool, str] | None = None
+_LAST_LOAD: tuple[tuple[str, ...], bool, str, float | None] | None = None
 
 
 @dataclass
@@ -46,14 +46,19 @@ class PluginReport:
 
 
 def load_strategy_plugins(
-    paths: Sequence[str | Path] = (), *, entry_points: bool = True, group: str = GROUP
+    paths: Sequence[str | Path] = (),
+    *,
+    entry_points: bool = True,
+    group: str = GROUP,
+    time_limit_s: float | None = None,
 ) -> PluginReport:
     """Forget the plugins loaded before, then load those of ``paths`` and (with
     ``entry_points``) of the installed packages' ``group`` entry points. A missing folder
     holds no plugins (it is not an error)."""
     global _LAST_LOAD
-    _LAST_LOAD = (tuple(str(p) for p in paths), entry_points, group)
+    _LAST_LOAD = (tuple(str(p) for p in paths), entry_points, group, time_limit_s)
     clear_plugins()
+    set_time_limit(time_limit_s)
     report = PluginReport()
     for folder in paths:
         base = Path(folder).expanduser()
@@ -83,8 +88,10 @@ class PluginsOfThisProcess:
 
 
 class _LoadInWorker:
-    def __init__(self, paths: tuple[str, ...], entry_points: bool, group: str) -> None:
-        self._args = (paths, entry_points, group)
+    def __init__(
+        self, paths: tuple[str, ...], entry_points: bool, group: str, limit: float | None
+    ) -> None:
+        self._args = (paths, entry_points, group, limit)
 
     def __call__(self) -> None:
         _load_quietly(*self._args)
@@ -93,8 +100,10 @@ class _LoadInWorker:
         return (_LoadInWorker, self._args)
 
 
-def _load_quietly(paths: tuple[str, ...], entry_points: bool, group: str) -> None:
-    load_strategy_plugins(paths, entry_points=entry_points, group=group)
+def _load_quietly(
+    paths: tuple[str, ...], entry_points: bool, group: str, limit: float | None
+) -> None:
+    load_strategy_plugins(paths, entry_points=entry_points, group=group, time_limit_s=limit)
 
 
 def _error(exc: BaseException) -> str:
