@@ -329,3 +329,41 @@ def test_a_slow_plugin_is_stopped_at_its_time_limit(tmp_path: Path) -> None:
         assert run(v, bars).metrics.trade_count == 0  # type: ignore[arg-type]
     finally:
         clear_plugins()
+
+
+def test_installed_packages_register_plugins_by_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbx.adapters.plugins.strategy_loader import load_strategy_plugins
+    from arbx.domain.strategies import clear_plugins
+
+    write_plugin(
+        tmp_path,
+        "acme_strategies",
+        """
+        from arbx.strategy import signal
+
+        @signal
+        def acme_flat(bars, p):
+            "Never trades."
+            return bars.close * 0
+        """,
+    )
+    info = tmp_path / "acme_strategies-1.2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-strategies\nVersion: 1.2.0\n")
+    (info / "entry_points.txt").write_text(
+        "[arbx.strategies]\nacme = acme_strategies\nbroken = acme_missing_module\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        report = load_strategy_plugins([], entry_points=True)
+        acme = get_strategy("acme_flat")
+        assert acme.origin.source == "plugin"
+        assert acme.origin.version == "1.2.0"
+        assert acme.origin.location == "entry point acme = acme_strategies"
+        assert len(acme.origin.code_hash) == 64
+        (where,) = [w for w in report.failures if "broken" in w]
+        assert "ModuleNotFoundError" in report.failures[where]
+    finally:
+        clear_plugins()
