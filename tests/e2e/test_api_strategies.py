@@ -14,7 +14,7 @@ from arbx.domain.auth import Role
 from arbx.entrypoints.container import Container, resolve
 from tests.e2e.conftest import AnonymousClient
 from tests.e2e.test_auth_matrix import bearer, login, make_user
-from tests.support.plugins import EXAMPLES, plugins
+from tests.support.plugins import EXAMPLES, plugins, write_plugin
 
 BASE = "/api/v1/strategies/catalog"
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -137,9 +137,14 @@ async def _load_samples(container: Container) -> int:
     return len(await load.execute(SAMPLES, only_if_empty=False))
 
 
-def test_the_types_list_shows_plugins_with_their_schema(client: TestClient) -> None:
-    with plugins(EXAMPLES):
-        listed = client.get("/api/v1/strategies").json()["strategies"]
+def test_the_types_list_shows_plugins_with_their_schema(client: TestClient, tmp_path: Path) -> None:
+    write_plugin(tmp_path, "broken", "import not_a_module_anywhere\n")
+    with plugins(EXAMPLES, tmp_path):
+        body = client.get("/api/v1/strategies").json()
+    listed = body["strategies"]
+    (where,) = body["plugin_failures"]
+    assert where.endswith("broken.py")
+    assert "ModuleNotFoundError" in body["plugin_failures"][where]
     by_name = {s["name"]: s for s in listed}
     assert by_name["bollinger_breakout"]["source"] == "plugin"
     assert by_name["bollinger_breakout"]["params"]["properties"]["k"]["exclusiveMinimum"] == 0.0
