@@ -127,6 +127,14 @@ def test_evaluate_stores_a_run_that_names_the_version(
     assert body["strategy_version"] == "btc-sma@v1"
     run = client.get(f"/api/v1/backtests/{body['run_id']}").json()
     assert run["run"]["strategy_version"] == "btc-sma@v1"
+    ran = client.post(f"{BASE}/btc-sma/runs", json={"start": "2023-03-10", "end": "2023-03-11"})
+    assert ran.status_code == 201, ran.text
+    stored = client.get(ran.json()["run_url"]).json()["run"]
+    assert stored["strategy_version"] == "btc-sma@v1"
+    assert stored["params"] == {"fast": 10, "slow": 50, "entry": "cross"}
+    assert stored["request"]["fees"]["kraken"] == {"maker_bps": 25.0, "taker_bps": 40.0}
+    bad = client.post(f"{BASE}/btc-sma/runs", json={"start": "2023-03-12", "end": "2023-03-11"})
+    assert bad.status_code == 422
     none = client.post(f"{BASE}/btc-sma/evaluate", json={})
     assert none.status_code == 409
     assert "no approved version" in none.json()["detail"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -21,7 +21,7 @@ from arbx.domain.auth import Permission, Principal, PrincipalKind, Resource, Rol
 from arbx.domain.auth.policy import require
 from arbx.domain.backtest.request import BacktestRequest, decode_request
 from arbx.domain.backtest.run import BacktestRun
-from arbx.domain.catalog import DeployState
+from arbx.domain.catalog import DeployState, StrategyVersion
 from arbx.domain.errors import Conflict, InvalidInput
 from arbx.domain.jobs import JobDefinition
 from arbx.domain.market import SeriesKey
@@ -91,18 +91,10 @@ class EvaluateStrategy:
             )
         end = max(span.end for span in spans)
         window = first.timeframe.duration * bars if bars is not None else timedelta(days=days)
-        request: BacktestRequest = decode_request(
-            {
-                "strategy": spec.strategy,
-                "series": list(spec.series),
-                "start": end - window,
-                "end": end,
-                "params": dict(spec.params),
-                "fees": msgspec.to_builtins(spec.fees),
-            }
-        )
         run = await self._backtests.execute(
-            request, actor=actor, strategy_version=f"{name}@v{version.number}"
+            _request(version, end - window, end),
+            actor=actor,
+            strategy_version=f"{name}@v{version.number}",
         )
         fired = None
         if version.state == DeployState.APPROVED:
@@ -115,6 +107,44 @@ class EvaluateStrategy:
                 actor=actor,
             )
         return Evaluation(run, version.number, fired)
+
+    async def run_version(
+        self,
+        name: str,
+        *,
+        actor: Principal,
+        start: datetime,
+        end: datetime,
+        number: int | None = None,
+    ) -> BacktestRun:
+        """Backtest version ``number`` (default: the current one) of ``name`` over
+        [start, end) with its series, parameters and fees; the stored run names it
+        (``name@vN``). Reading the definition is enough (no state changes)."""
+        _, version = await self._catalog.version(name, number, actor=actor)
+        if not version.spec.series:
+            raise InvalidInput(
+                f"{name} v{version.number} names no series to run on", field="series"
+            )
+        return await self._backtests.execute(
+            _request(version, start, end),
+            actor=actor,
+            strategy_version=f"{name}@v{version.number}",
+        )
+
+
+def _request(version: StrategyVersion, start: datetime, end: datetime) -> BacktestRequest:
+    spec = version.spec
+    request: BacktestRequest = decode_request(
+        {
+            "strategy": spec.strategy,
+            "series": list(spec.series),
+            "start": start,
+            "end": end,
+            "params": dict(spec.params),
+            "fees": msgspec.to_builtins(spec.fees),
+        }
+    )
+    return request
 
 
 SCHEDULER = Principal(
