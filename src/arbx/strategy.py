@@ -46,7 +46,8 @@ Example (``strategies/breakout.py``)::
         ...
 
 A plugin that raises, returns the wrong shape, NaN or a too short array makes a failed run
-whose message names the strategy and shows the plugin's own traceback.
+whose message names the strategy and shows the plugin's own traceback; one that runs longer
+than ``[strategies] time_limit_s`` is stopped (checked between calls into it).
 """
 
 from __future__ import annotations

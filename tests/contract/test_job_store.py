@@ -198,3 +198,12 @@ async def test_times_keep_microseconds_and_utc(jobs: JobStore) -> None:
     await jobs.start_run(run("r1", at=at))
     assert (await jobs.get("j1")).created_at == at
     assert (await jobs.get_run("r1")).started_at == at
+
+
+async def test_an_evaluate_job_round_trips(jobs: JobStore) -> None:
+    evaluate = job("j9", "evaluate-btc-sma", kind="evaluate", series=[], strategy="btc-sma")
+    await jobs.save(evaluate)
+    assert await jobs.get("j9") == evaluate
+    assert (await jobs.get("j9")).strategy == "btc-sma"
+    await jobs.start_run(run("r9", "j9"))
+    assert [r.id for r in await jobs.list_runs("j9")] == ["r9"]

@@ -14,7 +14,7 @@ from arbx.domain.auth import Role
 from arbx.entrypoints.container import Container, resolve
 from tests.e2e.conftest import AnonymousClient
 from tests.e2e.test_auth_matrix import bearer, login, make_user
-from tests.support.plugins import EXAMPLES, plugins
+from tests.support.plugins import EXAMPLES, plugins, write_plugin
 
 BASE = "/api/v1/strategies/catalog"
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -127,6 +127,14 @@ def test_evaluate_stores_a_run_that_names_the_version(
     assert body["strategy_version"] == "btc-sma@v1"
     run = client.get(f"/api/v1/backtests/{body['run_id']}").json()
     assert run["run"]["strategy_version"] == "btc-sma@v1"
+    ran = client.post(f"{BASE}/btc-sma/runs", json={"start": "2023-03-10", "end": "2023-03-11"})
+    assert ran.status_code == 201, ran.text
+    stored = client.get(ran.json()["run_url"]).json()["run"]
+    assert stored["strategy_version"] == "btc-sma@v1"
+    assert stored["params"] == {"fast": 10, "slow": 50, "entry": "cross"}
+    assert stored["request"]["fees"]["kraken"] == {"maker_bps": 25.0, "taker_bps": 40.0}
+    bad = client.post(f"{BASE}/btc-sma/runs", json={"start": "2023-03-12", "end": "2023-03-11"})
+    assert bad.status_code == 422
     none = client.post(f"{BASE}/btc-sma/evaluate", json={})
     assert none.status_code == 409
     assert "no approved version" in none.json()["detail"]
@@ -137,9 +145,14 @@ async def _load_samples(container: Container) -> int:
     return len(await load.execute(SAMPLES, only_if_empty=False))
 
 
-def test_the_types_list_shows_plugins_with_their_schema(client: TestClient) -> None:
-    with plugins(EXAMPLES):
-        listed = client.get("/api/v1/strategies").json()["strategies"]
+def test_the_types_list_shows_plugins_with_their_schema(client: TestClient, tmp_path: Path) -> None:
+    write_plugin(tmp_path, "broken", "import not_a_module_anywhere\n")
+    with plugins(EXAMPLES, tmp_path):
+        body = client.get("/api/v1/strategies").json()
+    listed = body["strategies"]
+    (where,) = body["plugin_failures"]
+    assert where.endswith("broken.py")
+    assert "ModuleNotFoundError" in body["plugin_failures"][where]
     by_name = {s["name"]: s for s in listed}
     assert by_name["bollinger_breakout"]["source"] == "plugin"
     assert by_name["bollinger_breakout"]["params"]["properties"]["k"]["exclusiveMinimum"] == 0.0

@@ -48,6 +48,11 @@ def test_a_definition_through_its_whole_life(
     assert found, out
     assert arbx(data, "backtest", "show", found.group(1)) == 0
     assert "strategy version: btc-sma@v3" in capsys.readouterr().out
+    span = ["--start", "2023-03-10", "--end", "2023-03-11"]
+    assert arbx(data, "strategies", "run", "btc-sma", "--version", "2", *span) == 0
+    assert "btc-sma@v2" in capsys.readouterr().out
+    assert arbx(data, "strategies", "run", "btc-sma", "--version", "9", *span) == 1
+    assert "no version 9" in capsys.readouterr().err
     assert arbx(data, "strategies", "show", "btc-sma", "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert [v["state"] for v in shown["versions"]] == ["draft", "draft", "approved"]

@@ -42,6 +42,13 @@ class SeriesWork(Protocol):
     async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int: ...
 
 
+class JobWork(Protocol):
+    """The work of a job kind that has no target series (``evaluate``): the whole job at
+    once; returns bars written."""
+
+    async def __call__(self, job: JobDefinition) -> int: ...
+
+
 class CollectWork(SeriesWork):
     """Collection: backfill the window with ``EnsureHistory`` (only what is missing)."""
 
@@ -105,8 +112,9 @@ class _Outcome:
 class RunJob:
     """Execute a job now: ``await run_job.execute(job_id, trigger)`` returns the last run.
 
-    ``work`` maps each job kind to its per-series work; a kind without work fails its run
-    with a message saying so (not retried).
+    ``work`` maps each job kind to its per-series work, ``whole_work`` the kinds that work
+    on the whole job (``evaluate``); a kind without work fails its run with a message saying
+    so (not retried).
     """
 
     def __init__(
@@ -116,6 +124,7 @@ class RunJob:
         bars: BarStore,
         clock: Clock,
         work: dict[JobKind, SeriesWork],
+        whole_work: dict[JobKind, JobWork] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         new_id: Callable[[], str] = new_id,
     ) -> None:
@@ -123,12 +132,13 @@ class RunJob:
         self._bars = bars
         self._clock = clock
         self._work = dict(work)
+        self._whole = dict(whole_work or {})
         self._sleep = sleep
         self._new_id = new_id
 
     @property
     def supported_kinds(self) -> frozenset[JobKind]:
-        return frozenset(self._work)
+        return frozenset(self._work) | frozenset(self._whole)
 
     async def execute(self, job_id: str, trigger: RunTrigger = RunTrigger.SCHEDULE) -> JobRun:
         job = await self._jobs.get(job_id)
@@ -198,9 +208,19 @@ class RunJob:
         return await self._finish(run, RunStatus.SUCCEEDED, outcome, error=None), outcome
 
     async def _run_targets(self, job: JobDefinition, outcome: _Outcome) -> None:
+        whole = self._whole.get(job.kind)
+        if whole is not None:
+            try:
+                outcome.bars_written += await whole(job)
+            except Exception as exc:
+                if not isinstance(exc, ArbxError):
+                    log.exception("job %s failed unexpectedly", job.name)
+                outcome.errors.append(_describe(exc))
+                outcome.retryable = outcome.retryable or not isinstance(exc, _PERMANENT)
+            return
         work = self._work.get(job.kind)
         if work is None:
-            supported = ", ".join(sorted(k.value for k in self._work)) or "none"
+            supported = ", ".join(sorted(k.value for k in self.supported_kinds)) or "none"
             outcome.errors.append(
                 f"{job.kind.value} jobs cannot run in this arbx (supported kinds: {supported})"
             )

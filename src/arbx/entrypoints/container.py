@@ -27,7 +27,7 @@ from arbx.app.authorize import (
 from arbx.app.background_backtests import BackgroundBacktests
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
-from arbx.app.evaluate_strategy import EvaluateStrategy
+from arbx.app.evaluate_strategy import EvaluateStrategy, EvaluateWork
 from arbx.app.health import CheckHealth
 from arbx.app.import_bars import ImportBars, LoadSamples
 from arbx.app.ingest_runs import IngestRuns
@@ -210,10 +210,10 @@ def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
 
 def _local_process_executor(workers: int) -> Executor:
     from arbx.adapters.compute.local_process import LocalProcessExecutor
-    from arbx.adapters.plugins.strategy_loader import same_plugins_loader
+    from arbx.adapters.plugins.strategy_loader import PluginsOfThisProcess
 
     # workers load the strategy plugins this process loaded (spawned: they start empty)
-    return LocalProcessExecutor(workers=workers, initializer=same_plugins_loader())
+    return LocalProcessExecutor(workers=workers, initializer=PluginsOfThisProcess())
 
 
 async def _open_http_session(telemetry: Telemetry) -> AsyncIterator[aiohttp.ClientSession]:
@@ -437,6 +437,20 @@ class Container(containers.DeclarativeContainer):
         max_bars=settings.provided.exchanges.ingest_max_bars,
         concurrency=settings.provided.exchanges.ingest_concurrency,
     )
+    # the audit trail (defined here: the catalog and the auth use cases below use it)
+    audit_trail = providers.Singleton(AuditTrail, audit=audit_log, clock=clock)
+    # --- the strategy catalog: versioned definitions, deployment, re-evaluation ---
+    strategy_catalog = providers.Factory(
+        StrategyCatalog,
+        store=stores.provided.catalog,
+        audit=audit_trail,
+        clock=clock,
+        four_eyes=settings.provided.catalog.four_eyes,
+    )
+    evaluate_strategy = providers.Factory(
+        EvaluateStrategy, catalog=strategy_catalog, backtests=run_backtest, bars=bar_store
+    )
+
     # --- scheduled jobs: the work of each kind, one runner per process (started by the
     # HTTP app's lifespan when [scheduler] enabled); the management use cases hand changes to
     # it. The CLI calls them with scheduler=None: changes reach a running server through the
@@ -448,11 +462,22 @@ class Container(containers.DeclarativeContainer):
             JobKind.REPAIR: providers.Factory(RepairWork, repair_series),
         }
     )
+    # kinds that work on the whole job rather than per series
+    job_whole_work = providers.Dict(
+        {JobKind.EVALUATE: providers.Factory(EvaluateWork, evaluate_strategy)}
+    )
     run_job = providers.Singleton(
-        RunJob, jobs=job_store, bars=bar_store, clock=clock, work=job_work
+        RunJob,
+        jobs=job_store,
+        bars=bar_store,
+        clock=clock,
+        work=job_work,
+        whole_work=job_whole_work,
+    )
+    job_kinds: providers.Callable[frozenset[Any]] = providers.Callable(
+        lambda work, whole: frozenset(work) | frozenset(whole), job_work, job_whole_work
     )
     run_job = providers.Singleton(observed, "job", run_job, telemetry, observations)
-    job_kinds: providers.Callable[frozenset[Any]] = providers.Callable(frozenset, job_work)
     job_runner = providers.Singleton(
         _job_runner,
         jobs=job_store,
@@ -531,7 +556,6 @@ class Container(containers.DeclarativeContainer):
     rate_limiter = providers.Singleton(_rate_limiter, settings, clock)
     login_throttle = providers.Singleton(_login_throttle, settings, clock)
     session_policy = providers.Singleton(_session_policy, settings)
-    audit_trail = providers.Singleton(AuditTrail, audit=audit_log, clock=clock)
     session_tokens = providers.Singleton(
         SessionTokens,
         tokens=token_service,
@@ -618,18 +642,6 @@ class Container(containers.DeclarativeContainer):
         RevokeApiKey, api_keys=api_key_store, audit=audit_trail, clock=clock
     )
     query_audit_log = providers.Factory(QueryAuditLog, audit=audit_log)
-
-    # --- the strategy catalog: versioned definitions, deployment, re-evaluation ---
-    strategy_catalog = providers.Factory(
-        StrategyCatalog,
-        store=stores.provided.catalog,
-        audit=audit_trail,
-        clock=clock,
-        four_eyes=settings.provided.catalog.four_eyes,
-    )
-    evaluate_strategy = providers.Factory(
-        EvaluateStrategy, catalog=strategy_catalog, backtests=run_backtest, bars=bar_store
-    )
 
 
 def build_container(settings: Settings) -> Container:

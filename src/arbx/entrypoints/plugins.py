@@ -17,7 +17,11 @@ def load_plugins(settings: Settings, *, server: bool = False) -> PluginReport | 
     config = settings.strategies
     if server and not config.load_in_server:
         return None
-    report = load_strategy_plugins(config.folders, entry_points=config.entry_points)
+    report = load_strategy_plugins(
+        config.folders,
+        entry_points=config.entry_points,
+        time_limit_s=config.time_limit_s or None,
+    )
     for where, error in report.failures.items():
         log.warning("strategy plugin %s: %s", where, error.splitlines()[0] if error else "")
     return report

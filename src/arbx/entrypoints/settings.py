@@ -404,6 +404,13 @@ class StrategiesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True
     paths: list[str] | str = msgspec.field(default_factory=lambda: ["./strategies"])
     entry_points: bool = True
     load_in_server: bool = False
+    # a plugin's run is stopped (a failed run) past this many seconds; 0: no limit. Checked
+    # between calls into the plugin (every bar for per-bar and event plugins)
+    time_limit_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not (self.time_limit_s >= 0):
+            raise ValueError("time_limit_s must be >= 0 (0: no limit)")
 
     @property
     def folders(self) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from arbx.adapters.compute.local_process import LocalProcessExecutor
 from arbx.adapters.memory.bar_store import MemoryBarStore
 from arbx.adapters.memory.run_store import MemoryRunStore
-from arbx.adapters.plugins.strategy_loader import same_plugins_loader
+from arbx.adapters.plugins.strategy_loader import PluginsOfThisProcess
 from arbx.app.background_backtests import BackgroundBacktests, BackgroundRun
 from arbx.app.run_backtest import CLI_OPERATOR, BacktestRuns, RunBacktest
 from arbx.domain.backtest.request import decode_request
@@ -86,9 +86,7 @@ async def test_a_failing_plugin_is_a_recorded_failed_run(folder: Path) -> None:
 
 
 async def test_background_workers_load_the_same_plugins(folder: Path) -> None:
-    loader = same_plugins_loader()
-    assert loader is not None
-    executor = LocalProcessExecutor(workers=1, initializer=loader)
+    executor = LocalProcessExecutor(workers=1, initializer=PluginsOfThisProcess())
     runs = MemoryRunStore()
     background = BackgroundBacktests(runs=runs, executor=executor, clock=StillClock())
     _, uc = await world(runs, background=background, inline_max_bars=10)

@@ -233,3 +233,26 @@ async def test_a_re_evaluation_without_an_approved_version_is_refused(world) -> 
         await evaluate.execute("btc-sma", actor=ALICE, days=0)
     with pytest.raises(InvalidInput, match="no bars are stored"):
         await evaluate.execute("btc-sma", actor=ALICE, number=1)
+    with pytest.raises(Forbidden):  # it may roll Alice's version back: not Bob's to do
+        await evaluate.execute("btc-sma", actor=BOB, number=1)
+
+
+async def test_a_plugin_version_names_its_code_and_needs_it_to_load(world) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.plugins import EXAMPLES, plugins
+
+    catalog, store, _ = world
+    with plugins(EXAMPLES):
+        created = await catalog.create(
+            "boll", StrategyInput(strategy="bollinger_breakout", params={"window": 30}), actor=ALICE
+        )
+        v1 = created.current
+        assert (v1.source, v1.code_version, len(v1.code_hash), v1.kind) == (
+            "plugin",
+            "1.0.0",
+            64,
+            "signal",
+        )
+        await catalog.edit("boll", StrategyInput(params={"k": 3.0}), actor=ALICE)
+    with pytest.raises(InvalidInput, match="unknown strategy 'bollinger_breakout'"):
+        await catalog.rollback("boll", 1, actor=ALICE)  # the plugin is not loaded now
+    assert [v.number for v in await store.versions(created.definition.id)] == [1, 2]

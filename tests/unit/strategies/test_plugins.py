@@ -291,3 +291,79 @@ def test_on_fill_sees_the_fill_at_its_bars_close(tmp_path: Path) -> None:
         orders = result.orders
         assert orders["created_bar"].to_list()[:2] == [10, 11]
         assert orders["kind"].to_list()[:2] == ["market", "limit"]
+
+
+def test_a_slow_plugin_is_stopped_at_its_time_limit(tmp_path: Path) -> None:
+    from arbx.adapters.plugins.strategy_loader import load_strategy_plugins
+    from arbx.domain.strategies import clear_plugins
+
+    write_plugin(
+        tmp_path,
+        "slow",
+        """
+        import time
+        from arbx.strategy import event, signal
+
+        @signal(per_bar=True)
+        def slow(bars, p):
+            time.sleep(0.01)
+            return 0
+
+        @event
+        class SlowEvents:
+            def __init__(self, p):
+                pass
+
+            def on_bar(self, ctx):
+                time.sleep(0.01)
+        """,
+    )
+    try:
+        load_strategy_plugins([tmp_path], entry_points=False, time_limit_s=0.2)
+        for name in ("slow", "SlowEvents"):
+            v, bars = valid(name)
+            with pytest.raises(StrategyFailed, match="was stopped at bar .*time limit of 0.2 s"):
+                run(v, bars)  # type: ignore[arg-type]
+        load_strategy_plugins([tmp_path], entry_points=False)  # no limit: it finishes
+        v, bars = valid("slow", n=60)
+        assert run(v, bars).metrics.trade_count == 0  # type: ignore[arg-type]
+    finally:
+        clear_plugins()
+
+
+def test_installed_packages_register_plugins_by_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbx.adapters.plugins.strategy_loader import load_strategy_plugins
+    from arbx.domain.strategies import clear_plugins
+
+    write_plugin(
+        tmp_path,
+        "acme_strategies",
+        """
+        from arbx.strategy import signal
+
+        @signal
+        def acme_flat(bars, p):
+            "Never trades."
+            return bars.close * 0
+        """,
+    )
+    info = tmp_path / "acme_strategies-1.2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-strategies\nVersion: 1.2.0\n")
+    (info / "entry_points.txt").write_text(
+        "[arbx.strategies]\nacme = acme_strategies\nbroken = acme_missing_module\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        report = load_strategy_plugins([], entry_points=True)
+        acme = get_strategy("acme_flat")
+        assert acme.origin.source == "plugin"
+        assert acme.origin.version == "1.2.0"
+        assert acme.origin.location == "entry point acme = acme_strategies"
+        assert len(acme.origin.code_hash) == 64
+        (where,) = [w for w in report.failures if "broken" in w]
+        assert "ModuleNotFoundError" in report.failures[where]
+    finally:
+        clear_plugins()

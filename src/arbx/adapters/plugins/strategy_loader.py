@@ -16,9 +16,8 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,10 +31,10 @@ from arbx.domain.strategies import (
     record_plugin_failure,
     register_plugin,
 )
-from arbx.domain.strategies.plugin import as_plugin
+from arbx.domain.strategies.plugin import as_plugin, set_time_limit
 
 GROUP = "arbx.strategies"
-_LAST_LOAD: tuple[tuple[str, ...], bool, str] | None = None
+_LAST_LOAD: tuple[tuple[str, ...], bool, str, float | None] | None = None
 
 
 @dataclass
@@ -47,14 +46,19 @@ class PluginReport:
 
 
 def load_strategy_plugins(
-    paths: Sequence[str | Path] = (), *, entry_points: bool = True, group: str = GROUP
+    paths: Sequence[str | Path] = (),
+    *,
+    entry_points: bool = True,
+    group: str = GROUP,
+    time_limit_s: float | None = None,
 ) -> PluginReport:
     """Forget the plugins loaded before, then load those of ``paths`` and (with
     ``entry_points``) of the installed packages' ``group`` entry points. A missing folder
     holds no plugins (it is not an error)."""
     global _LAST_LOAD
-    _LAST_LOAD = (tuple(str(p) for p in paths), entry_points, group)
+    _LAST_LOAD = (tuple(str(p) for p in paths), entry_points, group, time_limit_s)
     clear_plugins()
+    set_time_limit(time_limit_s)
     report = PluginReport()
     for folder in paths:
         base = Path(folder).expanduser()
@@ -70,17 +74,36 @@ def load_strategy_plugins(
     return report
 
 
-def same_plugins_loader() -> Callable[[], object] | None:
-    """A picklable call that loads, in another process (a compute worker), the plugins this
-    process loaded; None when it loaded none."""
-    if _LAST_LOAD is None:
+class PluginsOfThisProcess:
+    """A worker initializer that loads the plugins this process has loaded when the worker
+    starts (it is pickled then, so plugins loaded after the pool was made count too)."""
+
+    def __call__(self) -> None:  # unpickled as the loader itself (see __reduce__)
         return None
-    paths, entry_points, group = _LAST_LOAD
-    return partial(_load_quietly, paths, entry_points, group)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        if _LAST_LOAD is None:
+            return (PluginsOfThisProcess, ())
+        return (_LoadInWorker, _LAST_LOAD)
 
 
-def _load_quietly(paths: tuple[str, ...], entry_points: bool, group: str) -> None:
-    load_strategy_plugins(paths, entry_points=entry_points, group=group)
+class _LoadInWorker:
+    def __init__(
+        self, paths: tuple[str, ...], entry_points: bool, group: str, limit: float | None
+    ) -> None:
+        self._args = (paths, entry_points, group, limit)
+
+    def __call__(self) -> None:
+        _load_quietly(*self._args)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_LoadInWorker, self._args)
+
+
+def _load_quietly(
+    paths: tuple[str, ...], entry_points: bool, group: str, limit: float | None
+) -> None:
+    load_strategy_plugins(paths, entry_points=entry_points, group=group, time_limit_s=limit)
 
 
 def _error(exc: BaseException) -> str:

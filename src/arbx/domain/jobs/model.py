@@ -32,6 +32,7 @@ class JobKind(enum.Enum):
     COLLECT = "collect"  # keep series current: fetch the closed bars since the last stored one
     VALIDATE = "validate"  # check the recent window against the data-quality rules
     REPAIR = "repair"  # repair the recent window by the configured policy
+    EVALUATE = "evaluate"  # re-run a catalog strategy's approved version on the newest bars
 
     @classmethod
     def parse(cls, text: str) -> JobKind:
@@ -145,7 +146,9 @@ class JobSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fields ("*/5 * * * *") or a table of APScheduler cron fields ({minute = "*/5"}).
     Targets are ``series`` ("binance:BTC/USDC:1m") and/or ``markets``. Repair jobs take a
     ``repair_policy`` ("ffill" by default, "leave", or "venue" with ``reference_exchange``:
-    the same pair and timeframe on that venue fills the gaps).
+    the same pair and timeframe on that venue fills the gaps). Evaluate jobs take
+    ``strategy`` (a catalog strategy's name) instead of targets: each run re-runs its
+    approved version on the last ``lookback_bars`` bars stored of its first series.
     """
 
     name: str
@@ -160,6 +163,7 @@ class JobSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lookback_bars: int = 1440
     repair_policy: str | None = None
     reference_exchange: str | None = None
+    strategy: str | None = None
 
 
 class JobPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -179,6 +183,7 @@ class JobPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lookback_bars: int | None = None
     repair_policy: str | None = None
     reference_exchange: str | None = None
+    strategy: str | None = None
 
 
 def check_name(name: str) -> str:
@@ -245,6 +250,8 @@ class JobDefinition(msgspec.Struct, frozen=True):
     updated_at: datetime
     repair_policy: RepairPolicy | None = None
     reference_exchange: Exchange | None = None
+    # evaluate jobs: the catalog strategy whose approved version is re-run (no series)
+    strategy: str | None = None
 
     def __post_init__(self) -> None:
         self._check_repair_options()
@@ -252,7 +259,9 @@ class JobDefinition(msgspec.Struct, frozen=True):
             raise InvalidInput("job id must be 1-64 characters", field="id")
         check_name(self.name)
         count = len(self.targets)
-        if count == 0:
+        if self.kind is JobKind.EVALUATE or self.strategy is not None:
+            self._check_evaluate(count)
+        elif count == 0:
             raise InvalidInput(
                 "a job needs at least one target: series (e.g. 'binance:BTC/USDC:1m') or markets",
                 field="series",
@@ -272,6 +281,19 @@ class JobDefinition(msgspec.Struct, frozen=True):
         for moment, field in ((self.created_at, "created_at"), (self.updated_at, "updated_at")):
             if moment.tzinfo is None:
                 raise InvalidInput(f"{field} must be timezone-aware (UTC)", field=field)
+
+    def _check_evaluate(self, count: int) -> None:
+        if self.kind is not JobKind.EVALUATE:
+            raise InvalidInput("only evaluate jobs take a strategy", field="strategy")
+        if not self.strategy:
+            raise InvalidInput(
+                "an evaluate job needs strategy: the name of a catalog strategy", field="strategy"
+            )
+        if count:
+            raise InvalidInput(
+                "an evaluate job runs on its strategy's own series; drop series and markets",
+                field="series",
+            )
 
     def _check_repair_options(self) -> None:
         if self.kind is not JobKind.REPAIR:
@@ -339,6 +361,7 @@ class JobDefinition(msgspec.Struct, frozen=True):
             updated_at=updated_at or created_at,
             repair_policy=policy,
             reference_exchange=reference,
+            strategy=spec.strategy,
         )
 
     def to_spec(self) -> JobSpec:
@@ -366,6 +389,7 @@ class JobDefinition(msgspec.Struct, frozen=True):
             reference_exchange=None
             if self.reference_exchange is None
             else str(self.reference_exchange),
+            strategy=self.strategy,
         )
 
     def apply(self, patch: JobPatch, *, at: datetime) -> JobDefinition:
@@ -382,10 +406,13 @@ class JobDefinition(msgspec.Struct, frozen=True):
                 "lookback_bars",
                 "repair_policy",
                 "reference_exchange",
+                "strategy",
             )
             if getattr(patch, name) is not None
         }
         kind = JobKind.parse(patch.kind) if patch.kind is not None else self.kind
+        if kind is not JobKind.EVALUATE:  # leaving evaluate drops its strategy
+            changes.setdefault("strategy", None)
         if kind is not JobKind.REPAIR:  # leaving repair drops its options
             changes.setdefault("repair_policy", None)
             changes.setdefault("reference_exchange", None)

@@ -86,8 +86,6 @@ def check_strategy(
 ) -> LookaheadReport:
     """Run the no-look-ahead property on ``strategy`` with ``params`` (its defaults when
     None) over ``cuts`` cut bars spread after its lookback."""
-    from arbx.domain.strategies.plugin import StrategyFailed
-
     p = strategy.params() if params is None else params
     need = strategy.lookback(p)
     n = max(bars, 4 * need + 50)
@@ -100,9 +98,7 @@ def check_strategy(
             _check_events(strategy, p, n, seed, report)
         else:
             _check_signal(strategy, p, n, seed, report)
-    except StrategyFailed as exc:
-        report.error = exc.message
-    except InvalidInput as exc:
+    except InvalidInput as exc:  # StrategyFailed too: the strategy's own code failed
         report.error = exc.message
     return report
 

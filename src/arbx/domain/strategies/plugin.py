@@ -14,6 +14,7 @@ the series at once and are held to the no-look-ahead property (``strategies.look
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,6 +34,31 @@ from arbx.domain.strategies.base import StrategyType
 T = TypeVar("T")
 _ARBX_DIR = str(Path(__file__).resolve().parents[2])
 _MAX_FRAMES = 12
+_LIMIT: list[float | None] = [None]  # seconds a plugin's run may take (None: no limit)
+
+
+def set_time_limit(seconds: float | None) -> None:
+    """How long one run of plugin code may take before it is stopped (None or 0: no limit).
+    Checked between calls into the plugin (every bar for per-bar and event plugins), so a
+    single call that never returns is not interrupted."""
+    _LIMIT[0] = seconds or None
+
+
+class _Clock:
+    """The time budget of one run of a plugin."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.limit = _LIMIT[0]
+        self.start = time.monotonic()
+
+    def check(self, t: int) -> None:
+        if self.limit is not None and time.monotonic() - self.start > self.limit:
+            raise StrategyFailed(
+                f"strategy {self.name} was stopped at bar {t}: it ran longer than its time"
+                f" limit of {self.limit:g} s ([strategies] time_limit_s)",
+                field="strategy",
+            )
 
 
 class StrategyFailed(InvalidInput):
@@ -229,14 +255,18 @@ def signal_type(
     label = name or fn.__name__
 
     def whole(bars: BarArrays, p: Any) -> FloatArray:
+        clock = _Clock(label)
         out = call_user(label, "its signal function", fn, readonly(bars), p)
+        clock.check(bars.n - 1)
         return check_positions(label, out, bars.n)
 
     def stepwise(bars: BarArrays, p: Any) -> FloatArray:
         view = readonly(bars)
         out = np.zeros(bars.n)
         held = 0.0
+        clock = _Clock(label)
         for t in range(bars.n):
+            clock.check(t)
             value = call_user(label, f"its signal function at bar {t}", fn, view.head(t + 1), p)
             if value is not None:
                 held = _position(label, value, t)
@@ -275,10 +305,12 @@ class _GuardedEvents:
     def __init__(self, name: str, inner: Any) -> None:
         self._name = name
         self._inner = inner
+        self._clock = _Clock(name)
         if callable(getattr(inner, "on_fill", None)):
             self.on_fill = self._on_fill
 
     def on_bar(self, ctx: Any) -> None:
+        self._clock.check(ctx.t)
         call_user(self._name, f"on_bar at bar {ctx.t}", self._inner.on_bar, ctx)
 
     def _on_fill(self, ctx: Any, fill: Any) -> None:
@@ -335,7 +367,9 @@ def arbitrage_type(
         bars: list[int] = []
         buys: list[int] = []
         sells: list[int] = []
+        clock = _Clock(label)
         for t in range(market.n):
+            clock.check(t)
             view = MarketView(
                 views[0][: t + 1],
                 list(market.venues),

@@ -98,6 +98,15 @@ def register_catalog(commands: Any) -> None:
     p.set_defaults(run=run_retire)
 
     p = commands.add_parser(
+        "run", help="backtest a stored version over a span (the run names name@vN)"
+    )
+    p.add_argument("name")
+    p.add_argument("--version", type=int, help="version number (default: the current one)")
+    p.add_argument("--start", required=True, help="first bar (ISO-8601 or epoch ms; UTC)")
+    p.add_argument("--end", required=True, help="end of the span, exclusive")
+    p.set_defaults(run=run_version)
+
+    p = commands.add_parser(
         "evaluate", help="re-run the approved version on the newest data; apply its rule"
     )
     p.add_argument("name")
@@ -267,4 +276,22 @@ async def run_evaluate(args: argparse.Namespace, container: Container) -> int:
     print(f"  sharpe {m.sharpe}  max drawdown {m.max_drawdown}  trades {m.trade_count}")
     if result.rolled_back:
         print(f"  ROLLED BACK: {result.rolled_back}")
+    return 0
+
+
+async def run_version(args: argparse.Namespace, container: Container) -> int:
+    from arbx.domain.market.timespan import parse_instant
+
+    evaluate: EvaluateStrategy = await resolve(container.evaluate_strategy)
+    run = await evaluate.run_version(
+        args.name,
+        actor=CLI_OPERATOR,
+        number=args.version,
+        start=parse_instant(args.start, field="start"),
+        end=parse_instant(args.end, field="end"),
+    )
+    m = run.meta.metrics
+    print(f"run {run.id}  {run.meta.strategy_version}")
+    print(f"  return {m.total_return}  sharpe {m.sharpe}  trades {m.trade_count}")
+    print(f"  see it with: arbx backtest show {run.id}")
     return 0

@@ -71,7 +71,9 @@ def register(groups: Any) -> None:
         "--kind",
         required=True,
         help="collect (fetch the closed bars since the newest stored one), validate (run the"
-        " quality rules on the last --lookback-bars bars) or repair (fill their gaps)",
+        " quality rules on the last --lookback-bars bars), repair (fill their gaps) or"
+        " evaluate (re-run --strategy's approved catalog version on its last --lookback-bars"
+        " bars)",
     )
     _definition_flags(create)
     create.add_argument("--paused", action="store_true", help="create it paused")
@@ -88,7 +90,7 @@ def register(groups: Any) -> None:
     )
     update.add_argument("job", metavar="JOB", help=JOB_HELP)
     update.add_argument("--name", help="a new name")
-    update.add_argument("--kind", help="collect, validate or repair")
+    update.add_argument("--kind", help="collect, validate, repair or evaluate")
     _definition_flags(update)
     _json_flag(update)
     update.set_defaults(run=update_job)
@@ -151,6 +153,9 @@ def _definition_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repair-policy", help="repair jobs: ffill (default), leave or venue")
     parser.add_argument(
         "--reference-exchange", help="repair policy venue: the venue whose bars fill the gaps"
+    )
+    parser.add_argument(
+        "--strategy", help="evaluate jobs: the catalog strategy whose approved version re-runs"
     )
 
 
@@ -215,6 +220,7 @@ def _definition(args: argparse.Namespace) -> dict[str, Any]:
         "lookback_bars": args.lookback_bars,
         "repair_policy": args.repair_policy,
         "reference_exchange": args.reference_exchange,
+        "strategy": args.strategy,
     }
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -259,6 +265,8 @@ def _show(out: JobOut) -> None:
         if out.reference_exchange:
             policy += f" from {out.reference_exchange}"
         lines.append(("repair", policy))
+    if out.strategy is not None:
+        lines.append(("strategy", out.strategy))
     lines.append(("updated", _when(out.updated_at)))
     if out.last_run is not None:
         last = out.last_run

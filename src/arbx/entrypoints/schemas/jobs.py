@@ -76,6 +76,7 @@ class JobOut(msgspec.Struct):
     running: bool
     next_run_at: datetime | None
     last_run: RunOut | None
+    strategy: str | None = None  # evaluate jobs: the catalog strategy re-run
 
     @classmethod
     def of(cls, job: JobDefinition, view: JobView | None = None) -> JobOut:
@@ -108,6 +109,7 @@ class JobOut(msgspec.Struct):
             lookback_bars=job.lookback_bars,
             repair_policy=spec.repair_policy,
             reference_exchange=spec.reference_exchange,
+            strategy=spec.strategy,
             created_at=job.created_at,
             updated_at=job.updated_at,
             running=view is not None and view.running,

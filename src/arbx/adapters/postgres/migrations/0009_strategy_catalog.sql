@@ -30,3 +30,8 @@ CREATE TABLE strategy_state_changes (
 );
 
 CREATE INDEX strategy_state_changes_by_definition ON strategy_state_changes (definition_id, seq);
+
+-- Scheduled jobs gain the kind 'evaluate' (re-run an approved catalog version).
+ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check
+    CHECK (kind IN ('collect', 'validate', 'repair', 'evaluate'));

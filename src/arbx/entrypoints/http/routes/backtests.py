@@ -41,7 +41,7 @@ from arbx.domain.backtest.run import (
     TableName,
 )
 from arbx.domain.errors import InvalidInput
-from arbx.domain.strategies import describe_all
+from arbx.domain.strategies import describe_all, plugin_failures
 from arbx.entrypoints.http.security import requires
 from arbx.ports.run_store import RunFailure
 
@@ -85,6 +85,8 @@ class ColumnsOut(msgspec.Struct):
 
 class StrategyList(msgspec.Struct):
     strategies: list[dict[str, Any]]
+    # strategy plugins that failed to load: where -> the error's last line
+    plugin_failures: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 # -- views ------------------------------------------------------------------------------------
@@ -343,7 +345,11 @@ async def delete_backtest(
     guards=[requires(Permission.STRATEGIES_READ)],
 )
 async def list_strategies() -> StrategyList:
-    return StrategyList(describe_all())
+    failures = {
+        where: (error.strip().splitlines() or [""])[-1]
+        for where, error in plugin_failures().items()
+    }
+    return StrategyList(describe_all(), failures)
 
 
 ROUTES = [

@@ -35,6 +35,7 @@ from arbx.domain.catalog import (
     StrategyVersion,
 )
 from arbx.domain.errors import InvalidInput
+from arbx.domain.market.timespan import parse_instant
 from arbx.entrypoints.http.security import requires
 
 READ = requires(Permission.STRATEGIES_READ)
@@ -73,6 +74,20 @@ class StateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     state: str
     walk_forward: str | None = None
     reason: str = ""
+
+
+class RunIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``start``/``end``: ISO-8601 (a date alone too) or epoch milliseconds, UTC."""
+
+    start: str
+    end: str
+    version: int | None = None
+
+
+class RunOut(msgspec.Struct):
+    run_id: str
+    strategy_version: str
+    run_url: str
 
 
 class EvaluateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -262,7 +277,30 @@ async def evaluate_definition(
     )
 
 
+@post(
+    "/{name:str}/runs",
+    summary="Backtest a stored version over a span; the stored run names it (name@vN)",
+    status_code=201,
+    guards=[requires(Permission.BACKTESTS_RUN)],
+)
+async def run_definition(
+    name: Name,
+    data: JSONBody[RunIn],
+    evaluate_strategy: NamedDependency[EvaluateStrategy],
+    principal: NamedDependency[Principal],
+) -> RunOut:
+    run = await evaluate_strategy.run_version(
+        name,
+        actor=principal,
+        number=data.version,
+        start=parse_instant(data.start, field="start"),
+        end=parse_instant(data.end, field="end"),
+    )
+    return RunOut(run.id, run.meta.strategy_version or name, f"/api/v1/backtests/{run.id}")
+
+
 ROUTES = [
+    run_definition,
     list_catalog,
     create_definition,
     show_definition,
