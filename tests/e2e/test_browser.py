@@ -242,6 +242,8 @@ def test_sign_in_and_see_the_samples_series_chart(
     w.shot("03-quality")
     page.goto(f"{live.base}/#/jobs")
     page.wait_for_selector("#jobs p, #jobs-table")
+    page.wait_for_selector("#venues-table")
+    assert page.locator("#venues-table tbody tr").count() >= 1  # each venue's circuit breaker
     w.shot("04-jobs")
     page.goto(f"{live.base}/#/admin")
     page.wait_for_selector("#users-table")

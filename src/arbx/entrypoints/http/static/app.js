@@ -497,7 +497,18 @@
   // -- jobs -------------------------------------------------------------------------------------
 
   function jobsPage() {
-    show(h("h1", {}, "Jobs and collectors"), h("div", { id: "jobs" }, h("p", { "class": "muted" }, "Loading jobs…")), h("p", { id: "job-message", role: "status" }));
+    show(h("h1", {}, "Jobs and collectors"), h("div", { id: "jobs" }, h("p", { "class": "muted" }, "Loading jobs…")), h("p", { id: "job-message", role: "status" }), h("div", { id: "venues" }));
+    if (can("exchanges:read")) {
+      api("GET", "/api/v1/exchanges").then(function (res) {
+        var box = document.getElementById("venues");
+        if (!res.ok) { append(box, h("p", { "class": "error" }, problemText(res))); return; }
+        var rows = res.body.exchanges.map(function (x) {
+          return [x.exchange, x.breaker, String(x.consecutive_failures), when(x.retry_at), x.last_error || "-", x.base_url];
+        });
+        append(box, h("h2", {}, "Collectors: circuit breakers per venue"),
+          table(["venue", "breaker", "failures in a row", "retry at", "last error", "base URL"], rows, { id: "venues-table", label: "circuit breakers" }));
+      });
+    }
     api("GET", "/api/v1/jobs").then(function (res) {
       var box = document.getElementById("jobs");
       box.innerHTML = "";
