@@ -311,6 +311,8 @@ def test_compare_two_runs(open_page: Callable[..., Watched], live: Live) -> None
     page.goto(f"{live.base}/#/backtests")
     page.wait_for_selector("#runs-table")
     w.shot("08-backtests")
+    params = page.locator("#runs-table tbody tr td:nth-child(5)").all_inner_texts()
+    assert "fast=5, slow=50, entry=cross" in params  # the effective parameters
     assert page.is_disabled("#compare")
     boxes = page.locator("input[data-run]")
     assert boxes.count() >= 2

@@ -151,6 +151,7 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     trade_count: int
     owner: str | None = None
     shared: bool = False
+    params: dict[str, Any] = msgspec.field(default_factory=dict)  # the effective parameters
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class BacktestRun:
             trade_count=m.metrics.trade_count,
             owner=m.owner,
             shared=m.shared,
+            params=m.params,
         )
 
     @classmethod

@@ -352,11 +352,12 @@
       function changed() { compare.disabled = document.querySelectorAll("input[data-run]:checked").length < 2; }
       var rows = runs.map(function (r) {
         return [h("input", { type: "checkbox", "data-run": r.id, "aria-label": "select run " + r.id, onchange: changed }),
-          h("a", { href: "#/backtests/" + r.id }, r.id.slice(0, 12)), when(r.created_at), r.strategy, r.series.join(", "),
+          h("a", { href: "#/backtests/" + r.id }, r.id.slice(0, 12)), when(r.created_at), r.strategy,
+          Object.keys(r.params || {}).map(function (k) { return k + "=" + r.params[k]; }).join(", "), r.series.join(", "),
           when(r.span_start) + " .. " + when(r.span_end), pct(r.total_return), num(r.sharpe), pct(r.max_drawdown), String(r.trade_count)];
       });
-      res.body.in_flight.forEach(function (r) { rows.unshift(["", r.id.slice(0, 12), when(r.created_at), r.status, "", "", "", "", "", ""]); });
-      append(box, table(["", "run", "created (UTC)", "strategy", "series", "span", "return", "Sharpe", "max dd", "trades"], rows, { id: "runs-table", label: "backtest runs", numeric: [0, 0, 0, 0, 0, 0, 1, 1, 1, 1] }));
+      res.body.in_flight.forEach(function (r) { rows.unshift(["", r.id.slice(0, 12), when(r.created_at), r.strategy, r.status, "", "", "", "", "", ""]); });
+      append(box, table(["", "run", "created (UTC)", "strategy", "params", "series", "span", "return", "Sharpe", "max dd", "trades"], rows, { id: "runs-table", label: "backtest runs", numeric: [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1] }));
     });
   }
 
