@@ -386,7 +386,21 @@
         };
       });
     }
-    load(0);
+    // a run still computing: poll its status (200s), then fetch the report once it is done
+    function wait(tries) {
+      api("GET", "/api/v1/backtests/" + encodeURIComponent(runId)).then(function (res) {
+        if (res.status === 403) { forbidden(problemText(res)); return; }
+        if (!res.ok) { status.textContent = problemText(res); status.className = "error"; return; }
+        if (res.body.status === "failed") { status.textContent = "The run failed: " + (res.body.error || "no error recorded"); status.className = "error"; return; }
+        if (res.body.status !== "done" && tries < 3600) {
+          status.textContent = "The run is " + res.body.status + " (" + (res.body.bars || 0).toLocaleString() + " bars); the report follows when it is done…";
+          setTimeout(function () { wait(tries + 1); }, 1000);
+          return;
+        }
+        load(0);
+      });
+    }
+    if (runId) { wait(0); } else { load(0); }
   }
 
   function paramInput(name, schema, value) {
