@@ -98,6 +98,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARBX_")}
+    env["ARBX_BACKTEST__INLINE_MAX_BARS"] = "5000"  # the 3-series arbitrage goes to the pool
     server = subprocess.Popen(
         [ARBX, "--data-dir", str(data), "serve", "--port", str(port)],
         env=env,
@@ -242,6 +243,8 @@ def test_sign_in_and_see_the_samples_series_chart(
     w.shot("03-quality")
     page.goto(f"{live.base}/#/jobs")
     page.wait_for_selector("#jobs p, #jobs-table")
+    page.wait_for_selector("#venues-table")
+    assert page.locator("#venues-table tbody tr").count() >= 1  # each venue's circuit breaker
     w.shot("04-jobs")
     page.goto(f"{live.base}/#/admin")
     page.wait_for_selector("#users-table")
@@ -294,6 +297,34 @@ def test_run_a_backtest_from_the_form_and_open_its_report(
     assert [r["strategy"] for r in runs] == ["sma_cross"]  # the 422 stored nothing
 
 
+def test_a_large_run_from_the_form_shows_its_status_then_its_report(
+    open_page: Callable[..., Watched], live: Live
+) -> None:
+    w = open_page()
+    sign_in(w, live, "alice")
+    page = w.page
+    page.goto(f"{live.base}/#/backtests/new")
+    page.wait_for_selector("#strategy")
+    page.select_option("#strategy", "threshold_arb")
+    page.wait_for_selector("#param-threshold_bps")
+    page.fill("#param-threshold_bps", "20")
+    page.fill("#series", "kraken:BTC/USDC:1m\nkraken:BTC/USD:1m")
+    page.fill("#conversions", "kraken:BTC/USDC:1m=kraken:USDC/USD:1m")
+    page.fill("#start", "2023-03-10")
+    page.fill("#end", "2023-03-12")
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/v1/backtests") and r.request.method == "POST"
+    ) as answer:
+        page.click("#run")
+    assert answer.value.status == 202  # accepted: computed in the worker pool
+    page.wait_for_url(re.compile(r"#/backtests/[0-9a-f]{32}$"))
+    frame = page.frame_locator("#report-frame")
+    frame.locator("body[data-charts-drawn]").wait_for(timeout=120_000)
+    for block in ("#chart-spread", "#block-attribution", "#chart-balances_base"):
+        assert frame.locator(block).count() == 1, block
+    w.shot("13-arbitrage-report")
+
+
 def test_compare_two_runs(open_page: Callable[..., Watched], live: Live) -> None:
     for fast in (5, 20):
         made = httpx.post(
@@ -309,6 +340,8 @@ def test_compare_two_runs(open_page: Callable[..., Watched], live: Live) -> None
     page.goto(f"{live.base}/#/backtests")
     page.wait_for_selector("#runs-table")
     w.shot("08-backtests")
+    params = page.locator("#runs-table tbody tr td:nth-child(5)").all_inner_texts()
+    assert "fast=5, slow=50, entry=cross" in params  # the effective parameters
     assert page.is_disabled("#compare")
     boxes = page.locator("input[data-run]")
     assert boxes.count() >= 2

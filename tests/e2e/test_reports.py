@@ -66,6 +66,8 @@ def test_api_serves_reports_with_a_locked_down_policy(
     assert big.status_code in (201, 202), big.text
     assert wait_done(api, big.json()["id"])["status"] == "done"
     sma_id, arb_id = small.json()["id"], big.json()["id"]
+    listed = {r["id"]: r for r in api.get("/api/v1/backtests").json()["backtests"]}
+    assert listed[sma_id]["params"] == {"fast": 10, "slow": 50, "entry": "cross"}  # for the UI
 
     response = api.get(f"/api/v1/backtests/{arb_id}/report")
     assert response.status_code == 200, response.text

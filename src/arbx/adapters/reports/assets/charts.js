@@ -125,6 +125,8 @@
     var report = JSON.parse(data.textContent);
     var go = function () {
       drawAll(document, report.charts);
+      // when every chart was drawn, in ms from the start of navigation (bench/report.py)
+      document.body.setAttribute("data-charts-ms", String(Math.round(performance.now())));
       document.body.setAttribute("data-charts-drawn", String(report.charts.length));
     };
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", go); } else { go(); }

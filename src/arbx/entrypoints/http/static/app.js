@@ -352,11 +352,12 @@
       function changed() { compare.disabled = document.querySelectorAll("input[data-run]:checked").length < 2; }
       var rows = runs.map(function (r) {
         return [h("input", { type: "checkbox", "data-run": r.id, "aria-label": "select run " + r.id, onchange: changed }),
-          h("a", { href: "#/backtests/" + r.id }, r.id.slice(0, 12)), when(r.created_at), r.strategy, r.series.join(", "),
+          h("a", { href: "#/backtests/" + r.id }, r.id.slice(0, 12)), when(r.created_at), r.strategy,
+          Object.keys(r.params || {}).map(function (k) { return k + "=" + r.params[k]; }).join(", "), r.series.join(", "),
           when(r.span_start) + " .. " + when(r.span_end), pct(r.total_return), num(r.sharpe), pct(r.max_drawdown), String(r.trade_count)];
       });
-      res.body.in_flight.forEach(function (r) { rows.unshift(["", r.id.slice(0, 12), when(r.created_at), r.status, "", "", "", "", "", ""]); });
-      append(box, table(["", "run", "created (UTC)", "strategy", "series", "span", "return", "Sharpe", "max dd", "trades"], rows, { id: "runs-table", label: "backtest runs", numeric: [0, 0, 0, 0, 0, 0, 1, 1, 1, 1] }));
+      res.body.in_flight.forEach(function (r) { rows.unshift(["", r.id.slice(0, 12), when(r.created_at), r.strategy, r.status, "", "", "", "", "", ""]); });
+      append(box, table(["", "run", "created (UTC)", "strategy", "params", "series", "span", "return", "Sharpe", "max dd", "trades"], rows, { id: "runs-table", label: "backtest runs", numeric: [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1] }));
     });
   }
 
@@ -385,7 +386,21 @@
         };
       });
     }
-    load(0);
+    // a run still computing: poll its status (200s), then fetch the report once it is done
+    function wait(tries) {
+      api("GET", "/api/v1/backtests/" + encodeURIComponent(runId)).then(function (res) {
+        if (res.status === 403) { forbidden(problemText(res)); return; }
+        if (!res.ok) { status.textContent = problemText(res); status.className = "error"; return; }
+        if (res.body.status === "failed") { status.textContent = "The run failed: " + (res.body.error || "no error recorded"); status.className = "error"; return; }
+        if (res.body.status !== "done" && tries < 3600) {
+          status.textContent = "The run is " + res.body.status + " (" + (res.body.bars || 0).toLocaleString() + " bars); the report follows when it is done…";
+          setTimeout(function () { wait(tries + 1); }, 1000);
+          return;
+        }
+        load(0);
+      });
+    }
+    if (runId) { wait(0); } else { load(0); }
   }
 
   function paramInput(name, schema, value) {
@@ -497,7 +512,18 @@
   // -- jobs -------------------------------------------------------------------------------------
 
   function jobsPage() {
-    show(h("h1", {}, "Jobs and collectors"), h("div", { id: "jobs" }, h("p", { "class": "muted" }, "Loading jobs…")), h("p", { id: "job-message", role: "status" }));
+    show(h("h1", {}, "Jobs and collectors"), h("div", { id: "jobs" }, h("p", { "class": "muted" }, "Loading jobs…")), h("p", { id: "job-message", role: "status" }), h("div", { id: "venues" }));
+    if (can("exchanges:read")) {
+      api("GET", "/api/v1/exchanges").then(function (res) {
+        var box = document.getElementById("venues");
+        if (!res.ok) { append(box, h("p", { "class": "error" }, problemText(res))); return; }
+        var rows = res.body.exchanges.map(function (x) {
+          return [x.exchange, x.breaker, String(x.consecutive_failures), when(x.retry_at), x.last_error || "-", x.base_url];
+        });
+        append(box, h("h2", {}, "Collectors: circuit breakers per venue"),
+          table(["venue", "breaker", "failures in a row", "retry at", "last error", "base URL"], rows, { id: "venues-table", label: "circuit breakers" }));
+      });
+    }
     api("GET", "/api/v1/jobs").then(function (res) {
       var box = document.getElementById("jobs");
       box.innerHTML = "";
