@@ -46,6 +46,11 @@ GROUPS: tuple[Commands, ...] = (
     ),
     Commands(f"{CLI}.serve", "register", {"serve": "serve the HTTP API (OpenAPI at /schema)"}),
     Commands(
+        f"{CLI}.stream",
+        "register",
+        {"stream": "live trades over WebSocket: run a stream, show stored trades"},
+    ),
+    Commands(
         f"{CLI}.users", "register", {"users": "create the first admin; create API keys for scripts"}
     ),
 )
