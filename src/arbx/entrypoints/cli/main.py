@@ -63,6 +63,11 @@ GROUPS: tuple[Commands, ...] = (
         {"strategies": "your own strategies: check plugins; the catalog of versioned definitions"},
     ),
     Commands(
+        f"{CLI}.stream",
+        "register",
+        {"stream": "live trades over WebSocket: run a stream, show stored trades"},
+    ),
+    Commands(
         f"{CLI}.users", "register", {"users": "create the first admin; create API keys for scripts"}
     ),
 )
