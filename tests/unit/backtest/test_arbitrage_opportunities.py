@@ -148,3 +148,25 @@ def test_a_fill_late_across_a_data_gap_is_flagged_and_can_be_cancelled() -> None
     table = cancelled.opportunity_table
     assert table is not None
     assert table["reason"].to_list() == ["fill_delay"]
+
+
+def test_a_stat_arb_close_that_would_fill_late_is_cancelled_and_decided_again() -> None:
+    """max_fill_delay_bars holds for closing orders too: the close decided at minute 2
+    would fill at minute 7 (4 bars late, across the gap); it is cancelled, the position stays
+    open and the close decided at the next bar fills at once."""
+    slots = [0, 1, 2, 7, 8, 9]
+    m = two([100.0] * 6, [100.0] * 6, fee_bps=0.0, slots=slots)
+    enter = np.zeros(6, dtype=np.int8)
+    enter[0] = 1
+    exit_ok = np.zeros(6, dtype=bool)
+    exit_ok[[2, 3]] = True
+    decisions = PairDecisions(enter, exit_ok, 20, 1.0)
+    loose = execute_pairs(m, ArbitrageConfig(capital=2_000.0, min_notional=0.0), decisions)
+    closes = loose.trades.filter(pl.col("purpose") == "close")
+    assert closes["delay_bars"].to_list() == [4, 4]
+    strict_cfg = ArbitrageConfig(capital=2_000.0, min_notional=0.0, max_fill_delay_bars=3)
+    strict = execute_pairs(m, strict_cfg, decisions)
+    closes = strict.trades.filter(pl.col("purpose") == "close")
+    assert closes["delay_bars"].to_list() == [0, 0]
+    assert closes["ts"].dt.minute().to_list() == [(m.ts[4] // 60_000) % 60] * 2
+    assert any("closing order(s) cancelled" in note for note in strict.notes)

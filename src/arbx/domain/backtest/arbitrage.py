@@ -332,6 +332,7 @@ def execute_pairs(
     open_trades: dict[int, tuple[int, int, float]] = {}
     trade_id = delayed = 0
     t_free = -1  # no new entry at or before this bar (a position is open until then)
+    closes_cancelled = 0  # closing orders that would have filled too late
 
     def next_exit(after: int) -> int:
         k = int(np.searchsorted(exit_bars, after, side="right"))
@@ -372,6 +373,10 @@ def execute_pairs(
                 e += 1
                 continue
             cf, cdelay = close
+            if cfg.max_fill_delay_bars is not None and cdelay > cfg.max_fill_delay_bars:
+                closes_cancelled += 1  # the position stays open; decided again next bar
+                e += 1
+                continue
             books.arrive(cf)
             got, why = books.round_trip(
                 trade_id, e, cf, sell, buy, remaining, "close", cdelay, limits=False
@@ -400,6 +405,12 @@ def execute_pairs(
     )
     if open_trades:
         notes.append(f"{len(open_trades)} position(s) still open at the end, marked to market")
+    if closes_cancelled:
+        notes.append(
+            f"{closes_cancelled} closing order(s) cancelled: they would have filled more than"
+            f" max_fill_delay_bars={cfg.max_fill_delay_bars} bars late; the position stayed"
+            " open and the close was decided again at the next bar"
+        )
     return build_result(market, cfg, books, opp, table, notes, open_trades)
 
 
