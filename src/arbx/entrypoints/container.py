@@ -25,6 +25,7 @@ from arbx.app.authorize import (
     QueryAuditLog,
 )
 from arbx.app.background_backtests import BackgroundBacktests
+from arbx.app.compare_runs import CompareRuns
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
 from arbx.app.import_bars import ImportBars, LoadSamples
@@ -341,6 +342,7 @@ class Container(containers.DeclarativeContainer):
     walk_forward = providers.Factory(
         WalkForward, studies=optimize_studies, executor=compute_executor
     )
+    compare_runs = providers.Factory(CompareRuns, runs=backtest_runs)
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session)

@@ -27,6 +27,7 @@ from arbx.entrypoints.http.routes import (
     audit,
     auth,
     backtests,
+    compare,
     exchanges,
     jobs,
     market,
@@ -77,6 +78,7 @@ DEPENDENCIES = (
     "backtest_runs",
     "optimize_studies",
     "walk_forward",
+    "compare_runs",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -178,6 +180,7 @@ def create_app(
         route_handlers=[
             *_routers(),
             *exchanges.ROUTES,
+            *compare.ROUTES,  # before backtests: /backtests/compare is not a run id
             *backtests.ROUTES,
             *optimizations.ROUTES,
         ],
