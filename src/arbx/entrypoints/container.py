@@ -165,7 +165,12 @@ def _secret_service(secrets: AuthSecrets) -> SecretService:
     return HmacSecretService(hash_key=secrets.secret_hash_key)
 
 
-def _local_process_executor(workers: int) -> Executor:
+def _local_process_executor(workers: int, scheduler: str | None = None) -> Executor:
+    """The local process pool, or the Dask cluster of ``[compute] scheduler`` when set."""
+    if scheduler:
+        from arbx.adapters.compute.dask import DaskExecutor
+
+        return DaskExecutor(scheduler)
     from arbx.adapters.compute.local_process import LocalProcessExecutor
 
     return LocalProcessExecutor(workers=workers)
@@ -309,7 +314,9 @@ class Container(containers.DeclarativeContainer):
     # --- backtests ---
     # CPU-heavy work off the event loop: a spawned process pool (started on first use)
     compute_executor = providers.Singleton(
-        _local_process_executor, workers=settings.provided.backtest.pool_workers
+        _local_process_executor,
+        workers=settings.provided.backtest.pool_workers,
+        scheduler=settings.provided.compute.scheduler,
     )
     # background runs of this process; closed (runs in flight recorded as interrupted) by the
     # HTTP app's lifespan before the stores close
