@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import tempfile
@@ -60,10 +61,49 @@ def frame(n: int, seed: int, price: float = 20_000.0) -> pl.DataFrame:
     )
 
 
+def venues(n: int, seed: int) -> list[pl.DataFrame]:
+    """Three venues quoting one market: a common walk, each venue off it by a few bps of
+    its own noise (gaps open and close, as between real venues)."""
+    rng = np.random.default_rng(seed)
+    common = frame(n, seed)
+    out = []
+    for _ in range(3):
+        skew = pl.Series(np.exp(rng.normal(0.0, 3e-4, n)))
+        out.append(
+            common.with_columns(
+                *(pl.col(c) * skew for c in ("open", "close")),
+                pl.Series("volume", rng.gamma(2.0, 5.0, n)),
+            ).with_columns(
+                pl.max_horizontal("open", "close", "high").alias("high"),
+                pl.min_horizontal("open", "close", "low").alias("low"),
+            )
+        )
+    return out
+
+
+_workers_hwm_kb = 0
+
+
+def sample_workers() -> None:
+    """Keep the largest peak resident set (VmHWM) among this process's live children."""
+    global _workers_hwm_kb
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == me and "VmHWM" in fields:
+            _workers_hwm_kb = max(_workers_hwm_kb, int(fields["VmHWM"].split()[0]))
+
+
 def peak_mb() -> tuple[float, float]:
+    sample_workers()
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return me, kids
+    return me, _workers_hwm_kb / 1024
 
 
 def grid_request(series: str, n: int) -> OptimizationRequest:
@@ -88,7 +128,7 @@ def arb_request(days: int, trials: int) -> OptimizationRequest:
     return OptimizationRequest(
         backtest={
             "strategy": "threshold_arb",
-            "series": [f"{v}:BTC/USDC:1m" for v in ("binance", "kraken", "coinbase")],
+            "series": [f"{v}:BTC/ETH:1m" for v in ("binance", "kraken", "coinbase")],
             "start": START.isoformat(),
             "end": (START + timedelta(days=days)).isoformat(),
         },
@@ -160,6 +200,37 @@ def run_small(small: pl.DataFrame) -> None:
     pf.sharpe_ratio()
 
 
+async def grid_part(
+    container: Any, uc: OptimizeStudies, bars: pl.DataFrame, args: argparse.Namespace
+) -> None:
+    n = bars.height
+    series = "binance:BTC/USDC:1m"
+    print(f"grid of {len(FAST) * len(SLOW)} SMA pairs on {n:,} bars, store -> stored trials")
+    pool_s, view = await timed_study(uc, grid_request(series, n), jobs=2)
+    print(f"  process pool (2 workers): {pool_s:6.2f} s  ({view.trials_done} trials stored)")
+    pool_again, _ = await timed_study(uc, grid_request(series, n), jobs=2)
+    print(f"  again, workers warm:      {pool_again:6.2f} s")
+    threads = InProcessExecutor(workers=2)
+    uc_threads = OptimizeStudies(
+        await resolve(container.run_backtest),
+        await resolve(container.study_store),
+        threads,
+        container.clock(),
+    )
+    thread_s, _ = await timed_study(uc_threads, grid_request(series, n), jobs=2)
+    await threads.shutdown()
+    print(f"  threads (2):              {thread_s:6.2f} s")
+    me, kids = peak_mb()
+    print(f"  peak RSS before vectorbt: this process {me:,.0f} MB, largest worker {kids:,.0f} MB")
+    best = min(pool_again, thread_s)
+    vbt_s = None if args.no_vectorbt else vectorbt_grid(bars)
+    if vbt_s is not None:
+        print(f"  vectorbt same grid (signals + from_signals + sharpe): {vbt_s:6.2f} s")
+        print(
+            f"  ratio vectorbt / arbx (best arbx run, store to stored trials): {vbt_s / best:5.2f}x"
+        )
+
+
 async def main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="arbx-bench-opt-"))
     settings = load_settings(
@@ -171,52 +242,27 @@ async def main(args: argparse.Namespace) -> None:
     await runtime.start(container)
     try:
         bars_store = await resolve(container.bar_store)
-        n = args.bars
-        grid_bars = frame(n, 1)
-        await bars_store.write(SeriesKey.parse("binance:BTC/USDC:1m"), grid_bars)
         minutes = args.arb_days * 1440
-        for seed, venue in enumerate(("binance", "kraken", "coinbase")):
-            key = SeriesKey.parse(f"{venue}:BTC/USDC:1m")
-            if venue == "binance" and minutes <= n:
-                continue  # the grid's series covers the arbitrage span already
-            await bars_store.write(key, frame(minutes, 10 + seed, 20_000.0 + seed * 3))
+        for venue, bars in zip(("binance", "kraken", "coinbase"), venues(minutes, 10), strict=True):
+            await bars_store.write(SeriesKey.parse(f"{venue}:BTC/ETH:1m"), bars)
         uc: OptimizeStudies = await resolve(container.optimize_studies)
-        print(f"grid of {len(FAST) * len(SLOW)} SMA pairs on {n:,} bars, store -> stored trials")
-        pool_s, view = await timed_study(uc, grid_request("binance:BTC/USDC:1m", n), jobs=2)
-        print(f"  process pool (2 workers): {pool_s:6.2f} s  ({view.trials_done} trials stored)")
-        pool_again, _ = await timed_study(uc, grid_request("binance:BTC/USDC:1m", n), jobs=2)
-        print(f"  again, workers warm:      {pool_again:6.2f} s")
-        threads = InProcessExecutor(workers=2)
-        uc_threads = OptimizeStudies(
-            await resolve(container.run_backtest),
-            await resolve(container.study_store),
-            threads,
-            container.clock(),
-        )
-        thread_s, _ = await timed_study(uc_threads, grid_request("binance:BTC/USDC:1m", n), jobs=2)
-        await threads.shutdown()
-        print(f"  threads (2):              {thread_s:6.2f} s")
-        me, kids = peak_mb()
-        print(f"  peak RSS of this process before vectorbt: {me:,.0f} MB (workers: at the end)")
-
-        best = min(pool_again, thread_s)
-        vbt_s = vectorbt_grid(grid_bars) if not args.no_vectorbt else None
-        if vbt_s is not None:
-            print(f"  vectorbt same grid (signals + from_signals + sharpe): {vbt_s:6.2f} s")
-            print(
-                f"  ratio vectorbt / arbx (best arbx run, store to stored trials): {vbt_s / best:5.2f}x"
-            )
-
+        if not args.skip_grid:
+            grid_bars = frame(args.bars, 1)
+            await bars_store.write(SeriesKey.parse("binance:BTC/USDC:1m"), grid_bars)
+            await grid_part(container, uc, grid_bars, args)
+        days = args.arb_days
         print(
-            f"\n{args.trials} Optuna TPE trials of threshold arbitrage, 3 venues x {args.arb_days} days of 1m"
+            f"\n{args.trials} Optuna TPE trials of threshold arbitrage, 3 venues x {days} days of 1m"
         )
-        arb_s, view = await timed_study(uc, arb_request(args.arb_days, args.trials), jobs=2)
+        arb_s, view = await timed_study(uc, arb_request(days, args.trials), jobs=2)
+        per = arb_s / max(view.trials_done, 1) * 1000
         print(
             f"  process pool (2 workers): {arb_s:6.2f} s  ({view.trials_done} trials stored,"
-            f" {arb_s / max(view.trials_done, 1) * 1000:.0f} ms per trial)"
+            f" {per:.0f} ms per trial)"
         )
+        peak_mb()
     finally:
-        await runtime.stop(container)  # the pool's workers end: their peak is known now
+        await runtime.stop(container)
     me, kids = peak_mb()
     print(
         f"\npeak RSS: this process {me:,.0f} MB (vectorbt included), largest worker {kids:,.0f} MB"
@@ -229,5 +275,6 @@ if __name__ == "__main__":
     parser.add_argument("--arb-days", type=int, default=30)
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--no-vectorbt", action="store_true")
+    parser.add_argument("--skip-grid", action="store_true", help="only the arbitrage part")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)

@@ -596,7 +596,9 @@ class _Runner:
         pending = self._points()
         batch = 1
         if self._strategy.grid is not None and self._strategy.kind == "signal":
-            batch = max(1, min(GRID_BATCH_MAX, math.ceil(len(pending) / (self._jobs * 4))))
+            # one batch per job: each computes its windows' averages once (up to 50 trials
+            # per batch, stored when it returns)
+            batch = max(1, min(GRID_BATCH_MAX, math.ceil(len(pending) / self._jobs)))
         batches = [pending[i : i + batch] for i in range(0, len(pending), batch)]
         await self._drain(batches)
 
