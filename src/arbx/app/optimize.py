@@ -190,6 +190,8 @@ class OptimizeStudies:
         self._jobs = max(1, jobs)
         self._live: dict[str, _Live] = {}
         self._tasks: dict[str, asyncio.Task[StudyView]] = {}
+        # bars loaded by ``create``, kept for the ``run`` that follows (not read twice)
+        self._loaded: dict[str, PreparedBacktest] = {}
 
     @property
     def max_trials(self) -> int:
@@ -269,6 +271,7 @@ class OptimizeStudies:
             updated_at=self._clock.now(),
         )
         await self._studies.create(study)
+        self._loaded = {study.id: plan.prepared}  # only the newest study's bars
         return study
 
     # -- run and resume -------------------------------------------------------------------
@@ -351,7 +354,8 @@ class OptimizeStudies:
 
     async def _data(self, study: Study) -> StudyData:
         request = decode_request(study.request)
-        prepared: PreparedBacktest = await self._backtests.prepare(
+        loaded = self._loaded.pop(study.id, None)
+        prepared = loaded or await self._backtests.prepare(
             msgspec.structs.replace(request, params=self._any_params(study))
         )
         changes = data_changes(study.series, prepared.series_used())

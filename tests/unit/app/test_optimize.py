@@ -203,8 +203,14 @@ async def test_changed_data_refuses_a_resume(world: World) -> None:
     study = await world.uc.create(decode_optimization(sma()), actor=OP)
     frame = make_bars(3000, START, volatility=0.01, seed=99)
     await world.bars.write(key("binance:BTC/USDC:1m"), frame)
+    # a later process (arbx optimize resume) reads the bars again and sees the change
+    later = OptimizeStudies(world.backtests, world.studies, world.uc._executor, StillClock())
     with pytest.raises(Conflict, match="changed since it started"):
-        await world.uc.run(study.id, actor=OP)
+        await later.run(study.id, actor=OP)
+    assert await world.studies.trials(study.id) == []
+    # the process that created it runs it on the bars it fingerprinted then
+    view = await world.uc.run(study.id, actor=OP)
+    assert view.study.series == study.series
 
 
 @pytest.mark.parametrize(
