@@ -330,7 +330,7 @@ class OptimizeStudies:
         """Continue an interrupted (or failed) study from its stored trials."""
         return await self.run(study_id, actor=actor, jobs=jobs, progress=progress)
 
-    def start(self, study_id: str, *, actor: Principal, resume: bool = False) -> None:
+    def start(self, study_id: str, *, actor: Principal) -> None:
         """Run a stored study in the background of this process (the HTTP API); ``close``
         stops every such study, leaving it ``interrupted``."""
         if study_id in self._tasks or study_id in self._live:
