@@ -1,13 +1,16 @@
-"""The Executor contract, run against every adapter (threads in-process, a process pool)."""
+"""The Executor contract, run against every adapter (threads in-process, a process pool, a
+Dask cluster: a real ``distributed.LocalCluster`` with two worker processes)."""
 
 from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
+from arbx.adapters.compute.dask import DaskExecutor
 from arbx.adapters.compute.in_process import InProcessExecutor
 from arbx.adapters.compute.local_process import LocalProcessExecutor
 from arbx.domain.errors import InvalidInput
@@ -17,13 +20,31 @@ from tests.support.compute_calls import add, fail, nap, refuse, total
 QUEUE_AHEAD = 4  # calls a pool may already have handed to its workers' queue
 
 
-@pytest.fixture(params=["in_process", "local_process"])
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    """A real ``distributed.LocalCluster``: two worker processes of one thread each."""
+    import distributed
+
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(params=["in_process", "local_process", "dask"])
 async def executor(request: pytest.FixtureRequest) -> AsyncIterator[Executor]:
-    made: Executor = (
-        InProcessExecutor(workers=1)
-        if request.param == "in_process"
-        else LocalProcessExecutor(workers=1)
-    )
+    made: Executor
+    if request.param == "in_process":
+        made = InProcessExecutor(workers=1)
+    elif request.param == "local_process":
+        made = LocalProcessExecutor(workers=1)
+    else:
+        # one call on the cluster at a time, as the other adapters' single worker: the
+        # queueing tests then hold for every adapter alike
+        made = DaskExecutor(client=request.getfixturevalue("dask_client"), max_in_flight=1)
     try:
         yield made
     finally:

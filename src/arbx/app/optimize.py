@@ -190,6 +190,8 @@ class OptimizeStudies:
         self._jobs = max(1, jobs)
         self._live: dict[str, _Live] = {}
         self._tasks: dict[str, asyncio.Task[StudyView]] = {}
+        # bars loaded by ``create``, kept for the ``run`` that follows (not read twice)
+        self._loaded: dict[str, PreparedBacktest] = {}
 
     @property
     def max_trials(self) -> int:
@@ -269,6 +271,7 @@ class OptimizeStudies:
             updated_at=self._clock.now(),
         )
         await self._studies.create(study)
+        self._loaded = {study.id: plan.prepared}  # only the newest study's bars
         return study
 
     # -- run and resume -------------------------------------------------------------------
@@ -327,7 +330,7 @@ class OptimizeStudies:
         """Continue an interrupted (or failed) study from its stored trials."""
         return await self.run(study_id, actor=actor, jobs=jobs, progress=progress)
 
-    def start(self, study_id: str, *, actor: Principal, resume: bool = False) -> None:
+    def start(self, study_id: str, *, actor: Principal) -> None:
         """Run a stored study in the background of this process (the HTTP API); ``close``
         stops every such study, leaving it ``interrupted``."""
         if study_id in self._tasks or study_id in self._live:
@@ -351,7 +354,8 @@ class OptimizeStudies:
 
     async def _data(self, study: Study) -> StudyData:
         request = decode_request(study.request)
-        prepared: PreparedBacktest = await self._backtests.prepare(
+        loaded = self._loaded.pop(study.id, None)
+        prepared = loaded or await self._backtests.prepare(
             msgspec.structs.replace(request, params=self._any_params(study))
         )
         changes = data_changes(study.series, prepared.series_used())
@@ -596,7 +600,9 @@ class _Runner:
         pending = self._points()
         batch = 1
         if self._strategy.grid is not None and self._strategy.kind == "signal":
-            batch = max(1, min(GRID_BATCH_MAX, math.ceil(len(pending) / (self._jobs * 4))))
+            # one batch per job: each computes its windows' averages once (up to 50 trials
+            # per batch, stored when it returns)
+            batch = max(1, min(GRID_BATCH_MAX, math.ceil(len(pending) / self._jobs)))
         batches = [pending[i : i + batch] for i in range(0, len(pending), batch)]
         await self._drain(batches)
 

@@ -25,6 +25,7 @@ from arbx.app.authorize import (
     QueryAuditLog,
 )
 from arbx.app.background_backtests import BackgroundBacktests
+from arbx.app.compare_runs import CompareRuns
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
 from arbx.app.evaluate_strategy import EvaluateStrategy, EvaluateWork
@@ -208,12 +209,34 @@ def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
         telemetry.shutdown()
 
 
-def _local_process_executor(workers: int) -> Executor:
+def _local_process_executor(
+    workers: int,
+    scheduler: str | None = None,
+    telemetry: Telemetry | None = None,
+    tracing: TelemetrySettings | None = None,
+) -> Executor:
+    """The local process pool, or the Dask cluster of ``[compute] scheduler`` when set."""
+    if scheduler:
+        from arbx.adapters.compute.dask import DaskExecutor
+
+        return DaskExecutor(scheduler)
     from arbx.adapters.compute.local_process import LocalProcessExecutor
     from arbx.adapters.plugins.strategy_loader import PluginsOfThisProcess
 
     # workers load the strategy plugins this process loaded (spawned: they start empty)
-    return LocalProcessExecutor(workers=workers, initializer=PluginsOfThisProcess())
+    executor = LocalProcessExecutor(workers=workers, initializer=PluginsOfThisProcess())
+    if telemetry is None or tracing is None or not telemetry.tracing:
+        return executor
+    # the workers continue the submitting span's trace and export to the same endpoint
+    from arbx.adapters.telemetry.workers import TracedExecutor, WorkerTracing
+
+    config = WorkerTracing(
+        service_name=tracing.service_name,
+        endpoint=tracing.otlp_endpoint,
+        headers=dict(tracing.otlp_headers),
+        timeout_s=tracing.otlp_timeout_s,
+    )
+    return TracedExecutor(executor, telemetry, config if tracing.otlp_endpoint else None)
 
 
 async def _open_http_session(telemetry: Telemetry) -> AsyncIterator[aiohttp.ClientSession]:
@@ -369,7 +392,9 @@ class Container(containers.DeclarativeContainer):
     # --- backtests ---
     # CPU-heavy work off the event loop: a spawned process pool (started on first use)
     compute_executor = providers.Singleton(
-        _local_process_executor, workers=settings.provided.backtest.pool_workers
+        _local_process_executor,
+        workers=settings.provided.backtest.pool_workers,
+        scheduler=settings.provided.compute.scheduler,
     )
     # background runs of this process; closed (runs in flight recorded as interrupted) by the
     # HTTP app's lifespan before the stores close
@@ -412,6 +437,7 @@ class Container(containers.DeclarativeContainer):
     walk_forward = providers.Factory(
         WalkForward, studies=optimize_studies, executor=compute_executor
     )
+    compare_runs = providers.Factory(CompareRuns, runs=backtest_runs)
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session, telemetry)

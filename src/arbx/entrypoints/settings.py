@@ -340,6 +340,22 @@ class BacktestSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError("inline_max_bars must be >= 0 and pool_workers >= 1")
 
 
+class ComputeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[compute]: where sweeps and background backtests run. Empty: a local process pool
+    ([backtest] pool_workers); ``scheduler = "tcp://host:8786"``: a Dask distributed
+    cluster (the workers need arbx installed, the same version)."""
+
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheduler is not None and not self.scheduler.startswith(
+            ("tcp://", "tls://", "inproc://", "ucx://")
+        ):
+            raise ValueError(
+                f"scheduler must be a Dask address like tcp://host:8786, got {self.scheduler!r}"
+            )
+
+
 class OptimizeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """[optimize]: optimization studies (``arbx optimize``, POST /api/v1/optimizations)."""
 
@@ -443,6 +459,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     optimize: OptimizeSettings = msgspec.field(default_factory=OptimizeSettings)
     strategies: StrategiesSettings = msgspec.field(default_factory=StrategiesSettings)
     catalog: CatalogSettings = msgspec.field(default_factory=CatalogSettings)
+    compute: ComputeSettings = msgspec.field(default_factory=ComputeSettings)
 
     @property
     def data_dir(self) -> Path:

@@ -10,6 +10,7 @@ parameters) is a failed trial with the reason; the study goes on.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,15 @@ import polars as pl
 
 from arbx.domain.backtest.execution import BarArrays
 from arbx.domain.backtest.kernels import drawdown
-from arbx.domain.backtest.metrics import Metrics, compute_metrics
+from arbx.domain.backtest.metrics import (
+    YEAR_MS,
+    Metrics,
+    _cagr,
+    _num,
+    bar_returns,
+    drawdown_stats,
+    span_ms,
+)
 from arbx.domain.backtest.request import BacktestRequest, ValidRequest, validate_request
 from arbx.domain.backtest.runner import buy_and_hold, check_bars
 from arbx.domain.backtest.runner import run as run_engine
@@ -57,6 +66,40 @@ class StudyData:
 
 
 Point = tuple[int, int, dict[str, Any]]  # (trial number, seed, params)
+
+
+def trial_figures(
+    equity: np.ndarray, capital: float, bar_ms: int, risk_free_rate: float, ts: np.ndarray
+) -> Metrics:
+    """The figures a trial keeps, by ``compute_metrics``'s formulas (the same floats as the
+    run the trial becomes; the tests compare them) without the ones it does not keep (tail
+    risk, trade statistics): a grid row costs a few array passes."""
+    n = int(equity.size)
+    if n == 0:
+        return Metrics(bars=0, final_equity=capital)
+    years = span_ms(n, bar_ms, ts) / YEAR_MS
+    ppy = n / years
+    r = bar_returns(equity, capital)
+    final = float(equity[-1])
+    cagr = _cagr(final / capital, 1.0 / years)
+    rf_p = risk_free_rate / ppy
+    std = float(np.std(r, ddof=1)) if n >= 2 else math.nan
+    excess = float(np.mean(r)) - rf_p
+    sharpe = excess / std * math.sqrt(ppy) if std > 0 else math.nan
+    downside = float(np.sqrt(np.mean(np.minimum(r - rf_p, 0.0) ** 2)))
+    sortino = excess / downside * math.sqrt(ppy) if downside > 0 else math.nan
+    mdd, _ = drawdown_stats(equity, capital, drawdown(equity, capital))
+    calmar = cagr / mdd if mdd > 0 else math.nan
+    return Metrics(
+        total_return=_num(final / capital - 1.0),
+        cagr=_num(cagr),
+        sharpe=_num(sharpe),
+        sortino=_num(sortino),
+        calmar=_num(calmar),
+        max_drawdown=_num(mdd),
+        final_equity=_num(final),
+        bars=n,
+    )
 
 
 def trial_metrics(metrics: Metrics, benchmark: Metrics | None, capital: float) -> TrialMetrics:
@@ -171,14 +214,7 @@ def _grid(data: StudyData, ok: list[tuple[Point, ValidRequest]]) -> dict[int, Tr
         t0 = time.perf_counter()
         book = simulate(main, np.asarray(targets[row], dtype=np.float64), execution, fractions)
         closed = int(np.sum(np.asarray(book.trades.exit_bar, dtype=np.int64) >= 0))
-        m = compute_metrics(
-            book.equity,
-            capital,
-            main.bar_ms,
-            risk_free_rate=execution.risk_free_rate,
-            drawdown=drawdown(book.equity, capital),
-            ts=main.ts,
-        )
+        m = trial_figures(book.equity, capital, main.bar_ms, execution.risk_free_rate, main.ts)
         m = msgspec.structs.replace(m, trade_count=closed)
         metrics = trial_metrics(m, bench, capital)
         seconds = per_trial + time.perf_counter() - t0

@@ -174,6 +174,10 @@ def register(groups: Any) -> None:
     p.add_argument("id", help="run id")
     p.set_defaults(run=run_delete)
 
+    from arbx.entrypoints.cli.compare import register_compare
+
+    register_compare(commands)
+
     p = commands.add_parser("strategies", help="strategy types with their parameters and defaults")
     p.set_defaults(run=run_strategies)
 

@@ -27,6 +27,7 @@ from arbx.entrypoints.http.routes import (
     audit,
     auth,
     backtests,
+    compare,
     exchanges,
     jobs,
     market,
@@ -86,6 +87,7 @@ DEPENDENCIES = (
     "strategy_catalog",
     "evaluate_strategy",
     "report_backtests",
+    "compare_runs",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -190,6 +192,7 @@ def create_app(
         route_handlers=[
             *_routers(),
             *exchanges.ROUTES,
+            *compare.ROUTES,  # before backtests: /backtests/compare is not a run id
             *backtests.ROUTES,
             *observability,
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
