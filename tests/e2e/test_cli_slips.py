@@ -286,3 +286,20 @@ def test_an_export_past_the_stored_data_says_so_and_gz_is_gzip(
     assert "wrote 1,440 bars" in printed
     assert "note: the stored data of kraken:BTC/USD:1m end at 2023-03-12 00:00 UTC" in printed
     assert gzip.decompress(out.read_bytes()).decode().startswith("ts,open,high,low,close,volume")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["data", "export", "--series", "kraken:BTC/USDD:1m", "--out", "{tmp}/x.csv"],
+        ["data", "gaps", "--series", "kraken:BTC/USDD:1m"],
+        ["data", "validate", "--series", "kraken:BTC/USDD:1m"],
+    ],
+)
+def test_a_mistyped_series_gets_did_you_mean_and_the_list(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    assert arbx(data, *[part.format(tmp=tmp_path) for part in command]) != 0
+    err = capsys.readouterr().err
+    assert "did you mean kraken:BTC/USD:1m" in err
+    assert "known: binanceus:BTC/USDC:1m, coinbase:BTC/USD:1m" in err

@@ -17,6 +17,8 @@ import pytest
 
 import arbx
 from arbx.entrypoints.samples import samples_dir
+from tests.e2e.conftest import venue_overrides
+from tests.support.exchanges import FakeExchanges
 from tests.support.postgres import PostgresTestDatabase
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -149,3 +151,15 @@ def test_a_database_url_opens_the_server_profile(
         assert not (tmp_path / "var").exists()
     finally:
         postgres_database.drop_schema(schema)
+
+
+def test_fetch_backfills_from_the_exchange_then_bars_read_it(
+    tmp_path: Path, threaded_venues: FakeExchanges
+) -> None:
+    config = {"exchanges": venue_overrides(threaded_venues)}
+    with arbx.open(tmp_path / "var", create=True, config=config) as ws:
+        report = ws.fetch("binance:BTC/USDC:1m", "2024-01-01", "2024-01-02")
+        assert report.bars_written == 1440
+        assert ws.fetch("binance:BTC/USDC:1m", "2024-01-01", "2024-01-02").up_to_date
+        assert ws.bars("binance:BTC/USDC:1m").height == 1440
+        assert ws.validate("binance:BTC/USDC:1m").bars == 1440

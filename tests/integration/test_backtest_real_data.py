@@ -67,14 +67,14 @@ def test_arbitrage_accounting_on_the_depeg(
             "start": "2023-03-01",
             "end": "2023-03-22",
             "capital": 100_000.0,
-            # fees only for the venues the run trades (a fee for another venue is refused)
+            # fees of the venues this case trades (a fee for another venue is refused)
             "fees": {
                 venue: fee
                 for venue, fee in {
                     "kraken": {"taker_bps": 10.0},
                     "binanceus": {"taker_bps": 5.0},
                 }.items()
-                if any(name.startswith(f"{venue}:") for name in series)
+                if any(text.startswith(f"{venue}:") for text in series)
             },
             "arbitrage": {"transfer_delay_bars": 20, "transfer_fee_bps": 5.0},
         }

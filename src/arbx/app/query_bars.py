@@ -11,6 +11,7 @@ import polars as pl
 
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
+from arbx.domain.suggestions import unknown
 from arbx.ports.bar_store import BarStore, SeriesInfo
 from arbx.ports.table_files import TableFiles
 
@@ -84,6 +85,9 @@ class ExportBars:
     async def execute(self, key: SeriesKey, span: TimeSpan, path: Path) -> int:
         bars = await self._store.read(key, span)
         if bars.is_empty():
+            stored = [str(info.key) for info in await self._store.list_series()]
+            if stored and str(key) not in stored:
+                raise InvalidInput(unknown("series", str(key), stored), field="series")
             raise InvalidInput(f"no bars of {key} in {span}; nothing to export", field="span")
         await asyncio.to_thread(self._files.write, bars, path)  # off the event loop
         return bars.height

@@ -24,6 +24,7 @@ from arbx.domain.quality import (
     series_score,
     validate_series,
 )
+from arbx.domain.suggestions import unknown
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
@@ -36,10 +37,14 @@ async def stored_span(bars: BarStore, key: SeriesKey, span: TimeSpan | None) -> 
     """
     if span is not None:
         return span
-    for info in await bars.list_series():
+    stored = await bars.list_series()
+    for info in stored:
         if info.key == key:
             return TimeSpan(info.first_ts, info.last_ts + key.timeframe.duration)
-    raise NotFound(f"no bars are stored for {key}; import or collect some first")
+    raise NotFound(
+        f"no bars are stored for {key}; import or collect some first"
+        f" ({unknown('series', str(key), [str(i.key) for i in stored])})"
+    )
 
 
 async def peer_bars(
