@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from arbx.app.readiness import Check, Probe
 from arbx.domain.errors import ArbxError
 from arbx.entrypoints.settings import DatabaseSettings, Settings
+from arbx.ports.alert_store import AlertStore
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
@@ -49,6 +50,7 @@ class Stores:
     refresh_tokens: RefreshTokenStore
     audit: AuditLog
     database_probe: Probe
+    alerts: AlertStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -89,6 +91,7 @@ def local_bar_store(settings: Settings) -> BarStore:
 
 
 def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
+    from arbx.adapters.sqlite.alert_store import SqliteAlertStore
     from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
     from arbx.adapters.sqlite.audit_log import SqliteAuditLog
     from arbx.adapters.sqlite.job_store import SqliteJobStore
@@ -107,6 +110,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         refresh_tokens=SqliteRefreshTokenStore(database),
         audit=SqliteAuditLog(database),
         database_probe=_sqlite_probe(database),
+        alerts=SqliteAlertStore(database),
     )
 
 
@@ -162,6 +166,7 @@ def layout_options(settings: Settings) -> LayoutOptions:
 
 
 def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
+    from arbx.adapters.postgres.alert_store import PostgresAlertStore
     from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
     from arbx.adapters.postgres.audit_log import PostgresAuditLog
     from arbx.adapters.postgres.bar_store import PostgresBarStore
@@ -182,6 +187,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         refresh_tokens=PostgresRefreshTokenStore(pool, schema),
         audit=PostgresAuditLog(pool, schema),
         database_probe=_postgres_probe(pool, settings.database),
+        alerts=PostgresAlertStore(pool, schema),
     )
 
 

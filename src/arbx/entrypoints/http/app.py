@@ -24,6 +24,7 @@ from arbx.entrypoints.http.input_checks import check_parameters
 from arbx.entrypoints.http.openapi import allow_header, document_problems
 from arbx.entrypoints.http.routes import (
     admin,
+    alerts,
     audit,
     auth,
     backtests,
@@ -77,6 +78,9 @@ DEPENDENCIES = (
     "run_backtest",
     "backtest_runs",
     "check_health",
+    "manage_alert_rules",
+    "notifications",
+    "evaluate_alerts",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -181,6 +185,7 @@ def create_app(
             *backtests.ROUTES,
             *observability,
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
+            Router("/api/v1/alerts", route_handlers=alerts.ROUTES, tags=["alerts"]),
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -123,12 +123,24 @@ class _TelemetryMiddleware:
 
 def observing(container: Container) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """The app lifespan step of observability: the component gauges are registered once
-    the resources are open (the venues' clients need the HTTP session)."""
+    the resources are open (the venues' clients need the HTTP session); the config's alert
+    rules are synced and, with [alerts] enabled, evaluated every evaluate_s until shutdown
+    (stopped before the stores close)."""
     from arbx.entrypoints.container import resolve
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        settings = container.settings()
         await resolve(container.component_gauges)
-        yield
+        rules = await resolve(container.manage_alert_rules)
+        await rules.sync_config(settings.alerts.rules)
+        loop = await resolve(container.alert_loop)
+        if settings.alerts.enabled:
+            loop.start()
+        try:
+            yield
+        finally:
+            await loop.close()
+            container.alert_loop.reset()
 
     return lifespan
