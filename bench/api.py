@@ -26,6 +26,12 @@ responses wait on the client's reading, which shows as a long p99 tail).
 
 ``--profile-server FILE`` runs the server under cProfile and writes its stats to FILE.
 
+``--telemetry-ab`` measures instead what telemetry costs (issue 18): two servers on the same
+data, one with ``[telemetry]`` as shipped (spans for every request and store call, metrics)
+and one with ``enabled = false``, driven in turn (``--rounds`` rounds, the order swapped each
+round) on ``/api/v1/series`` and ``/api/v1/bars`` at ``--concurrency`` clients; it prints the
+median requests/s of each and the ratio on/off (target: at least 0.95).
+
 Targets (issue 7): p99 under 50 ms for the bars route, auth adding under 10 % to latency.
 The rate limits are raised for the run (the defaults would rightly throttle one key at
 this rate).
@@ -317,6 +323,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per route, with wrk")
     parser.add_argument("--profile-server", type=Path, help="write the server's cProfile stats")
     parser.add_argument(
+        "--telemetry-ab",
+        action="store_true",
+        help="compare throughput with telemetry on and off (two servers, same run)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --telemetry-ab")
+    parser.add_argument(
         "--server-env",
         action="append",
         default=[],
@@ -339,6 +351,7 @@ def main() -> None:
     }
     server_env = dict(item.split("=", 1) for item in args.server_env)
     server = None
+    servers: list[subprocess.Popen[bytes]] = []
     server_log = data_dir / "server.log"
     try:
         run_cli(env, "data", "load-samples")
@@ -349,6 +362,9 @@ def main() -> None:
         key = run_cli(
             env, "users", "create-api-key", "--username", "bench", "--name", "bench"
         ).strip()
+        if args.telemetry_ab:
+            servers = telemetry_ab(env, key, args, data_dir)
+            return
         command = ARBX
         if args.profile_server:
             command = [sys.executable, "-c", PROFILED_CLI, str(args.profile_server.resolve())]
@@ -367,10 +383,104 @@ def main() -> None:
         token = asyncio.run(sign_in(base))
         asyncio.run(bench(base, key, token, args))
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        for running in [server, *servers]:
+            if running is not None:
+                running.terminate()
+                running.wait(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def telemetry_ab(
+    env: dict[str, str], key: str, args: argparse.Namespace, data_dir: Path
+) -> list[subprocess.Popen[bytes]]:
+    """Telemetry on vs off, interleaved on two servers; returns them for the caller to stop."""
+    servers: list[subprocess.Popen[bytes]] = []
+    bases: dict[str, str] = {}
+    for label, enabled in (("on", "true"), ("off", "false")):
+        port = free_port()
+        log = data_dir / f"server-{label}.log"
+        servers.append(
+            subprocess.Popen(
+                [*ARBX, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env={**env, "ARBX_TELEMETRY__ENABLED": enabled},
+                stdout=subprocess.DEVNULL,
+                stderr=log.open("wb"),
+            )
+        )
+        bases[label] = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(bases[label]))
+    pids = {"on": servers[0].pid, "off": servers[1].pid}
+    asyncio.run(_telemetry_ab(bases, pids, key, args))
+    return servers
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _telemetry_ab(
+    bases: dict[str, str], pids: dict[str, int], key: str, args: argparse.Namespace
+) -> None:
+    keyed = {"X-API-Key": key}
+    async with (
+        aiohttp.ClientSession(headers=keyed) as session,
+        session.get(f"{bases['on']}/api/v1/series") as response,
+    ):
+        series = (await response.json())["series"]
+    first = max(series, key=lambda s: s["rows"])
+    bars_path = (
+        f"/api/v1/bars?exchange={first['exchange']}&symbol={first['symbol']}"
+        f"&timeframe={first['timeframe']}&limit={args.bars}"
+    )
+    routes = [
+        ("GET /api/v1/series", "/api/v1/series"),
+        (f"GET /api/v1/bars {args.bars}", bars_path),
+    ]
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpu_ms: dict[tuple[str, str], list[float]] = {}
+    print(
+        f"telemetry on vs off: {args.client}, {args.concurrency} clients,"
+        f" {args.seconds:g} s or {args.requests} requests per measurement, {args.rounds} rounds"
+    )
+    for round_no in range(args.rounds):
+        order = ["on", "off"] if round_no % 2 == 0 else ["off", "on"]
+        for label, path in routes:
+            for which in order:
+                before, began = cpu_seconds(pids[which]), time.perf_counter()
+                if args.client == "wrk":
+                    rps, *_ = await asyncio.to_thread(
+                        drive_wrk, bases[which], path, keyed, args.seconds, args.concurrency
+                    )
+                else:
+                    rps, _, _ = await drive(
+                        bases[which], path, keyed, args.requests, args.concurrency
+                    )
+                served = rps * (time.perf_counter() - began)
+                used = cpu_seconds(pids[which]) - before
+                rates.setdefault((label, which), []).append(rps)
+                cpu_ms.setdefault((label, which), []).append(1000.0 * used / max(1.0, served))
+    print(f"{'route':32} {'off req/s':>10} {'on req/s':>10} {'on/off':>8}   per round on/off")
+    for label, _ in routes:
+        off, on = rates[(label, "off")], rates[(label, "on")]
+        ratio = float(np.median(on)) / float(np.median(off))
+        rounds = ", ".join(f"{a / b:.3f}" for a, b in zip(on, off, strict=True))
+        print(f"{label:32} {np.median(off):10.0f} {np.median(on):10.0f} {ratio:8.3f}   {rounds}")
+    print(
+        "server CPU per request (robust to other load on the machine; its inverse is the"
+        " throughput of a dedicated core):"
+    )
+    print(f"{'route':32} {'off ms':>10} {'on ms':>10} {'off/on':>8}   per round off/on")
+    for label, _ in routes:
+        off, on = cpu_ms[(label, "off")], cpu_ms[(label, "on")]
+        ratio = float(np.median(off)) / float(np.median(on))
+        rounds = ", ".join(f"{b / a:.3f}" for a, b in zip(on, off, strict=True))
+        print(f"{label:32} {np.median(off):10.3f} {np.median(on):10.3f} {ratio:8.3f}   {rounds}")
+    print(
+        f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f" on {os.cpu_count()} CPUs (the clients share them with the servers)"
+    )
 
 
 async def sign_in(base: str) -> str:

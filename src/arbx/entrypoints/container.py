@@ -192,6 +192,7 @@ def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
         export_interval_s=settings.otlp_interval_s,
         timeout_s=settings.otlp_timeout_s,
         traces=settings.traces,
+        sample_ratio=settings.sample_ratio,
     )
     try:
         yield telemetry

@@ -149,7 +149,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     ``permission`` (callers with observability:read), ``public`` (anybody who reaches the
     port: bind it privately) or ``off``. ``otlp_endpoint`` (e.g. http://127.0.0.1:4318)
     receives spans and metrics over OTLP/HTTP; empty: nothing leaves the process.
-    ``traces`` false keeps the metrics and makes no spans. Every response carries the
+    ``traces`` false keeps the metrics and makes no spans; ``sample_ratio`` is the share of
+    traces exported (a trace's spans go together). Every response carries the
     request id in ``request_id_header`` (a caller's own value of it is kept when it is
     1-64 letters, digits, '-', '_' or '.')."""
 
@@ -161,6 +162,7 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     otlp_headers: dict[str, str] = msgspec.field(default_factory=dict)
     otlp_interval_s: float = 15.0
     otlp_timeout_s: float = 5.0
+    sample_ratio: float = 1.0
     request_id_header: str = "X-Request-ID"
 
     def __post_init__(self) -> None:
@@ -168,6 +170,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
             raise ValueError("otlp_endpoint must start with http:// or https:// (or be empty)")
         if not (self.otlp_interval_s > 0 and self.otlp_timeout_s > 0):
             raise ValueError("otlp_interval_s and otlp_timeout_s must be > 0")
+        if not 0.0 <= self.sample_ratio <= 1.0:
+            raise ValueError("sample_ratio must be between 0 and 1")
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.request_id_header):
             raise ValueError("request_id_header must be a header name, e.g. X-Request-ID")
 

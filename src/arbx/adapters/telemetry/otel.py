@@ -20,8 +20,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Status, StatusCode
 
+from arbx.adapters.telemetry.noop import NO_SPAN
 from arbx.adapters.telemetry.prometheus import render
 from arbx.ports.telemetry import (
     Attributes,
@@ -90,9 +92,10 @@ class _Histogram(Histogram):
 
 
 class OtelTelemetry(Telemetry):
-    """``span_processors`` receive every span (none: spans are still made, for the trace
-    ids in logs and responses, and dropped); ``metric_readers`` collect beside the reader
-    of ``metrics_text``. ``traces`` False makes no spans at all."""
+    """``span_processors`` receive the spans sampled (``sample_ratio`` of the traces, a
+    trace's children follow its root). Without processors no span is made at all (nobody
+    would receive it; logs then carry the request id only). ``metric_readers``
+    collect beside the reader of ``metrics_text``. ``traces`` False makes no spans at all."""
 
     enabled = True
 
@@ -103,15 +106,16 @@ class OtelTelemetry(Telemetry):
         span_processors: Sequence[SpanProcessor] = (),
         metric_readers: Sequence[MetricReader] = (),
         traces: bool = True,
+        sample_ratio: float = 1.0,
         resource_attributes: Mapping[str, str] | None = None,
     ) -> None:
         resource = Resource.create({"service.name": service_name, **(resource_attributes or {})})
-        self._tracer_provider = TracerProvider(resource=resource)
+        sampler = ParentBased(TraceIdRatioBased(sample_ratio))
+        self._tracer_provider = TracerProvider(resource=resource, sampler=sampler)
         for processor in span_processors:
             self._tracer_provider.add_span_processor(processor)
-        self._tracer: trace.Tracer = (
-            self._tracer_provider.get_tracer("arbx") if traces else trace.NoOpTracer()
-        )
+        self._tracer = self._tracer_provider.get_tracer("arbx")
+        self.tracing = traces and bool(span_processors)
         self._scrape = InMemoryMetricReader()
         self._meter_provider = MeterProvider(
             metric_readers=[self._scrape, *metric_readers], resource=resource
@@ -124,6 +128,8 @@ class OtelTelemetry(Telemetry):
     def span(
         self, name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes | None = None
     ) -> AbstractContextManager[Span]:
+        if not self.tracing:
+            return NO_SPAN
         return self._span(name, kind, attributes)
 
     @contextmanager
@@ -204,6 +210,7 @@ def otlp_telemetry(
     export_interval_s: float,
     timeout_s: float,
     traces: bool,
+    sample_ratio: float = 1.0,
 ) -> OtelTelemetry:
     """Spans (batched) and metrics (every ``export_interval_s``) to an OTLP/HTTP collector
     at ``endpoint`` (``/v1/traces`` and ``/v1/metrics`` below it); none when it is empty."""
@@ -236,4 +243,5 @@ def otlp_telemetry(
         span_processors=processors,
         metric_readers=readers,
         traces=traces,
+        sample_ratio=sample_ratio,
     )
