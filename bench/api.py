@@ -26,11 +26,13 @@ responses wait on the client's reading, which shows as a long p99 tail).
 
 ``--profile-server FILE`` runs the server under cProfile and writes its stats to FILE.
 
-``--telemetry-ab`` measures instead what telemetry costs (issue 18): two servers on the same
-data, one with ``[telemetry]`` as shipped (spans for every request and store call, metrics)
-and one with ``enabled = false``, driven in turn (``--rounds`` rounds, the order swapped each
-round) on ``/api/v1/series`` and ``/api/v1/bars`` at ``--concurrency`` clients; it prints the
-median requests/s of each and the ratio on/off (target: at least 0.95).
+``--telemetry-ab`` measures instead what telemetry costs (issue 18): three servers on the
+same data, ``[telemetry] enabled = false``, as shipped (metrics and request ids; no exporter,
+so no spans) and tracing every request (spans of the request and its store calls exported
+over OTLP/HTTP to a sink in this process), driven in turn (``--rounds`` rounds, the order
+rotated) on ``/api/v1/series`` and ``/api/v1/bars`` at ``--concurrency`` clients. It prints
+the median requests/s and server CPU per request of each, and the ratios to "off" (target:
+at least 0.95).
 
 Targets (issue 7): p99 under 50 ms for the bars route, auth adding under 10 % to latency.
 The rate limits are raised for the run (the defaults would rightly throttle one key at
@@ -390,28 +392,61 @@ def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+# the servers of --telemetry-ab: name -> extra environment (trace: OTLP to a local sink)
+TELEMETRY_CONFIGS = {
+    "off": {"ARBX_TELEMETRY__ENABLED": "false"},
+    "metrics": {},  # as shipped: metrics, request ids, no exporter so no spans
+    "traced": {"ARBX_TELEMETRY__OTLP_ENDPOINT": "SINK", "ARBX_TELEMETRY__OTLP_INTERVAL_S": "5"},
+}
+
+
+def otlp_sink() -> tuple[str, Callable[[], int]]:
+    """An OTLP/HTTP receiver on loopback in a thread that only counts the posts."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts = [0]
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            posts[0] += 1
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", lambda: posts[0]
+
+
 def telemetry_ab(
     env: dict[str, str], key: str, args: argparse.Namespace, data_dir: Path
 ) -> list[subprocess.Popen[bytes]]:
-    """Telemetry on vs off, interleaved on two servers; returns them for the caller to stop."""
-    servers: list[subprocess.Popen[bytes]] = []
+    """Telemetry off, as shipped and tracing every request to a sink, interleaved on three
+    servers of the same data; returns them for the caller to stop."""
+    sink, posts = otlp_sink()
+    servers: dict[str, subprocess.Popen[bytes]] = {}
     bases: dict[str, str] = {}
-    for label, enabled in (("on", "true"), ("off", "false")):
+    for label, extra in TELEMETRY_CONFIGS.items():
         port = free_port()
         log = data_dir / f"server-{label}.log"
-        servers.append(
-            subprocess.Popen(
-                [*ARBX, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env={**env, "ARBX_TELEMETRY__ENABLED": enabled},
-                stdout=subprocess.DEVNULL,
-                stderr=log.open("wb"),
-            )
+        servers[label] = subprocess.Popen(
+            [*ARBX, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env={**env, **{k: sink if v == "SINK" else v for k, v in extra.items()}},
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
         )
         bases[label] = f"http://127.0.0.1:{port}"
         asyncio.run(wait_ready(bases[label]))
-    pids = {"on": servers[0].pid, "off": servers[1].pid}
+    pids = {label: server.pid for label, server in servers.items()}
     asyncio.run(_telemetry_ab(bases, pids, key, args))
-    return servers
+    print(f"the OTLP sink received {posts()} export request(s) from the traced server")
+    return list(servers.values())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -426,7 +461,7 @@ async def _telemetry_ab(
     keyed = {"X-API-Key": key}
     async with (
         aiohttp.ClientSession(headers=keyed) as session,
-        session.get(f"{bases['on']}/api/v1/series") as response,
+        session.get(f"{bases['off']}/api/v1/series") as response,
     ):
         series = (await response.json())["series"]
     first = max(series, key=lambda s: s["rows"])
@@ -438,14 +473,16 @@ async def _telemetry_ab(
         ("GET /api/v1/series", "/api/v1/series"),
         (f"GET /api/v1/bars {args.bars}", bars_path),
     ]
+    labels = list(TELEMETRY_CONFIGS)
     rates: dict[tuple[str, str], list[float]] = {}
     cpu_ms: dict[tuple[str, str], list[float]] = {}
     print(
-        f"telemetry on vs off: {args.client}, {args.concurrency} clients,"
-        f" {args.seconds:g} s or {args.requests} requests per measurement, {args.rounds} rounds"
+        f"telemetry off / metrics (as shipped) / traced (every request, OTLP to a local sink):"
+        f" {args.client}, {args.concurrency} clients, {args.seconds:g} s or {args.requests}"
+        f" requests per measurement, {args.rounds} rounds, the order rotated each round"
     )
     for round_no in range(args.rounds):
-        order = ["on", "off"] if round_no % 2 == 0 else ["off", "on"]
+        order = labels[round_no % 3 :] + labels[: round_no % 3]
         for label, path in routes:
             for which in order:
                 before, began = cpu_seconds(pids[which]), time.perf_counter()
@@ -461,22 +498,31 @@ async def _telemetry_ab(
                 used = cpu_seconds(pids[which]) - before
                 rates.setdefault((label, which), []).append(rps)
                 cpu_ms.setdefault((label, which), []).append(1000.0 * used / max(1.0, served))
-    print(f"{'route':32} {'off req/s':>10} {'on req/s':>10} {'on/off':>8}   per round on/off")
-    for label, _ in routes:
-        off, on = rates[(label, "off")], rates[(label, "on")]
-        ratio = float(np.median(on)) / float(np.median(off))
-        rounds = ", ".join(f"{a / b:.3f}" for a, b in zip(on, off, strict=True))
-        print(f"{label:32} {np.median(off):10.0f} {np.median(on):10.0f} {ratio:8.3f}   {rounds}")
-    print(
-        "server CPU per request (robust to other load on the machine; its inverse is the"
-        " throughput of a dedicated core):"
-    )
-    print(f"{'route':32} {'off ms':>10} {'on ms':>10} {'off/on':>8}   per round off/on")
-    for label, _ in routes:
-        off, on = cpu_ms[(label, "off")], cpu_ms[(label, "on")]
-        ratio = float(np.median(off)) / float(np.median(on))
-        rounds = ", ".join(f"{b / a:.3f}" for a, b in zip(on, off, strict=True))
-        print(f"{label:32} {np.median(off):10.3f} {np.median(on):10.3f} {ratio:8.3f}   {rounds}")
+    for title, table, unit, better_high in (
+        ("requests/s (median)", rates, "req/s", True),
+        (
+            "server CPU ms per request (median; robust to other load on the machine)",
+            cpu_ms,
+            "ms",
+            False,
+        ),
+    ):
+        print(title)
+        print(
+            f"{'route':24} {'off':>9} {'metrics':>9} {'traced':>9} "
+            f"{'metrics/off':>12} {'traced/off':>11}   (throughput ratios; 1.0 = free)"
+        )
+        for label, _ in routes:
+            med = {w: float(np.median(table[(label, w)])) for w in labels}
+
+            def ratio(which: str, med: dict[str, float] = med, high: bool = better_high) -> float:
+                return med[which] / med["off"] if high else med["off"] / med[which]
+
+            fmt = ".0f" if unit == "req/s" else ".3f"
+            print(
+                f"{label:24} {med['off']:9{fmt}} {med['metrics']:9{fmt}} {med['traced']:9{fmt}}"
+                f" {ratio('metrics'):12.3f} {ratio('traced'):11.3f}"
+            )
     print(
         f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
         f" on {os.cpu_count()} CPUs (the clients share them with the servers)"
