@@ -26,10 +26,11 @@ responses wait on the client's reading, which shows as a long p99 tail).
 
 ``--profile-server FILE`` runs the server under cProfile and writes its stats to FILE.
 
-``--telemetry-ab`` measures instead what telemetry costs (issue 18): three servers on the
+``--telemetry-ab`` measures instead what telemetry costs (issue 18): four servers on the
 same data, ``[telemetry] enabled = false``, as shipped (metrics and request ids; no exporter,
-so no spans) and tracing every request (spans of the request and its store calls exported
-over OTLP/HTTP to a sink in this process), driven in turn (``--rounds`` rounds, the order
+so no spans), tracing every request (spans of the request and its store calls exported over
+OTLP/HTTP to a sink in this process) and tracing one request in ten (``sample_ratio`` 0.1),
+driven in turn (``--rounds`` rounds, the order
 rotated) on ``/api/v1/series`` and ``/api/v1/bars`` at ``--concurrency`` clients. It prints
 the median requests/s and server CPU per request of each, and the ratios to "off" (target:
 at least 0.95).
@@ -397,6 +398,11 @@ TELEMETRY_CONFIGS = {
     "off": {"ARBX_TELEMETRY__ENABLED": "false"},
     "metrics": {},  # as shipped: metrics, request ids, no exporter so no spans
     "traced": {"ARBX_TELEMETRY__OTLP_ENDPOINT": "SINK", "ARBX_TELEMETRY__OTLP_INTERVAL_S": "5"},
+    "sampled": {
+        "ARBX_TELEMETRY__OTLP_ENDPOINT": "SINK",
+        "ARBX_TELEMETRY__OTLP_INTERVAL_S": "5",
+        "ARBX_TELEMETRY__SAMPLE_RATIO": "0.1",
+    },
 }
 
 
@@ -427,8 +433,8 @@ def otlp_sink() -> tuple[str, Callable[[], int]]:
 def telemetry_ab(
     env: dict[str, str], key: str, args: argparse.Namespace, data_dir: Path
 ) -> list[subprocess.Popen[bytes]]:
-    """Telemetry off, as shipped and tracing every request to a sink, interleaved on three
-    servers of the same data; returns them for the caller to stop."""
+    """Telemetry off, as shipped, tracing every request and one in ten to a sink, interleaved
+    on four servers of the same data; returns them for the caller to stop."""
     sink, posts = otlp_sink()
     servers: dict[str, subprocess.Popen[bytes]] = {}
     bases: dict[str, str] = {}
@@ -445,7 +451,7 @@ def telemetry_ab(
         asyncio.run(wait_ready(bases[label]))
     pids = {label: server.pid for label, server in servers.items()}
     asyncio.run(_telemetry_ab(bases, pids, key, args))
-    print(f"the OTLP sink received {posts()} export request(s) from the traced server")
+    print(f"the OTLP sink received {posts()} export request(s) from the traced servers")
     return list(servers.values())
 
 
@@ -477,12 +483,14 @@ async def _telemetry_ab(
     rates: dict[tuple[str, str], list[float]] = {}
     cpu_ms: dict[tuple[str, str], list[float]] = {}
     print(
-        f"telemetry off / metrics (as shipped) / traced (every request, OTLP to a local sink):"
+        "telemetry off / metrics (as shipped) / traced (every request, OTLP to a local sink)"
+        " / sampled (sample_ratio 0.1):"
         f" {args.client}, {args.concurrency} clients, {args.seconds:g} s or {args.requests}"
         f" requests per measurement, {args.rounds} rounds, the order rotated each round"
     )
     for round_no in range(args.rounds):
-        order = labels[round_no % 3 :] + labels[: round_no % 3]
+        shift = round_no % len(labels)
+        order = labels[shift:] + labels[:shift]
         for label, path in routes:
             for which in order:
                 before, began = cpu_seconds(pids[which]), time.perf_counter()
@@ -509,19 +517,21 @@ async def _telemetry_ab(
     ):
         print(title)
         print(
-            f"{'route':24} {'off':>9} {'metrics':>9} {'traced':>9} "
-            f"{'metrics/off':>12} {'traced/off':>11}   (throughput ratios; 1.0 = free)"
+            f"{'route':24}"
+            + "".join(f" {w:>9}" for w in labels)
+            + "".join(f" {w + '/off':>12}" for w in labels[1:])
+            + "   (throughput ratios; 1.0 = free)"
         )
         for label, _ in routes:
             med = {w: float(np.median(table[(label, w)])) for w in labels}
-
-            def ratio(which: str, med: dict[str, float] = med, high: bool = better_high) -> float:
-                return med[which] / med["off"] if high else med["off"] / med[which]
-
+            ratios = [
+                med[w] / med["off"] if better_high else med["off"] / med[w] for w in labels[1:]
+            ]
             fmt = ".0f" if unit == "req/s" else ".3f"
             print(
-                f"{label:24} {med['off']:9{fmt}} {med['metrics']:9{fmt}} {med['traced']:9{fmt}}"
-                f" {ratio('metrics'):12.3f} {ratio('traced'):11.3f}"
+                f"{label:24}"
+                + "".join(f" {med[w]:9{fmt}}" for w in labels)
+                + "".join(f" {r:12.3f}" for r in ratios)
             )
     print(
         f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"

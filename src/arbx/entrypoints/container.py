@@ -200,10 +200,24 @@ def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
         telemetry.shutdown()
 
 
-def _local_process_executor(workers: int) -> Executor:
+def _local_process_executor(
+    workers: int, telemetry: Telemetry | None = None, tracing: TelemetrySettings | None = None
+) -> Executor:
     from arbx.adapters.compute.local_process import LocalProcessExecutor
 
-    return LocalProcessExecutor(workers=workers)
+    executor = LocalProcessExecutor(workers=workers)
+    if telemetry is None or tracing is None or not telemetry.tracing:
+        return executor
+    # the workers continue the submitting span's trace and export to the same endpoint
+    from arbx.adapters.telemetry.workers import TracedExecutor, WorkerTracing
+
+    config = WorkerTracing(
+        service_name=tracing.service_name,
+        endpoint=tracing.otlp_endpoint,
+        headers=dict(tracing.otlp_headers),
+        timeout_s=tracing.otlp_timeout_s,
+    )
+    return TracedExecutor(executor, telemetry, config if tracing.otlp_endpoint else None)
 
 
 async def _open_http_session(telemetry: Telemetry) -> AsyncIterator[aiohttp.ClientSession]:
@@ -359,7 +373,10 @@ class Container(containers.DeclarativeContainer):
     # --- backtests ---
     # CPU-heavy work off the event loop: a spawned process pool (started on first use)
     compute_executor = providers.Singleton(
-        _local_process_executor, workers=settings.provided.backtest.pool_workers
+        _local_process_executor,
+        workers=settings.provided.backtest.pool_workers,
+        telemetry=telemetry,
+        tracing=settings.provided.telemetry,
     )
     # background runs of this process; closed (runs in flight recorded as interrupted) by the
     # HTTP app's lifespan before the stores close

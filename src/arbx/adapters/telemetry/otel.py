@@ -130,6 +130,9 @@ class OtelTelemetry(Telemetry):
     ) -> AbstractContextManager[Span]:
         if not self.tracing:
             return NO_SPAN
+        parent = trace.get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            return NO_SPAN  # a trace left out by sampling: its children would be dropped too
         return self._span(name, kind, attributes)
 
     @contextmanager
