@@ -246,8 +246,21 @@ class EvaluateAlerts:
                     await self._store.record(transition)
                     self._notifications.submit(transition, rule.channels)
                     out.append(transition)
-            for rule_id in {t.rule_id for t in await self._store.firing()} - live:
-                self._book.forget(rule_id)  # deleted or disabled: its alerts stop
+            for firing in await self._store.firing():
+                if firing.rule_id in live:
+                    continue
+                # the rule was deleted or disabled: its alerts end (stored, not notified)
+                self._book.forget(firing.rule_id)
+                ended = msgspec.structs.replace(
+                    firing,
+                    id=uuid.uuid4().hex,
+                    state=TransitionState.RESOLVED,
+                    at=now,
+                    value=None,
+                    summary="resolved: the rule was deleted or disabled",
+                )
+                await self._store.record(ended)
+                out.append(ended)
             return out
 
     async def _violating(

@@ -161,3 +161,19 @@ async def test_config_sync_changes_in_place_and_drops_removed_rules() -> None:
     assert (changed.cooldown_s, changed.created_at) == (5.0, first.created_at)
     await world.rules.sync_config([])
     assert [r.id for r in await world.store.list_rules()] == [api_rule.id]
+
+
+async def test_deleting_a_rule_resolves_its_firing_alerts() -> None:
+    world = World()
+    await world.bars.write(KEY, make_bars(10))
+    rule = await world.rules.create(
+        AlertRuleSpec(name="stale", kind="collector_stale", threshold=15)
+    )
+    evaluate = world.evaluator()
+    assert len(await evaluate.execute()) == 1
+    await world.rules.delete(rule.id)
+    world.clock.advance(1)
+    [ended] = await evaluate.execute()
+    assert (ended.rule_id, ended.state) == (rule.id, TransitionState.RESOLVED)
+    assert await world.store.firing() == []
+    assert await evaluate.execute() == []
