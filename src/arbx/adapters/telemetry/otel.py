@@ -8,6 +8,8 @@ endpoint, pushed over OTLP/HTTP every ``export_interval_s``.
 
 from __future__ import annotations
 
+import contextvars
+import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -20,7 +22,6 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Status, StatusCode
 
 from arbx.adapters.telemetry.noop import NO_SPAN
@@ -46,6 +47,20 @@ _KINDS = {
     SpanKind.SERVER: trace.SpanKind.SERVER,
     SpanKind.CLIENT: trace.SpanKind.CLIENT,
 }
+
+
+_LEFT_OUT: contextvars.ContextVar[bool] = contextvars.ContextVar("arbx_left_out", default=False)
+
+
+class _LeftOut(AbstractContextManager[Span]):
+    """The root of a trace left out by sampling: nothing inside it makes a span."""
+
+    def __enter__(self) -> Span:
+        self._token = _LEFT_OUT.set(True)
+        return NO_SPAN.__enter__()
+
+    def __exit__(self, *_: object) -> None:
+        _LEFT_OUT.reset(self._token)
 
 
 class _OtelSpan(Span):
@@ -110,8 +125,11 @@ class OtelTelemetry(Telemetry):
         resource_attributes: Mapping[str, str] | None = None,
     ) -> None:
         resource = Resource.create({"service.name": service_name, **(resource_attributes or {})})
-        sampler = ParentBased(TraceIdRatioBased(sample_ratio))
-        self._tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+        # sampled here, per new trace, before any span is made (a left-out request costs a
+        # random number, not a span tree of non-recording spans)
+        self._ratio = sample_ratio
+        self._random = random.Random().random
+        self._tracer_provider = TracerProvider(resource=resource)
         for processor in span_processors:
             self._tracer_provider.add_span_processor(processor)
         self._tracer = self._tracer_provider.get_tracer("arbx")
@@ -128,11 +146,14 @@ class OtelTelemetry(Telemetry):
     def span(
         self, name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes | None = None
     ) -> AbstractContextManager[Span]:
-        if not self.tracing:
-            return NO_SPAN
-        parent = trace.get_current_span().get_span_context()
-        if parent.is_valid and not parent.trace_flags.sampled:
+        if not self.tracing or _LEFT_OUT.get():
             return NO_SPAN  # a trace left out by sampling: its children would be dropped too
+        if (
+            self._ratio < 1.0
+            and not trace.get_current_span().get_span_context().is_valid
+            and self._random() >= self._ratio
+        ):
+            return _LeftOut()  # a new trace, not sampled: no span in it at all
         return self._span(name, kind, attributes)
 
     @contextmanager
