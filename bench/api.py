@@ -514,7 +514,7 @@ def _per_request_us(
     scope: dict[str, Any] = {}
 
     async def send(message: dict[str, Any]) -> None:
-        hook(message, scope)  # type: ignore[arg-type]
+        await hook(message, scope)  # type: ignore[arg-type]
 
     async def many() -> None:
         for _ in range(calls):

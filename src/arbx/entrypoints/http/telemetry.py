@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +44,11 @@ def request_id_of(scope: Scope, header: str) -> str:
     return request_id
 
 
-def request_id_header(header: str) -> Callable[[Message, Scope], None]:
-    """A ``before_send`` hook: the request id on every response."""
+def request_id_header(header: str) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook: the request id on every response (a coroutine: Litestar runs
+    a plain function hook in a worker thread)."""
 
-    def hook(message: Message, scope: Scope) -> None:
+    async def hook(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             MutableScopeHeaders.from_message(message)[header] = request_id_of(scope, header)
 
