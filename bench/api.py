@@ -26,6 +26,15 @@ responses wait on the client's reading, which shows as a long p99 tail).
 
 ``--profile-server FILE`` runs the server under cProfile and writes its stats to FILE.
 
+``--telemetry-ab`` measures instead what telemetry costs (issue 18): four servers on the
+same data, ``[telemetry] enabled = false``, as shipped (metrics and request ids; no exporter,
+so no spans), tracing every request (spans of the request and its store calls exported over
+OTLP/HTTP to a sink in this process) and tracing one request in ten (``sample_ratio`` 0.1),
+driven in turn (``--rounds`` rounds, the order
+rotated) on ``/api/v1/series`` and ``/api/v1/bars`` at ``--concurrency`` clients. It prints
+the median requests/s and server CPU per request of each, and the ratios to "off" (target:
+at least 0.95).
+
 Targets: bars p99 under 150 ms at 50 clients (issue 12; issue 7 asked 50 ms), auth adding
 under 10 % to latency.
 The rate limits are raised for the run (the defaults would rightly throttle one key at
@@ -48,6 +57,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -318,6 +328,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per route, with wrk")
     parser.add_argument("--profile-server", type=Path, help="write the server's cProfile stats")
     parser.add_argument(
+        "--telemetry-ab",
+        action="store_true",
+        help="compare throughput with telemetry on and off (two servers, same run)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --telemetry-ab")
+    parser.add_argument(
         "--server-env",
         action="append",
         default=[],
@@ -340,6 +356,7 @@ def main() -> None:
     }
     server_env = dict(item.split("=", 1) for item in args.server_env)
     server = None
+    servers: list[subprocess.Popen[bytes]] = []
     server_log = data_dir / "server.log"
     try:
         run_cli(env, "data", "load-samples")
@@ -350,6 +367,9 @@ def main() -> None:
         key = run_cli(
             env, "users", "create-api-key", "--username", "bench", "--name", "bench"
         ).strip()
+        if args.telemetry_ab:
+            servers = telemetry_ab(env, key, args, data_dir)
+            return
         command = ARBX
         if args.profile_server:
             command = [sys.executable, "-c", PROFILED_CLI, str(args.profile_server.resolve())]
@@ -368,10 +388,227 @@ def main() -> None:
         token = asyncio.run(sign_in(base))
         asyncio.run(bench(base, key, token, args))
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        for running in [server, *servers]:
+            if running is not None:
+                running.terminate()
+                running.wait(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# the servers of --telemetry-ab: name -> extra environment (trace: OTLP to a local sink)
+TELEMETRY_CONFIGS = {
+    "off": {"ARBX_TELEMETRY__ENABLED": "false"},
+    "metrics": {},  # as shipped: metrics, request ids, no exporter so no spans
+    "traced": {"ARBX_TELEMETRY__OTLP_ENDPOINT": "SINK", "ARBX_TELEMETRY__OTLP_INTERVAL_S": "5"},
+    "sampled": {
+        "ARBX_TELEMETRY__OTLP_ENDPOINT": "SINK",
+        "ARBX_TELEMETRY__OTLP_INTERVAL_S": "5",
+        "ARBX_TELEMETRY__SAMPLE_RATIO": "0.1",
+    },
+}
+
+
+def otlp_sink() -> tuple[str, Callable[[], int]]:
+    """An OTLP/HTTP receiver on loopback in a thread that only counts the posts."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts = [0]
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            posts[0] += 1
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", lambda: posts[0]
+
+
+def telemetry_ab(
+    env: dict[str, str], key: str, args: argparse.Namespace, data_dir: Path
+) -> list[subprocess.Popen[bytes]]:
+    """Telemetry off, as shipped, tracing every request and one in ten to a sink, interleaved
+    on four servers of the same data; returns them for the caller to stop."""
+    sink, posts = otlp_sink()
+    servers: dict[str, subprocess.Popen[bytes]] = {}
+    bases: dict[str, str] = {}
+    for label, extra in TELEMETRY_CONFIGS.items():
+        port = free_port()
+        log = data_dir / f"server-{label}.log"
+        servers[label] = subprocess.Popen(
+            [*ARBX, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env={**env, **{k: sink if v == "SINK" else v for k, v in extra.items()}},
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+        )
+        bases[label] = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(bases[label]))
+    pids = {label: server.pid for label, server in servers.items()}
+    cost = middleware_cost_us()
+    print(
+        "in process, the HTTP telemetry around a do-nothing app, us per request (best of 7):"
+        + "".join(f" {label} {us:.1f};" for label, us in cost.items())
+        + f" so as shipped it adds {cost['metrics'] - cost['off']:.1f} us and a traced request"
+        f" {cost['traced'] - cost['off']:.1f} us (server span only; store spans come on top)"
+    )
+    asyncio.run(_telemetry_ab(bases, pids, key, args))
+    print(f"the OTLP sink received {posts()} export request(s) from the traced servers")
+    return list(servers.values())
+
+
+def middleware_cost_us(rounds: int = 7, calls: int = 3000) -> dict[str, float]:
+    """Microseconds the HTTP telemetry adds to one request, in process (best of ``rounds``):
+    the middleware and request-id hook around a do-nothing ASGI app, with telemetry off, as
+    shipped (metrics, no exporter) and tracing (spans to an in-memory exporter)."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from arbx.adapters.telemetry.noop import NoTelemetry
+    from arbx.adapters.telemetry.otel import OtelTelemetry
+    from arbx.entrypoints.http.telemetry import HttpTelemetry
+
+    async def app(
+        scope: object, receive: object, send: Callable[[dict[str, object]], Awaitable[None]]
+    ) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    exporter = InMemorySpanExporter()
+    configs = {
+        "off": NoTelemetry(),
+        "metrics": OtelTelemetry(service_name="bench"),
+        "traced": OtelTelemetry(
+            service_name="bench", span_processors=[SimpleSpanProcessor(exporter)]
+        ),
+    }
+    loop = asyncio.new_event_loop()
+    try:
+        return {
+            label: _per_request_us(
+                HttpTelemetry(t, header="X-Request-ID"), app, loop, rounds, calls
+            )
+            for label, t in configs.items()
+        }
+    finally:
+        loop.close()
+        exporter.clear()
+
+
+def _per_request_us(
+    http: Any, app: Any, loop: asyncio.AbstractEventLoop, rounds: int, calls: int
+) -> float:
+    import timeit
+
+    from arbx.entrypoints.http.telemetry import request_id_header
+
+    wrapped, hook = http.middleware(app), request_id_header("X-Request-ID")
+    base = {"type": "http", "method": "GET", "path": "/api/v1/series",
+            "path_template": "/api/v1/series", "headers": [], "state": {}}  # fmt: skip
+    scope: dict[str, Any] = {}
+
+    async def send(message: dict[str, Any]) -> None:
+        await hook(message, scope)  # type: ignore[arg-type]
+
+    async def many() -> None:
+        for _ in range(calls):
+            scope.clear()
+            scope.update(base, state={})
+            await wrapped(scope, None, send)
+
+    best = min(timeit.repeat(lambda: loop.run_until_complete(many()), number=1, repeat=rounds))
+    return best / calls * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _telemetry_ab(
+    bases: dict[str, str], pids: dict[str, int], key: str, args: argparse.Namespace
+) -> None:
+    keyed = {"X-API-Key": key}
+    async with (
+        aiohttp.ClientSession(headers=keyed) as session,
+        session.get(f"{bases['off']}/api/v1/series") as response,
+    ):
+        series = (await response.json())["series"]
+    first = max(series, key=lambda s: s["rows"])
+    bars_path = (
+        f"/api/v1/bars?exchange={first['exchange']}&symbol={first['symbol']}"
+        f"&timeframe={first['timeframe']}&limit={args.bars}"
+    )
+    routes = [
+        ("GET /api/v1/series", "/api/v1/series"),
+        (f"GET /api/v1/bars {args.bars}", bars_path),
+    ]
+    labels = list(TELEMETRY_CONFIGS)
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpu_ms: dict[tuple[str, str], list[float]] = {}
+    print(
+        "telemetry off / metrics (as shipped) / traced (every request, OTLP to a local sink)"
+        " / sampled (sample_ratio 0.1):"
+        f" {args.client}, {args.concurrency} clients, {args.seconds:g} s or {args.requests}"
+        f" requests per measurement, {args.rounds} rounds, the order rotated each round"
+    )
+    for round_no in range(args.rounds):
+        shift = round_no % len(labels)
+        order = labels[shift:] + labels[:shift]
+        for label, path in routes:
+            for which in order:
+                before, began = cpu_seconds(pids[which]), time.perf_counter()
+                if args.client == "wrk":
+                    rps, *_ = await asyncio.to_thread(
+                        drive_wrk, bases[which], path, keyed, args.seconds, args.concurrency
+                    )
+                else:
+                    rps, _, _ = await drive(
+                        bases[which], path, keyed, args.requests, args.concurrency
+                    )
+                served = rps * (time.perf_counter() - began)
+                used = cpu_seconds(pids[which]) - before
+                rates.setdefault((label, which), []).append(rps)
+                cpu_ms.setdefault((label, which), []).append(1000.0 * used / max(1.0, served))
+    for title, table, unit, better_high in (
+        ("requests/s (median)", rates, "req/s", True),
+        (
+            "server CPU ms per request (median; robust to other load on the machine)",
+            cpu_ms,
+            "ms",
+            False,
+        ),
+    ):
+        print(title)
+        print(
+            f"{'route':24}"
+            + "".join(f" {w:>9}" for w in labels)
+            + "".join(f" {w + '/off':>12}" for w in labels[1:])
+            + "   (throughput ratios; 1.0 = free)"
+        )
+        for label, _ in routes:
+            med = {w: float(np.median(table[(label, w)])) for w in labels}
+            ratios = [
+                med[w] / med["off"] if better_high else med["off"] / med[w] for w in labels[1:]
+            ]
+            fmt = ".0f" if unit == "req/s" else ".3f"
+            print(
+                f"{label:24}"
+                + "".join(f" {med[w]:9{fmt}}" for w in labels)
+                + "".join(f" {r:12.3f}" for r in ratios)
+            )
+    print(
+        f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f" on {os.cpu_count()} CPUs (the clients share them with the servers)"
+    )
 
 
 async def sign_in(base: str) -> str:

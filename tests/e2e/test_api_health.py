@@ -24,6 +24,7 @@ COMPONENTS = {
     "exchange.coinbase",
     "exchange.kraken",
     "worker_pool",
+    "alerts",
 }
 
 

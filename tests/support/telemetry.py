@@ -34,6 +34,8 @@ class OtlpReceiver:
     url: str
     spans: list[str] = field(default_factory=list)  # span names, in arrival order
     span_attributes: dict[str, dict[str, object]] = field(default_factory=dict)
+    trace_ids: list[str] = field(default_factory=list)  # hex, per span
+    parent_ids: list[str] = field(default_factory=list)
     metrics: set[str] = field(default_factory=set)
     content_types: set[str] = field(default_factory=set)
     received: threading.Event = field(default_factory=threading.Event)
@@ -56,6 +58,8 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
             for scope in resource.scope_spans:
                 for span in scope.spans:
                     receiver.spans.append(span.name)
+                    receiver.trace_ids.append(span.trace_id.hex())
+                    receiver.parent_ids.append(span.parent_span_id.hex())
                     receiver.span_attributes[span.name] = {
                         a.key: a.value.string_value or a.value.int_value for a in span.attributes
                     }

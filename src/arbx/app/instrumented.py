@@ -30,12 +30,15 @@ def traced(
     system: str | None = None,
     on_result: Mapping[str, ResultHook] | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
+    measure: bool = True,
 ) -> T:
-    """``target`` itself, its public async methods wrapped in place (instance attributes
+    """``measure`` False records spans only (no duration sample: the hot store calls).
+    ``target`` itself, its public async methods wrapped in place (instance attributes
     shadowing the class's), so it keeps its type for every ``isinstance`` check."""
     hooks = dict(on_result or {})
-    if not telemetry.enabled and not hooks:
-        return target
+    measure = measure and telemetry.enabled
+    if not telemetry.tracing and not measure and not hooks:
+        return target  # nothing would be recorded: no wrapper, no cost
     duration = telemetry.histogram(
         "arbx.operation.duration",
         unit="s",
@@ -47,7 +50,12 @@ def traced(
         method = getattr(target, name, None)
         if method is None or not inspect.iscoroutinefunction(method):
             continue
-        wrapped = _wrap(telemetry, duration, component, name, method, system, hooks.get(name), kind)
+        if not telemetry.tracing and not measure and name not in hooks:
+            continue
+        wrapped = _wrap(
+            telemetry, duration if measure else None, component, name, method, system,
+            hooks.get(name), kind,
+        )  # fmt: skip
         try:
             setattr(target, name, wrapped)
         except (AttributeError, TypeError):  # slots or frozen: left as it is
@@ -57,7 +65,7 @@ def traced(
 
 def _wrap(
     telemetry: Telemetry,
-    duration: Histogram,
+    duration: Histogram | None,
     component: str,
     name: str,
     method: Callable[..., Any],
@@ -71,21 +79,25 @@ def _wrap(
         base["db.system"] = system
     labels_ok = {"component": component, "operation": name, "outcome": "ok"}
     labels_error = {**labels_ok, "outcome": "error"}
-    record = telemetry.enabled
+    record = telemetry.tracing or duration is not None
 
     @functools.wraps(method)
     async def call(*args: Any, **kwargs: Any) -> Any:
         if not record:
             result = await method(*args, **kwargs)
         else:
-            started = time.perf_counter()
-            try:
+            if duration is None:
                 with telemetry.span(span_name, kind=kind, attributes=base):
                     result = await method(*args, **kwargs)
-            except BaseException:
-                duration.record(time.perf_counter() - started, labels_error)
-                raise
-            duration.record(time.perf_counter() - started, labels_ok)
+            else:
+                started = time.perf_counter()
+                try:
+                    with telemetry.span(span_name, kind=kind, attributes=base):
+                        result = await method(*args, **kwargs)
+                except BaseException:
+                    duration.record(time.perf_counter() - started, labels_error)
+                    raise
+                duration.record(time.perf_counter() - started, labels_ok)
         if hook is not None:
             hook(args, kwargs, result)
         return result

@@ -54,6 +54,7 @@ class Signal:
     value: float
     detail: str
     at: datetime
+    since: datetime  # when the value last changed (a disconnection's start)
 
 
 class Observations:
@@ -93,7 +94,9 @@ class Observations:
         """A value for alert rules of ``kind`` (e.g. stream_disconnected, spread_above,
         strategy_rolled_back); each call is also an event."""
         now = self._clock.now()
-        self.signals[(kind, subject)] = Signal(kind, subject, value, detail, now)
+        previous = self.signals.get((kind, subject))
+        since = previous.since if previous is not None and previous.value == value else now
+        self.signals[(kind, subject)] = Signal(kind, subject, value, detail, now, since)
         self._event(kind, subject, value, detail)
 
     def events_after(self, seq: int) -> list[Event]:

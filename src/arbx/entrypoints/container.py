@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dependency_injector import containers, providers
 
 import arbx
+from arbx.app.alerts import AlertLoop, EvaluateAlerts, ManageAlertRules, Notifications
 from arbx.app.authenticate import Authenticate, SessionTokens
 from arbx.app.authorize import (
     AuditTrail,
@@ -74,6 +75,8 @@ from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
 from arbx.entrypoints import profiles
 from arbx.entrypoints.observability import (
+    alert_channels,
+    channel_names,
     health_probes,
     observed,
     observed_stores,
@@ -202,6 +205,7 @@ def _open_telemetry(settings: TelemetrySettings) -> Iterator[Telemetry]:
         export_interval_s=settings.otlp_interval_s,
         timeout_s=settings.otlp_timeout_s,
         traces=settings.traces,
+        sample_ratio=settings.sample_ratio,
     )
     try:
         yield telemetry
@@ -395,6 +399,8 @@ class Container(containers.DeclarativeContainer):
         _local_process_executor,
         workers=settings.provided.backtest.pool_workers,
         scheduler=settings.provided.compute.scheduler,
+        telemetry=telemetry,
+        tracing=settings.provided.telemetry,
     )
     # background runs of this process; closed (runs in flight recorded as interrupted) by the
     # HTTP app's lifespan before the stores close
@@ -545,6 +551,36 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    # --- alerts: rules (config and API), their evaluation, the channels notified ---
+    alert_store = stores.provided.alerts
+    notifications = providers.Singleton(
+        Notifications,
+        providers.Singleton(alert_channels, settings.provided.alerts, http_session),
+        clock=clock,
+        telemetry=telemetry,
+        attempts=settings.provided.alerts.attempts,
+        base_delay_s=settings.provided.alerts.base_delay_s,
+        max_delay_s=settings.provided.alerts.max_delay_s,
+    )
+    evaluate_alerts = providers.Singleton(
+        EvaluateAlerts,
+        store=alert_store,
+        observations=observations,
+        bars=bar_store,
+        exchanges=exchange_clients,
+        notifications=notifications,
+        clock=clock,
+    )
+    manage_alert_rules = providers.Factory(
+        ManageAlertRules,
+        store=alert_store,
+        clock=clock,
+        channels=providers.Callable(channel_names, settings.provided.alerts),
+    )
+    alert_loop = providers.Singleton(
+        AlertLoop, evaluate_alerts, notifications, settings.provided.alerts.evaluate_s
+    )
+
     # GET /api/v1/admin/health: one instance per process (it remembers the last errors)
     check_health = providers.Singleton(
         CheckHealth,
@@ -558,6 +594,7 @@ class Container(containers.DeclarativeContainer):
             ),
             observations=observations,
             workers=settings.provided.backtest.pool_workers,
+            notifications=notifications,
         ),
         clock=clock,
         timeout_s=settings.provided.http.ready_timeout_s,

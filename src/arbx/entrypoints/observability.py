@@ -11,21 +11,28 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from arbx.app.alerts import Notifications
 from arbx.app.health import ComponentProbe
 from arbx.app.instrumented import traced
 from arbx.app.observations import Observations
 from arbx.app.readiness import Check
 from arbx.domain.market import Exchange
+from arbx.ports.alert_channel import AlertChannel
 from arbx.ports.exchange import BreakerState, ExchangeClient
 from arbx.ports.job_store import JobScheduler
 from arbx.ports.telemetry import Observation, Telemetry
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from arbx.entrypoints.profiles import Stores
+    from arbx.entrypoints.settings import AlertsSettings
 
 T = TypeVar("T")
 BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 0.5, BreakerState.OPEN: 1.0}
-_STORE_FIELDS = ("bars", "quality", "runs", "jobs", "users", "api_keys", "refresh_tokens", "audit")
+_STORE_FIELDS = (
+    "bars", "quality", "runs", "jobs", "users", "api_keys", "refresh_tokens", "audit", "alerts"
+)  # fmt: skip
 
 
 def observed(component: str, target: T, telemetry: Telemetry, observations: Observations) -> T:
@@ -47,6 +54,7 @@ def observed_stores(
             component,
             system=system,
             on_result=hooks.get(component),
+            measure=False,  # a span per call; the latency is in the request's own metrics
         )
     return dataclasses.replace(stores, **changed)
 
@@ -93,6 +101,7 @@ def health_probes(
     pool: Any | None,
     observations: Observations,
     workers: int,
+    notifications: Notifications,
 ) -> list[tuple[str, ComponentProbe]]:
     """The components of GET /api/v1/admin/health, each a probe returning its checks."""
 
@@ -140,10 +149,61 @@ def health_probes(
         detail = f"{workers} worker process(es); {flying} background backtest(s) in flight"
         return [Check("worker_pool", True, detail, critical=False)]
 
+    async def channel_checks() -> list[Check]:
+        return [
+            Check(
+                f"alerts.{s.name}",
+                s.ok,
+                f"{s.kind}: {s.delivered} delivered, {s.failed} failed, {s.pending} pending",
+                critical=False,
+            )
+            for s in notifications.statuses()
+        ] or [Check("alerts", True, "no channel configured ([alerts.channels.NAME])", False)]
+
     return [
         ("stores", store_checks),
         ("pool", pool_checks),
         ("scheduler", scheduler_checks),
         ("exchanges", exchange_checks),
         ("worker_pool", worker_checks),
+        ("alerts", channel_checks),
     ]
+
+
+def alert_channels(settings: AlertsSettings, session: aiohttp.ClientSession) -> list[AlertChannel]:
+    """The ``[alerts.channels.<name>]`` of the config (webhooks share the process's session)."""
+    from arbx.adapters.notifications.smtp import SmtpChannel
+    from arbx.adapters.notifications.webhook import WebhookChannel
+
+    channels: list[AlertChannel] = []
+    for name, channel in sorted(settings.channels.items()):
+        if channel.kind == "webhook":
+            channels.append(
+                WebhookChannel(
+                    name,
+                    session,
+                    url=channel.url,
+                    secret=channel.secret,
+                    slack=channel.format == "slack",
+                    timeout_s=channel.timeout_s,
+                )
+            )
+        else:
+            channels.append(
+                SmtpChannel(
+                    name,
+                    host=channel.host,
+                    port=channel.port,
+                    starttls=channel.starttls,
+                    username=channel.username,
+                    password=channel.password,
+                    sender=channel.sender,
+                    to=channel.to,
+                    timeout_s=channel.timeout_s,
+                )
+            )
+    return channels
+
+
+def channel_names(settings: AlertsSettings) -> frozenset[str]:
+    return frozenset(settings.channels)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from arbx.app.readiness import Check, Probe
 from arbx.domain.errors import ArbxError
 from arbx.entrypoints.settings import DatabaseSettings, Settings
+from arbx.ports.alert_store import AlertStore
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
@@ -56,6 +57,7 @@ class Stores:
     database_probe: Probe
     studies: StudyStore
     catalog: CatalogStore
+    alerts: AlertStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -119,6 +121,7 @@ def local_bar_store(settings: Settings) -> BarStore:
 
 
 def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
+    from arbx.adapters.sqlite.alert_store import SqliteAlertStore
     from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
     from arbx.adapters.sqlite.audit_log import SqliteAuditLog
     from arbx.adapters.sqlite.catalog_store import SqliteCatalogStore
@@ -141,6 +144,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         database_probe=_sqlite_probe(database),
         studies=SqliteStudyStore(database),
         catalog=SqliteCatalogStore(database),
+        alerts=SqliteAlertStore(database),
     )
 
 
@@ -197,6 +201,7 @@ def layout_options(settings: Settings) -> LayoutOptions:
 
 
 def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
+    from arbx.adapters.postgres.alert_store import PostgresAlertStore
     from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
     from arbx.adapters.postgres.audit_log import PostgresAuditLog
     from arbx.adapters.postgres.bar_store import PostgresBarStore
@@ -221,6 +226,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         database_probe=_postgres_probe(pool, settings.database),
         studies=PostgresStudyStore(pool, schema),
         catalog=PostgresCatalogStore(pool, schema),
+        alerts=PostgresAlertStore(pool, schema),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import msgspec
 
 from arbx.adapters.postgres.urls import redact
+from arbx.domain.alerts import AlertRule, AlertRuleSpec, RuleOrigin
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
@@ -160,7 +161,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     ``permission`` (callers with observability:read), ``public`` (anybody who reaches the
     port: bind it privately) or ``off``. ``otlp_endpoint`` (e.g. http://127.0.0.1:4318)
     receives spans and metrics over OTLP/HTTP; empty: nothing leaves the process.
-    ``traces`` false keeps the metrics and makes no spans. Every response carries the
+    ``traces`` false keeps the metrics and makes no spans; ``sample_ratio`` is the share of
+    traces exported (a trace's spans go together). Every response carries the
     request id in ``request_id_header`` (a caller's own value of it is kept when it is
     1-64 letters, digits, '-', '_' or '.')."""
 
@@ -172,6 +174,7 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     otlp_headers: dict[str, str] = msgspec.field(default_factory=dict)
     otlp_interval_s: float = 15.0
     otlp_timeout_s: float = 5.0
+    sample_ratio: float = 1.0
     request_id_header: str = "X-Request-ID"
 
     def __post_init__(self) -> None:
@@ -179,6 +182,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
             raise ValueError("otlp_endpoint must start with http:// or https:// (or be empty)")
         if not (self.otlp_interval_s > 0 and self.otlp_timeout_s > 0):
             raise ValueError("otlp_interval_s and otlp_timeout_s must be > 0")
+        if not 0.0 <= self.sample_ratio <= 1.0:
+            raise ValueError("sample_ratio must be between 0 and 1")
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.request_id_header):
             raise ValueError("request_id_header must be a header name, e.g. X-Request-ID")
 
@@ -445,6 +450,76 @@ class CatalogSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 _CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+class AlertChannelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One ``[alerts.channels.<name>]``: ``kind = "webhook"`` (``url``, optional ``secret``
+    for the HMAC signature, ``format`` json or slack) or ``kind = "email"`` (``host``,
+    ``port``, ``starttls``, optional ``username``/``password``, ``sender``, ``to``)."""
+
+    kind: Literal["webhook", "email"]
+    url: str = ""
+    secret: str = ""
+    format: Literal["json", "slack"] = "json"
+    host: str = ""
+    port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+    to: list[str] = msgspec.field(default_factory=list)
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.kind == "webhook" and not self.url.startswith(("http://", "https://")):
+            raise ValueError("a webhook channel needs url = http(s)://...")
+        if self.kind == "email":
+            if not self.host or not self.sender or not self.to:
+                raise ValueError("an email channel needs host, sender and to")
+            if not 0 < self.port < 65536:
+                raise ValueError("port must be between 1 and 65535")
+        if not self.timeout_s > 0:
+            raise ValueError("timeout_s must be > 0")
+
+    def __repr__(self) -> str:
+        return f"AlertChannelSettings(kind={self.kind!r}, secrets=***)"
+
+
+class AlertsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[alerts]: rules evaluated every ``evaluate_s`` by ``arbx serve`` (``[[alerts.rules]]``
+    take the fields of ``AlertRuleSpec``: name, kind, threshold, match, severity, cooldown_s,
+    channels, enabled; kept as config-<name>), and the channels notified. A delivery is tried
+    ``attempts`` times with backoff from ``base_delay_s`` to ``max_delay_s``."""
+
+    enabled: bool = True
+    evaluate_s: float = 30.0
+    attempts: int = 4
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    rules: list[AlertRuleSpec] = msgspec.field(default_factory=list)
+    channels: dict[str, AlertChannelSettings] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.evaluate_s > 0 or self.attempts < 1 or self.base_delay_s < 0:
+            raise ValueError("evaluate_s must be > 0, attempts >= 1 and base_delay_s >= 0")
+        for name in self.channels:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+                raise ValueError(f"channel name {name!r}: use lowercase letters, digits, _ or -")
+        seen: set[str] = set()
+        for index, spec in enumerate(self.rules):
+            try:
+                AlertRule.from_spec(
+                    spec,
+                    id="config-check",
+                    origin=RuleOrigin.CONFIG,
+                    created_at=_CHECKED_AT,
+                    known_channels=frozenset(self.channels),
+                )
+            except InvalidInput as exc:
+                raise ValueError(f"rules[{index}] ({spec.name!r}): {exc.message}") from None
+            if spec.name in seen:
+                raise ValueError(f"rules[{index}]: rule name {spec.name!r} appears twice")
+            seen.add(spec.name)
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     profile: Profile = DEFAULT_PROFILE
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
@@ -460,6 +535,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     strategies: StrategiesSettings = msgspec.field(default_factory=StrategiesSettings)
     catalog: CatalogSettings = msgspec.field(default_factory=CatalogSettings)
     compute: ComputeSettings = msgspec.field(default_factory=ComputeSettings)
+    alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
 
     @property
     def data_dir(self) -> Path:

@@ -53,9 +53,12 @@ class Histogram(Protocol):
 
 class Telemetry(Protocol):
     """Where spans and metrics go. Instruments with the same name are the same instrument;
-    ``gauge`` callbacks run when metrics are collected (keep them cheap and non-blocking)."""
+    ``gauge`` callbacks run when metrics are collected (keep them cheap and non-blocking).
+    ``enabled``: metrics are collected; ``tracing``: spans are recorded for an exporter
+    (when False, ``span`` costs nothing and has no ids)."""
 
     enabled: bool
+    tracing: bool
 
     @abstractmethod
     def span(

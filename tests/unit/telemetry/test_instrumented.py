@@ -9,6 +9,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from arbx.adapters.telemetry.noop import NoTelemetry
+from arbx.adapters.telemetry.otel import OtelTelemetry
 from arbx.app.instrumented import traced
 from tests.support.telemetry import recording_telemetry
 
@@ -69,3 +70,15 @@ async def test_off_without_hooks_nothing_is_wrapped() -> None:
     )
     assert await store.write(2) == 4
     assert hooked == [4]
+
+
+async def test_spans_only_when_not_measured_and_nothing_without_an_exporter() -> None:
+    telemetry, exporter = recording_telemetry()
+    store = traced(Store(), telemetry, "store.things", measure=False)
+    await store.write(1)
+    assert [s.name for s in exporter.get_finished_spans()] == ["store.things.write"]
+    assert "arbx_operation_duration" not in telemetry.metrics_text()
+    quiet = OtelTelemetry(service_name="arbx")  # no exporter: no spans to make
+    untouched = Store()
+    traced(untouched, quiet, "store.things", measure=False)
+    assert "write" not in vars(untouched)

@@ -7,13 +7,15 @@ import json
 import logging
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind as OtelKind
 from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
 from arbx.adapters.telemetry.logs import REQUEST_ID, JsonLogFormatter
 from arbx.adapters.telemetry.noop import NoTelemetry
-from arbx.adapters.telemetry.otel import otlp_telemetry
+from arbx.adapters.telemetry.otel import OtelTelemetry, otlp_telemetry
 from arbx.ports.telemetry import SpanKind
 from tests.support.telemetry import otlp_receiver, recording_telemetry
 
@@ -78,6 +80,30 @@ def test_the_same_name_is_the_same_instrument_and_gauges_are_unique() -> None:
     telemetry.gauge("arbx.g", lambda: [])
     with pytest.raises(ValueError, match="registered already"):
         telemetry.gauge("arbx.g", lambda: [])
+
+
+def test_without_an_exporter_no_span_is_made_but_metrics_are() -> None:
+    telemetry = OtelTelemetry(service_name="arbx")
+    assert not telemetry.tracing
+    with telemetry.span("x") as span:
+        assert span.ids() is None
+        assert telemetry.current_ids() is None
+    telemetry.counter("arbx.c").add(2)
+    assert "arbx_c_total 2" in telemetry.metrics_text()
+
+
+def test_sampling_keeps_a_share_of_whole_traces() -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = OtelTelemetry(
+        service_name="arbx", span_processors=[SimpleSpanProcessor(exporter)], sample_ratio=0.25
+    )
+    for _ in range(400):
+        with telemetry.span("root"), telemetry.span("child"):
+            pass
+    spans = exporter.get_finished_spans()
+    roots = [s for s in spans if s.name == "root"]
+    assert 40 <= len(roots) <= 160
+    assert len(spans) == 2 * len(roots)  # a sampled root keeps its child
 
 
 def test_no_telemetry_records_nothing() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 from arbx.ports.telemetry import (
     Attributes,
@@ -40,18 +40,27 @@ _SPAN = _NoSpan()
 _INSTRUMENT = _NoInstrument()
 
 
-@contextmanager
-def _no_span() -> Iterator[Span]:
-    yield _SPAN
+class _NoSpanContext(AbstractContextManager[Span]):
+    """Stateless, so one instance serves every caller (no allocation per span)."""
+
+    def __enter__(self) -> Span:
+        return _SPAN
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+NO_SPAN: AbstractContextManager[Span] = _NoSpanContext()
 
 
 class NoTelemetry(Telemetry):
     enabled = False
+    tracing = False
 
     def span(
         self, name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes | None = None
     ) -> AbstractContextManager[Span]:
-        return _no_span()
+        return NO_SPAN
 
     def counter(self, name: str, *, unit: str = "1", description: str = "") -> Counter:
         return _INSTRUMENT

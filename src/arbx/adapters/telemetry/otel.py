@@ -8,6 +8,8 @@ endpoint, pushed over OTLP/HTTP every ``export_interval_s``.
 
 from __future__ import annotations
 
+import contextvars
+import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -22,6 +24,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
+from arbx.adapters.telemetry.noop import NO_SPAN
 from arbx.adapters.telemetry.prometheus import render
 from arbx.ports.telemetry import (
     Attributes,
@@ -44,6 +47,20 @@ _KINDS = {
     SpanKind.SERVER: trace.SpanKind.SERVER,
     SpanKind.CLIENT: trace.SpanKind.CLIENT,
 }
+
+
+_LEFT_OUT: contextvars.ContextVar[bool] = contextvars.ContextVar("arbx_left_out", default=False)
+
+
+class _LeftOut(AbstractContextManager[Span]):
+    """The root of a trace left out by sampling: nothing inside it makes a span."""
+
+    def __enter__(self) -> Span:
+        self._token = _LEFT_OUT.set(True)
+        return NO_SPAN.__enter__()
+
+    def __exit__(self, *_: object) -> None:
+        _LEFT_OUT.reset(self._token)
 
 
 class _OtelSpan(Span):
@@ -90,9 +107,10 @@ class _Histogram(Histogram):
 
 
 class OtelTelemetry(Telemetry):
-    """``span_processors`` receive every span (none: spans are still made, for the trace
-    ids in logs and responses, and dropped); ``metric_readers`` collect beside the reader
-    of ``metrics_text``. ``traces`` False makes no spans at all."""
+    """``span_processors`` receive the spans sampled (``sample_ratio`` of the traces, a
+    trace's children follow its root). Without processors no span is made at all (nobody
+    would receive it; logs then carry the request id only). ``metric_readers``
+    collect beside the reader of ``metrics_text``. ``traces`` False makes no spans at all."""
 
     enabled = True
 
@@ -103,15 +121,19 @@ class OtelTelemetry(Telemetry):
         span_processors: Sequence[SpanProcessor] = (),
         metric_readers: Sequence[MetricReader] = (),
         traces: bool = True,
+        sample_ratio: float = 1.0,
         resource_attributes: Mapping[str, str] | None = None,
     ) -> None:
         resource = Resource.create({"service.name": service_name, **(resource_attributes or {})})
+        # sampled here, per new trace, before any span is made (a left-out request costs a
+        # random number, not a span tree of non-recording spans)
+        self._ratio = sample_ratio
+        self._random = random.Random().random
         self._tracer_provider = TracerProvider(resource=resource)
         for processor in span_processors:
             self._tracer_provider.add_span_processor(processor)
-        self._tracer: trace.Tracer = (
-            self._tracer_provider.get_tracer("arbx") if traces else trace.NoOpTracer()
-        )
+        self._tracer = self._tracer_provider.get_tracer("arbx")
+        self.tracing = traces and bool(span_processors)
         self._scrape = InMemoryMetricReader()
         self._meter_provider = MeterProvider(
             metric_readers=[self._scrape, *metric_readers], resource=resource
@@ -124,6 +146,14 @@ class OtelTelemetry(Telemetry):
     def span(
         self, name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attributes | None = None
     ) -> AbstractContextManager[Span]:
+        if not self.tracing or _LEFT_OUT.get():
+            return NO_SPAN  # a trace left out by sampling: its children would be dropped too
+        if (
+            self._ratio < 1.0
+            and not trace.get_current_span().get_span_context().is_valid
+            and self._random() >= self._ratio
+        ):
+            return _LeftOut()  # a new trace, not sampled: no span in it at all
         return self._span(name, kind, attributes)
 
     @contextmanager
@@ -204,6 +234,7 @@ def otlp_telemetry(
     export_interval_s: float,
     timeout_s: float,
     traces: bool,
+    sample_ratio: float = 1.0,
 ) -> OtelTelemetry:
     """Spans (batched) and metrics (every ``export_interval_s``) to an OTLP/HTTP collector
     at ``endpoint`` (``/v1/traces`` and ``/v1/metrics`` below it); none when it is empty."""
@@ -236,4 +267,5 @@ def otlp_telemetry(
         span_processors=processors,
         metric_readers=readers,
         traces=traces,
+        sample_ratio=sample_ratio,
     )

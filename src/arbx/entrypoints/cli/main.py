@@ -24,6 +24,9 @@ CLI = "arbx.entrypoints.cli"
 # the command groups in the order of --help, with the help their modules give them
 GROUPS: tuple[Commands, ...] = (
     Commands(
+        f"{CLI}.alerts", "register", {"alerts": "alert rules, their history, a test notification"}
+    ),
+    Commands(
         f"{CLI}.backtest",
         "register",
         {"backtest": "backtests: run, list, show, export, rerun, delete; strategy types"},

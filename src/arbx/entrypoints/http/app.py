@@ -24,6 +24,7 @@ from arbx.entrypoints.http.input_checks import check_parameters
 from arbx.entrypoints.http.openapi import allow_header, document_problems
 from arbx.entrypoints.http.routes import (
     admin,
+    alerts,
     audit,
     auth,
     backtests,
@@ -88,6 +89,9 @@ DEPENDENCIES = (
     "evaluate_strategy",
     "report_backtests",
     "compare_runs",
+    "manage_alert_rules",
+    "notifications",
+    "evaluate_alerts",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -199,6 +203,7 @@ def create_app(
             *optimizations.ROUTES,
             *reports.ROUTES,
             *ui.ROUTES,
+            Router("/api/v1/alerts", route_handlers=alerts.ROUTES, tags=["alerts"]),
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

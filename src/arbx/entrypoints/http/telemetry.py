@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +44,11 @@ def request_id_of(scope: Scope, header: str) -> str:
     return request_id
 
 
-def request_id_header(header: str) -> Callable[[Message, Scope], None]:
-    """A ``before_send`` hook: the request id on every response."""
+def request_id_header(header: str) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook: the request id on every response (a coroutine: Litestar runs
+    a plain function hook in a worker thread)."""
 
-    def hook(message: Message, scope: Scope) -> None:
+    async def hook(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             MutableScopeHeaders.from_message(message)[header] = request_id_of(scope, header)
 
@@ -123,12 +124,24 @@ class _TelemetryMiddleware:
 
 def observing(container: Container) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """The app lifespan step of observability: the component gauges are registered once
-    the resources are open (the venues' clients need the HTTP session)."""
+    the resources are open (the venues' clients need the HTTP session); the config's alert
+    rules are synced and, with [alerts] enabled, evaluated every evaluate_s until shutdown
+    (stopped before the stores close)."""
     from arbx.entrypoints.container import resolve
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        settings = container.settings()
         await resolve(container.component_gauges)
-        yield
+        rules = await resolve(container.manage_alert_rules)
+        await rules.sync_config(settings.alerts.rules)
+        loop = await resolve(container.alert_loop)
+        if settings.alerts.enabled:
+            loop.start()
+        try:
+            yield
+        finally:
+            await loop.close()
+            container.alert_loop.reset()
 
     return lifespan

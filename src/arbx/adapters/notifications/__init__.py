@@ -1,0 +1,1 @@
+"""Alert channels: webhooks (JSON or Slack-compatible, HMAC-signed) and SMTP e-mail."""
