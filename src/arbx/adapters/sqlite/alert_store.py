@@ -1,4 +1,4 @@
-"""AlertStore on SQLite (tables ``alert_rules`` and ``alert_transitions``, 0008_alerts)."""
+"""AlertStore on SQLite (tables ``alert_rules`` and ``alert_transitions``, 0010_alerts)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CatalogStore on SQLite (tables of migration 0008_strategy_catalog)."""
+"""CatalogStore on SQLite (tables of migration 0009_strategy_catalog)."""
 
 from __future__ import annotations
 

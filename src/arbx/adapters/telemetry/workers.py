@@ -16,7 +16,7 @@ import msgspec
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from arbx.ports.executor import Executor, Submission
+from arbx.ports.executor import Executor, Shared, Submission
 from arbx.ports.telemetry import Telemetry
 
 P = ParamSpec("P")
@@ -88,6 +88,12 @@ class TracedExecutor(Executor):
         name = getattr(fn, "__qualname__", type(fn).__name__)
         submit: Callable[..., Submission[T]] = self._inner.submit
         return submit(traced_call, self._config, carrier, name, fn, *args, **kwargs)
+
+    def share(self, value: T) -> Shared[T]:
+        return self._inner.share(value)
+
+    def release(self, shared: Shared[object]) -> None:
+        self._inner.release(shared)
 
     async def shutdown(self) -> None:
         await self._inner.shutdown()
