@@ -163,3 +163,74 @@ def test_fetch_backfills_from_the_exchange_then_bars_read_it(
         assert ws.fetch("binance:BTC/USDC:1m", "2024-01-01", "2024-01-02").up_to_date
         assert ws.bars("binance:BTC/USDC:1m").height == 1440
         assert ws.validate("binance:BTC/USDC:1m").bars == 1440
+
+
+SPACE = {"fast": {"low": 5, "high": 15, "step": 5}, "slow": {"low": 40, "high": 60, "step": 20}}
+
+
+def test_optimize_stores_a_study_whose_best_trial_promotes_to_the_same_metrics(
+    workspace: arbx.Workspace,
+) -> None:
+    study = workspace.optimize(
+        "sma_cross", SERIES, "2023-03-10", "2023-03-12", space=SPACE, objective="total_return"
+    )
+    assert study.status == "done"
+    trials = study.trials
+    assert trials.height == 6  # 3 fast x 2 slow
+    assert set(trials["status"].to_list()) == {"done"}
+    assert {"param_fast", "param_slow", "value"} <= set(trials.columns)
+    best = study.best
+    assert best is not None
+    assert best["value"] == max(trials["value"].to_list())
+    run = study.promote()
+    assert run.params["fast"] == best["params"]["fast"]
+    assert run.params["slow"] == best["params"]["slow"]
+    assert run.metric("total_return") == pytest.approx(best["value"])
+    again = workspace.study(study.id)
+    assert again.trials.equals(trials)
+
+
+def test_an_unknown_parameter_in_the_space_names_it(workspace: arbx.Workspace) -> None:
+    with pytest.raises(arbx.InvalidInput) as caught:
+        workspace.optimize("sma_cross", SERIES, "2023-03-10", "2023-03-12", space={"fats": [5, 10]})
+    assert "fats" in str(caught.value)
+
+
+def test_walk_forward_gives_folds_and_the_stitched_out_of_sample_curve(
+    workspace: arbx.Workspace,
+) -> None:
+    result = workspace.walk_forward(
+        "sma_cross",
+        SERIES,
+        "2023-03-10",
+        "2023-03-12",
+        space=SPACE,
+        train=1200,
+        test=400,
+        jobs=1,
+    )
+    assert len(result.folds) >= 2
+    assert all(fold.params is not None for fold in result.folds)
+    assert len(result.oos_equity) == len(result.oos_ts) > 0
+
+
+def test_reports_and_comparison_from_python(workspace: arbx.Workspace, tmp_path: Path) -> None:
+    first = workspace.backtest(
+        "sma_cross", SERIES, "2023-03-10", "2023-03-12", params={"fast": 10, "slow": 50}
+    )
+    second = workspace.backtest(
+        "sma_cross", SERIES, "2023-03-10", "2023-03-12", params={"fast": 5, "slow": 40}
+    )
+    out = tmp_path / "run.html"
+    html = first.report(out)
+    assert html.lstrip().lower().startswith("<!doctype html")
+    assert first.id in html
+    assert out.read_text() == html
+    compared = workspace.compare([first.id, second.id])
+    assert len(compared.runs) == 2
+    assert compared.same_span
+    assert len(compared.tests) == 1  # the Sharpe difference of the one pair
+    page = workspace.compare_report([first.id, second.id], tmp_path / "cmp.html")
+    assert second.id in page
+    with pytest.raises(arbx.NotFound):
+        workspace.report("0" * 32)

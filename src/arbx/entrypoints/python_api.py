@@ -184,8 +184,16 @@ class Backtest:
     """A stored backtest run: its id, request, metrics beside the benchmark, and its tables
     as polars frames (``.to_pandas()`` for pandas)."""
 
-    def __init__(self, run: BacktestRun) -> None:
+    def __init__(self, run: BacktestRun, workspace: Workspace | None = None) -> None:
         self._run = run
+        self._workspace = workspace
+
+    def report(self, out: str | Path | None = None) -> str:
+        """The run's self-contained HTML report (charts, metrics, data, manifest); written
+        to ``out`` too when given. Same as ``arbx backtest report ID``."""
+        if self._workspace is None:
+            raise InvalidInput("this result has no workspace; use Workspace.report(id)", field="")
+        return self._workspace.report(self.id, out)
 
     def __repr__(self) -> str:
         ret = self._run.meta.metrics.total_return
@@ -534,24 +542,13 @@ class Workspace:
         from arbx.app.run_backtest import CLI_OPERATOR
         from arbx.domain.backtest.request import decode_request
 
-        listed = [series] if isinstance(series, str | SeriesKey) else list(series)
-        body: dict[str, Any] = {
-            "strategy": strategy,
-            "series": [str(_key(s)) for s in listed],
-            "start": _instant(start, "start"),
-            "end": _instant(end, "end"),
-            "params": dict(params or {}),
-            **fields,
-        }
-        if conversions:
-            body["conversions"] = {str(_key(k)): str(_key(v)) for k, v in conversions.items()}
-        if fees:
-            body["fees"] = _fees(fees)
-        request = decode_request(body)
+        request = decode_request(
+            _backtest_body(strategy, series, start, end, params, conversions, fees, fields)
+        )
 
         async def go() -> Backtest:
             uc = await self._use("run_backtest")
-            return Backtest(await uc.execute(request, actor=CLI_OPERATOR))
+            return Backtest(await uc.execute(request, actor=CLI_OPERATOR), self)
 
         return self._call(go())
 
@@ -561,7 +558,7 @@ class Workspace:
 
         async def go() -> Backtest:
             queries = await self._use("backtest_runs")
-            return Backtest(await queries.get(run_id, actor=CLI_OPERATOR))
+            return Backtest(await queries.get(run_id, actor=CLI_OPERATOR), self)
 
         return self._call(go())
 
@@ -604,7 +601,7 @@ class Workspace:
 
         async def go() -> Backtest:
             uc = await self._use("run_backtest")
-            return Backtest(await uc.rerun(run_id, actor=CLI_OPERATOR))
+            return Backtest(await uc.rerun(run_id, actor=CLI_OPERATOR), self)
 
         return self._call(go())
 
@@ -617,9 +614,301 @@ class Workspace:
 
         self._call(go())
 
+    # -- reports and comparison -----------------------------------------------------------
+
+    def report(self, run_id: str, out: str | Path | None = None) -> str:
+        """The HTML report of a stored run (written to ``out`` too when given)."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> str:
+            reports = await self._use("report_backtests")
+            text: str = await reports.report(run_id, actor=CLI_OPERATOR)
+            return text
+
+        return _written(self._call(go()), out)
+
+    def compare(self, run_ids: Sequence[str]) -> Any:
+        """Runs side by side (``arbx backtest compare``): their metrics and differences, the
+        equity curves on one time axis and the Jobson-Korkie-Memmel test of the Sharpe
+        difference on the overlap (a ``Comparison``)."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> Any:
+            uc = await self._use("compare_runs")
+            return await uc.execute(list(run_ids), actor=CLI_OPERATOR)
+
+        return self._call(go())
+
+    def compare_report(self, run_ids: Sequence[str], out: str | Path | None = None) -> str:
+        """The HTML comparison report of 2..10 runs (written to ``out`` too when given)."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> str:
+            reports = await self._use("report_backtests")
+            text: str = await reports.compare(list(run_ids), actor=CLI_OPERATOR)
+            return text
+
+        return _written(self._call(go()), out)
+
+    # -- research -----------------------------------------------------------------------
+
+    def optimize(
+        self,
+        strategy: str,
+        series: Series | Sequence[Series],
+        start: Instant,
+        end: Instant,
+        *,
+        space: Mapping[str, Any],
+        method: str = "grid",
+        objective: str = "sharpe",
+        direction: str = "maximize",
+        min_trades: int = 0,
+        trials: int | None = None,
+        seed: int = 0,
+        jobs: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        conversions: Mapping[str, str] | None = None,
+        fees: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Study:
+        """Search ``space`` (parameter -> ``{"low", "high", "step"}``, ``{"choices": [...]}``
+        or a value; ``log: true`` for a log scale) by ``method`` (grid, random, bayes), store the
+        study with every trial and return it. Same as ``arbx optimize run``; ``params`` fixes
+        the parameters not searched."""
+        from arbx.app.optimize import decode_optimization
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        body = _backtest_body(strategy, series, start, end, params, conversions, fees, fields)
+        request = decode_optimization(
+            {
+                "backtest": _json_ready(body),
+                "space": dict(space),
+                "method": method,
+                "objective": objective,
+                "direction": direction,
+                "min_trades": min_trades,
+                "trials": trials,
+                "seed": seed,
+            }
+        )
+
+        async def go() -> str:
+            uc = await self._use("optimize_studies")
+            study = await uc.create(request, actor=CLI_OPERATOR)
+            await uc.run(study.id, actor=CLI_OPERATOR, jobs=jobs)
+            return str(study.id)
+
+        return self.study(self._call(go()))
+
+    def study(self, study_id: str) -> Study:
+        """A stored study with its trials and overfitting diagnostics."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> Study:
+            uc = await self._use("optimize_studies")
+            view = await uc.view(study_id, actor=CLI_OPERATOR)
+            trials = await uc.trials(study_id, actor=CLI_OPERATOR)
+            diagnostics = await uc.diagnostics(study_id, actor=CLI_OPERATOR)
+            return Study(view, trials, diagnostics, self)
+
+        return self._call(go())
+
+    def resume(self, study_id: str, *, jobs: int | None = None) -> Study:
+        """Continue an interrupted study from its stored trials."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> None:
+            uc = await self._use("optimize_studies")
+            await uc.resume(study_id, actor=CLI_OPERATOR, jobs=jobs)
+
+        self._call(go())
+        return self.study(study_id)
+
+    def promote(self, study_id: str, trial: int | None = None) -> Backtest:
+        """Run a study's trial (the best when None) as a normal stored backtest."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> Backtest:
+            uc = await self._use("optimize_studies")
+            return Backtest(await uc.promote(study_id, trial, actor=CLI_OPERATOR), self)
+
+        return self._call(go())
+
+    def walk_forward(
+        self,
+        strategy: str,
+        series: Series | Sequence[Series],
+        start: Instant,
+        end: Instant,
+        *,
+        space: Mapping[str, Any],
+        train: int,
+        test: int,
+        step: int | None = None,
+        mode: str = "rolling",
+        purge: int = 0,
+        embargo: int = 0,
+        method: str = "grid",
+        objective: str = "sharpe",
+        direction: str = "maximize",
+        min_trades: int = 0,
+        trials: int | None = None,
+        seed: int = 0,
+        jobs: int = 2,
+        params: Mapping[str, Any] | None = None,
+        conversions: Mapping[str, str] | None = None,
+        fees: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Walk-forward analysis (``arbx optimize walk-forward``): folds of ``train`` and
+        ``test`` bars of the first series (``step``, rolling or anchored, ``purge`` and
+        ``embargo`` bars), an optimization per train fold, its best parameters on the next
+        test fold; returns the ``WalkForwardResult`` (folds, stitched out-of-sample equity
+        and metrics, efficiency, parameter stability)."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+        from arbx.app.walk_forward import decode_walk_forward
+
+        body = _backtest_body(strategy, series, start, end, params, conversions, fees, fields)
+        request = decode_walk_forward(
+            {
+                "optimization": {
+                    "backtest": _json_ready(body),
+                    "space": dict(space),
+                    "method": method,
+                    "objective": objective,
+                    "direction": direction,
+                    "min_trades": min_trades,
+                    "trials": trials,
+                    "seed": seed,
+                },
+                "train": train,
+                "test": test,
+                "step": step,
+                "mode": mode,
+                "purge": purge,
+                "embargo": embargo,
+            }
+        )
+
+        async def go() -> Any:
+            uc = await self._use("walk_forward")
+            return await uc.execute(request, actor=CLI_OPERATOR, jobs=jobs)
+
+        return self._call(go())
+
     @staticmethod
     def strategies() -> list[dict[str, Any]]:
         """Strategy types: name, kind, description, parameters (JSON schema) and defaults."""
         from arbx.domain.strategies import describe_all
 
         return list(describe_all())
+
+
+def _backtest_body(
+    strategy: str,
+    series: Series | Sequence[Series],
+    start: Instant,
+    end: Instant,
+    params: Mapping[str, Any] | None,
+    conversions: Mapping[str, str] | None,
+    fees: Mapping[str, Any] | None,
+    fields: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The backtest request body of the Python API's arguments."""
+    listed = [series] if isinstance(series, str | SeriesKey) else list(series)
+    body: dict[str, Any] = {
+        "strategy": strategy,
+        "series": [str(_key(s)) for s in listed],
+        "start": _instant(start, "start"),
+        "end": _instant(end, "end"),
+        "params": dict(params or {}),
+        **fields,
+    }
+    if conversions:
+        body["conversions"] = {str(_key(k)): str(_key(v)) for k, v in conversions.items()}
+    if fees:
+        body["fees"] = _fees(fees)
+    return body
+
+
+def _json_ready(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with its times as ISO-8601 text (a study stores its request as JSON)."""
+    import msgspec
+
+    ready: dict[str, Any] = msgspec.to_builtins(dict(body))
+    return ready
+
+
+def _written(text: str, out: str | Path | None) -> str:
+    """``text``, written to ``out`` first when given (a temporary file renamed into place, so
+    a reader never sees half a report)."""
+    if out is not None:
+        import os
+
+        path = Path(out)
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    return text
+
+
+class Study:
+    """A stored optimization study: its id and status, every trial as a polars frame
+    (``number``, ``status``, ``value``, the parameters, the metrics), the best trial and the
+    overfitting diagnostics (deflated Sharpe ratio, probability of backtest overfitting)."""
+
+    def __init__(self, view: Any, trials: Sequence[Any], diagnostics: Any, workspace: Workspace):
+        self._view = view
+        self._trials = list(trials)
+        self._diagnostics = diagnostics
+        self._workspace = workspace
+
+    def __repr__(self) -> str:
+        return (
+            f"<Study {self.id} {self._view.study.strategy} {self.status}"
+            f" {self._view.trials_done}/{self._view.study.n_trials} trials>"
+        )
+
+    @property
+    def id(self) -> str:
+        return str(self._view.study.id)
+
+    @property
+    def status(self) -> str:
+        return str(self._view.study.status)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best finished trial: ``number``, ``params``, ``value`` (or None)."""
+        best = self._view.best
+        if best is None:
+            return None
+        return {"number": best.number, "params": dict(best.params), "value": best.value}
+
+    @property
+    def trials(self) -> pl.DataFrame:
+        import msgspec
+
+        rows = []
+        for t in sorted(self._trials, key=lambda t: t.number):
+            metrics = msgspec.to_builtins(t.metrics)
+            rows.append(
+                {
+                    "number": t.number,
+                    "status": t.status,
+                    "value": t.value,
+                    **{f"param_{k}": v for k, v in t.params.items()},
+                    **{k: v for k, v in metrics.items() if isinstance(v, int | float | None)},
+                }
+            )
+        return pl.DataFrame(rows, infer_schema_length=None)
+
+    @property
+    def diagnostics(self) -> Any:
+        """``Diagnostics``: ``deflated_sharpe`` and ``pbo`` (None with too few trials)."""
+        return self._diagnostics
+
+    def promote(self, trial: int | None = None) -> Backtest:
+        """Run a trial (the best when None) as a normal stored backtest."""
+        return self._workspace.promote(self.id, trial)
