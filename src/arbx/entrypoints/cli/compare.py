@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -31,6 +32,13 @@ def register_compare(commands: Any) -> None:
     )
     p.add_argument("ids", nargs="+", metavar="ID", help="run ids (2..10; the first is the base)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="also write the comparison report: one HTML file, equity and drawdown of every run"
+        " on one axis, metrics side by side",
+    )
     p.set_defaults(run=run_compare)
 
 
@@ -45,6 +53,10 @@ def _cell(value: float | int | None) -> str:
 async def run_compare(args: argparse.Namespace, container: Container) -> int:
     uc: CompareRuns = await resolve(container.compare_runs)
     result = await uc.execute(args.ids, actor=CLI_OPERATOR)
+    if getattr(args, "out", None) is not None:
+        from arbx.entrypoints.cli.reports import run_compare as write_report
+
+        await write_report(args, container)
     if args.json:
         print(msgspec.json.encode(result).decode())
         return 0

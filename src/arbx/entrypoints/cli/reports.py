@@ -35,13 +35,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the HTML file to write")
     p.set_defaults(run=run_report)
 
-    p = commands.add_parser(
-        "compare",
-        help="write a comparison of 2..10 runs: equity and drawdown on one axis, metrics side by side",
-    )
-    p.add_argument("ids", nargs="+", metavar="ID", help="run ids, in the order to show them")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="the HTML file to write")
-    p.set_defaults(run=run_compare)
+    # 'compare' (cli/compare.py) writes the comparison report with --out FILE (run_compare)
 
 
 def write_atomically(path: Path, text: str) -> None:
