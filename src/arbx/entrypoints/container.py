@@ -59,6 +59,7 @@ from arbx.app.repair_series import RepairSeries
 from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
+from arbx.app.series_statistics import DescribeSeries
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.domain.auth import SessionPolicy
 from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
@@ -298,6 +299,7 @@ class Container(containers.DeclarativeContainer):
     )
     summarize_quality = providers.Factory(SummarizeQuality, bars=bar_store, quality=quality_store)
     list_issues = providers.Factory(ListIssues, quality=quality_store)
+    describe_series = providers.Factory(DescribeSeries, bars=bar_store, quality=quality_store)
     detect_gaps = providers.Factory(DetectGaps, bars=bar_store, quality=quality_store)
     list_gaps = providers.Factory(ListGaps, quality=quality_store)
     repair_series = providers.Factory(RepairSeries, bars=bar_store, quality=quality_store)

@@ -41,6 +41,11 @@ OTHER_COMMANDS: tuple[Commands, ...] = (
             "resample": "aggregate a stored series to a coarser timeframe (--to TF)",
         },
     ),
+    Commands(
+        "arbx.entrypoints.cli.stats",
+        "register_data_commands",
+        {"stats": "statistics of a stored series: coverage by month, gaps, quality, distributions"},
+    ),
 )
 
 

@@ -31,6 +31,7 @@ from arbx.entrypoints.http.routes import (
     jobs,
     market,
     quality,
+    series_stats,
     system,
 )
 from arbx.entrypoints.http.security import (
@@ -74,6 +75,7 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "describe_series",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -204,6 +206,7 @@ def _routers() -> list[Router]:
         ("/", "system", system),
         ("/api/v1", "market", market),
         ("/api/v1", "quality", quality),
+        ("/api/v1", "market", series_stats),
         ("/api/v1", "auth", auth),
         ("/api/v1/admin", "admin", admin),
         ("/api/v1/audit", "admin", audit),
