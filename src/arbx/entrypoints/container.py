@@ -25,6 +25,7 @@ from arbx.app.authorize import (
     QueryAuditLog,
 )
 from arbx.app.background_backtests import BackgroundBacktests
+from arbx.app.backup import CreateBackup, RestoreBackup, VerifyBackup
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
 from arbx.app.import_bars import ImportBars, LoadSamples
@@ -66,6 +67,7 @@ from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
 from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
 from arbx.entrypoints import profiles
+from arbx.entrypoints.backup_sections import backup_sections as _backup_sections
 from arbx.entrypoints.runtime import resolve as resolve  # re-exported; the one copy is there
 from arbx.entrypoints.settings import (
     AuthSecrets,
@@ -75,6 +77,7 @@ from arbx.entrypoints.settings import (
     VenueSettings,
 )
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
+from arbx.ports.backup_archive import BackupArchives
 from arbx.ports.clock import Clock
 from arbx.ports.exchange import ExchangeClient
 from arbx.ports.executor import Executor
@@ -102,6 +105,12 @@ def _table_files() -> TableFiles:
     from arbx.adapters.files.polars_table_files import PolarsTableFiles
 
     return PolarsTableFiles()
+
+
+def _backup_archives() -> BackupArchives:
+    from arbx.adapters.files.backup_directory import DirectoryBackupArchives
+
+    return DirectoryBackupArchives()
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
@@ -404,6 +413,22 @@ class Container(containers.DeclarativeContainer):
         bar_store=bar_store,
         probes=readiness_probes,
         timeout_s=settings.provided.http.ready_timeout_s,
+    )
+
+    # --- backups (issue 20): every store's section, see entrypoints/backup_sections.py ---
+    backup_archives = providers.Singleton(_backup_archives)
+    backup_sections = providers.Callable(_backup_sections, stores)
+    create_backup = providers.Factory(
+        CreateBackup,
+        sections=backup_sections,
+        archives=backup_archives,
+        clock=clock,
+        version=arbx.__version__,
+        profile=settings.provided.profile,
+    )
+    verify_backup = providers.Factory(VerifyBackup, archives=backup_archives)
+    restore_backup = providers.Factory(
+        RestoreBackup, sections=backup_sections, archives=backup_archives
     )
 
     # --- auth ---

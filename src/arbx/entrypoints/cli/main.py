@@ -28,6 +28,11 @@ GROUPS: tuple[Commands, ...] = (
         "register",
         {"backtest": "backtests: run, list, show, rerun, delete; strategy types"},
     ),
+    Commands(
+        f"{CLI}.backup",
+        "register",
+        {"backup": "backups of everything arbx keeps: create, verify, restore"},
+    ),
     Commands(f"{CLI}.data", "register", {"data": "market data: import, export, list"}, nested=True),
     Commands(
         f"{CLI}.db",
