@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dependency_injector import containers, providers
 
 import arbx
+from arbx.app.apply_retention import ApplyRetention
 from arbx.app.authenticate import Authenticate, SessionTokens
 from arbx.app.authorize import (
     AuditTrail,
@@ -429,6 +430,14 @@ class Container(containers.DeclarativeContainer):
     verify_backup = providers.Factory(VerifyBackup, archives=backup_archives)
     restore_backup = providers.Factory(
         RestoreBackup, sections=backup_sections, archives=backup_archives
+    )
+
+    apply_retention = providers.Factory(
+        ApplyRetention,
+        bars=bar_store,
+        runs=run_store,
+        clock=clock,
+        rules=settings.provided.retention,
     )
 
     # --- auth ---

@@ -24,6 +24,7 @@ from arbx.adapters.postgres.urls import redact
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
+from arbx.domain.market.retention import RetentionRule
 
 Profile = Literal["local", "server"]
 DEFAULT_PROFILE: Profile = "local"
@@ -353,6 +354,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     exchanges: ExchangesSettings = msgspec.field(default_factory=ExchangesSettings)
     backtest: BacktestSettings = msgspec.field(default_factory=BacktestSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    # [[retention]] kind = "bars"  timeframe = "1m"  keep_days = 730 (domain/market/retention.py)
+    retention: list[RetentionRule] = msgspec.field(default_factory=list)
 
     @property
     def data_dir(self) -> Path:

@@ -46,6 +46,13 @@ OTHER_COMMANDS: tuple[Commands, ...] = (
         "register_data_commands",
         {"stats": "statistics of a stored series: coverage by month, gaps, quality, distributions"},
     ),
+    Commands(
+        "arbx.entrypoints.cli.retain",
+        "register_data_commands",
+        {
+            "retain": "delete the bars older than the [[retention]] rules keep (--dry-run lists them)"
+        },
+    ),
 )
 
 
