@@ -13,6 +13,7 @@ import pytest
 from arbx.app.run_backtest import CLI_OPERATOR
 from arbx.domain.backtest.request import BacktestRequest
 from arbx.domain.errors import InvalidInput
+from arbx.domain.jobs import JobSpec, RunStatus
 from arbx.entrypoints import runtime
 from arbx.entrypoints.cli.main import main
 from arbx.entrypoints.container import Container, build_container, resolve
@@ -37,7 +38,19 @@ async def check_retention(container: Container) -> None:
         actor=CLI_OPERATOR,
     )
     bars = await resolve(container.bar_store)
+    # a scheduled retain job on one series (run now): the rules, for that series only
+    job = await (await resolve(container.create_job)).execute(
+        JobSpec(
+            name="retain-coinbase", kind="retain", series=["coinbase:BTC/USD:1m"], cron="0 3 * * *"
+        )
+    )
+    job_run = await (await resolve(container.run_job_now)).execute(job.id)
+    assert job_run is not None
+    assert job_run.status is RunStatus.SUCCEEDED, job_run.error
+    assert job_run.bars_written == 2876
     before = await bars.list_series()
+    assert "coinbase:BTC/USD:1m" not in [str(i.key) for i in before]
+    assert len(before) == 4
     retain = await resolve(container.apply_retention)
 
     dry = await retain.execute(dry_run=True)

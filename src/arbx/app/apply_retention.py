@@ -9,7 +9,8 @@ from datetime import datetime
 
 import msgspec
 
-from arbx.domain.market import SeriesKey
+from arbx.domain.jobs import JobDefinition
+from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.retention import RetentionItem, RetentionRule, plan_retention
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
@@ -51,9 +52,16 @@ class ApplyRetention:
                 pins[SeriesKey.parse(used.series)].append((meta.id, used.first_ts))
         return pins
 
-    async def execute(self, *, dry_run: bool, force: bool = False) -> RetentionReport:
+    async def execute(
+        self, *, dry_run: bool, force: bool = False, only: SeriesKey | None = None
+    ) -> RetentionReport:
+        """Apply the rules to every stored series (``only``: to that one)."""
         now = self._clock.now()
-        stored = [(i.key, i.first_ts) for i in await self._bars.list_series()]
+        stored = [
+            (i.key, i.first_ts)
+            for i in await self._bars.list_series()
+            if only is None or i.key == only
+        ]
         plan = plan_retention(self._rules, stored, now, await self._pins(), force=force)
         outcomes = []
         for item in plan:
@@ -67,3 +75,15 @@ class ApplyRetention:
                     count = await self._bars.delete(item.key, item.delete)
             outcomes.append(RetentionOutcome(item=item, bars=count))
         return RetentionReport(dry_run=dry_run, force=force, at=now, outcomes=outcomes)
+
+
+class RetainWork:
+    """The work of a ``retain`` job on one of its series: the rules, never forced (a job
+    never deletes what a stored run read). Returns the bars deleted."""
+
+    def __init__(self, retention: ApplyRetention) -> None:
+        self._retention = retention
+
+    async def __call__(self, job: JobDefinition, key: SeriesKey, span: TimeSpan) -> int:
+        report = await self._retention.execute(dry_run=False, only=key)
+        return report.bars

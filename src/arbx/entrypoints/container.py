@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dependency_injector import containers, providers
 
 import arbx
-from arbx.app.apply_retention import ApplyRetention
+from arbx.app.apply_retention import ApplyRetention, RetainWork
 from arbx.app.authenticate import Authenticate, SessionTokens
 from arbx.app.authorize import (
     AuditTrail,
@@ -359,6 +359,15 @@ class Container(containers.DeclarativeContainer):
         max_bars=settings.provided.exchanges.ingest_max_bars,
         concurrency=settings.provided.exchanges.ingest_concurrency,
     )
+    # --- retention (issue 20): [[retention]] rules; `arbx data retain` and retain jobs ---
+    apply_retention = providers.Factory(
+        ApplyRetention,
+        bars=bar_store,
+        runs=run_store,
+        clock=clock,
+        rules=settings.provided.retention,
+    )
+
     # --- scheduled jobs: the work of each kind, one runner per process (started by the
     # HTTP app's lifespan when [scheduler] enabled); the management use cases hand changes to
     # it. The CLI calls them with scheduler=None: changes reach a running server through the
@@ -368,6 +377,7 @@ class Container(containers.DeclarativeContainer):
             JobKind.COLLECT: providers.Factory(CollectWork, ensure_history),
             JobKind.VALIDATE: providers.Factory(ValidateWork, validate_series, cross_venue=True),
             JobKind.REPAIR: providers.Factory(RepairWork, repair_series),
+            JobKind.RETAIN: providers.Factory(RetainWork, apply_retention),
         }
     )
     run_job = providers.Singleton(
@@ -430,14 +440,6 @@ class Container(containers.DeclarativeContainer):
     verify_backup = providers.Factory(VerifyBackup, archives=backup_archives)
     restore_backup = providers.Factory(
         RestoreBackup, sections=backup_sections, archives=backup_archives
-    )
-
-    apply_retention = providers.Factory(
-        ApplyRetention,
-        bars=bar_store,
-        runs=run_store,
-        clock=clock,
-        rules=settings.provided.retention,
     )
 
     # --- auth ---

@@ -310,7 +310,7 @@ class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
         [[scheduler.jobs]]
         name = "collect-btc-1m"
-        kind = "collect"                     # collect, validate or repair
+        kind = "collect"                     # collect, validate, repair or retain
         markets = { exchanges = ["binance", "kraken"], symbols = ["BTC/USDC"], timeframes = ["1m"] }
         interval_s = 60                      # or cron = "*/5 * * * *"
         lookback_bars = 1440

@@ -32,6 +32,7 @@ class JobKind(enum.Enum):
     COLLECT = "collect"  # keep series current: fetch the closed bars since the last stored one
     VALIDATE = "validate"  # check the recent window against the data-quality rules
     REPAIR = "repair"  # repair the recent window by the configured policy
+    RETAIN = "retain"  # delete what the [[retention]] rules no longer keep (issue 20)
 
     @classmethod
     def parse(cls, text: str) -> JobKind:

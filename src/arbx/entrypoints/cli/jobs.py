@@ -88,7 +88,7 @@ def register(groups: Any) -> None:
     )
     update.add_argument("job", metavar="JOB", help=JOB_HELP)
     update.add_argument("--name", help="a new name")
-    update.add_argument("--kind", help="collect, validate or repair")
+    update.add_argument("--kind", help="collect, validate, repair or retain")
     _definition_flags(update)
     _json_flag(update)
     update.set_defaults(run=update_job)
