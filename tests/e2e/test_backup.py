@@ -21,6 +21,7 @@ from arbx.entrypoints import runtime
 from arbx.entrypoints.cli.main import main
 from arbx.entrypoints.container import Container, build_container, resolve
 from arbx.entrypoints.settings import Settings, load_settings
+from arbx.ports.run_store import RunFailure
 from tests.e2e.conftest import make_admin_key
 from tests.support.postgres import PostgresTestDatabase
 
@@ -71,6 +72,15 @@ async def populate(container: Container) -> list[str]:
         ),
         actor=CLI_OPERATOR,
     )
+    failure = RunFailure(
+        id="failed-run-1",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        strategy="threshold_arb",
+        bars=5000,
+        error="the worker died while the run was computing",
+        owner="someone",
+    )
+    await (await resolve(container.run_store)).record_failure(failure)
     return [sma.id, arb.id]
 
 
@@ -106,6 +116,7 @@ async def everything(container: Container) -> dict[str, Any]:
         "job_runs": await jobs.list_runs(None, limit=1000),
         "users": [await users.credentials(u.username) for u in await users.list()],
         "keys": await keys.list(),
+        "run_failures": await runs.failures(),
         "audit": await audit.query(AuditQuery(limit=1000)),
     }
 
@@ -136,6 +147,7 @@ async def test_local_backup_restores_everything_and_reruns_bit_for_bit(tmp_path:
     assert report.manifest.sections["runs"].files == 2 * 7  # meta + six tables per run
     assert report.manifest.sections["users"].records == 1
     assert report.manifest.sections["job_runs"].records == 1
+    assert report.manifest.sections["run_failures"].records == 1
     assert {n.split("/")[0] for n in report.manifest.files} == set(report.manifest.sections)
     target = await opened(local_settings(tmp_path / "target"))
     try:

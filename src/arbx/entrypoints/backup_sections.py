@@ -22,6 +22,7 @@ from arbx.app.backup.sections import (
     job_sections,
     load_audit,
     load_users,
+    run_failure_section,
 )
 from arbx.domain.auth import ApiKey, AuditEntry, UserCredentials
 from arbx.entrypoints.profiles import Stores
@@ -44,4 +45,5 @@ def backup_sections(stores: Stores) -> list[BackupSection]:
         BarsSection(stores.bars),
         QualitySection(stores.quality),
         RunsSection(stores.runs),
+        run_failure_section(stores.runs),
     ]

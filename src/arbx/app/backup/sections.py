@@ -30,7 +30,7 @@ from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
 from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
-from arbx.ports.run_store import RunStore
+from arbx.ports.run_store import RunFailure, RunStore
 from arbx.ports.user_store import UserStore
 
 T = TypeVar("T")
@@ -284,6 +284,11 @@ class RunsSection(BackupSection):
             await self.runs.save(BacktestRun(meta, tables))
             count += 1 + sum(frame.height for frame in tables.values())  # as the manifest counts
         return count
+
+
+def run_failure_section(runs: RunStore) -> BackupSection:
+    """Background runs that ended without a result (no tables)."""
+    return RecordSection("run_failures", RunFailure, runs.failures, runs.record_failure)
 
 
 def job_sections(jobs: JobStore) -> builtins.list[BackupSection]:
