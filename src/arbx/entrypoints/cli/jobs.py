@@ -71,7 +71,8 @@ def register(groups: Any) -> None:
         "--kind",
         required=True,
         help="collect (fetch the closed bars since the newest stored one), validate (run the"
-        " quality rules on the last --lookback-bars bars) or repair (fill their gaps)",
+        " quality rules on the last --lookback-bars bars), repair (fill their gaps) or retain"
+        " (delete what the [[retention]] rules no longer keep)",
     )
     _definition_flags(create)
     create.add_argument("--paused", action="store_true", help="create it paused")
