@@ -73,7 +73,7 @@ def decode_lines(data: bytes, kind: type[T], name: str) -> list[T]:
 
 def encode_frame(frame: pl.DataFrame) -> bytes:
     out = io.BytesIO()
-    frame.write_parquet(out, compression="zstd", statistics=False)
+    frame.write_parquet(out, compression="zstd", compression_level=1, statistics=False)
     return out.getvalue()
 
 
