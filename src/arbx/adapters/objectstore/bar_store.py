@@ -69,6 +69,15 @@ class ObjectStoreBarStore(BarStore):
         self._prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._locks: dict[SeriesKey, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    @classmethod
+    def from_url(cls, url: str) -> ObjectStoreBarStore:
+        """The store at ``s3://bucket/prefix``; credentials, region and endpoint come from the
+        AWS_* environment variables (obstore reads them)."""
+        from obstore.store import S3Store
+
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        return cls(S3Store.from_url(f"s3://{bucket}"), prefix)
+
     # -- paths and objects ----------------------------------------------------------------
 
     def _folder(self, key: SeriesKey) -> str:
