@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,9 +52,37 @@ async def test_a_store_changed_during_the_dump_leaves_no_backup(tmp_path: Path) 
         version="test",
         profile="memory",
     )
-    with pytest.raises(Conflict, match="changed while they were backed up"):
+    with pytest.raises(Conflict, match="changed while the backup was taken"):
         await create.execute(str(tmp_path / "backup"))
     assert list(tmp_path.iterdir()) == []  # neither the backup nor its staging folder
+
+
+@dataclass(frozen=True)
+class BarsWrittenLater(BarsSection):
+    """A second section during whose dump the FIRST section's store (``other``) changes."""
+
+    other: MemoryBarStore = field(default_factory=MemoryBarStore)
+
+    async def dump(self, put: Put) -> None:
+        await super().dump(put)
+        await self.other.write(KEY, make_bars(1, start=datetime(2025, 1, 1, tzinfo=UTC)))
+
+
+async def test_a_section_changed_while_a_later_one_is_dumped_leaves_no_backup(
+    tmp_path: Path,
+) -> None:
+    bars, more = MemoryBarStore(), MemoryBarStore()
+    await bars.write(KEY, make_bars(10))
+    create = CreateBackup(
+        [BarsSection(bars), BarsWrittenLater(more, name="more_bars", other=bars)],
+        DirectoryBackupArchives(),
+        FakeClock(datetime(2026, 1, 1, tzinfo=UTC)),
+        version="test",
+        profile="memory",
+    )
+    with pytest.raises(Conflict, match="the bars changed while the backup was taken"):
+        await create.execute(str(tmp_path / "backup"))
+    assert list(tmp_path.iterdir()) == []
 
 
 async def test_bars_round_trip_and_unknown_sections_are_refused(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 ``CreateBackup`` dumps every section (see ``sections.py``) into a new backup and writes the
 manifest last; the backup appears at its location only when complete (``BackupWriter.commit``).
-Before and after the dump it takes each section's ``state()``: when a writer changed the store
-meanwhile the backup is thrown away (``Conflict``), so a committed backup is one snapshot.
+Before the first section is dumped and after the last one it takes every section's
+``state()`` (counts, series spans and row counts): when a writer changed any of them meanwhile
+the backup is thrown away (``Conflict``), so a committed backup is one snapshot (an upsert
+that rewrites values in place without changing a series' rows or span is not detected).
 
 ``VerifyBackup`` checks the manifest's format version, that the files are exactly those listed,
 and each file's size, SHA-256 and record count.
@@ -72,8 +74,8 @@ class CreateBackup:
         try:
             files: dict[str, FileEntry] = {}
             summary: dict[str, SectionEntry] = {}
+            before = [await section.state() for section in self._sections]
             for section in self._sections:
-                before = await section.state()
                 records = 0
                 count = 0
 
@@ -86,12 +88,13 @@ class CreateBackup:
                     count += 1
 
                 await section.dump(put)
-                if await section.state() != before:
+                summary[section.name] = SectionEntry(records=records, files=count)
+            for section, state in zip(self._sections, before, strict=True):
+                if await section.state() != state:
                     raise Conflict(
-                        f"the {section.name} changed while they were backed up; back up again"
+                        f"the {section.name} changed while the backup was taken; back up again"
                         " when no job or backtest is writing (e.g. with the server stopped)"
                     )
-                summary[section.name] = SectionEntry(records=records, files=count)
             manifest = Manifest(
                 arbx_version=self._version,
                 created_at=self._clock.now(),
