@@ -229,7 +229,7 @@ def test_bad_backups_and_targets_are_refused(
     assert "is not an empty directory" in capsys.readouterr().err
     assert [p.name for p in busy.iterdir()] == ["keep.txt"]
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
-    assert cli(data, "backup", "create", "--to", "s3://bucket/backup") == 2
+    assert cli(data, "backup", "create", "--to", "gs://bucket/backup") == 2
     assert "not supported" in capsys.readouterr().err
     # not a backup; a file the manifest does not list; another format version; a lost file
     assert cli(data, "backup", "verify", str(tmp_path)) == 2

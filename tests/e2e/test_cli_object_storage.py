@@ -1,16 +1,17 @@
 """The local profile with its bars in an S3 bucket (moto on loopback): import, list, stats,
-a backtest, and a backup that restores onto local disk."""
+and backups (to disk and into the bucket) that restore onto local disk."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import obstore
 import pytest
 
 from arbx.domain.errors import InvalidInput
 from arbx.entrypoints.cli.main import main
 from arbx.entrypoints.settings import load_settings
-from tests.support.objectstore import CREDENTIALS, REGION
+from tests.support.objectstore import CREDENTIALS, REGION, s3_store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -44,11 +45,31 @@ def test_bars_in_a_bucket(
     assert cli(data, "data", "stats", "kraken:BTC/USD:1m") == 0
     assert "2,880 bars" in capsys.readouterr().out
     assert cli(data, "backup", "create", "--to", str(tmp_path / "backup")) == 0
-    monkeypatch.delenv("ARBX_STORAGE__BARS_URL")
+    # and a backup INTO the bucket, next to the bars
+    remote = f"s3://{s3_bucket}/backups/first"
+    assert cli(data, "backup", "create", "--to", remote) == 0
     capsys.readouterr()
-    assert cli(tmp_path / "disk", "backup", "restore", str(tmp_path / "backup")) == 0
-    assert "bars             13,256 records in 5 files, restored 13,256" in capsys.readouterr().out
-    assert (tmp_path / "disk" / "bars").is_dir()
+    assert cli(data, "backup", "create", "--to", remote) == 2
+    assert "holds objects already" in capsys.readouterr().err
+    assert cli(data, "backup", "verify", remote) == 0
+    assert "is intact" in capsys.readouterr().out
+    assert cli(data, "backup", "verify", f"s3://{s3_bucket}/backups/none") == 2
+    assert "is not an arbx backup" in capsys.readouterr().err
+    monkeypatch.delenv("ARBX_STORAGE__BARS_URL")
+    for source, target in ((str(tmp_path / "backup"), "disk"), (remote, "disk-from-s3")):
+        capsys.readouterr()
+        assert cli(tmp_path / target, "backup", "restore", source) == 0
+        out = capsys.readouterr().out
+        assert "bars             13,256 records in 5 files, restored 13,256" in out
+        assert (tmp_path / target / "bars").is_dir()
+    # a damaged object in the bucket: nothing restored
+    store = s3_store(s3_endpoint, s3_bucket)
+    victim = "backups/first/bars/kraken/BTC-USD/1m/2023.parquet"
+    data_bytes = bytearray(bytes(obstore.get(store, victim).bytes()))
+    data_bytes[100] ^= 0xFF
+    obstore.put(store, victim, bytes(data_bytes))
+    assert cli(tmp_path / "empty", "backup", "restore", remote) == 2
+    assert "checksum mismatch in bars/kraken/BTC-USD/1m/2023.parquet" in capsys.readouterr().err
 
 
 def test_a_bad_bucket_url_fails_at_start_up() -> None:

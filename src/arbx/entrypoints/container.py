@@ -109,9 +109,9 @@ def _table_files() -> TableFiles:
 
 
 def _backup_archives() -> BackupArchives:
-    from arbx.adapters.files.backup_directory import DirectoryBackupArchives
+    from arbx.adapters.objectstore.backup_archive import LocationBackupArchives
 
-    return DirectoryBackupArchives()
+    return LocationBackupArchives()  # a directory, or s3://BUCKET/PREFIX
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
