@@ -15,7 +15,12 @@ IN_CI = bool(os.environ.get("CI"))
 # Support plugins (one per technology), each owned by the adapter that needs it.
 pytest_plugins = [
     name
-    for name in ("tests.support.parquet", "tests.support.postgres", "tests.support.exchanges")
+    for name in (
+        "tests.support.parquet",
+        "tests.support.postgres",
+        "tests.support.exchanges",
+        "tests.support.objectstore",
+    )
     if find_spec(name) is not None
 ]
 

@@ -11,7 +11,7 @@ import pytest
 from arbx.adapters.memory.bar_store import MemoryBarStore
 from arbx.ports.bar_store import BarStore
 
-BAR_STORE_ADAPTERS = ["memory", "parquet", "postgres"]
+BAR_STORE_ADAPTERS = ["memory", "parquet", "postgres", "objectstore"]
 
 
 @pytest.fixture

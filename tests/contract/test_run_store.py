@@ -236,6 +236,17 @@ async def test_failures_and_runs_share_one_id_space(runs: RunStore) -> None:
     assert (await runs.get("r1")).meta.strategy == "sma_cross"
 
 
+async def test_failures_lists_every_failure_oldest_first(runs: RunStore) -> None:
+    assert await runs.failures() == []
+    await runs.save(a_run("r1"))
+    late = msgspec.structs.replace(a_failure("f2"), created_at=T0 + timedelta(minutes=5))
+    await runs.record_failure(late)
+    await runs.record_failure(a_failure("f9"))
+    await runs.record_failure(a_failure("f1", owner=None))
+    assert [f.id for f in await runs.failures()] == ["f1", "f9", "f2"]
+    assert (await runs.failures())[-1] == late
+
+
 async def test_sqlite_run_stored_before_the_opportunities_table_reads_it_empty(
     tmp_path: Path,
 ) -> None:

@@ -17,6 +17,7 @@ from dependency_injector import containers, providers
 
 import arbx
 from arbx.app.alerts import AlertLoop, EvaluateAlerts, ManageAlertRules, Notifications
+from arbx.app.apply_retention import ApplyRetention, RetainWork
 from arbx.app.authenticate import Authenticate, SessionTokens
 from arbx.app.authorize import (
     AuditTrail,
@@ -26,6 +27,7 @@ from arbx.app.authorize import (
     QueryAuditLog,
 )
 from arbx.app.background_backtests import BackgroundBacktests
+from arbx.app.backup import CreateBackup, RestoreBackup, VerifyBackup
 from arbx.app.compare_runs import CompareRuns
 from arbx.app.detect_gaps import DetectGaps, ListGaps
 from arbx.app.ensure_history import EnsureHistory
@@ -67,6 +69,7 @@ from arbx.app.report_backtests import ReportBacktests
 from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
+from arbx.app.series_statistics import DescribeSeries
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.app.walk_forward import WalkForward
 from arbx.domain.auth import SessionPolicy
@@ -74,6 +77,7 @@ from arbx.domain.auth.limits import BucketPolicy, FailurePolicy
 from arbx.domain.jobs import JobKind
 from arbx.domain.market import Exchange
 from arbx.entrypoints import profiles
+from arbx.entrypoints.backup_sections import backup_sections as _backup_sections
 from arbx.entrypoints.observability import (
     alert_channels,
     channel_names,
@@ -92,6 +96,7 @@ from arbx.entrypoints.settings import (
     VenueSettings,
 )
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
+from arbx.ports.backup_archive import BackupArchives
 from arbx.ports.clock import Clock
 from arbx.ports.exchange import ExchangeClient
 from arbx.ports.executor import Executor
@@ -127,6 +132,12 @@ def _report_renderer() -> ReportRenderer:
     from arbx.adapters.reports.html import HtmlReportRenderer
 
     return HtmlReportRenderer()
+
+
+def _backup_archives() -> BackupArchives:
+    from arbx.adapters.objectstore.backup_archive import LocationBackupArchives
+
+    return LocationBackupArchives()  # a directory, or s3://BUCKET/PREFIX
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
@@ -388,6 +399,7 @@ class Container(containers.DeclarativeContainer):
     )
     summarize_quality = providers.Factory(SummarizeQuality, bars=bar_store, quality=quality_store)
     list_issues = providers.Factory(ListIssues, quality=quality_store)
+    describe_series = providers.Factory(DescribeSeries, bars=bar_store, quality=quality_store)
     detect_gaps = providers.Factory(DetectGaps, bars=bar_store, quality=quality_store)
     list_gaps = providers.Factory(ListGaps, quality=quality_store)
     repair_series = providers.Factory(RepairSeries, bars=bar_store, quality=quality_store)
@@ -482,6 +494,14 @@ class Container(containers.DeclarativeContainer):
     evaluate_strategy = providers.Factory(
         EvaluateStrategy, catalog=strategy_catalog, backtests=run_backtest, bars=bar_store
     )
+    # --- retention (issue 20): [[retention]] rules; `arbx data retain` and retain jobs ---
+    apply_retention = providers.Factory(
+        ApplyRetention,
+        bars=bar_store,
+        runs=run_store,
+        clock=clock,
+        rules=settings.provided.retention,
+    )
 
     # --- scheduled jobs: the work of each kind, one runner per process (started by the
     # HTTP app's lifespan when [scheduler] enabled); the management use cases hand changes to
@@ -492,6 +512,7 @@ class Container(containers.DeclarativeContainer):
             JobKind.COLLECT: providers.Factory(CollectWork, ensure_history),
             JobKind.VALIDATE: providers.Factory(ValidateWork, validate_series, cross_venue=True),
             JobKind.REPAIR: providers.Factory(RepairWork, repair_series),
+            JobKind.RETAIN: providers.Factory(RetainWork, apply_retention),
         }
     )
     # kinds that work on the whole job rather than per series
@@ -609,6 +630,22 @@ class Container(containers.DeclarativeContainer):
         bar_store=bar_store,
         probes=readiness_probes,
         timeout_s=settings.provided.http.ready_timeout_s,
+    )
+
+    # --- backups (issue 20): every store's section, see entrypoints/backup_sections.py ---
+    backup_archives = providers.Singleton(_backup_archives)
+    backup_sections = providers.Callable(_backup_sections, stores)
+    create_backup = providers.Factory(
+        CreateBackup,
+        sections=backup_sections,
+        archives=backup_archives,
+        clock=clock,
+        version=arbx.__version__,
+        profile=settings.provided.profile,
+    )
+    verify_backup = providers.Factory(VerifyBackup, archives=backup_archives)
+    restore_backup = providers.Factory(
+        RestoreBackup, sections=backup_sections, archives=backup_archives
     )
 
     # --- auth ---

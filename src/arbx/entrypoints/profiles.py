@@ -115,6 +115,11 @@ def local_bar_store(settings: Settings) -> BarStore:
     from arbx.adapters.parquet.bar_store import ParquetBarStore
     from arbx.adapters.parquet.cache import read_cache
 
+    if settings.storage.bars_url:  # an S3-compatible bucket (issue 20)
+        from arbx.adapters.objectstore.bar_store import ObjectStoreBarStore
+
+        return ObjectStoreBarStore.from_url(settings.storage.bars_url)
+
     return ParquetBarStore(
         settings.data_dir / "bars", cache=read_cache(settings.storage.bars_cache_bytes)
     )

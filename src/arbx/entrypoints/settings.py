@@ -25,6 +25,7 @@ from arbx.domain.alerts import AlertRule, AlertRuleSpec, RuleOrigin
 from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
+from arbx.domain.market.retention import RetentionRule
 
 Profile = Literal["local", "server"]
 DEFAULT_PROFILE: Profile = "local"
@@ -68,10 +69,18 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "var"
     # memory for decoded Parquet month files kept between reads, per process (0: no cache)
     bars_cache_bytes: int = 256 * 1024 * 1024
+    # "s3://bucket/prefix": the local profile's bars in an S3-compatible bucket instead of
+    # <data_dir>/bars; credentials, region and endpoint from the usual AWS_* variables
+    # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP)
+    bars_url: str = ""
 
     def __post_init__(self) -> None:
         if self.bars_cache_bytes < 0:
             raise ValueError("bars_cache_bytes must be >= 0 (0 disables the cache)")
+        if self.bars_url and not re.fullmatch(
+            r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", self.bars_url
+        ):
+            raise ValueError("bars_url must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -383,7 +392,7 @@ class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
         [[scheduler.jobs]]
         name = "collect-btc-1m"
-        kind = "collect"                     # collect, validate or repair
+        kind = "collect"                     # collect, validate, repair or retain
         markets = { exchanges = ["binance", "kraken"], symbols = ["BTC/USDC"], timeframes = ["1m"] }
         interval_s = 60                      # or cron = "*/5 * * * *"
         lookback_bars = 1440
@@ -536,6 +545,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     catalog: CatalogSettings = msgspec.field(default_factory=CatalogSettings)
     compute: ComputeSettings = msgspec.field(default_factory=ComputeSettings)
     alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
+    # [[retention]] kind = "bars"  timeframe = "1m"  keep_days = 730 (domain/market/retention.py)
+    retention: list[RetentionRule] = msgspec.field(default_factory=list)
 
     @property
     def data_dir(self) -> Path:

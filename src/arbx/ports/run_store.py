@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from abc import abstractmethod
 from datetime import datetime
 from typing import Protocol
@@ -41,7 +42,8 @@ class RunStore(Protocol):
       outside the API (no owner). The filter applies before the limit.
     - ``delete`` removes a run and its tables; ``NotFound`` for an unknown id.
     - ``record_failure`` stores a failure; an id already stored raises ``Conflict``.
-      ``failure`` returns it, or raises ``NotFound``.
+      ``failure`` returns it, or raises ``NotFound``. ``failures`` returns every stored
+      failure, oldest first (created_at, then id).
     - ``ping`` raises ``StorageUnavailable`` when the store cannot be used.
     """
 
@@ -70,6 +72,9 @@ class RunStore(Protocol):
 
     @abstractmethod
     async def failure(self, run_id: str) -> RunFailure: ...
+
+    @abstractmethod
+    async def failures(self) -> builtins.list[RunFailure]: ...
 
     @abstractmethod
     async def ping(self) -> None: ...

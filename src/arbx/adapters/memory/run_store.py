@@ -69,6 +69,9 @@ class MemoryRunStore(RunStore):
             raise NotFound(f"no failed backtest run {run_id!r} is recorded")
         return found
 
+    async def failures(self) -> builtins.list[RunFailure]:
+        return sorted(self._failures.values(), key=lambda f: (f.created_at, f.id))
+
     async def ping(self) -> None:
         return None
 

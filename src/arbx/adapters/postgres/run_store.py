@@ -196,6 +196,26 @@ class PostgresRunStore(RunStore):
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise StorageError(f"stored backtest failure {run_id!r} cannot be read: {exc}") from exc
 
+    async def failures(self) -> builtins.list[RunFailure]:
+        with storage_errors("list the failed backtest runs"):
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(
+                    sql.SQL(
+                        "SELECT id, meta::text FROM {} WHERE status = 'failed'"
+                        " ORDER BY created_at, id"
+                    ).format(self._runs)
+                )
+                rows = await cur.fetchall()
+        found = []
+        for run_id, meta in rows:
+            try:
+                found.append(_FAILURE.decode(meta))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise StorageError(
+                    f"stored backtest failure {run_id!r} cannot be read: {exc}"
+                ) from exc
+        return found
+
     async def ping(self) -> None:
         with storage_errors("check the run store"):
             async with self._pool.connection() as conn, conn.transaction():

@@ -225,5 +225,21 @@ class SqliteRunStore(RunStore):
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise StorageError(f"stored backtest failure {run_id!r} cannot be read: {exc}") from exc
 
+    async def failures(self) -> builtins.list[RunFailure]:
+        def read(conn: sqlite3.Connection) -> builtins.list[sqlite3.Row]:
+            return conn.execute(
+                "SELECT id, meta FROM backtest_runs WHERE status = 'failed' ORDER BY created_at, id"
+            ).fetchall()
+
+        found = []
+        for row in await self._db.run(read):
+            try:
+                found.append(_FAILURE.decode(row["meta"]))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise StorageError(
+                    f"stored backtest failure {row['id']!r} cannot be read: {exc}"
+                ) from exc
+        return found
+
     async def ping(self) -> None:
         await self._db.ping()

@@ -33,6 +33,7 @@ class JobKind(enum.Enum):
     VALIDATE = "validate"  # check the recent window against the data-quality rules
     REPAIR = "repair"  # repair the recent window by the configured policy
     EVALUATE = "evaluate"  # re-run a catalog strategy's approved version on the newest bars
+    RETAIN = "retain"  # delete what the [[retention]] rules no longer keep (issue 20)
 
     @classmethod
     def parse(cls, text: str) -> JobKind:

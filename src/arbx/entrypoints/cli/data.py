@@ -42,6 +42,18 @@ OTHER_COMMANDS: tuple[Commands, ...] = (
             "resample": "aggregate a stored series to a coarser timeframe (--to TF)",
         },
     ),
+    Commands(
+        "arbx.entrypoints.cli.stats",
+        "register_data_commands",
+        {"stats": "statistics of a stored series: coverage by month, gaps, quality, distributions"},
+    ),
+    Commands(
+        "arbx.entrypoints.cli.retain",
+        "register_data_commands",
+        {
+            "retain": "delete the bars older than the [[retention]] rules keep (--dry-run lists them)"
+        },
+    ),
 )
 
 

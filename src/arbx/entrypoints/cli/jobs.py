@@ -71,9 +71,9 @@ def register(groups: Any) -> None:
         "--kind",
         required=True,
         help="collect (fetch the closed bars since the newest stored one), validate (run the"
-        " quality rules on the last --lookback-bars bars), repair (fill their gaps) or"
+        " quality rules on the last --lookback-bars bars), repair (fill their gaps),"
         " evaluate (re-run --strategy's approved catalog version on its last --lookback-bars"
-        " bars)",
+        " bars) or retain (delete what the [[retention]] rules no longer keep)",
     )
     _definition_flags(create)
     create.add_argument("--paused", action="store_true", help="create it paused")
@@ -90,7 +90,7 @@ def register(groups: Any) -> None:
     )
     update.add_argument("job", metavar="JOB", help=JOB_HELP)
     update.add_argument("--name", help="a new name")
-    update.add_argument("--kind", help="collect, validate, repair or evaluate")
+    update.add_argument("--kind", help="collect, validate, repair, evaluate or retain")
     _definition_flags(update)
     _json_flag(update)
     update.set_defaults(run=update_job)

@@ -32,10 +32,16 @@ GROUPS: tuple[Commands, ...] = (
         {"backtest": "backtests: run, list, show, export, rerun, delete; strategy types"},
     ),
     Commands(
+        f"{CLI}.backup",
+        "register",
+        {"backup": "backups of everything arbx keeps: create, verify, restore"},
+    ),
+    Commands(
         f"{CLI}.data",
         "register",
         {
-            "data": "market data: import, export, list, load-samples, fetch, validate, gaps, repair, resample"
+            "data": "market data: import, export, list, stats, retain, load-samples, fetch,"
+            " validate, gaps, repair, resample"
         },
         nested=True,
     ),

@@ -35,6 +35,7 @@ from arbx.entrypoints.http.routes import (
     optimizations,
     quality,
     reports,
+    series_stats,
     strategies,
     system,
     ui,
@@ -92,6 +93,7 @@ DEPENDENCIES = (
     "manage_alert_rules",
     "notifications",
     "evaluate_alerts",
+    "describe_series",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -255,6 +257,7 @@ def _routers() -> list[Router]:
         ("/", "system", system),
         ("/api/v1", "market", market),
         ("/api/v1", "quality", quality),
+        ("/api/v1", "market", series_stats),
         ("/api/v1", "auth", auth),
         ("/api/v1/admin", "admin", admin),
         ("/api/v1/audit", "admin", audit),

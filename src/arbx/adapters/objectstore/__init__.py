@@ -1,0 +1,1 @@
+"""Bars in an S3-compatible bucket (obstore)."""

@@ -1,0 +1,296 @@
+"""Backups of the real stores: create, verify, restore into an empty store of either profile;
+a restored store reruns every stored backtest bit for bit; damaged backups and non-empty
+stores are refused with nothing changed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from arbx.domain.auth import AuditQuery
+from arbx.domain.backtest.request import BacktestRequest
+from arbx.domain.errors import Conflict, InvalidInput
+from arbx.domain.jobs import JobSpec
+from arbx.domain.market import TimeSpan
+from arbx.entrypoints import runtime
+from arbx.entrypoints.cli.main import main
+from arbx.entrypoints.container import Container, build_container, resolve
+from arbx.entrypoints.settings import Settings, load_settings
+from arbx.ports.run_store import RunFailure
+from tests.e2e.conftest import make_admin_key
+from tests.support.postgres import PostgresTestDatabase
+
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+SPAN = {"start": datetime(2023, 3, 10, tzinfo=UTC), "end": datetime(2023, 3, 12, tzinfo=UTC)}
+EVERYTHING = TimeSpan(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def local_settings(folder: Path) -> Settings:
+    return load_settings(
+        profile="test", environ={}, overrides={"storage": {"data_dir": str(folder)}}
+    )
+
+
+async def opened(settings: Settings) -> Container:
+    container = build_container(settings)
+    await runtime.start(container)
+    return container
+
+
+async def populate(container: Container) -> list[str]:
+    """Samples, an admin and a key (audit entries), a validated series, a job with a run, an
+    SMA and an arbitrage backtest; returns the run ids."""
+    from arbx.app.run_backtest import CLI_OPERATOR
+
+    await (await resolve(container.load_samples)).execute(SAMPLES, only_if_empty=False)
+    await make_admin_key(container)
+    await (await resolve(container.validate_series)).execute(
+        _key("kraken:BTC/USDC:1m"), None, cross_venue=True
+    )
+    create_job = await resolve(container.create_job)
+    job = await create_job.execute(
+        JobSpec(name="check-btc", kind="validate", series=["kraken:BTC/USD:1m"], interval_s=3600)
+    )
+    await (await resolve(container.run_job_now)).execute(job.id)
+    run = await resolve(container.run_backtest)
+    sma = await run.execute(
+        BacktestRequest(strategy="sma_cross", series=["kraken:BTC/USD:1m"], **SPAN),
+        actor=CLI_OPERATOR,
+    )
+    arb = await run.execute(
+        BacktestRequest(
+            strategy="threshold_arb",
+            params={"threshold_bps": 20},
+            series=["kraken:BTC/USDC:1m", "kraken:BTC/USD:1m"],
+            conversions={"kraken:BTC/USDC:1m": "kraken:USDC/USD:1m"},
+            **SPAN,
+        ),
+        actor=CLI_OPERATOR,
+    )
+    failure = RunFailure(
+        id="failed-run-1",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        strategy="threshold_arb",
+        bars=5000,
+        error="the worker died while the run was computing",
+        owner="someone",
+    )
+    await (await resolve(container.run_store)).record_failure(failure)
+    return [sma.id, arb.id]
+
+
+def _key(text: str) -> Any:
+    from arbx.domain.market import SeriesKey
+
+    return SeriesKey.parse(text)
+
+
+def _frame(frame: pl.DataFrame) -> tuple[Any, ...]:
+    """A frame as comparable values: schema and every value's exact bits."""
+    return (dict(frame.schema), frame.hash_rows(seed=1).to_list(), frame.height)
+
+
+async def everything(container: Container) -> dict[str, Any]:
+    """What the stores hold, through their ports (what a backup must carry over)."""
+    bars = await resolve(container.bar_store)
+    quality = await resolve(container.quality_store)
+    runs = await resolve(container.run_store)
+    jobs = await resolve(container.job_store)
+    users = await resolve(container.user_store)
+    keys = await resolve(container.api_key_store)
+    audit = await resolve(container.audit_log)
+    series = await bars.list_series()
+    stored_runs = [await runs.get(s.id) for s in await runs.list(limit=1000)]
+    return {
+        "series": series,
+        "bars": {i.key: _frame(await bars.read(i.key, EVERYTHING)) for i in series},
+        "issues": {k: await quality.issues(k, EVERYTHING) for k in await quality.series()},
+        "gaps": {k: await quality.gaps(k, EVERYTHING) for k in await quality.series()},
+        "runs": [(r.meta, {n: _frame(t) for n, t in r.tables.items()}) for r in stored_runs],
+        "jobs": await jobs.list(),
+        "job_runs": await jobs.list_runs(None, limit=1000),
+        "users": [await users.credentials(u.username) for u in await users.list()],
+        "keys": await keys.list(),
+        "run_failures": await runs.failures(),
+        "audit": await audit.query(AuditQuery(limit=1000)),
+    }
+
+
+async def assert_reruns_identical(container: Container, run_ids: list[str]) -> None:
+    from arbx.app.run_backtest import CLI_OPERATOR
+
+    runs = await resolve(container.run_store)
+    run_backtest = await resolve(container.run_backtest)
+    for run_id in run_ids:
+        stored = await runs.get(run_id)
+        again = await run_backtest.rerun(run_id, actor=CLI_OPERATOR)
+        assert again.meta.rerun_of == run_id
+        assert not again.meta.data_changed, again.meta.notes
+        assert again.meta.metrics == stored.meta.metrics
+        for name, table in stored.tables.items():
+            assert _frame(again.tables[name]) == _frame(table), name
+
+
+async def test_local_backup_restores_everything_and_reruns_bit_for_bit(tmp_path: Path) -> None:
+    source = await opened(local_settings(tmp_path / "source"))
+    try:
+        run_ids = await populate(source)
+        before = await everything(source)
+        report = await (await resolve(source.create_backup)).execute(str(tmp_path / "backup"))
+    finally:
+        await runtime.stop(source)
+    assert report.manifest.sections["runs"].files == 2 * 7  # meta + six tables per run
+    assert report.manifest.sections["users"].records == 1
+    assert report.manifest.sections["job_runs"].records == 1
+    assert report.manifest.sections["run_failures"].records == 1
+    assert {n.split("/")[0] for n in report.manifest.files} == set(report.manifest.sections)
+    target = await opened(local_settings(tmp_path / "target"))
+    try:
+        verified = await (await resolve(target.verify_backup)).execute(str(tmp_path / "backup"))
+        assert verified == report.manifest
+        restored = await (await resolve(target.restore_backup)).execute(str(tmp_path / "backup"))
+        assert restored.restored == {k: v.records for k, v in report.manifest.sections.items()}
+        assert await everything(target) == before
+        await assert_reruns_identical(target, run_ids)
+        # a store holding anything is refused, and keeps what it holds
+        with pytest.raises(Conflict, match="not empty"):
+            await (await resolve(target.restore_backup)).execute(str(tmp_path / "backup"))
+    finally:
+        await runtime.stop(target)
+
+
+@pytest.fixture
+def small_backup(tmp_path: Path) -> Path:
+    """A backup of the samples alone, made through the CLI."""
+    data = tmp_path / "small"
+    assert cli(data, "data", "load-samples", "--dir", str(SAMPLES)) == 0
+    assert cli(data, "backup", "create", "--to", str(tmp_path / "small-backup")) == 0
+    return tmp_path / "small-backup"
+
+
+def cli(data: Path, *args: str) -> int:
+    return main(["--profile", "test", "--data-dir", str(data), *args])
+
+
+def _stored_series(data: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert cli(data, "data", "list") == 0
+    return capsys.readouterr().out
+
+
+def test_cli_verify_and_restore(
+    tmp_path: Path, small_backup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli(tmp_path / "x", "backup", "verify", str(small_backup)) == 0
+    assert "is intact: format 1" in capsys.readouterr().out
+    assert cli(tmp_path / "restored", "backup", "restore", str(small_backup)) == 0
+    assert "bars             13,256 records in 5 files, restored 13,256" in capsys.readouterr().out
+    assert _stored_series(tmp_path / "restored", capsys) == _stored_series(
+        tmp_path / "small", capsys
+    )
+
+
+def test_a_damaged_backup_restores_nothing(
+    tmp_path: Path, small_backup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = next((small_backup / "bars").rglob("*.parquet"))
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert cli(tmp_path / "target", "backup", "verify", str(small_backup)) == 2
+    assert "checksum mismatch in bars/" in capsys.readouterr().err
+    assert cli(tmp_path / "target", "backup", "restore", str(small_backup)) == 2
+    assert "checksum mismatch" in capsys.readouterr().err
+    assert "no series stored" in _stored_series(tmp_path / "target", capsys)
+
+
+def test_bad_backups_and_targets_are_refused(
+    tmp_path: Path, small_backup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "small"
+    # a restore into a store that holds something: refused, the store unchanged
+    before = _stored_series(data, capsys)
+    assert cli(data, "backup", "restore", str(small_backup)) == 1
+    assert "the store is not empty (it holds bars, quality)" in capsys.readouterr().err
+    assert _stored_series(data, capsys) == before
+    # into a folder that holds something: refused, the folder untouched
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    capsys.readouterr()
+    assert cli(data, "backup", "create", "--to", str(busy)) == 2
+    assert "is not an empty directory" in capsys.readouterr().err
+    assert [p.name for p in busy.iterdir()] == ["keep.txt"]
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    assert cli(data, "backup", "create", "--to", "gs://bucket/backup") == 2
+    assert "not supported" in capsys.readouterr().err
+    # not a backup; a file the manifest does not list; another format version; a lost file
+    assert cli(data, "backup", "verify", str(tmp_path)) == 2
+    assert "is not an arbx backup" in capsys.readouterr().err
+    (small_backup / "users" / "extra.jsonl").write_text("")
+    assert cli(data, "backup", "verify", str(small_backup)) == 2
+    assert "does not list" in capsys.readouterr().err
+    (small_backup / "users" / "extra.jsonl").unlink()
+    manifest = small_backup / "manifest.json"
+    original = manifest.read_bytes()
+    head = json.loads(original)
+    manifest.write_text(json.dumps({**head, "format_version": 99}))
+    assert cli(data, "backup", "verify", str(small_backup)) == 2
+    assert "format version 99 is not supported" in capsys.readouterr().err
+    manifest.write_bytes(original)
+    next((small_backup / "quality").rglob("gaps.jsonl")).unlink()
+    assert cli(tmp_path / "target", "backup", "restore", str(small_backup)) == 2
+    assert "lacks 1 file(s)" in capsys.readouterr().err
+    assert "no series stored" in _stored_series(tmp_path / "target", capsys)
+    assert cli(data, "backup", "restore", str(tmp_path / "small-backup-2")) == 2
+    assert "is not an arbx backup" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+async def test_local_backup_restores_into_postgresql_and_back(
+    tmp_path: Path, postgres_database: PostgresTestDatabase
+) -> None:
+    from tests.e2e.test_server_profile import server_settings
+
+    source = await opened(local_settings(tmp_path / "source"))
+    try:
+        run_ids = await populate(source)
+        before = await everything(source)
+        await (await resolve(source.create_backup)).execute(str(tmp_path / "local-backup"))
+    finally:
+        await runtime.stop(source)
+
+    schema = postgres_database.new_schema_name("arbx_backup")
+    try:
+        server = await opened(server_settings(tmp_path, postgres_database.url, schema))
+        try:
+            restore = await resolve(server.restore_backup)
+            await restore.execute(str(tmp_path / "local-backup"))
+            assert await everything(server) == before
+            with pytest.raises(Conflict, match="not empty"):
+                await restore.execute(str(tmp_path / "local-backup"))
+            report = await (await resolve(server.create_backup)).execute(
+                str(tmp_path / "server-backup")
+            )
+            assert report.manifest.profile == "server"
+        finally:
+            await runtime.stop(server)
+    finally:
+        postgres_database.drop_schema(schema)
+
+    back = await opened(local_settings(tmp_path / "back"))
+    try:
+        await (await resolve(back.restore_backup)).execute(str(tmp_path / "server-backup"))
+        assert await everything(back) == before
+        await assert_reruns_identical(back, run_ids)
+        with pytest.raises(InvalidInput, match="is not an arbx backup"):
+            await (await resolve(back.verify_backup)).execute(str(tmp_path))
+    finally:
+        await runtime.stop(back)
