@@ -81,7 +81,62 @@ async def populate(container: Container) -> list[str]:
         owner="someone",
     )
     await (await resolve(container.run_store)).record_failure(failure)
+    await _study_and_alerts(container)
     return [sma.id, arb.id]
+
+
+async def _study_and_alerts(container: Container) -> None:
+    """A finished grid study with its trials, an alert rule and one transition of it."""
+    from arbx.app.optimize import decode_optimization
+    from arbx.app.run_backtest import CLI_OPERATOR
+    from arbx.domain.alerts.rules import (
+        AlertRule,
+        AlertTransition,
+        RuleKind,
+        RuleOrigin,
+        Severity,
+        TransitionState,
+    )
+
+    studies = await resolve(container.optimize_studies)
+    request = decode_optimization(
+        {
+            "backtest": {"strategy": "sma_cross", "series": ["kraken:BTC/USD:1m"], **SPAN},
+            "space": {"fast": [5, 10], "slow": [40, 60]},
+        }
+    )
+    study = await studies.create(request, actor=CLI_OPERATOR)
+    await studies.run(study.id, actor=CLI_OPERATOR, jobs=1)
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    rule = AlertRule(
+        id="rule-1",
+        name="btc stale",
+        kind=RuleKind.COLLECTOR_STALE,
+        threshold=15.0,
+        match=None,
+        severity=Severity.WARNING,
+        cooldown_s=300.0,
+        channels=[],
+        enabled=True,
+        origin=RuleOrigin.API,
+        created_at=at,
+    )
+    alerts = (await resolve(container.stores)).alerts
+    await alerts.save_rule(rule)
+    await alerts.record(
+        AlertTransition(
+            id="t-1",
+            rule_id=rule.id,
+            rule_name=rule.name,
+            kind=rule.kind,
+            severity=rule.severity,
+            subject="kraken:BTC/USD:1m",
+            state=TransitionState.FIRING,
+            at=at,
+            value=20.0,
+            summary="no new bar for 20 minutes",
+        )
+    )
 
 
 def _key(text: str) -> Any:
@@ -104,6 +159,8 @@ async def everything(container: Container) -> dict[str, Any]:
     users = await resolve(container.user_store)
     keys = await resolve(container.api_key_store)
     audit = await resolve(container.audit_log)
+    stores = await resolve(container.stores)
+    study_store, alert_store = stores.studies, stores.alerts
     series = await bars.list_series()
     stored_runs = [await runs.get(s.id) for s in await runs.list(limit=1000)]
     return {
@@ -118,6 +175,11 @@ async def everything(container: Container) -> dict[str, Any]:
         "keys": await keys.list(),
         "run_failures": await runs.failures(),
         "audit": await audit.query(AuditQuery(limit=1000)),
+        "studies": [
+            (st, await study_store.trials(st.id)) for st in await study_store.list(limit=1000)
+        ],
+        "alert_rules": await alert_store.list_rules(),
+        "alert_history": await alert_store.history(limit=1000),
     }
 
 

@@ -7,11 +7,15 @@ when its port lists every record and adds one (e.g. a study store:
 A section's name is its folder in the backup; a backup with a section this list lacks is
 refused by restore, so older arbx versions never half-restore a newer backup.
 
+Optimization studies (with their trials) and alert rules and history are sections too.
+Not yet: the strategy catalog (its port adds versions through the workflow, not as records).
 Not backed up, on purpose: refresh tokens (sign-in sessions; users sign in again after a
 restore) and the read cache.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from arbx.app.backup.sections import (
     BackupSection,
@@ -24,8 +28,42 @@ from arbx.app.backup.sections import (
     load_users,
     run_failure_section,
 )
+from arbx.domain.alerts.rules import AlertRule, AlertTransition
 from arbx.domain.auth import ApiKey, AuditEntry, UserCredentials
+from arbx.domain.research.study import Study, Trial
 from arbx.entrypoints.profiles import Stores
+from arbx.ports.alert_store import AlertStore
+from arbx.ports.study_store import StudyStore
+
+_ALL = 1_000_000_000  # "every record" for the ports that page
+
+
+class StudyRecord(msgspec.Struct, frozen=True):
+    """One optimization study with its trials (restored together, the study first)."""
+
+    study: Study
+    trials: list[Trial]
+
+
+async def _load_studies(studies: StudyStore) -> list[StudyRecord]:
+    found = sorted(await studies.list(limit=_ALL), key=lambda s: (s.created_at, s.id))
+    return [
+        StudyRecord(s, sorted(await studies.trials(s.id), key=lambda t: t.number)) for s in found
+    ]
+
+
+async def _save_study(studies: StudyStore, record: StudyRecord) -> None:
+    await studies.create(record.study)
+    for trial in record.trials:
+        await studies.add_trial(trial)
+
+
+async def _load_rules(alerts: AlertStore) -> list[AlertRule]:
+    return sorted(await alerts.list_rules(), key=lambda r: (r.created_at, r.id))
+
+
+async def _load_transitions(alerts: AlertStore) -> list[AlertTransition]:
+    return sorted(await alerts.history(limit=_ALL), key=lambda t: (t.at, t.id))
 
 
 def backup_sections(stores: Stores) -> list[BackupSection]:
@@ -46,4 +84,19 @@ def backup_sections(stores: Stores) -> list[BackupSection]:
         QualitySection(stores.quality),
         RunsSection(stores.runs),
         run_failure_section(stores.runs),
+        RecordSection(
+            "studies",
+            StudyRecord,
+            lambda: _load_studies(stores.studies),
+            lambda r: _save_study(stores.studies, r),
+        ),
+        RecordSection(
+            "alert_rules", AlertRule, lambda: _load_rules(stores.alerts), stores.alerts.save_rule
+        ),
+        RecordSection(
+            "alert_history",
+            AlertTransition,
+            lambda: _load_transitions(stores.alerts),
+            stores.alerts.record,
+        ),
     ]
