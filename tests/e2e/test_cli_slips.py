@@ -68,7 +68,8 @@ def test_top_level_help_names_the_real_subcommands(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "import, export, list, load-samples, fetch, validate, gaps, repair, resample" in out
+    assert "market data: import, export, list, stats, retain," in out
+    assert "validate, gaps, repair, resample" in out
     assert "status (reachability, latency, clock skew)" in out
     assert "settings" not in out.split("exchanges", 1)[1].split("jobs", 1)[0]
     assert "a port in use" in out  # the exit codes of ordinary events are documented

@@ -234,3 +234,18 @@ def test_reports_and_comparison_from_python(workspace: arbx.Workspace, tmp_path:
     assert second.id in page
     with pytest.raises(arbx.NotFound):
         workspace.report("0" * 32)
+
+
+def test_frames_convert_to_pandas(workspace: arbx.Workspace) -> None:
+    """The README promises ``.to_pandas()`` on every frame the API returns."""
+    run = workspace.backtest(
+        "sma_cross", SERIES, "2023-03-10", "2023-03-12", params={"fast": 10, "slow": 50}
+    )
+    equity = run.equity.to_pandas()
+    assert len(equity) == run.equity.height
+    assert list(equity.columns) == run.equity.columns
+    bars = workspace.bars(SERIES, start="2023-03-10", end="2023-03-11").to_pandas()
+    assert str(bars["ts"].dtype).startswith("datetime64")
+    assert bars["close"].iloc[0] == pytest.approx(
+        workspace.bars(SERIES, start="2023-03-10", end="2023-03-11")["close"][0]
+    )

@@ -15,6 +15,7 @@ Conventions (for whoever writes README examples; the harness is generic):
 - Ports 8000-8099 are replaced by free ports (one per number; ``ARBX_HTTP__PORT`` is the one
   for 8000), so the README can say 8000 on a busy machine.
 - Placeholders: ``ID``, ``STUDY``, ``TRIAL``, ``RUN`` become the newest 32-hex id printed
+  (``ID ID2`` in one command: the id printed before the newest, then the newest)
   before the command; ``arbx_…`` the last API key printed; ``<access_token>`` the last
   ``access_token`` printed; ``…`` as the password in a JSON body the admin's password.
   A command that asks for a password on the terminal (``create-admin`` without
@@ -174,6 +175,11 @@ class Readme:
         code, comment = code_and_comment(text) if "\n" not in text else (text, "")
         code = PORT.sub(lambda m: self.port(m.group(1)), code)
         code = re.sub(r"postgresql://[^\s'\"]*@db\.example[^\s'\"]*", self.database_url, code)
+        second = re.compile(r"(?<![\w$/-])ID2(?![\w/=-])")
+        if second.search(code):  # "ID ID2": the run printed before the newest, then the newest
+            newest, before = self.two_newest(HEX_ID)
+            code = second.sub(newest, code)
+            code = re.sub(r"(?<![\w$/-])ID(?![\w/=-])", before, code)
         for name in HEX_PLACEHOLDERS:
             pattern = re.compile(rf"(?<![\w$/-]){name}(?![\w/=-])")
             if pattern.search(code):
@@ -184,6 +190,18 @@ class Readme:
             code = code.replace("<access_token>", self.newest(ACCESS_TOKEN, "<access_token>"))
         code = re.sub(r'("password"\s*:\s*")…(")', rf"\g<1>{PASSWORD}\g<2>", code)
         return code + comment
+
+    def two_newest(self, pattern: re.Pattern[str]) -> tuple[str, str]:
+        """The newest two distinct ids printed (for ``ID`` and ``ID2`` in one command)."""
+        seen: list[str] = []
+        for output in reversed(self.outputs):
+            for found in reversed(list(pattern.finditer(output))):
+                value = found.group(1) if pattern.groups else found.group(0)
+                if value not in seen:
+                    seen.append(value)
+                if len(seen) == 2:
+                    return seen[0], seen[1]
+        raise AssertionError("placeholders ID and ID2: fewer than two ids were printed")
 
     def newest(self, pattern: re.Pattern[str], name: str) -> str:
         for output in reversed(self.outputs):
@@ -300,7 +318,16 @@ def readme(
 ) -> Iterator[Readme]:
     work = tmp_path / "clone"
     work.mkdir()
-    for name in (".venv", "data", "config", "Makefile", "pyproject.toml", "uv.lock"):
+    for name in (
+        ".venv",
+        "data",
+        "config",
+        "examples",
+        "bench",
+        "Makefile",
+        "pyproject.toml",
+        "uv.lock",
+    ):
         (work / name).symlink_to(REPO / name)
     tools = tmp_path / "bin"
     tools.mkdir()

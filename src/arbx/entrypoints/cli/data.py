@@ -65,7 +65,8 @@ def register(groups: Any, words: Sequence[str] | None = None) -> None:
     (``words`` None: all of them)."""
     parser = groups.add_parser(
         "data",
-        help="market data: import, export, list, load-samples, fetch, validate, gaps, repair, resample",
+        help="market data: import, export, list, stats, retain, load-samples, fetch,"
+        " validate, gaps, repair, resample",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
