@@ -60,3 +60,13 @@ def test_a_folder_holding_other_files_is_not_locked_up(tmp_path: Path) -> None:
     start_and_stop(shared)
     assert mode(shared) == 0o755
     assert mode(shared / "arbx.sqlite") == 0o600
+
+
+def test_a_data_dir_holding_only_arbx_folders_is_tightened(tmp_path: Path) -> None:
+    """Trades and bars are arbx's own folders: a loose data dir holding them is tightened."""
+    data_dir = tmp_path / "var"
+    (data_dir / "trades" / "binance").mkdir(parents=True)
+    (data_dir / "bars").mkdir()
+    data_dir.chmod(0o755)
+    start_and_stop(data_dir)
+    assert mode(data_dir) == 0o700

@@ -68,7 +68,7 @@ def sqlite_path(settings: Settings) -> Path:
 
 
 # What an arbx data dir holds; a folder with anything else in it is not arbx's to tighten.
-_DATA_DIR_ENTRIES = frozenset({"arbx.sqlite", "secrets.toml", "bars", "runs", "serve.lock"})
+_DATA_DIR_ENTRIES = frozenset({"arbx.sqlite", "secrets.toml", "bars", "trades", "serve.lock"})
 
 
 def private_dir(path: Path) -> None:
