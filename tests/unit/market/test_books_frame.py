@@ -98,3 +98,18 @@ def test_any_update_sequence_round_trips(spec: list[tuple[bool, list[tuple[int, 
             updates.append(BookDiff("x", i, bids, [], ts=i))
     expected = [u for u in updates if u.bids or u.asks]
     assert book_updates(book_frame(updates), "x") == expected
+
+
+def test_a_quote_checks_its_values_and_becomes_a_frame() -> None:
+    from arbx.domain.market.books import Quote, check_quotes, quotes_frame
+    from arbx.domain.market.model import Symbol
+    from arbx.domain.market.trades import TradeKey
+
+    key = TradeKey("binance", Symbol.parse("BTC/USDC"))
+    frame = quotes_frame([Quote(key, 1, 99.0, 1.0, 100.0, 2.0)])
+    check_quotes(frame)
+    assert frame.row(0)[1:] == (99.0, 1.0, 100.0, 2.0)
+    with pytest.raises(InvalidInput, match="crossed"):
+        Quote(key, 1, 100.0, 1.0, 99.0, 2.0)
+    with pytest.raises(InvalidInput):
+        Quote(key, 1, float("nan"), 1.0, 99.0, 2.0)

@@ -21,12 +21,15 @@ recorder, one id per message in arrival order, so the sequencing rules still hol
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 import polars as pl
 
 from arbx.domain.errors import InvalidInput
+from arbx.domain.market.trades import TradeKey
 from arbx.domain.orderbook.book import BookDiff, BookSnapshot, Level
 
 QUOTE_SCHEMA: dict[str, pl.DataType] = {
@@ -49,6 +52,55 @@ BOOK_SCHEMA: dict[str, pl.DataType] = {
 }
 BOOK_COLUMNS = tuple(BOOK_SCHEMA)
 BOOK_KEY = ("kind", "sequence", "side", "price")
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A venue's best bid and ask at ``ts_us`` (epoch microseconds, the venue's time where it
+    sends one, else the receive time)."""
+
+    key: TradeKey
+    ts_us: int
+    bid: float
+    bid_qty: float
+    ask: float
+    ask_qty: float
+
+    def __post_init__(self) -> None:
+        for name in ("bid", "ask"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidInput(
+                    f"quote of {self.key} has {name} {value!r}: prices are positive and finite",
+                    field=name,
+                )
+        for name in ("bid_qty", "ask_qty"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidInput(
+                    f"quote of {self.key} has {name} {value!r}: quantities are non-negative",
+                    field=name,
+                )
+        if self.bid >= self.ask:
+            raise InvalidInput(
+                f"quote of {self.key} is crossed (bid {self.bid} >= ask {self.ask})",
+                field="bid",
+            )
+
+
+def quotes_frame(quotes: Iterable[Quote]) -> pl.DataFrame:
+    """The quotes as a frame (in the order given)."""
+    rows = list(quotes)
+    return pl.DataFrame(
+        {
+            "ts": pl.Series([q.ts_us for q in rows], dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+            "bid": [q.bid for q in rows],
+            "bid_qty": [q.bid_qty for q in rows],
+            "ask": [q.ask for q in rows],
+            "ask_qty": [q.ask_qty for q in rows],
+        },
+        schema=QUOTE_SCHEMA,
+    )
 
 
 def empty_quotes() -> pl.DataFrame:
