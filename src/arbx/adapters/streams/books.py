@@ -24,8 +24,8 @@ and a fresh snapshot heals it (counted as a resync):
 
 Venues without update ids are numbered by the recorder: each message gets the next id, at
 least the receive time in µs, so ids keep growing across restarts and stored rows never
-collide. Every update's time is at least its symbol's previous one, so time order is
-delivery order in the store.
+collide. Every update's time is after its symbol's previous one (by 1 µs at least), so
+time order is delivery order in the store.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class _BookChannel:
         self._books = {vs: L2Book(vs, on_gap="resync") for vs in self._pairs}
         self._last_ts: dict[str, int] = {}
         self._last_id: dict[str, int] = {}
+        self._emitted: dict[str, int] = {}  # the last sequence delivered per symbol
         self._healing: set[str] = set()  # dropped as inconsistent: the next snapshot heals
         self._wanted: set[str] = set()  # resyncs asked for by a consumer
         self._clock = clock
@@ -150,7 +151,9 @@ class _BookChannel:
         )
 
     def _stamp(self, vs: str, ts_us: int) -> int:
-        ts = max(ts_us, self._last_ts.get(vs, ts_us))
+        # strictly after the previous update: time order in the store is delivery order
+        last = self._last_ts.get(vs)
+        ts = ts_us if last is None else max(ts_us, last + 1)
         self._last_ts[vs] = ts
         return ts
 
@@ -174,7 +177,30 @@ class _BookChannel:
             self._healing.discard(vs)
             link.stats.resyncs += 1
             log.info("%s book of %s healed by a fresh snapshot", self.name, vs)
+        self._emitted[vs] = snap.sequence
         return BookUpdate(self._keys[vs], snap, self._stamp(vs, ts_us))
+
+    def _emit(self, vs: str, diff: BookDiff, ts_us: int, link: Link) -> BookUpdate | None:
+        """An applied diff as delivered: one without levels is not (nothing to record), and
+        the next one then covers its ids, so the record has no false gap."""
+        link.stats.book_updates += 1
+        if not (diff.bids or diff.asks):
+            return None
+        first = diff.sequence if diff.first_sequence is None else diff.first_sequence
+        since = self._emitted.get(vs)
+        if since is not None and since + 1 < first:
+            first = since + 1
+        self._emitted[vs] = diff.sequence
+        if first != diff.first_sequence:
+            diff = BookDiff(
+                diff.instrument,
+                diff.sequence,
+                diff.bids,
+                diff.asks,
+                first_sequence=first,
+                ts=diff.ts,
+            )
+        return BookUpdate(self._keys[vs], diff, self._stamp(vs, ts_us))
 
     def _diff(self, vs: str, diff: BookDiff, ts_us: int, link: Link) -> tuple[bool, bool]:
         """Apply a diff: (applied, the book broke on it)."""
@@ -283,8 +309,8 @@ class BinanceBooks(_BookChannel):
                 fresh = True
             applied, broke = self._diff(vs, diff, ts_us, link)
             if applied:
-                link.stats.book_updates += 1
-                out.append(BookUpdate(self._keys[vs], diff, self._stamp(vs, ts_us)))
+                if (update := self._emit(vs, diff, ts_us, link)) is not None:
+                    out.append(update)
                 return out
             if not broke:
                 return out  # stale (u <= lastUpdateId): already in the snapshot
@@ -414,8 +440,8 @@ class CoinbaseBooks(_BookChannel):
             return []
         if not applied:
             return []
-        link.stats.book_updates += 1
-        return [BookUpdate(self._keys[vs], diff, self._stamp(vs, ts_us))]
+        update = self._emit(vs, diff, ts_us, link)
+        return [] if update is None else [update]
 
 
 # -- Kraken (WebSocket v2) --------------------------------------------------------------------
@@ -576,8 +602,7 @@ class KrakenBooks(_BookChannel):
         if not self._checks(vs, row.checksum):
             await self._bad_checksum(vs, link)
             return None
-        link.stats.book_updates += 1
-        return BookUpdate(self._keys[vs], diff, self._stamp(vs, ts_us))
+        return self._emit(vs, diff, ts_us, link)
 
     def _beyond_depth(self, vs: str) -> tuple[list[Level], list[Level]]:
         book = self._books[vs]

@@ -247,8 +247,8 @@ def book_updates(frame: pl.DataFrame, instrument: str) -> list[BookSnapshot | Bo
 @dataclass(frozen=True, slots=True)
 class BookUpdate:
     """One book message of a (venue, symbol) as a stream delivers it: a snapshot or a diff,
-    stamped ``ts_us`` (epoch µs; never earlier than the key's previous update, so time order
-    is delivery order)."""
+    stamped ``ts_us`` (epoch µs; after the key's previous update, so time order is delivery
+    order)."""
 
     key: TradeKey
     update: BookSnapshot | BookDiff
