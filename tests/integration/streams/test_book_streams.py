@@ -128,7 +128,8 @@ async def test_each_venues_documented_quote_is_stored(
         await fake.stop()
     quotes = await store.read_quotes(key, EVERYTHING)
     assert quotes.select("bid", "bid_qty", "ask", "ask_qty").row(0) == expected
-    assert report.stored == 1 and report.stream.quotes == 1
+    assert report.stored == 1
+    assert report.stream.quotes == 1
     if venue == "binance":
         assert fake.paths == ["/stream?streams=bnbusdt@bookTicker"]
     else:
@@ -450,4 +451,5 @@ async def test_a_burst_into_a_slow_store(session: aiohttp.ClientSession, policy:
         assert len(fake.depth_calls) == 2  # the drop asked for a fresh snapshot
     assert book.ready
     bids, asks = book.depth(100)
-    assert dict(bids) == final_bids and dict(asks) == final_asks
+    assert dict(bids) == final_bids
+    assert dict(asks) == final_asks

@@ -44,7 +44,7 @@ def test_kraken_checksum_sees_a_changed_level_and_the_precision() -> None:
     changed = [(bids[0][0], bids[0][1] + 1e-8), *bids[1:]]
     assert kraken_checksum(asks, changed, 4, 8) != 2439117997
     assert kraken_checksum(asks, bids, 5, 8) != 2439117997  # "0.56660" is not "0.5666"
-    assert kraken_checksum(asks[:10] + [(0.9, 1.0)], bids, 4, 8) == 2439117997  # top 10 only
+    assert kraken_checksum([*asks[:10], (0.9, 1.0)], bids, 4, 8) == 2439117997  # top 10 only
 
 
 # -- Binance sequencing, as a property ------------------------------------------------------------
@@ -159,7 +159,8 @@ def test_snapshot_plus_delivered_diffs_equal_the_later_book(
         return delivered
 
     delivered = asyncio.run(run())
-    assert link.stats.gaps == 0 and link.session.calls == 1
+    assert link.stats.gaps == 0
+    assert link.session.calls == 1
     stored = book_frame([u.update for u in delivered], ts_us=[u.ts_us for u in delivered])
     book = L2Book("BNBBTC")
     for update in book_updates(stored, "BNBBTC"):
@@ -168,5 +169,7 @@ def test_snapshot_plus_delivered_diffs_equal_the_later_book(
         else:
             assert book.apply_diff(update)
     got_bids, got_asks = book.depth(1000)
-    assert dict(got_bids) == bids and dict(got_asks) == asks
-    assert book.sequence is not None and book.sequence <= last
+    assert dict(got_bids) == bids
+    assert dict(got_asks) == asks
+    assert book.sequence is not None
+    assert book.sequence <= last
