@@ -298,7 +298,7 @@ async def run_book(args: argparse.Namespace, container: Container) -> int:
     rows = await _book_store(container).read_book(key, span)
     updates = book_updates(rows, str(key.symbol))
     if not updates:
-        print(f"{key}: no book updates stored up to that time")
+        print(f"{key}: no book updates stored" + ("" if at_ms is None else " up to that time"))
         return EXIT_OK
     when = updates[-1].ts if at_ms is None else at_ms
     replay = BookReplay(str(key.symbol), updates)
