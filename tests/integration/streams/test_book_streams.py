@@ -25,13 +25,15 @@ from arbx.domain.market.books import book_updates
 from arbx.domain.market.trades import TradeKey
 from arbx.domain.orderbook.book import BookSnapshot, L2Book
 from arbx.domain.orderbook.errors import BookNotReady
-from tests.integration.streams.fake_venue import Behaviour, FakeVenue, lines
+from arbx.ports.trade_stream import StreamRejected
+from tests.integration.streams.fake_venue import FIXTURES, Behaviour, FakeVenue, lines
 
 EVERYTHING = TimeSpan.everything()
 MATIC = Symbol("MATIC", "USD")
 KRAKEN_BOOK = lines("kraken/ws_v2_book_docs_example.jsonl")  # snapshot, update
 COINBASE_L2 = lines("coinbase/ws_level2_docs_example.jsonl")  # snapshot, l2update
 BINANCE_DEPTH = lines("binance/ws_depthUpdate_docs_example.jsonl")
+FIXTURES_ERROR = FIXTURES / "binance" / "rest_error_-1121_invalid_symbol.json"
 
 
 async def no_sleep(_: float) -> None:
@@ -215,7 +217,9 @@ async def test_the_documented_depth_diff_applies_to_a_snapshot(
     assert source.current(key.symbol, 1) == ([(0.0024, 10.0)], [(0.0026, 100.0)])
 
 
-async def test_a_sequence_gap_is_healed_by_a_fresh_snapshot(session: aiohttp.ClientSession) -> None:
+async def test_a_sequence_gap_is_healed_by_a_fresh_snapshot(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
     """Diffs at or below the snapshot are dropped; the first applied one straddles it; a gap
     (104..105 missing) drops the book, counts, and a fresh snapshot heals it."""
     events = [
@@ -241,6 +245,8 @@ async def test_a_sequence_gap_is_healed_by_a_fresh_snapshot(session: aiohttp.Cli
         await fake.stop()
     stats = report.stream
     assert (stats.gaps, stats.resyncs, stats.snapshots) == (1, 1, 2)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("BNBBTC is inconsistent" in m and "sequence gap" in m for m in warned)
     assert len(fake.depth_calls) == 2
     stored = book_updates(await store.read_book(key, EVERYTHING), "BNBBTC")
     kinds = [(type(u).__name__, u.sequence) for u in stored]
@@ -453,3 +459,44 @@ async def test_a_burst_into_a_slow_store(session: aiohttp.ClientSession, policy:
     bids, asks = book.depth(100)
     assert dict(bids) == final_bids
     assert dict(asks) == final_asks
+
+
+async def test_a_refused_depth_snapshot_stops_the_stream(session: aiohttp.ClientSession) -> None:
+    refusal = (FIXTURES_ERROR).read_text()
+    fake, url = await serve(Behaviour(BINANCE_DEPTH, depth=lambda n, q: (400, refusal)))
+    try:
+        source = WebSocketBooks(
+            session, "binance", [Symbol("BNB", "BTC")], url=url, rest_url=url, **fast()
+        )
+        with pytest.raises(StreamRejected, match="Invalid symbol"):
+            await record(StreamBooks(MemoryBookStore(), flush_ms=10), source, lambda: False)
+    finally:
+        await fake.stop()
+
+
+async def test_a_crossed_coinbase_book_is_resubscribed(session: aiohttp.ClientSession) -> None:
+    """An l2update that leaves the book crossed drops it; arbx subscribes again and the
+    venue's fresh snapshot heals it; the crossing update is never stored."""
+    crossing = json.loads(COINBASE_L2[1])
+    crossing["changes"] = [["buy", "10110.00", "1.0"]]  # above the best ask 10102.55
+    fake, url = await serve(
+        Behaviour(
+            [COINBASE_L2[0], json.dumps(crossing)],
+            wait_for_subscribe=True,
+            respond=lambda msg: [COINBASE_L2[0]] if msg.get("type") == "subscribe" else [],
+        )
+    )
+    store = MemoryBookStore()
+    key = TradeKey("coinbase", Symbol("BTC", "USD"))
+    try:
+        source = WebSocketBooks(session, "coinbase", [key.symbol], url=url, **fast())
+        report = await record(
+            StreamBooks(store, flush_ms=10), source, lambda: source.stats.resyncs >= 1
+        )
+    finally:
+        await fake.stop()
+    assert (report.stream.crossed, report.stream.resyncs) == (1, 1)
+    assert [m["type"] for m in fake.received] == ["subscribe", "unsubscribe", "subscribe"]
+    stored = book_updates(await store.read_book(key, EVERYTHING), "BTC-USD")
+    assert [type(u).__name__ for u in stored] == ["BookSnapshot", "BookSnapshot"]
+    assert source.current(key.symbol, 1) == ([(10101.1, 0.4505414)], [(10102.55, 0.57753524)])
