@@ -10,10 +10,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbx.adapters.streams.books import BinanceBooks, kraken_checksum
+from arbx.adapters.streams.books import BinanceBooks, WebSocketBooks, kraken_checksum
+from arbx.adapters.streams.quotes import WebSocketQuotes
+from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Symbol
 from arbx.domain.market.books import BookUpdate, book_frame, book_updates
 from arbx.domain.orderbook.book import BookSnapshot, L2Book
@@ -173,3 +176,12 @@ def test_snapshot_plus_delivered_diffs_equal_the_later_book(
     assert dict(got_asks) == asks
     assert book.sequence is not None
     assert book.sequence <= last
+
+
+def test_an_unknown_venue_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(InvalidInput, match="no quote stream for venue 'bitstamp'.*binance"):
+        WebSocketQuotes(None, "bitstamp", [Symbol("BTC", "USD")])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="no book stream for venue 'bitstamp'.*kraken"):
+        WebSocketBooks(None, "bitstamp", [Symbol("BTC", "USD")])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="depth 7"):
+        WebSocketBooks(None, "kraken", [Symbol("BTC", "USD")], depth=7)  # type: ignore[arg-type]

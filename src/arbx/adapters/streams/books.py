@@ -647,6 +647,12 @@ class WebSocketBooks(WebSocketStream[BookUpdate], BookSource):
     ) -> None:
         if not symbols:
             raise ValueError("a stream needs at least one symbol")
+        if venue not in BOOK_CHANNELS:
+            raise InvalidInput(
+                f"no book stream for venue {venue!r}; streams exist for"
+                f" {', '.join(sorted(BOOK_CHANNELS))}",
+                field="venue",
+            )
         unique = list(dict.fromkeys(symbols))
         channel: _BookChannel
         if venue == "binance":

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import aiohttp
 import msgspec
 
 from arbx.adapters.streams.venues import (
@@ -238,7 +239,7 @@ class WebSocketQuotes(WebSocketStream[Quote], QuoteSource):
 
     def __init__(
         self,
-        session: Any,
+        session: aiohttp.ClientSession,
         venue: str,
         symbols: Sequence[Symbol],
         *,
@@ -248,7 +249,13 @@ class WebSocketQuotes(WebSocketStream[Quote], QuoteSource):
     ) -> None:
         if not symbols:
             raise ValueError("a stream needs at least one symbol")
-        kind = QUOTE_CHANNELS[venue]
+        kind = QUOTE_CHANNELS.get(venue)
+        if kind is None:
+            raise InvalidInput(
+                f"no quote stream for venue {venue!r}; streams exist for"
+                f" {', '.join(sorted(QUOTE_CHANNELS))}",
+                field="venue",
+            )
         super().__init__(session, kind(list(dict.fromkeys(symbols)), url, clock), **options)
 
     def _count(self, items: Sequence[Quote]) -> None:
