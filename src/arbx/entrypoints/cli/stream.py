@@ -32,7 +32,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "stream",
-        help="live trades, quotes and books over WebSocket: run a stream, show what is stored",
+        help="live trades over WebSocket: run a stream, show stored trades",
         description="Live trades from Binance (aggTrade), Coinbase Exchange (matches) and Kraken"
         " (WebSocket v2 trade), stored per venue and pair, each trade once; best bid/ask"
         " (bookTicker, ticker, v2 ticker) and L2 books (depth diffs with the REST snapshot,"
