@@ -500,3 +500,27 @@ async def test_a_crossed_coinbase_book_is_resubscribed(session: aiohttp.ClientSe
     stored = book_updates(await store.read_book(key, EVERYTHING), "BTC-USD")
     assert [type(u).__name__ for u in stored] == ["BookSnapshot", "BookSnapshot"]
     assert source.current(key.symbol, 1) == ([(10101.1, 0.4505414)], [(10102.55, 0.57753524)])
+
+
+async def test_an_empty_snapshot_is_recorded_through_the_book_its_diffs_build(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A book with no levels has no rows to record (a stored snapshot needs one): the first
+    diff after it is recorded as a snapshot of the book it builds, so the record never
+    replays that diff onto an older recorded book."""
+    empty = {"type": "snapshot", "product_id": "BTC-USD", "bids": [], "asks": []}
+    messages = [COINBASE_L2[0], json.dumps(empty), COINBASE_L2[1]]
+    fake, url = await serve(Behaviour(messages, wait_for_subscribe=True))
+    store = MemoryBookStore()
+    key = TradeKey("coinbase", Symbol("BTC", "USD"))
+    try:
+        source = WebSocketBooks(session, "coinbase", [key.symbol], url=url, **fast())
+        await record(
+            StreamBooks(store, flush_ms=10), source, lambda: source.stats.book_updates >= 1
+        )
+    finally:
+        await fake.stop()
+    stored = book_updates(await store.read_book(key, EVERYTHING), "BTC-USD")
+    assert [type(u).__name__ for u in stored] == ["BookSnapshot", "BookSnapshot"]
+    book = await replay(store, key, "BTC-USD")
+    assert book.depth(5) == ([(10101.8, 0.162567)], [])

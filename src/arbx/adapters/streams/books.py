@@ -177,15 +177,28 @@ class _BookChannel:
             self._healing.discard(vs)
             link.stats.resyncs += 1
             log.info("%s book of %s healed by a fresh snapshot", self.name, vs)
+        if not (snap.bids or snap.asks):
+            # an empty book has no rows to record: the first diff after it is delivered as a
+            # snapshot of the book it builds (see _emit), never onto an older recorded book
+            self._emitted.pop(vs, None)
+            return None
         self._emitted[vs] = snap.sequence
         return BookUpdate(self._keys[vs], snap, self._stamp(vs, ts_us))
 
     def _emit(self, vs: str, diff: BookDiff, ts_us: int, link: Link) -> BookUpdate | None:
         """An applied diff as delivered: one without levels is not (nothing to record), and
-        the next one then covers its ids, so the record has no false gap."""
+        the next one then covers its ids, so the record has no false gap. After a snapshot
+        that could not be recorded (an empty book) the book itself is delivered as a snapshot."""
         link.stats.book_updates += 1
         if not (diff.bids or diff.asks):
             return None
+        if vs not in self._emitted:
+            bids, asks = self._books[vs].depth(1 << 30)
+            if not (bids or asks):
+                return None
+            self._emitted[vs] = diff.sequence
+            snap = BookSnapshot(vs, diff.sequence, bids, asks, ts=diff.ts)
+            return BookUpdate(self._keys[vs], snap, self._stamp(vs, ts_us))
         first = diff.sequence if diff.first_sequence is None else diff.first_sequence
         since = self._emitted.get(vs)
         if since is not None and since + 1 < first:
@@ -303,9 +316,10 @@ class BinanceBooks(_BookChannel):
             if not self._books[vs].ready:
                 snap = await self._fetch_snapshot(vs, link)
                 update = self._snapshot(vs, snap, max(ts_us, self._clock()), link)
-                if update is None:
-                    continue
-                out.append(update)
+                if not self._books[vs].ready:
+                    continue  # crossed: fetch again
+                if update is not None:
+                    out.append(update)
                 fresh = True
             applied, broke = self._diff(vs, diff, ts_us, link)
             if applied:
@@ -410,10 +424,9 @@ class CoinbaseBooks(_BookChannel):
                 ts=now // 1000,
             )
             update = self._snapshot(vs, snap, now, link)
-            if update is None:
+            if not self._books[vs].ready:
                 await self._resubscribe(vs, link)
-                return []
-            return [update]
+            return [] if update is None else [update]
         book = self._books[vs]
         if not book.ready:
             book.dropped_diffs += 1
@@ -567,7 +580,7 @@ class KrakenBooks(_BookChannel):
                 return None
             snap = BookSnapshot(vs, self._next_id(vs), bids, asks, ts=ts_us // 1000)
             update = self._snapshot(vs, snap, ts_us, link)
-            if update is None:
+            if not self._books[vs].ready:
                 await self._resubscribe(vs, link)
             return update
         if kind != "update":
