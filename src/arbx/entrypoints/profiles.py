@@ -24,6 +24,7 @@ from arbx.ports.alert_store import AlertStore
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
+from arbx.ports.book_store import BookStore
 from arbx.ports.catalog_store import CatalogStore
 from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
@@ -58,6 +59,7 @@ class Stores:
     studies: StudyStore
     catalog: CatalogStore
     alerts: AlertStore
+    books: BookStore  # recorded quotes and L2 book updates (issue 17)
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -68,7 +70,9 @@ def sqlite_path(settings: Settings) -> Path:
 
 
 # What an arbx data dir holds; a folder with anything else in it is not arbx's to tighten.
-_DATA_DIR_ENTRIES = frozenset({"arbx.sqlite", "secrets.toml", "bars", "trades", "serve.lock"})
+_DATA_DIR_ENTRIES = frozenset(
+    {"arbx.sqlite", "secrets.toml", "bars", "trades", "quotes", "books", "serve.lock"}
+)
 
 
 def private_dir(path: Path) -> None:
@@ -126,6 +130,7 @@ def local_bar_store(settings: Settings) -> BarStore:
 
 
 def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
+    from arbx.adapters.parquet.book_store import ParquetBookStore
     from arbx.adapters.sqlite.alert_store import SqliteAlertStore
     from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
     from arbx.adapters.sqlite.audit_log import SqliteAuditLog
@@ -150,6 +155,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         studies=SqliteStudyStore(database),
         catalog=SqliteCatalogStore(database),
         alerts=SqliteAlertStore(database),
+        books=ParquetBookStore(settings.data_dir),
     )
 
 
@@ -210,6 +216,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
     from arbx.adapters.postgres.audit_log import PostgresAuditLog
     from arbx.adapters.postgres.bar_store import PostgresBarStore
+    from arbx.adapters.postgres.book_store import PostgresBookStore
     from arbx.adapters.postgres.catalog_store import PostgresCatalogStore
     from arbx.adapters.postgres.job_store import PostgresJobStore
     from arbx.adapters.postgres.quality_store import PostgresQualityStore
@@ -232,6 +239,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         studies=PostgresStudyStore(pool, schema),
         catalog=PostgresCatalogStore(pool, schema),
         alerts=PostgresAlertStore(pool, schema),
+        books=PostgresBookStore(pool, schema),
     )
 
 
