@@ -331,7 +331,7 @@ class RunBacktest:
                 changes["arbitrage"] = msgspec.structs.replace(
                     request.arbitrage, common_currency=valid.common_currency()
                 )
-        else:
+        elif not valid.several_series:  # several series: each venue's own rules
             execution = valid.execution()
             if request.lot_size is None:
                 changes["lot_size"] = execution.lot_size
