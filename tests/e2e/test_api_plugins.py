@@ -128,3 +128,30 @@ def test_the_server_loads_plugins_only_when_an_admin_allows_it(tmp_path: Path) -
         cli = load_plugins(off, server=False)  # the CLI always loads them
         assert cli is not None
         assert [s.name for s in cli.loaded] == ["flat"]
+
+
+def test_an_event_strategy_over_two_venues_runs_through_the_api(
+    client: TestClient, container: Container, mine: Path
+) -> None:
+    client.blocking_portal.call(_load_samples, container)
+    two = {**ONE_DAY, "series": ["kraken:BTC/USD:1m", "coinbase:BTC/USD:1m"]}
+    body = {"strategy": "PairsReversion", "params": {"window": 30, "entry_z": 1.5}, **two}
+    made = client.post("/api/v1/backtests", json=body)
+    assert made.status_code == 202, made.text  # 2 x 1,440 bars: computed by a worker
+    run_id = made.json()["id"]
+    done = wait_done(client, run_id)
+    assert done["status"] == "done", done.get("error")
+    run = done["run"]
+    assert [s["series"] for s in run["series"]] == two["series"]
+    assert run["engine"] == "event"
+    fills = client.get(f"/api/v1/backtests/{run_id}/tables/fills").json()["records"]
+    assert fills
+    assert {f["venue"] for f in fills} <= {"kraken", "coinbase"}
+    assert {f["symbol"] for f in fills} == {"BTC/USD"}
+    balances = client.get(f"/api/v1/backtests/{run_id}/tables/balances").json()["records"]
+    assert "coinbase:BTC/USD:position" in balances[0]
+    mixed = {**body, "series": ["kraken:BTC/USD:1m", "kraken:BTC/USDC:1m"]}
+    refused = client.post("/api/v1/backtests", json=mixed)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "series"
+    assert "one cash balance" in refused.json()["detail"]

@@ -78,7 +78,7 @@ class _Leg(_Engine):
         self.label = leg.label
         super().__init__(leg.bars, leg.execution, risk, leg.bars.close, cash=wallet[0])
 
-    @property  # type: ignore[override]
+    @property
     def cash(self) -> float:
         return self.wallet[0]
 
@@ -200,7 +200,9 @@ class MultiContext:
 class _MultiRun:
     def __init__(self, legs: Sequence[SeriesLeg], risk: RiskRules, capital: float) -> None:
         if len(legs) < 2:
-            raise InvalidInput("a several-series event run needs two series or more", "series")
+            raise InvalidInput(
+                "a several-series event run needs two series or more", field="series"
+            )
         self.wallet = [capital]
         self.ids = [0]
         self.legs = [_Leg(leg, risk, self.wallet, self.ids) for leg in legs]
@@ -315,7 +317,9 @@ def run_multi_events(
                 for leg in run.legs:
                     leg.cancel_all()
                     if leg.position > 0:
-                        leg.submit(-1, "market", None, 1.0, None, None, "kill_switch").created_bar = t
+                        leg.submit(
+                            -1, "market", None, 1.0, None, None, "kill_switch"
+                        ).created_bar = t
         if not killed:
             if listener is not None and callable(listener):
                 _deliver(run, ctx, t, listener)
@@ -351,9 +355,7 @@ def _deliver(
     for k, leg in enumerate(run.legs):
         queue = leg.new_fills
         if queue:
-            fills += [
-                replace(f, bar=int(run.where[k][f.bar]), series=leg.label) for f in queue
-            ]
+            fills += [replace(f, bar=int(run.where[k][f.bar]), series=leg.label) for f in queue]
             queue.clear()
     if not fills:
         return
@@ -448,7 +450,7 @@ def _trades(run: _MultiRun) -> tuple[pl.DataFrame, FloatArray, FloatArray, Any]:
                 )
             )
     rows.sort(key=lambda r: (r[0], r[1]))
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(15)]
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in range(15)]
     trades = frame(
         {
             "trade_id": list(range(len(rows))),
@@ -476,9 +478,7 @@ def _trades(run: _MultiRun) -> tuple[pl.DataFrame, FloatArray, FloatArray, Any]:
 
 
 def _tables(run: _MultiRun) -> tuple[pl.DataFrame, pl.DataFrame]:
-    orders = sorted(
-        ((o, leg) for leg in run.legs for o in leg.orders), key=lambda x: x[0].order_id
-    )
+    orders = sorted(((o, leg) for leg in run.legs for o in leg.orders), key=lambda x: x[0].order_id)
     order_table = frame(
         {
             "order_id": [o.order_id for o, _ in orders],

@@ -106,7 +106,9 @@ def _run_several(valid: ValidRequest, arrays: Mapping[SeriesKey, BarArrays]) -> 
     legs = [SeriesLeg(readonly(arrays[k]), valid.execution_for(k)) for k in valid.keys]
     strategy = valid.strategy.events(valid.params)
     result = run_multi_events(legs, strategy, risk=valid.request.risk)
-    bench = [SeriesLeg(leg.bars, msgspec.structs.replace(leg.execution, sizing=Sizing())) for leg in legs]
+    bench = [
+        SeriesLeg(leg.bars, msgspec.structs.replace(leg.execution, sizing=Sizing())) for leg in legs
+    ]
     benchmark = run_multi_events(bench, HoldEqually()).metrics
     return replace(result, benchmark=benchmark)
 

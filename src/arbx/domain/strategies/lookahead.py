@@ -150,10 +150,15 @@ def several_synthetic(n: int, seed: int, count: int) -> list[BarArrays]:
         gap = np.exp(np.cumsum(rng.normal(0.0, 0.002, n)))
         keep = np.ones(n, dtype=bool)
         keep[rng.choice(np.arange(1, n - 1), size=max(1, n // 20), replace=False)] = False
-        cols = [a * gap for a in (first.open, first.high, first.low, first.close)]
+        o, h, lo, c = (
+            a[keep] * gap[keep] for a in (first.open, first.high, first.low, first.close)
+        )
         b = BarArrays(
             first.ts[keep],
-            *(c[keep] for c in cols),
+            o,
+            h,
+            lo,
+            c,
             rng.gamma(2.0, 5.0, n)[keep],
             first.bar_ms,
             f"synthetic{k}",
