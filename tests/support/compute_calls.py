@@ -33,3 +33,9 @@ def die() -> None:
 def total(shared: Shared[list[int]], times: int = 1) -> tuple[int, int]:
     """The sum of a shared list and this worker's process id."""
     return sum(shared.get()) * times, os.getpid()
+
+
+def forever() -> None:
+    """A call that never returns (a plugin stuck in a loop)."""
+    while True:
+        pass
