@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import functools
 import logging
 import multiprocessing
 import threading
@@ -172,7 +173,7 @@ class LocalProcessExecutor(Executor):
             except RuntimeError as exc:  # shut down meanwhile
                 self._settle(slot, job, None, ComputeUnavailable(str(exc)))
                 continue
-            inner.add_done_callback(lambda done, s=slot, j=job: self._finished(s, j, done))
+            inner.add_done_callback(functools.partial(self._finished, slot, job))
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(

@@ -39,9 +39,15 @@ _LIMIT: list[float | None] = [None]  # seconds a plugin's run may take (None: no
 
 def set_time_limit(seconds: float | None) -> None:
     """How long one run of plugin code may take before it is stopped (None or 0: no limit).
-    Checked between calls into the plugin (every bar for per-bar and event plugins), so a
-    single call that never returns is not interrupted."""
+    Checked here between calls into the plugin (every bar for per-bar and event plugins);
+    a single call that never returns is stopped by whoever waits for the worker process
+    computing it (``app.background_backtests``), which ends that process."""
     _LIMIT[0] = seconds or None
+
+
+def time_limit() -> float | None:
+    """The time limit set by ``set_time_limit`` (None: no limit)."""
+    return _LIMIT[0]
 
 
 class _Clock:
