@@ -39,3 +39,15 @@ def forever() -> None:
     """A call that never returns (a plugin stuck in a loop)."""
     while True:
         pass
+
+
+def spin(_: object) -> None:
+    """A backtest compute that never returns (a plugin stuck in one call)."""
+    while True:
+        pass
+
+
+def slow_result(value: object) -> object:
+    """A compute that takes a while, then returns ``value``."""
+    time.sleep(0.6)
+    return value

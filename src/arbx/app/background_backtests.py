@@ -275,9 +275,9 @@ class BackgroundBacktests:
                 run = flying.get(target.removeprefix("backtest:"))
                 if run is None or run.stop_as is not None:
                     continue
-                scope = entry.event.detail or ""
+                scope, _, by = (entry.event.detail or "").partition("; by ")
                 if scope == "any" or scope == f"owner={run.owner}" or run.owner is None:
-                    self._stop(run, CANCELLED, f"cancelled by {entry.event.actor}")
+                    self._stop(run, CANCELLED, f"cancelled by {by or entry.event.actor}")
 
     def in_flight(self, actor: Principal) -> list[BackgroundRun]:
         """The runs still computing that ``actor`` may read."""
@@ -413,7 +413,8 @@ class CancelBacktest:
         else:
             raise Conflict(f"backtest run {run_id} is {failure.status} already; nothing to cancel")
         scope = "any" if actor.has(Permission.RESULTS_READ_ANY) else f"owner={actor.user_id}"
+        detail = f"{scope}; by {actor.username or actor.actor}"[:200]
         await self._audit.record(
-            actor.actor, CANCEL_ACTION, AuditOutcome.SUCCESS, target=target, detail=scope
+            actor.actor, CANCEL_ACTION, AuditOutcome.SUCCESS, target=target, detail=detail
         )
         return None

@@ -196,9 +196,7 @@ class LocalProcessExecutor(Executor):
         if not self._closed:
             self._dispatch()
 
-    def _settle(
-        self, slot: _Slot, job: _Job, value: Any, exc: BaseException | None
-    ) -> None:
+    def _settle(self, slot: _Slot, job: _Job, value: Any, exc: BaseException | None) -> None:
         with self._lock:
             if slot.job is job:
                 slot.job = None
