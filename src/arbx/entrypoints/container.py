@@ -598,6 +598,7 @@ class Container(containers.DeclarativeContainer):
         exchanges=exchange_clients,
         notifications=notifications,
         clock=clock,
+        audit=audit_log,  # catalog rollbacks feed strategy_rolled_back
     )
     manage_alert_rules = providers.Factory(
         ManageAlertRules,
