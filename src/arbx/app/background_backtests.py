@@ -49,6 +49,7 @@ CANCELLED: Final = "cancelled"
 CANCEL_ACTION: Final = "backtests.cancel"
 STOP_GRACE_S: Final = 2.0  # past a plugin's time limit before its worker is ended
 POLL_S: Final = 1.0  # how often cancels asked from other processes are read
+MAX_RUN_ID: Final = 128
 SETTLE_S: Final = 10.0  # a cancel waits this long for the run to be recorded as cancelled
 KEEP_FINISHED: Final = 200  # finished background runs remembered in memory
 INTERRUPTED: Final = "interrupted: arbx stopped while the run was computing; run it again"
@@ -389,6 +390,8 @@ class CancelBacktest:
 
     async def execute(self, run_id: str, *, actor: Principal) -> BackgroundRun | None:
         require(actor, Permission.BACKTESTS_RUN)
+        if not 0 < len(run_id) <= MAX_RUN_ID:  # never an id: nothing to ask anybody
+            raise NotFound(f"backtest run {run_id[:40]!r} does not exist")
         target = f"backtest:{run_id}"
         background = self._background
         local = None if background is None else background.get(run_id)

@@ -153,3 +153,23 @@ async def test_on_threads_a_cancelled_run_ends_at_once_and_its_result_is_dropped
         assert (await world.runs.failure(run.id)).status == "cancelled"
     finally:
         await world.background.close()
+
+
+def test_a_cancelled_run_is_not_a_failure_for_the_alerts() -> None:
+    from arbx.adapters.telemetry.noop import NoTelemetry
+    from arbx.app.observations import Observations
+    from arbx.ports.run_store import RunFailure
+
+    obs = Observations(NoTelemetry(), StillClock())
+    base = RunFailure(id="r1", created_at=StillClock().now(), strategy="s", bars=1, error="boom")
+    obs.backtest_failed((base,), {}, None)
+    cancelled = RunFailure(
+        id="r2",
+        created_at=StillClock().now(),
+        strategy="s",
+        bars=1,
+        error="cancelled by ana",
+        status="cancelled",
+    )
+    obs.backtest_failed((cancelled,), {}, None)
+    assert [e.detail for e in obs.events_after(0)] == ["run r1: boom"]
