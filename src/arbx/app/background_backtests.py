@@ -295,8 +295,9 @@ class BackgroundBacktests:
         return run if run is not None and run.state != DONE else None
 
     async def close(self) -> None:
-        """Stop: runs in flight are recorded as interrupted; the executor stops after the
-        calls its workers are computing (queued ones are dropped)."""
+        """Stop: runs in flight are recorded as interrupted and their calls stopped where the
+        executor can (``terminate``: a worker stuck in a plugin call does not hold up the
+        shutdown); the executor stops after the calls it could not stop."""
         flying = [r for r in self._runs.values() if r.task is not None and not r.task.done()]
         for run in flying:
             assert run.task is not None
@@ -308,7 +309,7 @@ class BackgroundBacktests:
         for run in flying:  # a task cancelled before it started never saw the cancellation
             if not run.done:
                 if run.submission is not None:
-                    run.submission.cancel()
+                    run.submission.terminate()
                 run.error = INTERRUPTED
                 await self._fail(run)
         await self._executor.shutdown()
@@ -330,7 +331,7 @@ class BackgroundBacktests:
             if run.stop_as is not None and not (task is not None and task.cancelling()):
                 await self._end_stopped(run)  # dropped before it started
                 return
-            run.submission.cancel()
+            run.submission.terminate()  # recorded as interrupted: its result is not wanted
             run.error = INTERRUPTED
             await self._fail(run)
             raise

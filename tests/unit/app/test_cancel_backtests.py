@@ -173,3 +173,12 @@ def test_a_cancelled_run_is_not_a_failure_for_the_alerts() -> None:
     )
     obs.backtest_failed((cancelled,), {}, None)
     assert [e.detail for e in obs.events_after(0)] == ["run r1: boom"]
+
+
+async def test_shutting_down_does_not_wait_for_a_run_stuck_in_one_call() -> None:
+    world = await _world(LocalProcessExecutor(workers=1))
+    run = world.run(spin)
+    await _until(lambda: run.status == "running")
+    await asyncio.wait_for(world.background.close(), 30)
+    failure = await world.runs.failure(run.id)
+    assert (failure.status, failure.error.split(":")[0]) == ("failed", "interrupted")
