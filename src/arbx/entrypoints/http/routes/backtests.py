@@ -7,7 +7,9 @@ one answers 202 with its id and is computed in a worker process (``app.backgroun
 so the API stays responsive, then stored. ``GET /api/v1/backtests/{id}`` shows such a run as
 pending, running, done or failed. Runs in flight live in this process; a failed one is
 recorded by the run store, so it reads as failed after a restart and on every server of the
-profile. A run stopped by a shutdown is recorded as failed (interrupted). The use cases
+profile. A run stopped by a shutdown is recorded as failed (interrupted). Its owner (or a
+holder of ``results:read_any``) cancels a background run with ``POST .../{id}/cancel`` or a
+DELETE while it computes: its worker process is ended and it is recorded as cancelled. The use cases
 (``app.run_backtest``) authorize every read, list and delete; these handlers parse and shape.
 
 Ownership: a run belongs to the user who started it (an API key acts for its owner) and may
@@ -233,7 +235,8 @@ async def list_backtests(
 
 @get(
     "/api/v1/backtests/{run_id:str}",
-    summary="One run: status (pending, running, done, failed) and, when done, its metrics",
+    summary="One run: status (pending, running, done, failed, cancelled) and, when done, its"
+    " metrics",
     tags=["backtests"],
     guards=[requires(Permission.RESULTS_READ)],
 )
