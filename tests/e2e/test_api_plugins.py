@@ -194,6 +194,9 @@ def test_a_run_stuck_in_one_plugin_call_is_cancelled_and_recorded_as_cancelled(
         assert shown["error"].startswith("cancelled by ")
         again = client.post(f"/api/v1/backtests/{run_id}/cancel")
         assert again.status_code == 409, again.text
+        report = client.get(f"/api/v1/backtests/{run_id}/report")
+        assert report.status_code == 409
+        assert report.json()["errors"] == [{"run_status": "cancelled"}]
         # DELETE on a run still computing cancels it too; the worker was replaced
         second = client.post("/api/v1/backtests", json={"strategy": "Stuck", **TWO_DAYS})
         second_id = second.json()["id"]
