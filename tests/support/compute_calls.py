@@ -33,3 +33,21 @@ def die() -> None:
 def total(shared: Shared[list[int]], times: int = 1) -> tuple[int, int]:
     """The sum of a shared list and this worker's process id."""
     return sum(shared.get()) * times, os.getpid()
+
+
+def forever() -> None:
+    """A call that never returns (a plugin stuck in a loop)."""
+    while True:
+        pass
+
+
+def spin(_: object) -> None:
+    """A backtest compute that never returns (a plugin stuck in one call)."""
+    while True:
+        pass
+
+
+def slow_result(value: object) -> object:
+    """A compute that takes a while, then returns ``value``."""
+    time.sleep(0.6)
+    return value

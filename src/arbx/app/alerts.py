@@ -31,10 +31,12 @@ from arbx.domain.alerts import (
     Severity,
     TransitionState,
 )
+from arbx.domain.auth import AuditOutcome, AuditQuery
 from arbx.domain.errors import ArbxError, InvalidInput
 from arbx.domain.market import Exchange
 from arbx.ports.alert_channel import AlertChannel
 from arbx.ports.alert_store import AlertStore
+from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.exchange import BreakerState, ExchangeClient
@@ -42,6 +44,7 @@ from arbx.ports.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 MAX_HISTORY = 1000
+ROLLBACK_ACTIONS = frozenset({"strategies.rollback", "strategies.auto_rollback"})
 
 
 class ChannelStatus(msgspec.Struct, frozen=True):
@@ -215,7 +218,10 @@ class EvaluateAlerts:
         exchanges: Mapping[Exchange, ExchangeClient],
         notifications: Notifications,
         clock: Clock,
+        audit: AuditLog | None = None,
     ) -> None:
+        """``audit``: where strategy rollbacks are read (``strategy_rolled_back``), made by
+        any process of the profile: the API, a scheduled ``evaluate`` job, the CLI."""
         self._store = store
         self._observations = observations
         self._bars = bars
@@ -226,6 +232,9 @@ class EvaluateAlerts:
         self._restored = False
         self._seq = observations.last_seq
         self._lock = asyncio.Lock()
+        self._audit = audit
+        self._audit_since = clock.now()  # rollbacks before this evaluator are not new
+        self._audit_seq: int | None = None
 
     async def execute(self) -> list[AlertTransition]:
         async with self._lock:
@@ -235,6 +244,7 @@ class EvaluateAlerts:
             now = self._clock.now()
             events = self._observations.events_after(self._seq)
             self._seq = events[-1].seq if events else self._seq
+            events = [*events, *await self._rollbacks()]
             rules = await self._store.list_rules()
             live = {rule.id for rule in rules if rule.enabled}
             out: list[AlertTransition] = []
@@ -262,6 +272,46 @@ class EvaluateAlerts:
                 await self._store.record(ended)
                 out.append(ended)
             return out
+
+    async def _rollbacks(self) -> list[Event]:
+        """Catalog rollbacks recorded in the audit log since the last pass, as events of
+        kind ``strategy_rolled_back`` (subject: the strategy's name): a manual rollback
+        (``strategies.rollback``) and an automatic one (``strategies.auto_rollback``)."""
+        if self._audit is None:
+            return []
+        query = AuditQuery(
+            action="strategies", outcome=AuditOutcome.SUCCESS, since=self._audit_since, limit=1000
+        )
+        try:
+            entries = await self._audit.query(query)
+        except ArbxError as exc:  # the log is down: read them on a later pass
+            log.warning("strategy rollbacks could not be read: %s", exc.message)
+            return []
+        fresh = [e for e in entries if self._audit_seq is None or e.seq > self._audit_seq]
+        if entries:
+            self._audit_seq = max(entries[0].seq, self._audit_seq or 0)
+        found = []
+        for entry in sorted(fresh, key=lambda e: e.seq):
+            event = entry.event
+            if event.action not in ROLLBACK_ACTIONS:
+                continue
+            name = (event.target or "").removeprefix("strategy:")
+            how = (
+                "rolled back"
+                if event.action == "strategies.rollback"
+                else "rolled back automatically"
+            )
+            found.append(
+                Event(
+                    entry.seq,
+                    RuleKind.STRATEGY_ROLLED_BACK.value,
+                    name,
+                    event.at,
+                    1.0,
+                    f"{name} {how} by {event.actor}: {event.detail or ''}"[:500],
+                )
+            )
+        return found
 
     async def _violating(
         self, rule: AlertRule, now: datetime, events: Sequence[Event]

@@ -194,6 +194,8 @@ class Observations:
 
     def backtest_failed(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
         failure = args[0]
+        if getattr(failure, "status", "failed") == "cancelled":  # a user's choice, not a failure
+            return
         strategy = str(getattr(failure, "strategy", "?"))
         self._backtest_failures.add(1, {"strategy": strategy})
         detail = f"run {getattr(failure, 'id', '?')}: {getattr(failure, 'error', '')}"

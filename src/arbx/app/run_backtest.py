@@ -59,7 +59,7 @@ from arbx.domain.backtest.runner import run as run_engine
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality.gaps import missing_runs
-from arbx.domain.strategies.plugin import StrategyFailed
+from arbx.domain.strategies.plugin import StrategyFailed, time_limit
 from arbx.domain.suggestions import unknown
 from arbx.ports.bar_store import BarStore, SeriesInfo
 from arbx.ports.clock import Clock
@@ -331,7 +331,7 @@ class RunBacktest:
                 changes["arbitrage"] = msgspec.structs.replace(
                     request.arbitrage, common_currency=valid.common_currency()
                 )
-        else:
+        elif not valid.several_series:  # several series: each venue's own rules
             execution = valid.execution()
             if request.lot_size is None:
                 changes["lot_size"] = execution.lot_size
@@ -360,11 +360,29 @@ class RunBacktest:
         changes = data_changes(stored.meta.series, prepared.series_used())
         return replace(prepared, rerun_of=stored.id, data_changed=changes), stored
 
+    def _plugin_limit(self, prepared: PreparedBacktest) -> float | None:
+        """The time limit of a plugin run (None: a built-in, or no limit)."""
+        return time_limit() if prepared.valid.strategy.is_plugin else None
+
     async def _inline(
-        self, prepared: PreparedBacktest, actor: Principal, shared: bool
+        self,
+        prepared: PreparedBacktest,
+        actor: Principal,
+        shared: bool,
+        *,
+        on_workers: bool = False,
     ) -> BacktestRun:
+        """Compute and store while the caller waits: in a thread, or (``on_workers``, a
+        plugin run with a time limit) on the background executor, whose worker is ended
+        when one plugin call outlives the limit (a thread cannot be stopped)."""
+        limit = self._plugin_limit(prepared) if on_workers else None
         try:
-            result = await asyncio.to_thread(compute, prepared)
+            if limit is not None and self._background is not None:
+                result = await self._background.compute_now(
+                    compute, prepared, strategy=prepared.request.strategy, time_limit_s=limit
+                )
+            else:
+                result = await asyncio.to_thread(compute, prepared)
         except StrategyFailed as exc:  # the strategy's own code: a failed run, recorded
             run_id = self._new_id()
             await self._runs.record_failure(
@@ -386,7 +404,7 @@ class RunBacktest:
     ) -> BacktestRun | BackgroundRun:
         limit = self._inline_max_bars
         if self._background is None or limit is None or prepared.bar_count < limit:
-            return await self._inline(prepared, actor, shared)
+            return await self._inline(prepared, actor, shared, on_workers=True)
         run = BackgroundRun(
             id=self._new_id(),
             created_at=self._clock.now(),
@@ -395,6 +413,7 @@ class RunBacktest:
             owner=_owner(actor),
             shared=shared,
             data_changed=prepared.data_changed,
+            time_limit_s=self._plugin_limit(prepared),
         )
 
         async def finish(result: BacktestResult) -> BacktestRun:
@@ -476,6 +495,11 @@ class BacktestRuns:
     async def table(self, run_id: str, name: TableName, *, actor: Principal) -> pl.DataFrame:
         await self.meta(run_id, actor=actor)
         return await self._runs.table(run_id, name)
+
+    async def computing(self, run_id: str) -> bool:
+        """True while run ``run_id`` computes in this process (a DELETE then cancels it)."""
+        flying = None if self._background is None else self._background.running(run_id)
+        return flying is not None and not flying.done
 
     async def delete(self, run_id: str, *, actor: Principal) -> None:
         require(actor, Permission.BACKTESTS_RUN)

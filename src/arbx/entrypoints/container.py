@@ -26,7 +26,7 @@ from arbx.app.authorize import (
     PrincipalCache,
     QueryAuditLog,
 )
-from arbx.app.background_backtests import BackgroundBacktests
+from arbx.app.background_backtests import BackgroundBacktests, CancelBacktest
 from arbx.app.backup import CreateBackup, RestoreBackup, VerifyBackup
 from arbx.app.compare_runs import CompareRuns
 from arbx.app.detect_gaps import DetectGaps, ListGaps
@@ -417,7 +417,11 @@ class Container(containers.DeclarativeContainer):
     # background runs of this process; closed (runs in flight recorded as interrupted) by the
     # HTTP app's lifespan before the stores close
     background_backtests = providers.Singleton(
-        BackgroundBacktests, runs=run_store, executor=compute_executor, clock=clock
+        BackgroundBacktests,
+        runs=run_store,
+        executor=compute_executor,
+        clock=clock,
+        audit=audit_log,  # cancels asked from another process (`arbx backtest cancel ID`)
     )
     run_backtest = providers.Factory(
         RunBacktest,
@@ -489,6 +493,9 @@ class Container(containers.DeclarativeContainer):
     )
     # the audit trail (defined here: the catalog and the auth use cases below use it)
     audit_trail = providers.Singleton(AuditTrail, audit=audit_log, clock=clock)
+    cancel_backtest = providers.Factory(
+        CancelBacktest, runs=run_store, audit=audit_trail, background=background_backtests
+    )
     # --- the strategy catalog: versioned definitions, deployment, re-evaluation ---
     strategy_catalog = providers.Factory(
         StrategyCatalog,
@@ -597,6 +604,7 @@ class Container(containers.DeclarativeContainer):
         exchanges=exchange_clients,
         notifications=notifications,
         clock=clock,
+        audit=audit_log,  # catalog rollbacks feed strategy_rolled_back
     )
     manage_alert_rules = providers.Factory(
         ManageAlertRules,

@@ -30,6 +30,12 @@ class WorkerLost(ComputeUnavailable):
     title = "worker lost"
 
 
+class CallStopped(ComputeUnavailable):
+    """The call was stopped while it ran (``Submission.terminate``): it has no result."""
+
+    title = "call stopped"
+
+
 class Submission(Protocol[T_co]):
     """One call handed to an executor."""
 
@@ -45,6 +51,15 @@ class Submission(Protocol[T_co]):
     def cancel(self) -> bool:
         """Stop it if it has not started: True when it will never run (or was cancelled
         already), False when it is running or finished (it then runs to its end)."""
+
+    def terminate(self) -> bool:
+        """Stop it even while it runs, where the executor can: the local process executor
+        ends the worker process computing it (a call stuck for good too) and starts a fresh
+        worker for the calls that follow; ``result`` then raises ``CallStopped``. True when
+        it will never deliver a result. Executors that cannot stop a running call (threads
+        of this process, Dask) only drop a call not yet started, as ``cancel`` (the default
+        here): False for a running call, which runs to its end."""
+        return self.cancel()
 
     @abstractmethod
     async def result(self) -> T_co:

@@ -91,6 +91,7 @@ class Order:
     filled: float = 0.0
     status: str = "open"
     reason: str = "strategy"
+    series: str = ""  # the series it trades (several-series runs: "venue:BASE/QUOTE")
 
 
 class Context:
@@ -165,6 +166,7 @@ class Fill:
     price: float
     fee: float
     liquidity: str
+    series: str = ""  # the series it traded (several-series runs: "venue:BASE/QUOTE")
 
 
 class EventStrategy(Protocol):

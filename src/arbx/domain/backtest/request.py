@@ -122,8 +122,17 @@ class ValidRequest(msgspec.Struct, frozen=True):
 
     def execution(self) -> Execution:
         """Single-market settings: the request's, else the venue's fees and order rules."""
+        return self.execution_for(self.keys[0])
+
+    @property
+    def several_series(self) -> bool:
+        """An event strategy over several series (``backtest.multi_events``)."""
+        return self.engine == "event" and len(self.keys) > 1
+
+    def execution_for(self, key: SeriesKey) -> Execution:
+        """The settings one traded series fills with: the request's, else its venue's fees
+        and order rules."""
         r = self.request
-        key = self.keys[0]
         rules = venue_rules(key.exchange.id)
         return Execution(
             capital=r.capital,
@@ -214,6 +223,8 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
                 field="engine",
             )
         engine = "event"
+        if len(keys) > 1:
+            _check_several_series(keys, request)
     elif request.engine == "vectorized" and (request.risk.active or strategy.target is None):
         raise InvalidInput(
             "the vectorized engine has no stops, limits or kill switch; use engine=event (or auto)",
@@ -226,8 +237,28 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
     valid = ValidRequest(request, strategy, params, keys, conversions, span, engine)
     if engine != "arbitrage":
         _refuse_unused_single_market(request)
-        valid.execution()  # validates lot_size, min_notional, risk_free_rate
+        for key in keys:
+            valid.execution_for(key)  # validates lot_size, min_notional, risk_free_rate
     return valid
+
+
+def _check_several_series(keys: list[SeriesKey], request: BacktestRequest) -> None:
+    """An event strategy over several series keeps one cash balance: every series is
+    quoted in one currency; one ``lot_size`` (base units) fits only series of one base."""
+    quotes = sorted({str(k.symbol.quote) for k in keys})
+    if len(quotes) > 1:
+        raise InvalidInput(
+            "an event strategy over several series keeps one cash balance, so every series"
+            f" must be quoted in one currency; got {', '.join(quotes)}",
+            field="series",
+        )
+    bases = {str(k.symbol.base) for k in keys}
+    if request.lot_size is not None and len(bases) > 1:
+        raise InvalidInput(
+            "lot_size is in base units and these series trade different bases"
+            f" ({', '.join(sorted(bases))}); leave it out to use each venue's lot size",
+            field="lot_size",
+        )
 
 
 def _arbitrage_config(r: BacktestRequest) -> ArbitrageConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+import msgspec
 import numpy as np
 import polars as pl
 
@@ -18,8 +19,10 @@ from arbx.domain.backtest.costs import fees_for
 from arbx.domain.backtest.events import run_events
 from arbx.domain.backtest.execution import BarArrays, Execution, assemble
 from arbx.domain.backtest.metrics import Metrics
+from arbx.domain.backtest.multi_events import HoldEqually, SeriesLeg, run_multi_events
 from arbx.domain.backtest.request import ValidRequest
 from arbx.domain.backtest.result import BacktestResult
+from arbx.domain.backtest.sizing import Sizing
 from arbx.domain.backtest.vectorized import run_vectorized, simulate
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey
@@ -63,6 +66,8 @@ def run(valid: ValidRequest, bars: Mapping[SeriesKey, pl.DataFrame]) -> Backtest
         return _run_arbitrage(valid, arrays)
     main = arrays[valid.keys[0]]
     execution = valid.execution()
+    if valid.strategy.events is not None and valid.strategy.max_series > 1:
+        return _run_several(valid, arrays)
     if valid.strategy.events is not None:  # an event plugin: bars up to t, read-only
         strategy = valid.strategy.events(valid.params)
         result = run_events(readonly(main), execution, strategy=strategy, risk=valid.request.risk)
@@ -92,6 +97,20 @@ def buy_and_hold(bars: BarArrays, execution: Execution) -> Metrics:
     return assemble(
         "vectorized", bars, bench, book.equity, book.cash, book.position, book.trades
     ).metrics
+
+
+def _run_several(valid: ValidRequest, arrays: Mapping[SeriesKey, BarArrays]) -> BacktestResult:
+    """An event strategy over several series (read-only bars, each venue's execution); its
+    benchmark holds every series in equal parts from its first bar."""
+    assert valid.strategy.events is not None
+    legs = [SeriesLeg(readonly(arrays[k]), valid.execution_for(k)) for k in valid.keys]
+    strategy = valid.strategy.events(valid.params)
+    result = run_multi_events(legs, strategy, risk=valid.request.risk)
+    bench = [
+        SeriesLeg(leg.bars, msgspec.structs.replace(leg.execution, sizing=Sizing())) for leg in legs
+    ]
+    benchmark = run_multi_events(bench, HoldEqually()).metrics
+    return replace(result, benchmark=benchmark)
 
 
 def _run_arbitrage(valid: ValidRequest, arrays: Mapping[SeriesKey, BarArrays]) -> BacktestResult:

@@ -50,7 +50,7 @@ examples:
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "backtest",
-        help="backtests: run, list, show, export, rerun, delete; strategy types",
+        help="backtests: run, list, show, export, rerun, delete, cancel; strategy types",
         description="Backtests on stored bars (load some with 'arbx data load-samples').",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -173,6 +173,20 @@ def register(groups: Any) -> None:
     p = commands.add_parser("delete", help="delete a stored run and its tables")
     p.add_argument("id", help="run id")
     p.set_defaults(run=run_delete)
+
+    p = commands.add_parser(
+        "cancel",
+        help="cancel a background run a server computes (its worker process is ended; the"
+        " run is recorded as cancelled)",
+    )
+    p.add_argument("id", help="run id")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the run to be recorded as cancelled (default 10)",
+    )
+    p.set_defaults(run=run_cancel)
 
     from arbx.entrypoints.cli.compare import register_compare
 
@@ -488,6 +502,36 @@ async def run_delete(args: argparse.Namespace, container: Container) -> int:
     await queries.delete(args.id, actor=CLI_OPERATOR)
     print(f"deleted backtest {args.id}")
     return 0
+
+
+async def run_cancel(args: argparse.Namespace, container: Container) -> int:
+    """Ask the process computing the run (a server of this profile) to stop it, then wait
+    until it is recorded as cancelled."""
+    from arbx.app.background_backtests import CancelBacktest
+    from arbx.domain.errors import NotFound
+
+    uc: CancelBacktest = await resolve(container.cancel_backtest)
+    await uc.execute(args.id, actor=CLI_OPERATOR)
+    queries: BacktestRuns = await resolve(container.backtest_runs)
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while True:
+        try:
+            status = await queries.status(args.id, actor=CLI_OPERATOR)
+        except NotFound:
+            status = None
+        state = getattr(status, "status", None)
+        if state == "cancelled":
+            print(f"cancelled backtest {args.id}")
+            return 0
+        if state in ("failed", "done") or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+    said = "no process of this profile stopped it" if state is None else f"it is {state}"
+    print(
+        f"asked to cancel backtest {args.id}, but {said} within {args.wait:g} s: is it"
+        " computing on a server of this profile (arbx serve) with this run id?"
+    )
+    return 1
 
 
 async def run_strategies(args: argparse.Namespace, container: Container) -> int:

@@ -29,7 +29,7 @@ GROUPS: tuple[Commands, ...] = (
     Commands(
         f"{CLI}.backtest",
         "register",
-        {"backtest": "backtests: run, list, show, export, rerun, delete; strategy types"},
+        {"backtest": "backtests: run, list, show, export, rerun, delete, cancel; strategy types"},
     ),
     Commands(
         f"{CLI}.backup",

@@ -83,6 +83,7 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "cancel_backtest",
     "check_health",
     "optimize_studies",
     "walk_forward",
