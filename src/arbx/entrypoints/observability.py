@@ -8,6 +8,7 @@ circuit breakers and the PostgreSQL pool when metrics are collected.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +17,7 @@ from arbx.app.health import ComponentProbe
 from arbx.app.instrumented import traced
 from arbx.app.observations import Observations
 from arbx.app.readiness import Check
+from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Exchange
 from arbx.ports.alert_channel import AlertChannel
 from arbx.ports.exchange import BreakerState, ExchangeClient
@@ -200,9 +202,22 @@ def alert_channels(settings: AlertsSettings, session: aiohttp.ClientSession) -> 
                     sender=channel.sender,
                     to=channel.to,
                     timeout_s=channel.timeout_s,
+                    tls_context=_trusting(channel.ca_file),
                 )
             )
     return channels
+
+
+def _trusting(ca_file: str) -> ssl.SSLContext | None:
+    """A TLS context trusting ``ca_file`` (PEM); None: the system store."""
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(
+            f"alert channel ca_file {ca_file} cannot be read as PEM certificates: {exc}"
+        ) from exc
 
 
 def channel_names(settings: AlertsSettings) -> frozenset[str]:

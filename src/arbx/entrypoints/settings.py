@@ -462,7 +462,9 @@ _CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 class AlertChannelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One ``[alerts.channels.<name>]``: ``kind = "webhook"`` (``url``, optional ``secret``
     for the HMAC signature, ``format`` json or slack) or ``kind = "email"`` (``host``,
-    ``port``, ``starttls``, optional ``username``/``password``, ``sender``, ``to``)."""
+    ``port``, ``starttls``, optional ``username``/``password``, ``sender``, ``to``, and
+    ``ca_file``: a PEM bundle trusted for STARTTLS instead of the system store, e.g. a
+    company CA)."""
 
     kind: Literal["webhook", "email"]
     url: str = ""
@@ -476,6 +478,7 @@ class AlertChannelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     sender: str = ""
     to: list[str] = msgspec.field(default_factory=list)
     timeout_s: float = 10.0
+    ca_file: str = ""
 
     def __post_init__(self) -> None:
         if self.kind == "webhook" and not self.url.startswith(("http://", "https://")):
