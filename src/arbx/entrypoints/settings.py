@@ -63,6 +63,23 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError("ready_timeout_s must be > 0 seconds")
 
 
+class S3Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[storage.s3]: how arbx reaches S3-compatible object storage (bars_url, backups and
+    exports at s3:// URLs). Each empty value falls back to its AWS_* variable
+    (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); keep the secret
+    in the environment (ARBX_STORAGE__S3__SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY) rather
+    than in a file. ``allow_http``: plain http endpoints (a local MinIO)."""
+
+    endpoint: str = ""
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    allow_http: bool = False
+
+    def __repr__(self) -> str:
+        return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, secrets=***)"
+
+
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # where the local profile keeps Parquet bars and the SQLite file (relative to the working
     # dir); the server profile keeps its generated secrets file here
@@ -73,6 +90,7 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # <data_dir>/bars; credentials, region and endpoint from the usual AWS_* variables
     # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP)
     bars_url: str = ""
+    s3: S3Settings = msgspec.field(default_factory=S3Settings)
 
     def __post_init__(self) -> None:
         if self.bars_cache_bytes < 0:

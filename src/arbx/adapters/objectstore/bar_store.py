@@ -28,6 +28,7 @@ import obstore
 import polars as pl
 from obstore import exceptions as obx
 
+from arbx.adapters.objectstore.connect import S3Options, s3_store, split_url, translate
 from arbx.domain.errors import Conflict, StorageError, StorageUnavailable
 from arbx.domain.market import SeriesKey, TimeSpan, coerce_bars, empty_bars, from_ms
 from arbx.domain.market.series_ops import covered_spans, prepare_write, slice_span, upsert_bars
@@ -50,17 +51,8 @@ class Manifest(msgspec.Struct, frozen=True):
 _MANIFEST = msgspec.json.Decoder(Manifest)
 
 
-def _translate(exc: Exception, what: str) -> Exception:
-    if isinstance(exc, (obx.PermissionDeniedError, obx.UnauthenticatedError)):
-        return StorageUnavailable(f"object storage refused the credentials to {what}: {exc}")
-    if isinstance(exc, obx.BaseError | OSError):
-        text = str(exc).splitlines()[0][:300]
-        if "404" in text:
-            return StorageUnavailable(
-                f"cannot {what}: the bucket does not exist or is not reachable ({text})"
-            )
-        return StorageUnavailable(f"cannot {what} in object storage: {text}")
-    return exc
+def _translate(exc: Exception, what: str, store: Any = None) -> Exception:
+    return translate(exc, what, store)
 
 
 class ObjectStoreBarStore(BarStore):
@@ -70,13 +62,11 @@ class ObjectStoreBarStore(BarStore):
         self._locks: dict[SeriesKey, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     @classmethod
-    def from_url(cls, url: str) -> ObjectStoreBarStore:
-        """The store at ``s3://bucket/prefix``; credentials, region and endpoint come from the
-        AWS_* environment variables (obstore reads them)."""
-        from obstore.store import S3Store
-
-        bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        return cls(S3Store.from_url(f"s3://{bucket}"), prefix)
+    def from_url(cls, url: str, options: S3Options | None = None) -> ObjectStoreBarStore:
+        """The store at ``s3://bucket/prefix``; credentials, region and endpoint from
+        ``options``, else from the AWS_* environment variables (obstore reads them)."""
+        bucket, prefix = split_url(url)
+        return cls(s3_store(bucket, options), prefix)
 
     # -- paths and objects ----------------------------------------------------------------
 
@@ -100,7 +90,7 @@ class ObjectStoreBarStore(BarStore):
                 f"cannot write {path}: the bucket does not exist or is not reachable"
             ) from exc
         except Exception as exc:
-            raise _translate(exc, f"write {path}") from exc
+            raise _translate(exc, f"write {path}", self._store) from exc
 
     async def _get(self, path: str) -> tuple[bytes, str | None] | None:
         try:
@@ -111,7 +101,7 @@ class ObjectStoreBarStore(BarStore):
         except obx.NotFoundError:
             return None
         except Exception as exc:
-            raise _translate(exc, f"read {path}") from exc
+            raise _translate(exc, f"read {path}", self._store) from exc
         return data, result.meta.get("e_tag")
 
     async def _manifest(self, key: SeriesKey) -> tuple[Manifest, str | None]:
@@ -212,7 +202,7 @@ class ObjectStoreBarStore(BarStore):
             async for batch in obstore.list(self._store, prefix=f"{self._prefix}ohlcv"):
                 paths.extend(o["path"] for o in batch if o["path"].endswith(f"/{MANIFEST}"))
         except Exception as exc:
-            raise _translate(exc, "list the stored series") from exc
+            raise _translate(exc, "list the stored series", self._store) from exc
         return paths
 
     async def list_series(self) -> list[SeriesInfo]:
@@ -262,4 +252,4 @@ class ObjectStoreBarStore(BarStore):
             async for _ in obstore.list(self._store, prefix=f"{self._prefix}ohlcv", chunk_size=1):
                 break
         except Exception as exc:
-            raise _translate(exc, "reach the bucket") from exc
+            raise _translate(exc, "reach the bucket", self._store) from exc
