@@ -594,6 +594,7 @@ class Container(containers.DeclarativeContainer):
         store=alert_store,
         observations=observations,
         bars=bar_store,
+        jobs=job_store,
         exchanges=exchange_clients,
         notifications=notifications,
         clock=clock,

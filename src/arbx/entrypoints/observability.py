@@ -12,7 +12,7 @@ import ssl
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from arbx.app.alerts import Notifications
+from arbx.app.alerts import Notifications, stored_streak
 from arbx.app.health import ComponentProbe
 from arbx.app.instrumented import traced
 from arbx.app.observations import Observations
@@ -121,7 +121,8 @@ def health_probes(
         return [Check("pool", waiting == 0 or idle > 0, detail)]
 
     async def scheduler_checks() -> list[Check]:
-        failing = sorted((j, s) for j, s in observations.jobs.items() if s.failures)
+        streaks = [(j.id, await stored_streak(stores.jobs, j.id)) for j in await stores.jobs.list()]
+        failing = sorted((j, s) for j, s in streaks if s.failures)
         jobs = "; ".join(
             f"{job} failed {s.failures} time(s) in a row: {s.last_error or '?'}"[:300]
             for job, s in failing
