@@ -3,7 +3,7 @@ failures: the streak is read from the stored job runs, on both profiles."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +24,16 @@ def local(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(params=["local", "server"])
-def profile(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Settings]:
+def profile(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Settings]]:
     if request.param == "local":
-        return lambda: local(tmp_path)
+        yield lambda: local(tmp_path)
+        return
     database: PostgresTestDatabase = request.getfixturevalue("postgres_database")
     schema = database.new_schema_name("arbx_streak")
-    request.addfinalizer(lambda: database.drop_schema(schema))
-    return lambda: server_settings(tmp_path, database.url, schema)
+    try:
+        yield lambda: server_settings(tmp_path, database.url, schema)
+    finally:
+        database.drop_schema(schema)
 
 
 async def _fail_once(container: Container, job_id: str) -> None:

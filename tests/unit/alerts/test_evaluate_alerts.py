@@ -45,7 +45,6 @@ class World:
             clock=self.clock,
         )
 
-
     async def job(self, job_id: str) -> None:
         spec = JobSpec(name=job_id, kind="validate", series=[str(KEY)], interval_s=3600)
         at = self.clock.now()
@@ -202,9 +201,7 @@ async def test_a_failure_streak_survives_a_restart() -> None:
     """Runs stored by one process and one more by the next: the new process (fresh
     observations, fresh evaluator) counts the whole streak."""
     world = World()
-    await world.rules.sync_config(
-        [AlertRuleSpec(name="jobs", kind="job_failing", threshold=3)]
-    )
+    await world.rules.sync_config([AlertRuleSpec(name="jobs", kind="job_failing", threshold=3)])
     await world.job("nightly")
     await world.ran("nightly", "a", RunStatus.SUCCEEDED)
     for n in range(2):
