@@ -13,6 +13,14 @@ never a torn month (the orphans are never read). Concurrent writers are serializ
 manifest's ETag: within a process a lock per series orders them; a writer in another process
 that switched the manifest first makes this one fail with ``Conflict`` (retry it) and change
 nothing. Superseded objects are deleted after the switch, best effort.
+
+Reads are lazy: the manifest picks the months a span touches; months wholly inside the span
+are fetched whole (one GET each), and the one or two months the span cuts are scanned by
+polars with the span as a predicate, fetching by HTTP range only the footer and the row
+groups whose ts statistics overlap the span (month objects are written in row groups of
+``ROW_GROUP_ROWS``, a day of 1m bars). A month object superseded (and deleted) by another
+writer during the scan is met by reading the new manifest once more. Stores that are not
+S3 (obstore's memory or local stores) are read whole, month by month.
 """
 
 from __future__ import annotations
@@ -28,13 +36,22 @@ import obstore
 import polars as pl
 from obstore import exceptions as obx
 
-from arbx.adapters.objectstore.connect import S3Options, s3_store, split_url, translate
+from arbx.adapters.objectstore.connect import (
+    S3Options,
+    s3_store,
+    scan_options,
+    split_url,
+    translate,
+)
 from arbx.domain.errors import Conflict, StorageError, StorageUnavailable
 from arbx.domain.market import SeriesKey, TimeSpan, coerce_bars, empty_bars, from_ms
 from arbx.domain.market.series_ops import covered_spans, prepare_write, slice_span, upsert_bars
 from arbx.ports.bar_store import BarStore, SeriesInfo
 
 MANIFEST = "manifest.json"
+ROW_GROUP_ROWS = 1440  # one day of 1m bars: the unit a span read fetches
+READ_ATTEMPTS = 8  # a read retried while writers keep switching the manifest under it
+FETCHES_AT_ONCE = 8  # whole month objects downloaded concurrently by one read
 
 
 class MonthEntry(msgspec.Struct, frozen=True):
@@ -56,10 +73,16 @@ def _translate(exc: Exception, what: str, store: Any = None) -> Exception:
 
 
 class ObjectStoreBarStore(BarStore):
-    def __init__(self, store: Any, prefix: str = "") -> None:
+    def __init__(self, store: Any, prefix: str = "", *, lazy: bool = True) -> None:
+        """``lazy`` False reads month objects whole (the reference bench/objectstore.py
+        measures the ranged reads against)."""
         self._store = store
         self._prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._locks: dict[SeriesKey, asyncio.Lock] = defaultdict(asyncio.Lock)
+        config = getattr(store, "config", None)
+        self._bucket: str | None = config.get("bucket") if isinstance(config, dict) else None
+        # polars reaches the same bucket with these (None: not S3, read objects whole)
+        self._scan_options = scan_options(store) if self._bucket and lazy else None
 
     @classmethod
     def from_url(cls, url: str, options: S3Options | None = None) -> ObjectStoreBarStore:
@@ -125,7 +148,7 @@ class ObjectStoreBarStore(BarStore):
     async def _store_month(self, key: SeriesKey, month: str, frame: pl.DataFrame) -> MonthEntry:
         path = f"{self._folder(key)}/month={month}/{uuid.uuid4().hex}.parquet"
         out = io.BytesIO()
-        frame.write_parquet(out, compression="zstd", statistics=True)
+        frame.write_parquet(out, compression="zstd", statistics=True, row_group_size=ROW_GROUP_ROWS)
         await self._put(path, out.getvalue())
         ms = frame.get_column("ts").dt.epoch("ms")
         return MonthEntry(path, frame.height, int(ms[0]), int(ms[-1]))
@@ -186,15 +209,60 @@ class ObjectStoreBarStore(BarStore):
         return changed
 
     async def read(self, key: SeriesKey, span: TimeSpan) -> pl.DataFrame:
-        manifest, _ = await self._manifest(key)
-        frames = [
-            await self._load(e)
-            for _, e in sorted(manifest.months.items())
-            if e.last_ms >= span.start_ms and e.first_ms < span.end_ms
-        ]
-        if not frames:
-            return empty_bars()
-        return slice_span(coerce_bars(pl.concat(frames)), span)
+        manifest, etag = await self._manifest(key)
+        for attempt in range(READ_ATTEMPTS):
+            entries = [
+                e
+                for _, e in sorted(manifest.months.items())
+                if e.last_ms >= span.start_ms and e.first_ms < span.end_ms
+            ]
+            if not entries:
+                return empty_bars()
+            if self._scan_options is None:
+                frames = [await self._load(e) for e in entries]
+                return slice_span(coerce_bars(pl.concat(frames)), span)
+            try:
+                return await self._read_months(entries, span)
+            except Exception as exc:
+                manifest, now = await self._manifest(key)
+                if now != etag and attempt + 1 < READ_ATTEMPTS:
+                    etag = now  # a writer replaced a month meanwhile: read its manifest
+                    continue
+                if isinstance(exc, FileNotFoundError) and now == etag:
+                    raise StorageError(
+                        f"a month object of {key} named by its manifest is missing"
+                    ) from exc
+                raise _translate(exc, f"read the bars of {key}", self._store) from exc
+        raise StorageUnavailable(
+            f"the bars of {key} kept changing under {READ_ATTEMPTS} reads; try again"
+        )
+
+    async def _read_months(self, entries: list[MonthEntry], span: TimeSpan) -> pl.DataFrame:
+        """Months wholly inside ``span`` are fetched whole (one GET each, a few at once); the
+        one or two it cuts are scanned for their row groups in the span."""
+        inside = [e for e in entries if e.first_ms >= span.start_ms and e.last_ms < span.end_ms]
+        cut = [e for e in entries if e not in inside]
+        gate = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+        async def whole(entry: MonthEntry) -> pl.DataFrame:
+            async with gate:
+                return await self._load(entry)
+
+        frames = dict(zip(inside, await asyncio.gather(*map(whole, inside)), strict=True))
+        if cut:
+            scanned = await self._scan(cut, span)
+            ms = scanned.get_column("ts").dt.epoch("ms")
+            for entry in cut:
+                frames[entry] = scanned.filter((ms >= entry.first_ms) & (ms <= entry.last_ms))
+        ordered = [frames[e] for e in entries]
+        return coerce_bars(pl.concat(ordered) if len(ordered) > 1 else ordered[0])
+
+    async def _scan(self, entries: list[MonthEntry], span: TimeSpan) -> pl.DataFrame:
+        """The bars of ``span`` in the month objects ``entries``, by ranged reads."""
+        urls = [f"s3://{self._bucket}/{e.object}" for e in entries]
+        inside = (pl.col("ts") >= span.start) & (pl.col("ts") < span.end)
+        lazy = pl.scan_parquet(urls, storage_options=self._scan_options).filter(inside)
+        return await asyncio.to_thread(lazy.collect)
 
     async def _manifest_paths(self) -> list[str]:
         paths: list[str] = []
