@@ -90,15 +90,17 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # <data_dir>/bars; credentials, region and endpoint from the usual AWS_* variables
     # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP)
     bars_url: str = ""
+    # "s3://bucket/prefix": the recorded trades (arbx stream) in a bucket instead of
+    # <data_dir>/trades, reached as bars_url is
+    trades_url: str = ""
     s3: S3Settings = msgspec.field(default_factory=S3Settings)
 
     def __post_init__(self) -> None:
         if self.bars_cache_bytes < 0:
             raise ValueError("bars_cache_bytes must be >= 0 (0 disables the cache)")
-        if self.bars_url and not re.fullmatch(
-            r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", self.bars_url
-        ):
-            raise ValueError("bars_url must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
+        for name, url in (("bars_url", self.bars_url), ("trades_url", self.trades_url)):
+            if url and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", url):
+                raise ValueError(f"{name} must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
