@@ -227,3 +227,43 @@ def test_the_python_api_imports_an_object(
         report = ws.import_file(f"s3://{s3_bucket}/raw/kraken_BTC-USD_1m.csv")
         assert (str(report.key), report.rows_written) == ("kraken:BTC/USD:1m", 2880)
         assert ws.bars("kraken:BTC/USD:1m").height == 2880
+
+
+def test_the_api_answers_503_naming_the_bucket_when_its_bars_store_is_refused(
+    tmp_path: Path, s3_endpoint: str, s3_bucket: str, s3_checked_credentials: IamUser
+) -> None:
+    from litestar.testing import TestClient
+
+    from arbx.entrypoints.container import build_container
+    from arbx.entrypoints.http.app import create_app
+    from tests.e2e.conftest import make_admin_key
+
+    wrong = "wrong-secret-for-the-api-0123456789"
+    s3 = {
+        "endpoint": s3_endpoint,
+        "region": REGION,
+        "allow_http": True,
+        "access_key_id": s3_checked_credentials.access_key_id,
+        "secret_access_key": wrong,
+    }
+    settings = load_settings(
+        profile="test",
+        environ={},
+        overrides={
+            "storage": {
+                "data_dir": str(tmp_path / "var"),
+                "bars_url": f"s3://{s3_bucket}/desk",
+                "s3": s3,
+            }
+        },
+    )
+    container = build_container(settings)
+    with TestClient(create_app(container)) as client:
+        client.headers["X-API-Key"] = client.blocking_portal.call(make_admin_key, container)
+        response = client.get("/api/v1/series")
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert f"s3://{s3_bucket} at {s3_endpoint} refused the credentials" in detail
+    assert "SignatureDoesNotMatch" in detail
+    assert wrong not in response.text
+    assert s3_checked_credentials.secret_access_key not in response.text
