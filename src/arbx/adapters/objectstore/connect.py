@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import msgspec
+import polars as pl
 from obstore import exceptions as obx
 
 from arbx.domain.errors import ArbxError, InvalidInput, StorageUnavailable
@@ -123,8 +124,8 @@ def translate(exc: Exception, what: str, store: Any = None, *, named: bool = Fal
             " AWS_SECRET_ACCESS_KEY (or [storage.s3] in the config); nothing was written"
         )
         return InvalidInput(message) if named else StorageUnavailable(message)
-    if isinstance(exc, obx.BaseError | OSError):
-        first = str(exc).splitlines()[0][:300]
+    if isinstance(exc, obx.BaseError | OSError | pl.exceptions.PolarsError):
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
         for secret in _secrets(store):
             first = first.replace(secret, "***")
         if "404" in first or isinstance(exc, (FileNotFoundError, obx.NotFoundError)):
