@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from arbx.app.instrumented import ResultHook
+from arbx.app.instrumented import Annotation, ResultHook
 from arbx.domain.jobs import JobRun
 from arbx.domain.market import SeriesKey
 from arbx.domain.quality.model import DataGap, GapCause
 from arbx.ports.clock import Clock
-from arbx.ports.telemetry import Observation, Telemetry
+from arbx.ports.telemetry import AttributeValue, Observation, Telemetry
 
 KEEP_EVENTS = 1000
 
@@ -74,6 +74,14 @@ class Observations:
             "arbx.backtest.failures", description="backtest runs that failed"
         )
         self._gaps = telemetry.counter("arbx.quality.outage_gaps", description="new outage gaps")
+        self._study_duration = telemetry.histogram(
+            "arbx.study.duration",
+            unit="s",
+            description="optimization studies, created to finished (done, failed or interrupted)",
+        )
+        self._study_trials = telemetry.counter(
+            "arbx.study.trials", description="optimization trials stored, by strategy and status"
+        )
         telemetry.gauge(
             "arbx.quality.score",
             self._scores,
@@ -138,6 +146,31 @@ class Observations:
                 seconds, {"strategy": str(getattr(meta, "strategy", "?"))}
             )
 
+    def annotations(self) -> Mapping[str, Mapping[str, Annotation]]:
+        """Span attributes of traced components' results (see ``instrumented.traced``)."""
+        return {"optimize": {"run": study_attributes, "resume": study_attributes}}
+
+    def study_updated(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
+        """A study's status stored: a finished one's duration; a failed one is an event for
+        the backtest_failed rules of its strategy."""
+        study = args[0]
+        status = str(getattr(study, "status", ""))
+        if status not in ("done", "failed", "interrupted"):
+            return
+        strategy = str(getattr(study, "strategy", "?"))
+        created, updated = getattr(study, "created_at", None), getattr(study, "updated_at", None)
+        if isinstance(created, datetime) and isinstance(updated, datetime):
+            seconds = max(0.0, (updated - created).total_seconds())
+            self._study_duration.record(seconds, {"strategy": strategy, "status": status})
+        if status == "failed":
+            detail = f"study {getattr(study, 'id', '?')}: {getattr(study, 'error', '') or ''}"
+            self._event("backtest_failed", strategy, 1.0, detail[:500])
+
+    def trial_stored(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
+        trial = args[0]
+        status = str(getattr(trial, "status", "?"))
+        self._study_trials.add(1, {"status": status})
+
     def backtest_started(self, _: tuple[Any, ...], __: dict[str, Any], run: Any) -> None:
         if hasattr(run, "done") and not run.done:  # accepted for the worker pool
             self._background = [r for r in self._background if not r.done] + [run]
@@ -180,4 +213,23 @@ class Observations:
             "store.quality": {"replace_gaps": self.gaps_replaced},
             "quality": {"execute": self.scored},
             "backtest": {"start": self.backtest_started, "start_rerun": self.backtest_started},
+            "store.studies": {"update": self.study_updated, "add_trial": self.trial_stored},
         }
+
+
+def study_attributes(
+    _: tuple[Any, ...], __: dict[str, Any], view: Any
+) -> dict[str, AttributeValue]:
+    """A finished ``optimize.run``'s span: which study, how many trials, how it ended."""
+    study = getattr(view, "study", None)
+    if study is None:
+        return {}
+    return {
+        "arbx.study.id": str(study.id),
+        "arbx.study.strategy": str(study.strategy),
+        "arbx.study.method": str(study.method),
+        "arbx.study.status": str(study.status),
+        "arbx.study.trials": int(study.n_trials),
+        "arbx.study.trials_done": int(getattr(view, "trials_done", 0)),
+        "arbx.study.trials_failed": int(getattr(view, "trials_failed", 0)),
+    }

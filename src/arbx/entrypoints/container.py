@@ -450,13 +450,19 @@ class Container(containers.DeclarativeContainer):
     # --- research: optimization studies (one per process: it tracks the studies it runs) ---
     study_store = stores.provided.studies
     optimize_studies = providers.Singleton(
-        OptimizeStudies,
-        backtests=run_backtest,
-        studies=study_store,
-        executor=compute_executor,
-        clock=clock,
-        max_trials=settings.provided.optimize.max_trials,
-        jobs=settings.provided.optimize.jobs,
+        observed,
+        "optimize",
+        providers.Factory(
+            OptimizeStudies,
+            backtests=run_backtest,
+            studies=study_store,
+            executor=compute_executor,
+            clock=clock,
+            max_trials=settings.provided.optimize.max_trials,
+            jobs=settings.provided.optimize.jobs,
+        ),
+        telemetry,
+        observations,
     )
     walk_forward = providers.Factory(
         WalkForward, studies=optimize_studies, executor=compute_executor

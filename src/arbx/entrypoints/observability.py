@@ -33,13 +33,20 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 0.5, BreakerState.OPEN: 1.0}
 _STORE_FIELDS = (
-    "bars", "quality", "runs", "jobs", "users", "api_keys", "refresh_tokens", "audit", "alerts"
+    "bars", "quality", "runs", "jobs", "users", "api_keys", "refresh_tokens", "audit", "alerts",
+    "studies",
 )  # fmt: skip
 
 
 def observed(component: str, target: T, telemetry: Telemetry, observations: Observations) -> T:
     """``target`` traced as ``component`` with the observation hooks of that component."""
-    return traced(target, telemetry, component, on_result=observations.hooks().get(component))
+    return traced(
+        target,
+        telemetry,
+        component,
+        on_result=observations.hooks().get(component),
+        annotate=observations.annotations().get(component),
+    )
 
 
 def observed_stores(

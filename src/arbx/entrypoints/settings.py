@@ -188,7 +188,9 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
     ``enabled`` false records nothing (and GET /metrics answers 404). ``metrics_access``:
     ``permission`` (callers with observability:read), ``public`` (anybody who reaches the
-    port: bind it privately) or ``off``. ``otlp_endpoint`` (e.g. http://127.0.0.1:4318)
+    port: bind it privately) or ``off``. ``metrics_port`` (0: none) serves GET /metrics with no
+    credentials on a port of its own, on ``metrics_host`` (127.0.0.1 by default: bind a private
+    interface), beside whatever ``metrics_access`` says for the API's port. ``otlp_endpoint`` (e.g. http://127.0.0.1:4318)
     receives spans and metrics over OTLP/HTTP; empty: nothing leaves the process.
     ``traces`` false keeps the metrics and makes no spans; ``sample_ratio`` is the share of
     traces exported (a trace's spans go together). Every response carries the
@@ -199,6 +201,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     service_name: str = "arbx"
     traces: bool = True
     metrics_access: Literal["permission", "public", "off"] = "permission"
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     otlp_endpoint: str = ""
     otlp_headers: dict[str, str] = msgspec.field(default_factory=dict)
     otlp_interval_s: float = 15.0
@@ -213,6 +217,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
             raise ValueError("otlp_interval_s and otlp_timeout_s must be > 0")
         if not 0.0 <= self.sample_ratio <= 1.0:
             raise ValueError("sample_ratio must be between 0 and 1")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError("metrics_port must be a port number (0: no metrics port)")
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.request_id_header):
             raise ValueError("request_id_header must be a header name, e.g. X-Request-ID")
 
