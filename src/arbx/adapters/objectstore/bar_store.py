@@ -261,7 +261,9 @@ class ObjectStoreBarStore(BarStore):
         """The bars of ``span`` in the month objects ``entries``, by ranged reads."""
         urls = [f"s3://{self._bucket}/{e.object}" for e in entries]
         inside = (pl.col("ts") >= span.start) & (pl.col("ts") < span.end)
-        lazy = pl.scan_parquet(urls, storage_options=self._scan_options).filter(inside)
+        lazy = pl.scan_parquet(
+            urls, storage_options=self._scan_options, hive_partitioning=False
+        ).filter(inside)
         return await asyncio.to_thread(lazy.collect)
 
     async def _manifest_paths(self) -> list[str]:
