@@ -82,7 +82,30 @@ async def populate(container: Container) -> list[str]:
     )
     await (await resolve(container.run_store)).record_failure(failure)
     await _study_and_alerts(container)
+    await _catalog(container)
     return [sma.id, arb.id]
+
+
+async def _catalog(container: Container) -> None:
+    """A strategy with three versions and a history: approved, superseded, rolled back,
+    retired (every state field set on some version)."""
+    from arbx.app.manage_catalog import StrategyInput
+    from arbx.app.run_backtest import CLI_OPERATOR
+
+    catalog = await resolve(container.strategy_catalog)
+    name = "desk-sma"
+    await catalog.create(
+        name, StrategyInput(strategy="sma_cross", params={"fast": 5}), actor=CLI_OPERATOR
+    )
+    await catalog.edit(name, StrategyInput(params={"fast": 8}), actor=CLI_OPERATOR, why="slower")
+    for number in (1, 2):
+        await catalog.promote(name, number, "candidate", actor=CLI_OPERATOR)
+        await catalog.promote(
+            name, number, "approved", actor=CLI_OPERATOR, walk_forward=f"wf-{number}"
+        )  # approving v2 sends v1 back to candidate
+    await catalog.rollback(name, 1, actor=CLI_OPERATOR)
+    await catalog.retire(name, 3, actor=CLI_OPERATOR, reason="not needed")
+    await catalog.create("desk-hold", StrategyInput(strategy="buy_and_hold"), actor=CLI_OPERATOR)
 
 
 async def _study_and_alerts(container: Container) -> None:
@@ -180,6 +203,10 @@ async def everything(container: Container) -> dict[str, Any]:
         ],
         "alert_rules": await alert_store.list_rules(),
         "alert_history": await alert_store.history(limit=1000),
+        "strategies": [
+            (d, await stores.catalog.versions(d.id), await stores.catalog.history(d.id))
+            for d in await stores.catalog.list()
+        ],
     }
 
 

@@ -1,7 +1,8 @@
 """What this process saw happen, for metrics, component health and alert rules.
 
 Hooks on the stores and use cases (``hooks``) feed it: rows written per venue, job runs
-(with each job's streak of failures), backtest durations and failures, series quality
+(counts and durations; failure streaks are read from the job store, so they outlive the
+process), backtest durations and failures, series quality
 scores, outage gaps. Other parts of arbx (streams, the strategy catalog) report through
 ``signal(kind, subject, value, detail)``; the alert rules of those kinds read them.
 """
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from arbx.app.instrumented import Annotation, ResultHook
-from arbx.domain.jobs import JobRun, RunStatus
+from arbx.domain.jobs import JobRun
 from arbx.domain.market import SeriesKey
 from arbx.domain.quality.model import DataGap, GapCause
 from arbx.ports.clock import Clock
@@ -38,14 +39,6 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class JobStreak:
-    failures: int  # consecutive failed runs (0 after a success)
-    last_status: str
-    last_error: str | None
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Signal:
     """The latest value another part of arbx reported for (kind, subject)."""
 
@@ -62,7 +55,6 @@ class Observations:
         self._clock = clock
         self.started_at = clock.now()
         self.quality: dict[SeriesKey, float] = {}
-        self.jobs: dict[str, JobStreak] = {}
         self.signals: dict[tuple[str, str], Signal] = {}
         self._events: deque[Event] = deque(maxlen=KEEP_EVENTS)
         self._seq = itertools.count(1)
@@ -144,11 +136,6 @@ class Observations:
         labels = {"job": run.job_id, "status": status}
         self._job_runs.add(1, labels)
         self._job_duration.record((run.finished_at - run.started_at).total_seconds(), labels)
-        previous = self.jobs.get(run.job_id)
-        failed = run.status is RunStatus.FAILED
-        streak = (previous.failures if previous else 0) + 1 if failed else 0
-        if run.status is not RunStatus.CANCELLED:
-            self.jobs[run.job_id] = JobStreak(streak, status, run.error, run.finished_at)
 
     def backtest_saved(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
         meta = getattr(args[0], "meta", None)

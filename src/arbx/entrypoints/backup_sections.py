@@ -7,8 +7,9 @@ when its port lists every record and adds one (e.g. a study store:
 A section's name is its folder in the backup; a backup with a section this list lacks is
 refused by restore, so older arbx versions never half-restore a newer backup.
 
-Optimization studies (with their trials) and alert rules and history are sections too.
-Not yet: the strategy catalog (its port adds versions through the workflow, not as records).
+Optimization studies (with their trials), alert rules and history, and the strategy catalog
+(each definition with its versions and state history, replayed through the port) are sections
+too.
 Not backed up, on purpose: refresh tokens (sign-in sessions; users sign in again after a
 restore) and the read cache.
 """
@@ -23,6 +24,7 @@ from arbx.app.backup.sections import (
     QualitySection,
     RecordSection,
     RunsSection,
+    catalog_section,
     job_sections,
     load_audit,
     load_users,
@@ -99,4 +101,5 @@ def backup_sections(stores: Stores) -> list[BackupSection]:
             lambda: _load_transitions(stores.alerts),
             stores.alerts.record,
         ),
+        catalog_section(stores.catalog),
     ]

@@ -90,6 +90,7 @@ from arbx.entrypoints.runtime import resolve as resolve  # re-exported; the one 
 from arbx.entrypoints.settings import (
     AuthSecrets,
     AuthSettings,
+    S3Settings,
     SchedulerSettings,
     Settings,
     TelemetrySettings,
@@ -122,10 +123,14 @@ def _system_clock() -> Clock:
     return SystemClock()
 
 
-def _table_files() -> TableFiles:
+def _table_files(s3: S3Settings) -> TableFiles:
+    """Files on disk, or objects at s3:// URLs (issue 20)."""
     from arbx.adapters.files.polars_table_files import PolarsTableFiles
+    from arbx.adapters.objectstore.connect import s3_store
+    from arbx.adapters.objectstore.table_files import LocationTableFiles
 
-    return PolarsTableFiles()
+    options = profiles.s3_options(s3)
+    return LocationTableFiles(PolarsTableFiles(), lambda bucket: s3_store(bucket, options))
 
 
 def _report_renderer() -> ReportRenderer:
@@ -134,10 +139,11 @@ def _report_renderer() -> ReportRenderer:
     return HtmlReportRenderer()
 
 
-def _backup_archives() -> BackupArchives:
+def _backup_archives(s3: S3Settings) -> BackupArchives:
     from arbx.adapters.objectstore.backup_archive import LocationBackupArchives
 
-    return LocationBackupArchives()  # a directory, or s3://BUCKET/PREFIX
+    # a directory, or s3://BUCKET/PREFIX
+    return LocationBackupArchives(options=profiles.s3_options(s3))
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
@@ -352,7 +358,7 @@ class Container(containers.DeclarativeContainer):
     )
     postgres_pool = providers.Resource(profiles.open_postgres_pool, settings)
     database_layout = providers.Callable(profiles.layout_options, settings)
-    table_files = providers.Singleton(_table_files)
+    table_files = providers.Singleton(_table_files, settings.provided.storage.s3)
 
     # the one place the profile chooses: every store comes out of its bundle
     profile_stores = providers.Selector(
@@ -601,6 +607,7 @@ class Container(containers.DeclarativeContainer):
         store=alert_store,
         observations=observations,
         bars=bar_store,
+        jobs=job_store,
         exchanges=exchange_clients,
         notifications=notifications,
         clock=clock,
@@ -647,7 +654,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- backups (issue 20): every store's section, see entrypoints/backup_sections.py ---
-    backup_archives = providers.Singleton(_backup_archives)
+    backup_archives = providers.Singleton(_backup_archives, settings.provided.storage.s3)
     backup_sections = providers.Callable(_backup_sections, stores)
     create_backup = providers.Factory(
         CreateBackup,

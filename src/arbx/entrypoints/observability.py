@@ -8,14 +8,16 @@ circuit breakers and the PostgreSQL pool when metrics are collected.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from arbx.app.alerts import Notifications
+from arbx.app.alerts import Notifications, stored_streak
 from arbx.app.health import ComponentProbe
 from arbx.app.instrumented import traced
 from arbx.app.observations import Observations
 from arbx.app.readiness import Check
+from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Exchange
 from arbx.ports.alert_channel import AlertChannel
 from arbx.ports.exchange import BreakerState, ExchangeClient
@@ -126,7 +128,8 @@ def health_probes(
         return [Check("pool", waiting == 0 or idle > 0, detail)]
 
     async def scheduler_checks() -> list[Check]:
-        failing = sorted((j, s) for j, s in observations.jobs.items() if s.failures)
+        streaks = [(j.id, await stored_streak(stores.jobs, j.id)) for j in await stores.jobs.list()]
+        failing = sorted((j, s) for j, s in streaks if s.failures)
         jobs = "; ".join(
             f"{job} failed {s.failures} time(s) in a row: {s.last_error or '?'}"[:300]
             for job, s in failing
@@ -207,9 +210,22 @@ def alert_channels(settings: AlertsSettings, session: aiohttp.ClientSession) -> 
                     sender=channel.sender,
                     to=channel.to,
                     timeout_s=channel.timeout_s,
+                    tls_context=_trusting(channel.ca_file),
                 )
             )
     return channels
+
+
+def _trusting(ca_file: str) -> ssl.SSLContext | None:
+    """A TLS context trusting ``ca_file`` (PEM); None: the system store."""
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(
+            f"alert channel ca_file {ca_file} cannot be read as PEM certificates: {exc}"
+        ) from exc
 
 
 def channel_names(settings: AlertsSettings) -> frozenset[str]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from arbx.app.readiness import Check, Probe
 from arbx.domain.errors import ArbxError
-from arbx.entrypoints.settings import DatabaseSettings, Settings
+from arbx.entrypoints.settings import DatabaseSettings, S3Settings, Settings
 from arbx.ports.alert_store import AlertStore
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
+    from arbx.adapters.objectstore.connect import S3Options
     from arbx.adapters.postgres.pool import PoolConfig
     from arbx.adapters.postgres.timescale import LayoutOptions
     from arbx.adapters.sqlite.database import SqliteDatabase
@@ -114,6 +115,19 @@ async def open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
         await database.close()
 
 
+def s3_options(s3: S3Settings) -> S3Options:
+    """The config's [storage.s3] as the object-storage adapters take it (issue 20)."""
+    from arbx.adapters.objectstore.connect import S3Options
+
+    return S3Options(
+        endpoint=s3.endpoint,
+        region=s3.region,
+        access_key_id=s3.access_key_id,
+        secret_access_key=s3.secret_access_key,
+        allow_http=s3.allow_http,
+    )
+
+
 def local_bar_store(settings: Settings) -> BarStore:
     """The local profile's Parquet bars under ``<data_dir>/bars`` with its read cache."""
     from arbx.adapters.parquet.bar_store import ParquetBarStore
@@ -122,7 +136,9 @@ def local_bar_store(settings: Settings) -> BarStore:
     if settings.storage.bars_url:  # an S3-compatible bucket (issue 20)
         from arbx.adapters.objectstore.bar_store import ObjectStoreBarStore
 
-        return ObjectStoreBarStore.from_url(settings.storage.bars_url)
+        return ObjectStoreBarStore.from_url(
+            settings.storage.bars_url, s3_options(settings.storage.s3)
+        )
 
     return ParquetBarStore(
         settings.data_dir / "bars", cache=read_cache(settings.storage.bars_cache_bytes)

@@ -411,13 +411,16 @@ class Workspace:
         skip_rows: int = 0,
         has_header: bool = True,
     ) -> ImportReport:
-        """Import a CSV (also .csv.gz), Parquet, Arrow or ccxt JSON file (an upsert).
-        ``series`` defaults to the file name (``kraken_BTC-USDC_1m.csv``); ``mapping`` takes
-        bar columns from other source columns (``{"ts": "open_time"}``)."""
+        """Import a CSV (also .csv.gz), Parquet, Arrow or ccxt JSON file (an upsert), or such
+        an object at ``s3://BUCKET/PATH``. ``series`` defaults to the file name
+        (``kraken_BTC-USDC_1m.csv``); ``mapping`` takes bar columns from other source columns
+        (``{"ts": "open_time"}``)."""
         from arbx.app.import_bars import ImportCommand, key_from_file_name
         from arbx.domain.market.tabular import TimeUnit
 
-        file = Path(path).expanduser()
+        file: Path | str = (
+            path if isinstance(path, str) and path.startswith("s3://") else Path(path).expanduser()
+        )
         key = key_from_file_name(file) if series is None else _key(series)
         try:
             unit = TimeUnit(time_unit)

@@ -63,6 +63,23 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError("ready_timeout_s must be > 0 seconds")
 
 
+class S3Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[storage.s3]: how arbx reaches S3-compatible object storage (bars_url, backups and
+    exports at s3:// URLs). Each empty value falls back to its AWS_* variable
+    (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); keep the secret
+    in the environment (ARBX_STORAGE__S3__SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY) rather
+    than in a file. ``allow_http``: plain http endpoints (a local MinIO)."""
+
+    endpoint: str = ""
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    allow_http: bool = False
+
+    def __repr__(self) -> str:
+        return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, secrets=***)"
+
+
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # where the local profile keeps Parquet bars and the SQLite file (relative to the working
     # dir); the server profile keeps its generated secrets file here
@@ -73,14 +90,17 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # <data_dir>/bars; credentials, region and endpoint from the usual AWS_* variables
     # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP)
     bars_url: str = ""
+    # "s3://bucket/prefix": the recorded trades (arbx stream) in a bucket instead of
+    # <data_dir>/trades, reached as bars_url is
+    trades_url: str = ""
+    s3: S3Settings = msgspec.field(default_factory=S3Settings)
 
     def __post_init__(self) -> None:
         if self.bars_cache_bytes < 0:
             raise ValueError("bars_cache_bytes must be >= 0 (0 disables the cache)")
-        if self.bars_url and not re.fullmatch(
-            r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", self.bars_url
-        ):
-            raise ValueError("bars_url must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
+        for name, url in (("bars_url", self.bars_url), ("trades_url", self.trades_url)):
+            if url and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", url):
+                raise ValueError(f"{name} must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -468,7 +488,9 @@ _CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 class AlertChannelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One ``[alerts.channels.<name>]``: ``kind = "webhook"`` (``url``, optional ``secret``
     for the HMAC signature, ``format`` json or slack) or ``kind = "email"`` (``host``,
-    ``port``, ``starttls``, optional ``username``/``password``, ``sender``, ``to``)."""
+    ``port``, ``starttls``, optional ``username``/``password``, ``sender``, ``to``, and
+    ``ca_file``: a PEM bundle trusted for STARTTLS instead of the system store, e.g. a
+    company CA)."""
 
     kind: Literal["webhook", "email"]
     url: str = ""
@@ -482,6 +504,7 @@ class AlertChannelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     sender: str = ""
     to: list[str] = msgspec.field(default_factory=list)
     timeout_s: float = 10.0
+    ca_file: str = ""
 
     def __post_init__(self) -> None:
         if self.kind == "webhook" and not self.url.startswith(("http://", "https://")):

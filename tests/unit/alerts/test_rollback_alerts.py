@@ -13,6 +13,7 @@ from arbx.adapters.memory.alert_store import MemoryAlertStore
 from arbx.adapters.memory.audit_log import MemoryAuditLog
 from arbx.adapters.memory.bar_store import MemoryBarStore
 from arbx.adapters.memory.catalog_store import MemoryCatalogStore
+from arbx.adapters.memory.job_store import MemoryJobStore
 from arbx.adapters.memory.run_store import MemoryRunStore
 from arbx.adapters.notifications.webhook import WebhookChannel
 from arbx.adapters.telemetry.noop import NoTelemetry
@@ -60,6 +61,7 @@ class World:
             store=self.store,
             observations=Observations(NoTelemetry(), self.clock),
             bars=MemoryBarStore(),
+            jobs=MemoryJobStore(),
             exchanges={},
             notifications=self.sent,
             clock=self.clock,

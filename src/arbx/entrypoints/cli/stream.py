@@ -104,7 +104,15 @@ def register(groups: Any) -> None:
 def _store(container: Container) -> Any:
     from arbx.adapters.parquet.trade_store import ParquetTradeStore
 
-    return ParquetTradeStore(Path(container.settings().data_dir) / "trades")
+    settings = container.settings()
+    if settings.storage.trades_url:  # an S3-compatible bucket (issue 20)
+        from arbx.adapters.objectstore.trade_store import ObjectStoreTradeStore
+        from arbx.entrypoints.profiles import s3_options
+
+        return ObjectStoreTradeStore.from_url(
+            settings.storage.trades_url, s3_options(settings.storage.s3)
+        )
+    return ParquetTradeStore(Path(settings.data_dir) / "trades")
 
 
 def _book_store(container: Container) -> Any:
