@@ -109,6 +109,20 @@ def register(groups: Any) -> None:
         " (arbitrage always uses the arbitrage engine)",
     )
     p.add_argument(
+        "--execution",
+        choices=["bars", "synthetic_book", "recorded_book", "recorded_quotes"],
+        help="how orders fill: bars (default: bar prices plus slippage); synthetic_book (walk"
+        " books built from bars, flagged SYNTHETIC); recorded_book / recorded_quotes (walk the"
+        " recorded order books / best bid and ask of every traded series)",
+    )
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        metavar="MS",
+        help="with a book execution: an order meets the book this many ms after its fill"
+        " instant (default 0)",
+    )
+    p.add_argument(
         "--conversion",
         action="append",
         default=[],
@@ -222,6 +236,8 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         "capital": args.capital,
         "fill": args.fill,
         "engine": args.engine,
+        "execution": args.execution,
+        "latency_ms": args.latency_ms,
     }
     body.update({k: v for k, v in given.items() if v is not None})
     if args.param:
@@ -315,7 +331,12 @@ def _describe(meta: RunMeta) -> list[str]:
         f"strategy {meta.strategy} ({params}); engine {meta.engine} {meta.engine_version};"
         f" fill {meta.fill}{' (OPTIMISTIC)' if meta.optimistic else ''}; capital"
         f" {meta.capital:,.2f}"
-        + (f"; execution {meta.execution} (SYNTHETIC books)" if meta.synthetic else ""),
+        + (f"; execution {meta.execution} (SYNTHETIC books)" if meta.synthetic else "")
+        + (
+            f"; execution {meta.execution}, latency {meta.request.latency_ms} ms"
+            if meta.execution in ("recorded_book", "recorded_quotes")
+            else ""
+        ),
         f"span {meta.span_start:%Y-%m-%d %H:%M} .. {meta.span_end:%Y-%m-%d %H:%M} UTC",
     ]
     for used in meta.series:
