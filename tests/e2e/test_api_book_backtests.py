@@ -24,13 +24,13 @@ from tests.e2e.test_api_backtests import ARB, SMA, api, settings  # noqa: F401 (
 from tests.support.books import FakeBookStore
 
 
-def refused(api: TestClient, body: dict[str, Any], field: str, words: str) -> None:
-    response = api.post("/api/v1/backtests", json=body)
+def refused(client: TestClient, body: dict[str, Any], field: str, words: str) -> None:
+    response = client.post("/api/v1/backtests", json=body)
     assert response.status_code == 422, response.text
     problem = response.json()
     assert problem["field"] == field, problem
     assert words in problem["detail"], problem
-    assert api.get("/api/v1/backtests").json()["backtests"] == []
+    assert client.get("/api/v1/backtests").json()["backtests"] == []
 
 
 @pytest.mark.parametrize(
@@ -56,17 +56,23 @@ def refused(api: TestClient, body: dict[str, Any], field: str, words: str) -> No
     ],
 )
 def test_book_executions_that_cannot_be_honoured_are_a_422(
-    api: TestClient, change: dict[str, Any], field: str, words: str
+    api: TestClient,  # noqa: F811  (the fixture)
+    change: dict[str, Any],
+    field: str,
+    words: str,
 ) -> None:
     refused(api, {**SMA, **change}, field, words)
 
 
-def test_an_arbitrage_on_recorded_quotes_without_a_store_is_a_422(api: TestClient) -> None:
+def test_an_arbitrage_on_recorded_quotes_without_a_store_is_a_422(
+    api: TestClient,  # noqa: F811
+) -> None:
     refused(api, {**ARB, "execution": "recorded_quotes"}, "execution", "needs a quote/book store")
 
 
 def test_a_leg_without_recorded_books_is_a_422_naming_it(
-    api: TestClient, container: Container
+    api: TestClient,  # noqa: F811
+    container: Container,
 ) -> None:
     books = FakeBookStore()
     usdc = SeriesKey.parse(ARB["series"][0])

@@ -399,7 +399,8 @@ class RunBacktest:
         require(actor, Permission.RESULTS_READ, run_resource(stored.meta.owner, stored.meta.shared))
         prepared = await self.prepare(stored.meta.request)
         changes = data_changes(stored.meta.series, prepared.series_used())
-        return replace(prepared, rerun_of=stored.id, data_changed=changes), stored
+        notes = [*prepared.notes, *_recorded_changes(stored, prepared.notes)]
+        return replace(prepared, rerun_of=stored.id, data_changed=changes, notes=notes), stored
 
     async def _inline(
         self, prepared: PreparedBacktest, actor: Principal, shared: bool
@@ -523,6 +524,22 @@ class BacktestRuns:
         meta = await self._runs.meta(run_id)
         require(actor, Permission.RESULTS_READ, Resource(owner_id=meta.owner or "", shared=False))
         await self._runs.delete(run_id)
+
+
+_RECORDED_NOTES = ("recorded_book ", "recorded_quotes ")
+
+
+def _recorded_changes(stored: BacktestRun, notes: list[str]) -> list[str]:
+    """A note when the recorded books or quotes a rerun reads differ from those the stored
+    run read (each named by a note with its row count and SHA-256)."""
+    before = [n for n in stored.meta.notes if n.startswith(_RECORDED_NOTES)]
+    now = [n for n in notes if n.startswith(_RECORDED_NOTES)]
+    if before == now:
+        return []
+    return [
+        f"data changed since run {stored.id}: the recorded streams read were"
+        f" {'; '.join(before) or 'none'}, now {'; '.join(now) or 'none'}"
+    ]
 
 
 async def _fingerprint(frame: pl.DataFrame) -> BarsFingerprint:

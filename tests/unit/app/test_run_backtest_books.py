@@ -40,9 +40,7 @@ def trade_key(series: SeriesKey) -> TradeKey:
 
 def tape(label: str, bid: float, ask: float, qty: float) -> pl.DataFrame:
     """A snapshot at the start, then a diff every minute re-stating the touch."""
-    ups: list[BookSnapshot | BookDiff] = [
-        BookSnapshot(label, 1, [(bid, qty)], [(ask, qty)], ts=T0)
-    ]
+    ups: list[BookSnapshot | BookDiff] = [BookSnapshot(label, 1, [(bid, qty)], [(ask, qty)], ts=T0)]
     ups += [
         BookDiff(label, 1 + i, bids=[(bid, qty)], asks=[(ask, qty)], ts=T0 + i * 60_000)
         for i in range(1, 60)
@@ -105,11 +103,21 @@ async def test_an_arbitrage_run_fills_on_the_recorded_books_and_names_them(world
 
 
 async def test_a_rerun_reads_the_books_again_and_fills_the_same(world) -> None:  # type: ignore[no-untyped-def]
-    _, _, uc = world
+    _, books, uc = world
     first = await uc.execute(decode_request(arb()), actor=OP)
     again = await uc.rerun(first.id, actor=OP)
     assert again.tables["fills"].equals(first.tables["fills"])
     assert again.meta.request.execution == "recorded_book"
+    assert not any(n.startswith("data changed") for n in again.meta.notes)
+    # a book recorded since changes what the rerun reads: it says so
+    label = "kraken:BTC/USD"
+    extra = book_frame([BookDiff(label, 61, bids=[(100.8, 2.0)], ts=T0 + 59 * 60_000 + 1)])
+    await books.write_book(trade_key(K), extra)
+    changed = await uc.rerun(first.id, actor=OP)
+    said = [n for n in changed.meta.notes if n.startswith("data changed")]
+    assert len(said) == 1
+    assert "recorded_book kraken:BTC/USD: 120 book rows" in said[0]
+    assert "121 book rows" in said[0]
 
 
 async def test_a_leg_without_recorded_books_is_refused_and_nothing_stored(world) -> None:  # type: ignore[no-untyped-def]
@@ -149,7 +157,7 @@ async def test_without_a_book_store_a_recorded_execution_is_refused(world) -> No
 
 
 async def test_a_single_market_run_on_recorded_quotes_computes_in_a_worker(world) -> None:  # type: ignore[no-untyped-def]
-    _, books, uc = world
+    _, books, _ = world
     tk = trade_key(A)
     await books.write_quotes(
         tk,

@@ -236,8 +236,10 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_inventory: float | None = None
     max_notional: float | None = None
     max_volume_share: float | None = None
-    # how legs fill: at bar prices plus the slippage model ("bars"), or by walking a book
-    # built from the bars ("synthetic_book", see ``orderbook.synthetic``; flagged synthetic)
+    # how legs fill: at bar prices plus the slippage model ("bars"), by walking a book
+    # built from the bars ("synthetic_book", see ``orderbook.synthetic``; flagged
+    # synthetic), or the recorded books or quotes handed to the engine ("recorded_book",
+    # "recorded_quotes"; see ``arbitrage_book_fills.RecordedBooks``)
     execution: EngineExecution = "bars"
     book: SyntheticBook = SyntheticBook()
 
