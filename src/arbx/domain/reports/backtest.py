@@ -111,9 +111,8 @@ def _execution(meta: RunMeta) -> str:
     if meta.execution == "bars":
         return ""
     latency = meta.request.latency_ms or meta.request.book.latency_ms
-    return (
-        f"; execution {meta.execution}, latency {latency} ms"
-        + (" (SYNTHETIC books built from bars)" if meta.synthetic else "")
+    return f"; execution {meta.execution}, latency {latency} ms" + (
+        " (SYNTHETIC books built from bars)" if meta.synthetic else ""
     )
 
 
