@@ -236,8 +236,9 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         "capital": args.capital,
         "fill": args.fill,
         "engine": args.engine,
-        "execution": args.execution,
-        "latency_ms": args.latency_ms,
+        # options of 'backtest run' only ('optimize run' builds its request here too)
+        "execution": getattr(args, "execution", None),
+        "latency_ms": getattr(args, "latency_ms", None),
     }
     body.update({k: v for k, v in given.items() if v is not None})
     if args.param:
