@@ -241,7 +241,12 @@ class OptimizeStudies:
             first = sample_point(strategy, space, np.random.default_rng([request.seed, 0]))
         base = msgspec.structs.replace(backtest, params=space.params_of(first))
         try:
-            validate_request(base)  # series, span, settings: before any data is read
+            if validate_request(base).recorded:  # series, span, settings: before any read
+                raise InvalidInput(
+                    f"execution {base.execution!r} is not supported in studies yet (trials"
+                    " fill on bars or synthetic books); run it as a single backtest",
+                    field="execution",
+                )
             prepared = await self._backtests.prepare(base)
         except InvalidInput as exc:
             raise _in_backtest(exc) from None

@@ -540,7 +540,8 @@ class Workspace:
         ``fees``: ``{"kraken": 26}`` (bps) or ``{"kraken": (40, 25)}`` (taker, maker);
         ``fields``: any other field of the backtest request (``capital``, ``fill``,
         ``engine``, ``slippage``, ``sizing``, ``risk``, ``arbitrage``, ``lot_size``,
-        ``min_notional``...), as in ``POST /api/v1/backtests``. A bad request raises
+        ``min_notional``, ``execution`` with ``latency_ms``: ``execution="recorded_book",
+        latency_ms=50``...), as in ``POST /api/v1/backtests``. A bad request raises
         ``InvalidInput`` naming the field, and stores nothing."""
         from arbx.app.run_backtest import CLI_OPERATOR
         from arbx.domain.backtest.request import decode_request

@@ -240,6 +240,11 @@ async def test_changed_data_refuses_a_resume(world: World) -> None:
         ),
         ({"backtest": {**sma()["backtest"], "strategy": "nope"}}, "backtest.strategy"),
         ({"backtest": {**sma()["backtest"], "series": ["binance:ETH/USDC:1m"]}}, "backtest.series"),
+        # trials fill on bars or synthetic books: recorded streams are refused up front
+        (
+            {"backtest": {**sma()["backtest"], "execution": "recorded_book"}},
+            "backtest.execution",
+        ),
     ],
 )
 async def test_bad_requests_name_the_field_and_store_nothing(
@@ -249,6 +254,13 @@ async def test_bad_requests_name_the_field_and_store_nothing(
         await world.uc.create(decode_optimization(sma(**change)), actor=OP)
     assert err.value.field == field, err.value.message
     assert await world.studies.list() == []
+
+
+async def test_a_study_on_recorded_books_is_refused_before_any_read(world: World) -> None:
+    body = sma(backtest={**sma()["backtest"], "execution": "recorded_quotes"})
+    with pytest.raises(InvalidInput, match="not supported in studies") as err:
+        await world.uc.create(decode_optimization(body), actor=OP)
+    assert err.value.field == "backtest.execution"
 
 
 async def test_grid_over_max_trials_says_the_count() -> None:

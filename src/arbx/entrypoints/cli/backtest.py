@@ -109,6 +109,20 @@ def register(groups: Any) -> None:
         " (arbitrage always uses the arbitrage engine)",
     )
     p.add_argument(
+        "--execution",
+        choices=["bars", "synthetic_book", "recorded_book", "recorded_quotes"],
+        help="how orders fill: bars (default: bar prices plus slippage); synthetic_book (walk"
+        " books built from bars, flagged SYNTHETIC); recorded_book / recorded_quotes (walk the"
+        " recorded order books / best bid and ask of every traded series)",
+    )
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        metavar="MS",
+        help="with a book execution: an order meets the book this many ms after its fill"
+        " instant (default 0)",
+    )
+    p.add_argument(
         "--conversion",
         action="append",
         default=[],
@@ -236,6 +250,9 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         "capital": args.capital,
         "fill": args.fill,
         "engine": args.engine,
+        # options of 'backtest run' only ('optimize run' builds its request here too)
+        "execution": getattr(args, "execution", None),
+        "latency_ms": getattr(args, "latency_ms", None),
     }
     body.update({k: v for k, v in given.items() if v is not None})
     if args.param:
@@ -329,7 +346,12 @@ def _describe(meta: RunMeta) -> list[str]:
         f"strategy {meta.strategy} ({params}); engine {meta.engine} {meta.engine_version};"
         f" fill {meta.fill}{' (OPTIMISTIC)' if meta.optimistic else ''}; capital"
         f" {meta.capital:,.2f}"
-        + (f"; execution {meta.execution} (SYNTHETIC books)" if meta.synthetic else ""),
+        + (f"; execution {meta.execution} (SYNTHETIC books)" if meta.synthetic else "")
+        + (
+            f"; execution {meta.execution}, latency {meta.request.latency_ms} ms"
+            if meta.execution in ("recorded_book", "recorded_quotes")
+            else ""
+        ),
         f"span {meta.span_start:%Y-%m-%d %H:%M} .. {meta.span_end:%Y-%m-%d %H:%M} UTC",
     ]
     for used in meta.series:

@@ -158,8 +158,11 @@ _BODY = Body(
         " {traded series: series pricing its quote}, capital, fees {venue: {maker_bps,"
         " taker_bps}}, slippage {kind: none|fixed|volume_share, bps, k_bps}, sizing, fill"
         " (next_open | close, optimistic), engine (auto|vectorized|event), lot_size, risk,"
-        " risk_free_rate, arbitrage {...}, execution (bars | synthetic_book: arbitrage legs"
-        " walk books built from bars, flagged synthetic), book {spread_bps, levels,"
+        " risk_free_rate, arbitrage {...}, execution (bars | synthetic_book: orders walk"
+        " books built from bars, flagged synthetic | recorded_book | recorded_quotes: orders"
+        " walk the recorded books or best bid/ask of every traded series; a 422 naming"
+        " execution when a series has none in the span), latency_ms (book executions: an"
+        " order meets the book that much after its fill instant), book {spread_bps, levels,"
         " level_step_bps, depth_share, depth_growth, latency_ms},"
         " shared (bool: let every results reader see it)."
     ),
