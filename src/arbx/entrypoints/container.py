@@ -438,6 +438,7 @@ class Container(containers.DeclarativeContainer):
         default_fees=settings.provided.backtest.fees,
         background=background_backtests,
         inline_max_bars=settings.provided.backtest.inline_max_bars,
+        books=stores.provided.books,  # recorded quotes and books (execution recorded_*)
     )
     run_backtest = providers.Factory(observed, "backtest", run_backtest, telemetry, observations)
     backtest_runs = providers.Factory(BacktestRuns, runs=run_store, background=background_backtests)

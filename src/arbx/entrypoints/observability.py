@@ -34,8 +34,9 @@ T = TypeVar("T")
 BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 0.5, BreakerState.OPEN: 1.0}
 _STORE_FIELDS = (
     "bars", "quality", "runs", "jobs", "users", "api_keys", "refresh_tokens", "audit", "alerts",
-    "studies",
+    "studies", "books",
 )  # fmt: skip
+_FILE_STORES = frozenset({"bars", "trades", "books"})  # Parquet files on the local profile
 
 
 def observed(component: str, target: T, telemetry: Telemetry, observations: Observations) -> T:
@@ -55,7 +56,9 @@ def observed_stores(
     hooks = observations.hooks()
     changed: dict[str, Any] = {}
     for name in _STORE_FIELDS:
-        system = "postgresql" if profile == "server" else "parquet" if name == "bars" else "sqlite"
+        system = (
+            "postgresql" if profile == "server" else "parquet" if name in _FILE_STORES else "sqlite"
+        )
         component = f"store.{name}"
         changed[name] = traced(
             getattr(stores, name),
