@@ -99,7 +99,7 @@ def test_a_leg_without_recorded_books_is_a_422_naming_it(
     assert [read[0] for read in books.reads] == ["book", "book"]
 
 
-def _recorded_around_the_bars(api: TestClient, container: Container, series: str) -> int:
+def _recorded_around_the_bars(client: TestClient, container: Container, series: str) -> int:
     """Quotes and a book (a snapshot, then a diff every minute) around each bar's open of
     ``series`` over SPAN, written to the profile's quote/book store as the recorder does."""
     import polars as pl
@@ -146,7 +146,7 @@ def _recorded_around_the_bars(api: TestClient, container: Container, series: str
         await stores.books.write_quotes(trade_key, quotes.select(list(QUOTE_SCHEMA)))
         return len(updates)
 
-    return int(api.blocking_portal.call(write))
+    return int(client.blocking_portal.call(write))
 
 
 @pytest.mark.parametrize("execution", ["recorded_book", "recorded_quotes"])
