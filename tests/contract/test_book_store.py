@@ -271,7 +271,8 @@ async def test_wrong_credentials_are_refused_clearly_and_write_nothing(
         said = caught.value.message
         assert f"s3://{s3_bucket} at {s3_endpoint} refused the credentials" in said
         assert "SignatureDoesNotMatch" in said
-        assert wrong_secret not in said and user.secret_access_key not in said
+        assert wrong_secret not in said
+        assert user.secret_access_key not in said
     allowed = ObjectStoreBookStore(
         s3_store(
             s3_endpoint,
