@@ -1,11 +1,13 @@
 """The BookStore contract, written once and run against every adapter (memory, parquet,
-postgres on the plain path)."""
+postgres on the plain path, and objectstore: a bucket on the test's moto S3 server)."""
 
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -15,9 +17,11 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.memory.book_store import MemoryBookStore
+from arbx.adapters.objectstore.book_store import ObjectStoreBookStore
+from arbx.adapters.objectstore.day_objects import DayObjects
 from arbx.adapters.parquet.book_store import ParquetBookStore
 from arbx.adapters.postgres.book_store import PostgresBookStore
-from arbx.domain.errors import InvalidInput
+from arbx.domain.errors import Conflict, InvalidInput, StorageUnavailable
 from arbx.domain.market import Symbol, TimeSpan
 from arbx.domain.market.books import (
     BOOK_SCHEMA,
@@ -30,9 +34,10 @@ from arbx.domain.market.books import (
 from arbx.domain.market.trades import TradeKey
 from arbx.domain.orderbook.book import BookDiff, BookSnapshot, L2Book
 from arbx.ports.book_store import BookStore
+from tests.support.objectstore import IamUser, s3_store
 from tests.support.postgres import PostgresTestDatabase
 
-ADAPTERS = ["memory", "parquet", "postgres"]
+ADAPTERS = ["memory", "parquet", "postgres", "objectstore"]
 KEY = TradeKey("binance", Symbol("BTC", "USDC"))
 OTHER = TradeKey("kraken", Symbol("BTC", "USD"))
 T0 = datetime(2023, 3, 10, 23, 59, tzinfo=UTC)
@@ -64,6 +69,11 @@ def memory_book_store() -> BookStore:
 @pytest.fixture
 def parquet_book_store(tmp_path: Path) -> BookStore:
     return ParquetBookStore(tmp_path)
+
+
+@pytest.fixture
+def objectstore_book_store(s3_endpoint: str, s3_bucket: str) -> BookStore:
+    return ObjectStoreBookStore(s3_store(s3_endpoint, s3_bucket), prefix="desk/arbx")
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -198,3 +208,80 @@ async def test_any_replay_of_batches_stores_each_row_once(
     rows = await store.read_book(key, EVERYTHING)
     assert written_rows == rows.height == 2 * len(seen)
     assert rows["sequence"].to_list() == [s for n in seen for s in (1000 + n, 1000 + n)]
+
+
+# -- object storage only: what a bucket adds to the contract ------------------------------------
+
+
+async def test_a_second_process_replacing_a_day_first_is_a_conflict(
+    s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stores (processes) on one prefix: the one whose read of a day object is stale when
+    it writes fails with Conflict, for quotes and for book rows alike, and loses nothing
+    already stored; the retry completes the write."""
+    bucket = s3_store(s3_endpoint, s3_bucket)
+    prefix = f"shared-{uuid.uuid4().hex[:8]}"
+    ours, theirs = ObjectStoreBookStore(bucket, prefix), ObjectStoreBookStore(bucket, prefix)
+    await ours.write_quotes(KEY, quotes_frame([quote(0)]))
+    await ours.write_book(KEY, book_rows(1))
+    real_get = DayObjects._get
+    meanwhile: list[Any] = []
+
+    async def stale_get(self: DayObjects, path: str) -> Any:
+        found = await real_get(self, path)
+        if meanwhile:  # the other process replaces the day right after our read
+            await meanwhile.pop()()
+        return found
+
+    monkeypatch.setattr(DayObjects, "_get", stale_get)
+    meanwhile.append(lambda: theirs.write_quotes(KEY, quotes_frame([quote(1)])))
+    with pytest.raises(Conflict, match="another writer changed .*quotes/.* its quotes were"):
+        await ours.write_quotes(KEY, quotes_frame([quote(2)]))
+    meanwhile.append(lambda: theirs.write_book(KEY, book_rows(2)))
+    with pytest.raises(Conflict, match="its book updates were not written"):
+        await ours.write_book(KEY, book_rows(2))  # both add the diff 103 to the first day
+    monkeypatch.setattr(DayObjects, "_get", real_get)
+    assert (await ours.read_quotes(KEY, EVERYTHING))["bid"].to_list() == [20_000.0, 20_001.0]
+    stored = (await ours.read_book(KEY, EVERYTHING))["sequence"]
+    assert stored.to_list() == [100] * 4 + [103] * 2
+    assert await ours.write_quotes(KEY, quotes_frame([quote(2)])) == 1
+    assert await ours.write_book(KEY, book_rows()) == 1
+    assert (await theirs.read_book(KEY, EVERYTHING)).height == 7
+
+
+async def test_wrong_credentials_are_refused_clearly_and_write_nothing(
+    s3_endpoint: str, s3_bucket: str, s3_checked_credentials: IamUser
+) -> None:
+    user, wrong_secret = s3_checked_credentials, "wrong-secret-0123456789abcdefWXYZ"
+    refused = ObjectStoreBookStore(
+        s3_store(
+            s3_endpoint, s3_bucket, secret_access_key=wrong_secret, access_key_id=user.access_key_id
+        ),
+        prefix="desk",
+    )
+    attempts = [
+        lambda: refused.write_quotes(KEY, quotes_frame([quote(0)])),
+        lambda: refused.write_book(KEY, book_rows()),
+        lambda: refused.read_quotes(KEY, EVERYTHING),
+        refused.book_keys,
+    ]
+    for attempt in attempts:
+        with pytest.raises(StorageUnavailable) as caught:
+            await attempt()
+        said = caught.value.message
+        assert f"s3://{s3_bucket} at {s3_endpoint} refused the credentials" in said
+        assert "SignatureDoesNotMatch" in said
+        assert wrong_secret not in said
+        assert user.secret_access_key not in said
+    allowed = ObjectStoreBookStore(
+        s3_store(
+            s3_endpoint,
+            s3_bucket,
+            access_key_id=user.access_key_id,
+            secret_access_key=user.secret_access_key,
+        ),
+        prefix="desk",
+    )
+    assert await allowed.quote_keys() == []
+    assert await allowed.book_keys() == []
+    assert await allowed.write_quotes(KEY, quotes_frame([quote(0)])) == 1

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arbx.adapters.memory.trade_store import MemoryTradeStore
+from arbx.adapters.objectstore.day_objects import DayObjects
 from arbx.adapters.objectstore.trade_store import ObjectStoreTradeStore
 from arbx.adapters.parquet.trade_store import ParquetTradeStore
 from arbx.domain.errors import InvalidInput
@@ -150,17 +151,20 @@ async def test_a_second_process_replacing_a_day_first_is_a_conflict(
     ours = ObjectStoreTradeStore(s3_trades_bucket, prefix="shared")
     theirs = ObjectStoreTradeStore(s3_trades_bucket, prefix="shared")
     await ours.write(KEY, trades_frame([trade(1)]))
-    real_get = ObjectStoreTradeStore._get
+    real_get = DayObjects._get
+    armed = True
 
-    async def stale_get(self: ObjectStoreTradeStore, path: str) -> Any:
+    async def stale_get(self: DayObjects, path: str) -> Any:
+        nonlocal armed
         found = await real_get(self, path)
-        if self is ours:  # the other process replaces the day right after our read
+        if armed:  # the other process replaces the day right after our read
+            armed = False
             await theirs.write(KEY, trades_frame([trade(2)]))
         return found
 
-    monkeypatch.setattr(ObjectStoreTradeStore, "_get", stale_get)
+    monkeypatch.setattr(DayObjects, "_get", stale_get)
     with pytest.raises(Conflict, match="another writer changed"):
         await ours.write(KEY, trades_frame([trade(3)]))
-    monkeypatch.setattr(ObjectStoreTradeStore, "_get", real_get)
+    monkeypatch.setattr(DayObjects, "_get", real_get)
     assert (await ours.read(KEY, EVERYTHING))["trade_id"].to_list() == ["1001", "1002"]
     assert await ours.write(KEY, trades_frame([trade(3)])) == 1  # the retry completes it

@@ -77,6 +77,8 @@ def test_bars_in_a_bucket(
 def test_a_bad_bucket_url_fails_at_start_up() -> None:
     with pytest.raises(InvalidInput, match="bars_url must be s3://BUCKET"):
         load_settings(profile="test", environ={"ARBX_STORAGE__BARS_URL": "gs://x"})
+    with pytest.raises(InvalidInput, match="books_url must be s3://BUCKET"):
+        load_settings(profile="test", environ={"ARBX_STORAGE__BOOKS_URL": "s3://"})
 
 
 def _s3_config(monkeypatch: pytest.MonkeyPatch, endpoint: str, key: str, secret: str) -> None:

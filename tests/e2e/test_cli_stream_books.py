@@ -46,10 +46,12 @@ def fake_coinbase_ticker() -> Iterator[str]:
     )
 
 
-def arbx(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def arbx(
+    data: Path, *args: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*ARBX, *args],
-        env={**os.environ, "ARBX_DATA_DIR": str(data), "ARBX_PROFILE": "local"},
+        env={**os.environ, "ARBX_DATA_DIR": str(data), "ARBX_PROFILE": "local", **(extra or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -128,6 +130,41 @@ def test_recorded_quotes_are_shown(tmp_path: Path, fake_coinbase_ticker: str) ->
     assert shown.returncode == 0, shown.stderr
     assert "1 quote(s) stored" in shown.stdout
     assert "1285.04" in shown.stdout
+
+
+def test_a_book_recorded_into_a_bucket(
+    tmp_path: Path, fake_kraken_book: str, s3_endpoint: str, s3_bucket: str
+) -> None:
+    """``storage.books_url``: the stream's book rows go to the bucket, none to the data dir,
+    and ``arbx stream book`` rebuilds the book from there."""
+    import obstore
+
+    from tests.support.objectstore import CREDENTIALS, REGION, s3_store
+
+    data = tmp_path / "var"
+    bucket = {
+        "ARBX_STORAGE__BOOKS_URL": f"s3://{s3_bucket}/desk",
+        "ARBX_STORAGE__S3__ENDPOINT": s3_endpoint,
+        "ARBX_STORAGE__S3__REGION": REGION,
+        "ARBX_STORAGE__S3__ALLOW_HTTP": "true",
+        "ARBX_STORAGE__S3__ACCESS_KEY_ID": CREDENTIALS["access_key_id"],
+        "ARBX_STORAGE__S3__SECRET_ACCESS_KEY": CREDENTIALS["secret_access_key"],
+    }
+    run = ["stream", "run", "--channel", "book", "--venue", "kraken", "--symbol", "MATIC/USD"]
+    done = arbx(
+        data, *run, "--url", fake_kraken_book, "--seconds", "2", "--flush-ms", "50", extra=bucket
+    )
+    assert done.returncode == 0, done.stderr
+    assert "book rows stored 21" in done.stdout
+    assert not (data / "books").exists()
+    objects = [o["path"] for batch in obstore.list(s3_store(s3_endpoint, s3_bucket)) for o in batch]
+    assert objects == ["desk/books/kraken/MATIC-USD/2023-10-06.parquet"]
+    book = ["stream", "book", "--venue", "kraken", "--symbol", "MATIC/USD", "--levels", "10"]
+    shown = arbx(data, *book, extra=bucket)
+    assert shown.returncode == 0, shown.stderr
+    assert "from 2 stored update(s)" in shown.stdout
+    assert "1098.3948         0.5657 | 0.5677         36304.085" in shown.stdout
+    assert "no book updates stored" in arbx(data, *book).stdout  # the data dir holds none
 
 
 def test_bad_choices_are_refused(tmp_path: Path) -> None:

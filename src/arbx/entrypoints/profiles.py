@@ -145,8 +145,21 @@ def local_bar_store(settings: Settings) -> BarStore:
     )
 
 
-def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
+def local_book_store(settings: Settings) -> BookStore:
+    """Recorded quotes and book updates under ``<data_dir>`` (``quotes/``, ``books/``), or in
+    the bucket of ``storage.books_url``."""
     from arbx.adapters.parquet.book_store import ParquetBookStore
+
+    if settings.storage.books_url:  # an S3-compatible bucket (issue 20)
+        from arbx.adapters.objectstore.book_store import ObjectStoreBookStore
+
+        return ObjectStoreBookStore.from_url(
+            settings.storage.books_url, s3_options(settings.storage.s3)
+        )
+    return ParquetBookStore(settings.data_dir)
+
+
+def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.alert_store import SqliteAlertStore
     from arbx.adapters.sqlite.api_key_store import SqliteApiKeyStore
     from arbx.adapters.sqlite.audit_log import SqliteAuditLog
@@ -171,7 +184,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         studies=SqliteStudyStore(database),
         catalog=SqliteCatalogStore(database),
         alerts=SqliteAlertStore(database),
-        books=ParquetBookStore(settings.data_dir),
+        books=local_book_store(settings),
     )
 
 

@@ -93,12 +93,19 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # "s3://bucket/prefix": the recorded trades (arbx stream) in a bucket instead of
     # <data_dir>/trades, reached as bars_url is
     trades_url: str = ""
+    # "s3://bucket/prefix": the recorded quotes and book updates in a bucket instead of
+    # <data_dir>/quotes and <data_dir>/books, reached as bars_url is
+    books_url: str = ""
     s3: S3Settings = msgspec.field(default_factory=S3Settings)
 
     def __post_init__(self) -> None:
         if self.bars_cache_bytes < 0:
             raise ValueError("bars_cache_bytes must be >= 0 (0 disables the cache)")
-        for name, url in (("bars_url", self.bars_url), ("trades_url", self.trades_url)):
+        for name, url in (
+            ("bars_url", self.bars_url),
+            ("trades_url", self.trades_url),
+            ("books_url", self.books_url),
+        ):
             if url and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", url):
                 raise ValueError(f"{name} must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
 

@@ -1,48 +1,41 @@
 """A TradeStore in an S3-compatible bucket: ``<prefix>/trades/<venue>/<BASE-QUOTE>/<YYYY-MM-DD>.parquet``.
 
-The layout of the Parquet trade store, one object per UTC day of trade time. A write merges
-the new trades into each day object it touches (trades already held, by trade id, are
-skipped) and replaces that object with ONE conditional PUT: If-Match the ETag it read, or
-create-only for a new day. S3 makes each PUT atomic, so a crash leaves every day object
-whole (old or new); writes are idempotent, so writing the same batch again completes it.
-Writes to one pair are serialized by a lock per pair within a process; a writer in another
-process that replaced a day object first makes this write fail with ``Conflict`` for that
-day (days already replaced stay; retry the write) instead of losing its trades.
+The layout of the Parquet trade store, one object per UTC day of trade time, kept by
+``DayObjects`` (see ``day_objects``): a write merges the new trades (by trade id) into each day
+object it touches and replaces it with ONE conditional PUT (If-Match its ETag, or create-only),
+so a crash leaves every day object whole and a writer in another process that replaced a day
+first makes this write fail with ``Conflict`` instead of losing its trades.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import obstore
 import polars as pl
-from obstore import exceptions as obx
 
-from arbx.adapters.objectstore.connect import S3Options, s3_store, split_url, translate
-from arbx.domain.errors import Conflict, StorageError
-from arbx.domain.market import Symbol, TimeSpan
+from arbx.adapters.objectstore.connect import S3Options, s3_store, split_url
+from arbx.adapters.objectstore.day_objects import DayObjects, root_of
+from arbx.domain.market import TimeSpan
 from arbx.domain.market.trades import (
     TRADE_COLUMNS,
     TradeKey,
     check_trades,
     empty_trades,
     merge_trades,
-    trades_in,
 )
 from arbx.ports.trade_store import TradeStore
-
-_DAY_US = 86_400_000_000
-FETCHES_AT_ONCE = 8
 
 
 class ObjectStoreTradeStore(TradeStore):
     def __init__(self, store: Any, prefix: str = "") -> None:
-        self._store = store
-        self._root = (prefix.strip("/") + "/" if prefix.strip("/") else "") + "trades"
-        self._locks: dict[TradeKey, asyncio.Lock] = {}
+        self._days = DayObjects(
+            store,
+            root_of(prefix, "trades"),
+            rows="trades",
+            columns=TRADE_COLUMNS,
+            empty=empty_trades,
+            merge=merge_trades,
+        )
 
     @classmethod
     def from_url(cls, url: str, options: S3Options | None = None) -> ObjectStoreTradeStore:
@@ -51,98 +44,10 @@ class ObjectStoreTradeStore(TradeStore):
 
     async def write(self, key: TradeKey, trades: pl.DataFrame) -> int:
         check_trades(trades)
-        if trades.is_empty():
-            return 0
-        days = trades.with_columns(
-            (pl.col("ts").dt.epoch("us") // _DAY_US).alias("_day")
-        ).partition_by("_day", as_dict=True, include_key=False)
-        new = 0
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            for (day,), part in sorted(days.items()):
-                path = f"{self._folder(key)}/{_day_name(int(day))}.parquet"
-                found = await self._get(path)
-                stored = pl.read_parquet(io.BytesIO(found[0])) if found else empty_trades()
-                merged, added = merge_trades(stored, part.select(TRADE_COLUMNS))
-                if added:
-                    await self._replace(path, merged, found[1] if found else None)
-                    new += added
-        return new
+        return await self._days.write(key, trades)
 
     async def read(self, key: TradeKey, span: TimeSpan) -> pl.DataFrame:
-        start_us, end_us = span.start_ms * 1000, span.end_ms * 1000
-        first, last = start_us // _DAY_US, (end_us - 1) // _DAY_US
-        paths = [
-            path
-            for path in await self._list(f"{self._folder(key)}/")
-            if (day := _day_of(path)) is not None and first <= day <= last
-        ]
-        gate = asyncio.Semaphore(FETCHES_AT_ONCE)
-
-        async def fetch(path: str) -> pl.DataFrame | None:
-            async with gate:
-                found = await self._get(path)
-            return pl.read_parquet(io.BytesIO(found[0])) if found else None
-
-        frames = [f for f in await asyncio.gather(*map(fetch, sorted(paths))) if f is not None]
-        if not frames:
-            return empty_trades()
-        return trades_in(pl.concat(frames), start_us, end_us)
+        return await self._days.read(key, span)
 
     async def keys(self) -> list[TradeKey]:
-        found: set[TradeKey] = set()
-        for path in await self._list(f"{self._root}/"):
-            parts = path[len(self._root) + 1 :].split("/")
-            if len(parts) == 3 and _day_of(path) is not None:
-                found.add(TradeKey(parts[0], Symbol.parse(parts[1])))
-        return sorted(found, key=lambda k: (k.venue, k.symbol.slug))
-
-    # -- objects ---------------------------------------------------------------------------
-
-    def _folder(self, key: TradeKey) -> str:
-        return f"{self._root}/{key.venue}/{key.symbol.slug}"
-
-    async def _list(self, prefix: str) -> list[str]:
-        paths: list[str] = []
-        try:
-            async for batch in obstore.list(self._store, prefix=prefix):
-                paths.extend(o["path"] for o in batch)
-        except Exception as exc:
-            raise translate(exc, f"list {prefix}", self._store) from exc
-        return paths
-
-    async def _get(self, path: str) -> tuple[bytes, str | None] | None:
-        try:
-            result = await obstore.get_async(self._store, path)
-            data = bytes(await result.bytes_async())
-        except (FileNotFoundError, obx.NotFoundError):
-            return None
-        except Exception as exc:
-            raise translate(exc, f"read {path}", self._store) from exc
-        return data, result.meta.get("e_tag")
-
-    async def _replace(self, path: str, frame: pl.DataFrame, etag: str | None) -> None:
-        out = io.BytesIO()
-        frame.write_parquet(out, compression="zstd", statistics=True)
-        mode: Any = "create" if etag is None else {"e_tag": etag}
-        try:
-            await obstore.put_async(self._store, path, out.getvalue(), mode=mode)
-        except (obx.PreconditionError, obx.AlreadyExistsError) as exc:
-            raise Conflict(
-                f"another writer changed {path} meanwhile; its trades were not written, retry"
-            ) from exc
-        except Exception as exc:
-            error = translate(exc, f"write {path}", self._store)
-            raise (error if error is not exc else StorageError(f"cannot write {path}")) from exc
-
-
-def _day_name(day: int) -> str:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day)).strftime("%Y-%m-%d")
-
-
-def _day_of(path: str) -> int | None:
-    stem = path.rsplit("/", 1)[-1].removesuffix(".parquet")
-    try:
-        moment = datetime.strptime(stem, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)).days
+        return await self._days.keys()

@@ -6,7 +6,8 @@ reconnecting with backoff, resubscribing, dropping silent sockets, healing books
 snapshot) until Ctrl-C, SIGTERM or ``--seconds``; it then stores what it received and prints
 the stream's counters. ``trades`` and ``quotes`` print stored rows; ``book`` prints the
 stored book rebuilt at a time, best levels first. They live in ``<data dir>/trades``,
-``<data dir>/quotes`` and ``<data dir>/books`` as Parquet files per UTC day, on either profile.
+``<data dir>/quotes`` and ``<data dir>/books`` as Parquet files per UTC day, on either profile,
+or in a bucket (``storage.trades_url``, ``storage.books_url``).
 """
 
 from __future__ import annotations
@@ -116,9 +117,9 @@ def _store(container: Container) -> Any:
 
 
 def _book_store(container: Container) -> Any:
-    from arbx.adapters.parquet.book_store import ParquetBookStore
+    from arbx.entrypoints.profiles import local_book_store
 
-    return ParquetBookStore(Path(container.settings().data_dir))
+    return local_book_store(container.settings())  # <data dir> or storage.books_url
 
 
 async def run_stream(args: argparse.Namespace, container: Container) -> int:
