@@ -102,6 +102,7 @@ from arbx.ports.exchange import ExchangeClient
 from arbx.ports.executor import Executor
 from arbx.ports.job_store import JobStore
 from arbx.ports.password_hasher import PasswordHasher
+from arbx.ports.process_probe import ProcessProbe
 from arbx.ports.rate_limiter import LoginThrottle, RateLimiter
 from arbx.ports.report_renderer import ReportRenderer
 from arbx.ports.table_files import TableFiles
@@ -120,6 +121,16 @@ def _system_clock() -> Clock:
     from arbx.adapters.system_clock import SystemClock
 
     return SystemClock()
+
+
+def _process_probe() -> ProcessProbe:
+    from arbx.adapters.system_process import OsProcessProbe
+
+    return OsProcessProbe()
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
 
 
 def _table_files() -> TableFiles:
@@ -443,6 +454,7 @@ class Container(containers.DeclarativeContainer):
 
     # --- research: optimization studies (one per process: it tracks the studies it runs) ---
     study_store = stores.provided.studies
+    process_probe = providers.Singleton(_process_probe)
     optimize_studies = providers.Singleton(
         observed,
         "optimize",
@@ -454,6 +466,8 @@ class Container(containers.DeclarativeContainer):
             clock=clock,
             max_trials=settings.provided.optimize.max_trials,
             jobs=settings.provided.optimize.jobs,
+            probe=process_probe,
+            lease=providers.Factory(_seconds, settings.provided.optimize.lease_seconds),
         ),
         telemetry,
         observations,

@@ -171,6 +171,7 @@ def create_app(
         ingest_runs = await resolve(container.ingest_runs)
         background = await resolve(container.background_backtests)
         studies = await resolve(container.optimize_studies)
+        await studies.recover()  # studies left running by a process that is gone: interrupted
         try:
             yield
         finally:
