@@ -37,6 +37,7 @@ import msgspec
 import numpy as np
 
 from arbx.app.holding import Holding
+from arbx.app.manage_catalog import StrategyCatalog
 from arbx.app.run_backtest import PreparedBacktest, RunBacktest
 from arbx.domain.auth import Permission, Principal
 from arbx.domain.auth.policy import Resource, require
@@ -44,7 +45,7 @@ from arbx.domain.backtest.request import BacktestRequest, decode_request, valida
 from arbx.domain.backtest.result import ENGINE_VERSION
 from arbx.domain.backtest.run import BacktestRun, data_changes
 from arbx.domain.backtest.runner import buy_and_hold
-from arbx.domain.errors import Conflict, InvalidInput
+from arbx.domain.errors import Conflict, InvalidInput, NotFound
 from arbx.domain.research.evaluate import Point, StudyData, evaluate
 from arbx.domain.research.holder import DEFAULT_LEASE
 from arbx.domain.research.objective import Objective, parse_objective
@@ -151,6 +152,7 @@ class Plan:
     seed: int
     refused: int
     prepared: PreparedBacktest
+    strategy_version: str | None = None  # the catalog version it came from ("name@v3")
 
 
 @dataclass
@@ -186,8 +188,10 @@ class OptimizeStudies:
         jobs: int = 2,
         probe: ProcessProbe | None = None,
         lease: timedelta = DEFAULT_LEASE,
+        catalog: StrategyCatalog | None = None,
     ) -> None:
         self._backtests = backtests
+        self._catalog = catalog
         self.holding = Holding(probe, clock, lease)
         self._studies = studies
         self._executor = executor
@@ -204,13 +208,18 @@ class OptimizeStudies:
     def max_trials(self) -> int:
         return self._max_trials
 
+    async def prepare(self, request: BacktestRequest) -> PreparedBacktest:
+        """Validate ``request`` and load its bars (as a backtest would)."""
+        return await self._backtests.prepare(request)
+
     # -- create ---------------------------------------------------------------------------
 
     async def plan(self, request: OptimizationRequest, *, actor: Principal) -> Plan:
         """Validate ``request`` and load its bars (``InvalidInput`` names the field)."""
         require(actor, Permission.BACKTESTS_RUN)
+        raw, strategy_version = await self._from_catalog(request.backtest, actor)
         try:
-            backtest = decode_request(request.backtest)
+            backtest = decode_request(raw)
             strategy = get_strategy(backtest.strategy)
         except InvalidInput as exc:
             raise _in_backtest(exc) from None
@@ -254,8 +263,42 @@ class OptimizeStudies:
             raise _in_backtest(exc) from None
         effective = msgspec.structs.replace(prepared.request, params=dict(space.fixed))
         return Plan(
-            effective, strategy, space, method, objective, n_trials, request.seed, refused, prepared
-        )
+            effective, strategy, space, method, objective, n_trials, request.seed, refused,
+            prepared, strategy_version,
+        )  # fmt: skip
+
+    async def _from_catalog(
+        self, backtest: dict[str, Any], actor: Principal
+    ) -> tuple[dict[str, Any], str | None]:
+        """A backtest whose strategy is a catalog version (``name@vN``) made the version's:
+        its strategy type, parameters (the request's own override them), series and fees
+        (when the request gives none); with the version's label. Others as they are."""
+        ref = backtest.get("strategy")
+        if not isinstance(ref, str) or "@" not in ref:
+            return backtest, None
+        name, _, tag = ref.partition("@")
+        if not tag.startswith("v") or not tag[1:].isdigit() or not name:
+            raise InvalidInput(
+                f"a catalog strategy is NAME@vN (e.g. my-sma@v2), got {ref!r}",
+                field="backtest.strategy",
+            )
+        if self._catalog is None:
+            raise InvalidInput(
+                "catalog strategies are not available here", field="backtest.strategy"
+            )
+        try:
+            _, version = await self._catalog.version(name, int(tag[1:]), actor=actor)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, field="backtest.strategy") from None
+        spec = version.spec
+        made = dict(backtest)
+        made["strategy"] = spec.strategy
+        made["params"] = {**spec.params, **dict(backtest.get("params") or {})}
+        if not backtest.get("series"):
+            made["series"] = list(spec.series)
+        if not backtest.get("fees") and spec.fees:
+            made["fees"] = msgspec.to_builtins(spec.fees)
+        return made, f"{name}@v{version.number}"
 
     async def create(self, request: OptimizationRequest, *, actor: Principal) -> Study:
         """Validate ``request`` and load its bars; store the study (nothing is stored when
@@ -277,6 +320,7 @@ class OptimizeStudies:
             refused_points=plan.refused,
             updated_at=self._clock.now(),
             holder=self.holding.me(),
+            strategy_version=plan.strategy_version,
         )
         await self._studies.create(study)
         self._loaded = {study.id: plan.prepared}  # only the newest study's bars
@@ -482,7 +526,9 @@ class OptimizeStudies:
                     field="trial",
                 )
         request = msgspec.structs.replace(decode_request(study.request), params=chosen.params)
-        run = await self._backtests.execute(request, actor=actor)
+        run = await self._backtests.execute(
+            request, actor=actor, strategy_version=study.strategy_version
+        )
         await self._studies.set_trial_run(study_id, chosen.number, run.id)
         return run
 

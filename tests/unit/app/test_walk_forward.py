@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from arbx.adapters.compute.in_process import InProcessExecutor
+from arbx.adapters.memory.walk_forward_store import MemoryWalkForwardStore
 from arbx.app.optimize import decode_optimization
 from arbx.app.walk_forward import WalkForward, decode_walk_forward
 from arbx.domain.errors import InvalidInput
-from tests.unit.app.test_optimize import OP, SMA_SPACE, World, arb
+from tests.unit.app.test_optimize import OP, SMA_SPACE, StillClock, World, arb
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ async def world() -> Any:
     executor = InProcessExecutor(workers=2)
     w = World(executor)
     await w.load()
-    yield w, WalkForward(w.uc, executor)
+    yield w, WalkForward(w.uc, executor, MemoryWalkForwardStore(), StillClock())
     await executor.shutdown()
 
 
