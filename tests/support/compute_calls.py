@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from arbx.domain.errors import InvalidInput
 from arbx.ports.executor import Shared
@@ -33,3 +34,15 @@ def die() -> None:
 def total(shared: Shared[list[int]], times: int = 1) -> tuple[int, int]:
     """The sum of a shared list and this worker's process id."""
     return sum(shared.get()) * times, os.getpid()
+
+
+def arrays_of(shared: Any) -> tuple[float, str, int, bool]:
+    value = shared.get()
+    arr = value["prices"]
+    return float(arr.sum()), str(arr.dtype), int(value["n"]), bool(arr.flags.writeable)
+
+
+def frame_of(shared: Any) -> tuple[Any, Any]:
+    data = shared.get()
+    key = next(iter(data.bars))
+    return data.bars[key], data.arrays[key].close.copy()

@@ -16,6 +16,7 @@ class LocalProcessExecutor(FuturesExecutor):
         loading the strategy plugins this process loaded)."""
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        self._workers = workers
         super().__init__(
             lambda: ProcessPoolExecutor(
                 max_workers=workers,
@@ -24,3 +25,15 @@ class LocalProcessExecutor(FuturesExecutor):
             ),
             share_by_file=True,
         )
+
+    def warm(self) -> None:
+        """Spawn every worker now (one no-op call each; the pool starts a process per call
+        while none is idle)."""
+        if self._closed:
+            return
+        for _ in range(self._workers):
+            self.submit(_ready)
+
+
+def _ready() -> None:
+    """The no-op that makes a worker start (and run its initializer)."""
