@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import polars as pl
 import pytest
 
@@ -130,6 +131,11 @@ async def _study_and_alerts(container: Container) -> None:
     )
     study = await studies.create(request, actor=CLI_OPERATOR)
     await studies.run(study.id, actor=CLI_OPERATOR, jobs=1)
+    from arbx.app.walk_forward import decode_walk_forward
+
+    walk_forward = await resolve(container.walk_forward)
+    body = {"optimization": msgspec.to_builtins(request), "train": 1200, "test": 600}
+    await walk_forward.execute(decode_walk_forward(body), actor=CLI_OPERATOR, jobs=1)
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     rule = AlertRule(
         id="rule-1",
@@ -201,6 +207,10 @@ async def everything(container: Container) -> dict[str, Any]:
         "studies": [
             (st, await study_store.trials(st.id)) for st in await study_store.list(limit=1000)
         ],
+        "walk_forwards": [
+            (w, await stores.walk_forwards.folds(w.id))
+            for w in await stores.walk_forwards.list(limit=1000)
+        ],
         "alert_rules": await alert_store.list_rules(),
         "alert_history": await alert_store.history(limit=1000),
         "strategies": [
@@ -237,6 +247,7 @@ async def test_local_backup_restores_everything_and_reruns_bit_for_bit(tmp_path:
     assert report.manifest.sections["users"].records == 1
     assert report.manifest.sections["job_runs"].records == 1
     assert report.manifest.sections["run_failures"].records == 1
+    assert report.manifest.sections["walk_forwards"].records == 1
     assert {n.split("/")[0] for n in report.manifest.files} == set(report.manifest.sections)
     target = await opened(local_settings(tmp_path / "target"))
     try:

@@ -236,6 +236,8 @@ def test_walk_forward_gives_folds_and_the_stitched_out_of_sample_curve(
     assert len(result.folds) >= 2
     assert all(fold.params is not None for fold in result.folds)
     assert len(result.oos_equity) == len(result.oos_ts) > 0
+    assert re.fullmatch(r"[0-9a-f]{32}", result.id)  # stored: read back by its id
+    assert workspace.walk_forward_result(result.id) == result
 
 
 def test_reports_and_comparison_from_python(workspace: arbx.Workspace, tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ from arbx.ports.exchange import ExchangeClient
 from arbx.ports.executor import Executor
 from arbx.ports.job_store import JobStore
 from arbx.ports.password_hasher import PasswordHasher
+from arbx.ports.process_probe import ProcessProbe
 from arbx.ports.rate_limiter import LoginThrottle, RateLimiter
 from arbx.ports.report_renderer import ReportRenderer
 from arbx.ports.table_files import TableFiles
@@ -121,6 +122,16 @@ def _system_clock() -> Clock:
     from arbx.adapters.system_clock import SystemClock
 
     return SystemClock()
+
+
+def _process_probe() -> ProcessProbe:
+    from arbx.adapters.system_process import OsProcessProbe
+
+    return OsProcessProbe()
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
 
 
 def _table_files(s3: S3Settings) -> TableFiles:
@@ -452,26 +463,6 @@ class Container(containers.DeclarativeContainer):
         generated_by=f"arbx {arbx.__version__}",
     )
 
-    # --- research: optimization studies (one per process: it tracks the studies it runs) ---
-    study_store = stores.provided.studies
-    optimize_studies = providers.Singleton(
-        observed,
-        "optimize",
-        providers.Factory(
-            OptimizeStudies,
-            backtests=run_backtest,
-            studies=study_store,
-            executor=compute_executor,
-            clock=clock,
-            max_trials=settings.provided.optimize.max_trials,
-            jobs=settings.provided.optimize.jobs,
-        ),
-        telemetry,
-        observations,
-    )
-    walk_forward = providers.Factory(
-        WalkForward, studies=optimize_studies, executor=compute_executor
-    )
     compare_runs = providers.Factory(CompareRuns, runs=backtest_runs)
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
@@ -510,9 +501,39 @@ class Container(containers.DeclarativeContainer):
         audit=audit_trail,
         clock=clock,
         four_eyes=settings.provided.catalog.four_eyes,
+        walk_forwards=stores.provided.walk_forwards,
     )
     evaluate_strategy = providers.Factory(
         EvaluateStrategy, catalog=strategy_catalog, backtests=run_backtest, bars=bar_store
+    )
+    # --- research: optimization studies (one per process: it tracks the studies it runs) ---
+    study_store = stores.provided.studies
+    process_probe = providers.Singleton(_process_probe)
+    optimize_studies = providers.Singleton(
+        observed,
+        "optimize",
+        providers.Factory(
+            OptimizeStudies,
+            backtests=run_backtest,
+            studies=study_store,
+            executor=compute_executor,
+            clock=clock,
+            max_trials=settings.provided.optimize.max_trials,
+            jobs=settings.provided.optimize.jobs,
+            probe=process_probe,
+            lease=providers.Factory(_seconds, settings.provided.optimize.lease_seconds),
+            catalog=strategy_catalog,
+        ),
+        telemetry,
+        observations,
+    )
+    # one per process: it tracks the walk-forwards it runs
+    walk_forward = providers.Singleton(
+        WalkForward,
+        studies=optimize_studies,
+        executor=compute_executor,
+        store=stores.provided.walk_forwards,
+        clock=clock,
     )
     # --- retention (issue 20): [[retention]] rules; `arbx data retain` and retain jobs ---
     apply_retention = providers.Factory(

@@ -32,6 +32,7 @@ from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
 from arbx.ports.study_store import StudyStore
 from arbx.ports.user_store import UserStore
+from arbx.ports.walk_forward_store import WalkForwardStore
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Stores:
     catalog: CatalogStore
     alerts: AlertStore
     books: BookStore  # recorded quotes and L2 book updates (issue 17)
+    walk_forwards: WalkForwardStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -170,6 +172,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.run_store import SqliteRunStore
     from arbx.adapters.sqlite.study_store import SqliteStudyStore
     from arbx.adapters.sqlite.user_store import SqliteUserStore
+    from arbx.adapters.sqlite.walk_forward_store import SqliteWalkForwardStore
 
     return Stores(
         bars=local_bar_store(settings),
@@ -185,6 +188,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         catalog=SqliteCatalogStore(database),
         alerts=SqliteAlertStore(database),
         books=local_book_store(settings),
+        walk_forwards=SqliteWalkForwardStore(database),
     )
 
 
@@ -253,6 +257,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.run_store import PostgresRunStore
     from arbx.adapters.postgres.study_store import PostgresStudyStore
     from arbx.adapters.postgres.user_store import PostgresUserStore
+    from arbx.adapters.postgres.walk_forward_store import PostgresWalkForwardStore
 
     schema = settings.database.schema
     return Stores(
@@ -269,6 +274,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         catalog=PostgresCatalogStore(pool, schema),
         alerts=PostgresAlertStore(pool, schema),
         books=PostgresBookStore(pool, schema),
+        walk_forwards=PostgresWalkForwardStore(pool, schema),
     )
 
 

@@ -768,8 +768,9 @@ class Workspace:
         """Walk-forward analysis (``arbx optimize walk-forward``): folds of ``train`` and
         ``test`` bars of the first series (``step``, rolling or anchored, ``purge`` and
         ``embargo`` bars), an optimization per train fold, its best parameters on the next
-        test fold; returns the ``WalkForwardResult`` (folds, stitched out-of-sample equity
-        and metrics, efficiency, parameter stability)."""
+        test fold; returns the stored ``WalkForwardResult`` (its ``id``; folds, stitched
+        out-of-sample equity and metrics, efficiency, parameter stability). ``strategy`` may
+        be a catalog version (``"name@v3"``: its parameters, series and fees)."""
         from arbx.app.run_backtest import CLI_OPERATOR
         from arbx.app.walk_forward import decode_walk_forward
 
@@ -798,6 +799,16 @@ class Workspace:
         async def go() -> Any:
             uc = await self._use("walk_forward")
             return await uc.execute(request, actor=CLI_OPERATOR, jobs=jobs)
+
+        return self._call(go())
+
+    def walk_forward_result(self, walk_forward_id: str) -> Any:
+        """A stored walk-forward's ``WalkForwardResult`` (of the folds stored so far)."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> Any:
+            uc = await self._use("walk_forward")
+            return await uc.result(walk_forward_id, actor=CLI_OPERATOR)
 
         return self._call(go())
 

@@ -410,10 +410,15 @@ class OptimizeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_trials: int = 10_000
     # batches of trials computed at once when a study gives no --jobs
     jobs: int = 2
+    # a study or walk-forward run by another host whose heartbeat (renewed every quarter
+    # lease) is older than this is taken for orphaned and shown interrupted
+    lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_trials < 1 or self.jobs < 1:
             raise ValueError("max_trials and jobs must be >= 1")
+        if not self.lease_seconds > 0:
+            raise ValueError("lease_seconds must be > 0")
 
 
 class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

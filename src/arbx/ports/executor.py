@@ -91,6 +91,7 @@ class Executor(Protocol):
     - ``shutdown`` drops the calls not started (their ``result`` raises
       ``asyncio.CancelledError``), waits for the running ones, and releases the workers; it
       may be called twice. ``submit`` after it raises ``ComputeUnavailable``.
+    - ``warm`` may be called at any time, any number of times; calls work as without it.
     """
 
     @abstractmethod
@@ -104,3 +105,9 @@ class Executor(Protocol):
 
     @abstractmethod
     async def shutdown(self) -> None: ...
+
+    def warm(self) -> None:
+        """Start the workers now rather than at the first call (``arbx serve`` at start-up,
+        so the first study does not wait for worker processes to start). Returns at once;
+        a no-op where there is nothing to start."""
+        return None

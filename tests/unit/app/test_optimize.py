@@ -305,14 +305,24 @@ async def test_diagnostics_compute_dsr_and_pbo_on_the_stored_trials(world: World
     assert 0.0 <= d.pbo.probability <= 1.0
 
 
-async def test_the_process_pool_gives_the_trials_of_threads() -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        sma(),
+        arb(trials=4),
+        sma(method="random", trials=3, backtest={**sma()["backtest"], "engine": "event"}),
+    ],
+    ids=["grid", "arbitrage", "event"],
+)
+async def test_the_process_pool_gives_the_trials_of_threads(body: dict[str, Any]) -> None:
+    # the pool's workers read the bars from shared memory (read-only views): same trials
     threads, processes = InProcessExecutor(workers=2), LocalProcessExecutor(workers=2)
     try:
         a, b = World(threads), World(processes)
         await a.load()
         await b.load()
-        sa = await a.uc.create(decode_optimization(sma()), actor=OP)
-        sb = await b.uc.create(decode_optimization(sma()), actor=OP)
+        sa = await a.uc.create(decode_optimization(body), actor=OP)
+        sb = await b.uc.create(decode_optimization(body), actor=OP)
         await a.uc.run(sa.id, actor=OP, jobs=2)
         await b.uc.run(sb.id, actor=OP, jobs=2)
         ta, tb = await a.studies.trials(sa.id), await b.studies.trials(sb.id)

@@ -134,6 +134,14 @@ class LocalProcessExecutor(Executor):
             pool.shutdown(wait=False, cancel_futures=True)
         return True
 
+    def warm(self) -> None:
+        """Start every slot's worker now (one no-op call each), so the first real calls do
+        not wait for a process to spawn and run its initializer."""
+        if self._closed:
+            return
+        for _ in self._slots:
+            self.submit(_ready)
+
     async def shutdown(self) -> None:
         self._closed = True
         with self._lock:
@@ -209,3 +217,7 @@ class LocalProcessExecutor(Executor):
 def _shutdown_all(pools: list[ProcessPoolExecutor]) -> None:
     for pool in pools:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ready() -> None:
+    """The no-op that makes a worker start (and run its initializer)."""

@@ -266,8 +266,10 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         body["fees"] = {**body.get("fees", {}), **_fees(args.fee)}
     if args.slippage_bps is not None:
         body["slippage"] = {"kind": "fixed", "bps": args.slippage_bps}
+    # a catalog version (NAME@vN, for optimize) brings its own series
+    catalog = "@" in str(body.get("strategy", ""))
     for name in ("strategy", "series", "start", "end"):
-        if name not in body:
+        if name not in body and not (catalog and name == "series"):
             raise InvalidInput(
                 f"--{name} is required (or give it in --request)", field=name.rstrip("s")
             )

@@ -82,7 +82,7 @@ GROUPS: tuple[Commands, ...] = (
 )
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--profile", "--data-dir"})
 # command groups that run strategies: they load the [strategies] plugins first
-PLUGIN_GROUPS = frozenset({"backtest", "strategies", "serve", "jobs"})
+PLUGIN_GROUPS = frozenset({"backtest", "optimize", "strategies", "serve", "jobs"})
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

@@ -50,6 +50,7 @@ async def run(args: argparse.Namespace, container: Container) -> int:
         await runtime.start(container)
         try:
             app = create_app(container, manage_resources=False, run_scheduler=True)
+            container.compute_executor().warm()  # worker processes start now, not at a first study
             server = uvicorn.Server(server_config(app, settings, host=host, port=port))
             # everything allocated at start-up lives for the whole process: keep it out of
             # the garbage collector's full passes (they cost 60-85 ms each under load)

@@ -39,6 +39,7 @@ from arbx.entrypoints.http.routes import (
     strategies,
     system,
     ui,
+    walk_forwards,
 )
 from arbx.entrypoints.http.routes.observability import ADMIN_ROUTES, metrics_routes
 from arbx.entrypoints.http.security import (
@@ -172,16 +173,22 @@ def create_app(
         ingest_runs = await resolve(container.ingest_runs)
         background = await resolve(container.background_backtests)
         studies = await resolve(container.optimize_studies)
+        walk_forwards = await resolve(container.walk_forward)
+        # studies and walk-forwards left running by a process that is gone: interrupted
+        await studies.recover()
+        await walk_forwards.recover()
         try:
             yield
         finally:
             try:
                 await ingest_runs.close()
-                await studies.close()  # running studies: interrupted, resumable
+                await walk_forwards.close()  # running ones: interrupted, resumable
+                await studies.close()
                 await background.close()
             finally:
                 container.ingest_runs.reset()
                 container.background_backtests.reset()
+                container.walk_forward.reset()
                 container.optimize_studies.reset()
                 container.compute_executor.reset()
 
@@ -204,6 +211,7 @@ def create_app(
             *observability,
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
             *optimizations.ROUTES,
+            *walk_forwards.ROUTES,
             *reports.ROUTES,
             *ui.ROUTES,
             Router("/api/v1/alerts", route_handlers=alerts.ROUTES, tags=["alerts"]),
