@@ -99,10 +99,28 @@ async def _catalog(container: Container) -> None:
         name, StrategyInput(strategy="sma_cross", params={"fast": 5}), actor=CLI_OPERATOR
     )
     await catalog.edit(name, StrategyInput(params={"fast": 8}), actor=CLI_OPERATOR, why="slower")
+    from arbx.app.walk_forward import decode_walk_forward
+
+    walk_forward = await resolve(container.walk_forward)
     for number in (1, 2):
         await catalog.promote(name, number, "candidate", actor=CLI_OPERATOR)
+        # approval takes a stored walk-forward of that very version
+        body = {
+            "optimization": {
+                "backtest": {
+                    "strategy": f"{name}@v{number}",
+                    "series": ["kraken:BTC/USD:1m"],
+                    **SPAN,
+                },
+                "space": {"slow": [40, 60]},
+            },
+            "train": 1200,
+            "test": 600,
+        }
+        wf = await walk_forward.execute(decode_walk_forward(body), actor=CLI_OPERATOR, jobs=1)
+        assert wf is not None
         await catalog.promote(
-            name, number, "approved", actor=CLI_OPERATOR, walk_forward=f"wf-{number}"
+            name, number, "approved", actor=CLI_OPERATOR, walk_forward=wf.id
         )  # approving v2 sends v1 back to candidate
     await catalog.rollback(name, 1, actor=CLI_OPERATOR)
     await catalog.retire(name, 3, actor=CLI_OPERATOR, reason="not needed")
@@ -247,7 +265,7 @@ async def test_local_backup_restores_everything_and_reruns_bit_for_bit(tmp_path:
     assert report.manifest.sections["users"].records == 1
     assert report.manifest.sections["job_runs"].records == 1
     assert report.manifest.sections["run_failures"].records == 1
-    assert report.manifest.sections["walk_forwards"].records == 1
+    assert report.manifest.sections["walk_forwards"].records == 3  # the study's, v1's, v2's
     assert {n.split("/")[0] for n in report.manifest.files} == set(report.manifest.sections)
     target = await opened(local_settings(tmp_path / "target"))
     try:

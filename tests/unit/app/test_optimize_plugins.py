@@ -11,11 +11,12 @@ import pytest
 
 from arbx.adapters.compute.in_process import InProcessExecutor
 from arbx.adapters.compute.local_process import LocalProcessExecutor
+from arbx.adapters.memory.walk_forward_store import MemoryWalkForwardStore
 from arbx.adapters.plugins.strategy_loader import PluginsOfThisProcess
 from arbx.app.optimize import decode_optimization
 from arbx.app.walk_forward import WalkForward, decode_walk_forward
 from tests.support.plugins import EXAMPLES, plugins
-from tests.unit.app.test_optimize import OP, World
+from tests.unit.app.test_optimize import OP, StillClock, World
 
 BOLLINGER = {
     "window": {"low": 10, "high": 40, "step": 15},
@@ -76,7 +77,7 @@ async def test_event_plugins_one_and_several_series_walk_forward() -> None:
     w = World(executor)
     await w.load()
     try:
-        wf = WalkForward(w.uc, executor)
+        wf = WalkForward(w.uc, executor, MemoryWalkForwardStore(), StillClock())
         for strategy, space, series in (
             (
                 "StopAndReverse",
@@ -106,6 +107,7 @@ async def test_event_plugins_one_and_several_series_walk_forward() -> None:
                 "test": 400,
             }
             result = await wf.execute(decode_walk_forward(body), actor=OP)
+            assert result is not None
             assert len(result.folds) == 4, strategy
             assert all(f.error is None for f in result.folds), [f.error for f in result.folds]
             assert all(f.params for f in result.folds)
