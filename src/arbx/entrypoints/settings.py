@@ -303,6 +303,13 @@ class BinanceSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.binance.com"
 
 
+class BinanceUsSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
+    # Binance.US speaks the Binance spot API (same paths and payloads) at its own host, with
+    # a request-weight budget of 1200 per minute (api.binance.us "rateLimits")
+    base_url: str = "https://api.binance.us"
+    weight_per_minute: float = 1200.0
+
+
 class CoinbaseSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.exchange.coinbase.com"
 
@@ -318,6 +325,7 @@ class ExchangesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     """[exchanges.<venue>] per venue, plus the limits of one backfill (POST /api/v1/ingest)."""
 
     binance: BinanceSettings = msgspec.field(default_factory=BinanceSettings)
+    binanceus: BinanceUsSettings = msgspec.field(default_factory=BinanceUsSettings)
     coinbase: CoinbaseSettings = msgspec.field(default_factory=CoinbaseSettings)
     kraken: KrakenSettings = msgspec.field(default_factory=KrakenSettings)
     # bars one API backfill may span (the CLI has no limit); ingests running at once
