@@ -72,6 +72,7 @@ from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.series_statistics import DescribeSeries
+from arbx.app.spread_monitor import MonitorSpreads
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.app.walk_forward import WalkForward
 from arbx.domain.auth import SessionPolicy
@@ -114,6 +115,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from arbx.adapters.scheduling.runner import ApschedulerJobRunner
+    from arbx.ports.spread_store import SpreadStore
     from arbx.ports.trade_files import TradeFileReader
     from arbx.ports.trade_history import TradeHistory
     from arbx.ports.trade_store import TradeStore
@@ -158,6 +160,17 @@ def _trade_histories(clients: Mapping[Exchange, ExchangeClient]) -> dict[Exchang
         for venue, client in clients.items()
         if TradeHistory in type(client).__mro__
     }
+
+
+def _spread_monitor(
+    settings: Settings, store: SpreadStore, clock: Clock, observations: Observations
+) -> MonitorSpreads:
+    """The live spread monitor of the ``[[spreads]]`` pairs (fees: ``[backtest] fees`` over
+    the built-in schedules). It computes spreads once quote sources feed its ``run``."""
+    pairs = [p.pair() for p in settings.spreads]
+    return MonitorSpreads(
+        pairs, store, clock, fees=settings.backtest.fees, signal=observations.signal
+    )
 
 
 def _report_renderer() -> ReportRenderer:
@@ -428,6 +441,11 @@ class Container(containers.DeclarativeContainer):
     )
     list_series = providers.Factory(ListSeries, store=bar_store)
     export_bars = providers.Factory(ExportBars, store=bar_store, files=table_files)
+    # the live spread monitor ([[spreads]]): one per process; closed opportunities stored
+    spread_store = stores.provided.spreads
+    spread_monitor = providers.Singleton(
+        _spread_monitor, settings, spread_store, clock, observations
+    )
     # trades: the stream recorder's store; history files and REST backfills into it
     trade_store = providers.Singleton(_trade_store, settings)
     import_trades = providers.Factory(

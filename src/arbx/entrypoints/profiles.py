@@ -29,6 +29,7 @@ from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
 from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
+from arbx.ports.spread_store import SpreadStore
 from arbx.ports.study_store import StudyStore
 from arbx.ports.user_store import UserStore
 
@@ -58,6 +59,7 @@ class Stores:
     studies: StudyStore
     catalog: CatalogStore
     alerts: AlertStore
+    spreads: SpreadStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -134,6 +136,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.quality_store import SqliteQualityStore
     from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
     from arbx.adapters.sqlite.run_store import SqliteRunStore
+    from arbx.adapters.sqlite.spread_store import SqliteSpreadStore
     from arbx.adapters.sqlite.study_store import SqliteStudyStore
     from arbx.adapters.sqlite.user_store import SqliteUserStore
 
@@ -150,6 +153,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         studies=SqliteStudyStore(database),
         catalog=SqliteCatalogStore(database),
         alerts=SqliteAlertStore(database),
+        spreads=SqliteSpreadStore(database),
     )
 
 
@@ -215,6 +219,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.quality_store import PostgresQualityStore
     from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
     from arbx.adapters.postgres.run_store import PostgresRunStore
+    from arbx.adapters.postgres.spread_store import PostgresSpreadStore
     from arbx.adapters.postgres.study_store import PostgresStudyStore
     from arbx.adapters.postgres.user_store import PostgresUserStore
 
@@ -232,6 +237,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         studies=PostgresStudyStore(pool, schema),
         catalog=PostgresCatalogStore(pool, schema),
         alerts=PostgresAlertStore(pool, schema),
+        spreads=PostgresSpreadStore(pool, schema),
     )
 
 
