@@ -26,15 +26,18 @@ class TradeBars:
     ) -> dict[Timeframe, int]:
         """Build and upsert the bars of every interval inside ``[start_ms, end_ms)``; the
         number of bars written (inserted or changed) per timeframe."""
-        written: dict[Timeframe, int] = {}
-        for timeframe in timeframes:
-            width = timeframe.ms
-            lo = -(-start_ms // width) * width
-            hi = end_ms // width * width
+        spans = {tf: (-(-start_ms // tf.ms) * tf.ms, end_ms // tf.ms * tf.ms) for tf in timeframes}
+        wanted = [(lo, hi) for lo, hi in spans.values() if hi > lo]
+        written: dict[Timeframe, int] = dict.fromkeys(timeframes, 0)
+        if not wanted:
+            return written
+        # one read of the trades for every timeframe (each takes its own whole intervals)
+        trades = await self._trades.read(
+            key, TimeSpan.from_ms(min(lo for lo, _ in wanted), max(hi for _, hi in wanted))
+        )
+        for timeframe, (lo, hi) in spans.items():
             if hi <= lo:
-                written[timeframe] = 0
                 continue
-            trades = await self._trades.read(key, TimeSpan.from_ms(lo, hi))
             bars = closed_bars(trades, timeframe, lo, hi)
             series = SeriesKey(Exchange(key.venue), key.symbol, timeframe)
             written[timeframe] = await self._bars.write(series, bars) if bars.height else 0

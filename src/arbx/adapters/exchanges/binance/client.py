@@ -142,7 +142,7 @@ class BinanceClient(VenueClient, TradeHistory):
         elif kind == "id":
             params["fromId"] = int(value)
         else:
-            raise ValueError(f"not a binance trades cursor: {cursor!r}")
+            raise InvalidInput(f"not a binance trades cursor: {cursor!r}", field="cursor")
         rows = await self._http.get(
             "/api/v3/aggTrades", params, self._parse_agg_trades, weight=WEIGHT_AGG_TRADES
         )

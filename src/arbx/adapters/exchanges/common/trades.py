@@ -7,7 +7,7 @@ from datetime import datetime
 
 import polars as pl
 
-from arbx.domain.errors import ExchangeError
+from arbx.domain.errors import ExchangeError, InvalidInput
 from arbx.domain.market.trades import TRADE_SCHEMA, check_trades
 
 
@@ -36,7 +36,7 @@ def trades_frame_from(
     )
     try:
         check_trades(frame)
-    except Exception as exc:
+    except InvalidInput as exc:
         raise ExchangeError(f"{venue} sent trades arbx cannot store: {exc}", venue=venue) from exc
     micros = frame.get_column("ts").dt.epoch("us")
     return frame.filter((micros >= start_us) & (micros < end_us))
