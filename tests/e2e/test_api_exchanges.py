@@ -67,7 +67,7 @@ def test_exchanges_show_breaker_base_url_and_timeframes(
     response = client.get("/api/v1/exchanges")
     assert response.status_code == 200, response.text
     venues = {v["exchange"]: v for v in response.json()["exchanges"]}
-    assert list(venues) == ["binance", "coinbase", "kraken"]
+    assert list(venues) == ["binance", "binanceus", "coinbase", "kraken"]
     for name, venue in venues.items():
         assert venue["base_url"] == threaded_venues[name].url
         assert venue["breaker"] == "closed"
@@ -187,7 +187,11 @@ def test_unknown_symbol_is_422_with_close_matches(
 @pytest.mark.parametrize(
     ("fields", "field", "words"),
     [
-        ({"exchange": "ftx"}, "exchange", "not configured; use one of binance, coinbase, kraken"),
+        (
+            {"exchange": "ftx"},
+            "exchange",
+            "not configured; use one of binance, binanceus, coinbase, kraken",
+        ),
         ({"exchange": "Bin ance"}, "exchange", "not valid"),
         ({"symbol": "BTCUSDC"}, "symbol", "BASE/QUOTE"),
         ({"timeframe": "7m"}, "timeframe", "not supported"),
@@ -291,6 +295,6 @@ def test_clients_share_one_session_and_exist_per_enabled_venue(
     container = build_container(settings)
     with TestClient(create_app(container)) as test_client:
         clients = test_client.blocking_portal.call(resolve, container.exchange_clients)
-        assert set(clients) == {Exchange("binance"), Exchange("coinbase")}
+        assert set(clients) == {Exchange("binance"), Exchange("binanceus"), Exchange("coinbase")}
         sessions = {id(c.http._session) for c in clients.values()}
         assert len(sessions) == 1

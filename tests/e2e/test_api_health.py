@@ -21,6 +21,7 @@ COMPONENTS = {
     "scheduler",
     "jobs",
     "exchange.binance",
+    "exchange.binanceus",
     "exchange.coinbase",
     "exchange.kraken",
     "worker_pool",

@@ -103,7 +103,7 @@ def test_an_ingest_is_traced_from_request_to_store(
     breakers = {
         labels["venue"]: value for _, labels, value in metric(text, "arbx_exchange_breaker")
     }
-    assert breakers == {"binance": 0.0, "coinbase": 0.0, "kraken": 0.0}
+    assert breakers == {"binance": 0.0, "binanceus": 0.0, "coinbase": 0.0, "kraken": 0.0}
     operations = {
         (labels["component"], labels["operation"])
         for name, labels, _ in metric(text, "arbx_operation_duration_seconds")

@@ -69,6 +69,17 @@ def test_fetch_lands_bars_and_a_rerun_fetches_nothing(
     assert venues_env.binance.count("/api/v3/klines") == klines
 
 
+def test_fetch_from_binanceus_uses_the_binance_client_at_its_own_url(
+    tmp_path: Path, venues_env: FakeExchanges, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fetch(tmp_path, "--quiet", exchange="binanceus") == 0
+    out = capsys.readouterr().out
+    assert "binanceus:BTC/USDC:1m" in out
+    assert "written 1,440, rejected 0" in out
+    assert venues_env.binanceus.count("/api/v3/klines") == 2
+    assert venues_env.binance.count("/api/v3/klines") == 0  # not the other Binance
+
+
 def test_fetch_resamples_what_the_venue_lacks_and_reports_venue_gaps(
     tmp_path: Path, venues_env: FakeExchanges, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -161,6 +172,7 @@ def test_exchanges_status_reports_reachability(
     assert asyncio.run(run()) == 1
     out = capsys.readouterr().out
     assert f"binance  {venues_env.binance.url}" in out
-    assert out.count("  reachable: ") == 2
+    assert f"binanceus  {venues_env.binanceus.url}" in out
+    assert out.count("  reachable: ") == 3
     assert "  unreachable: kraken answered HTTP 503" in out
     assert "native timeframes: 1m, 5m, 15m, 1h, 6h, 1d" in out  # coinbase

@@ -189,6 +189,25 @@ def test_fetch_backfills_from_the_exchange_then_bars_read_it(
         assert ws.validate("binance:BTC/USDC:1m").bars == 1440
 
 
+def test_trades_import_and_fetch_from_python(
+    tmp_path: Path, threaded_venues: FakeExchanges
+) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "trades"
+    config = {"exchanges": venue_overrides(threaded_venues)}
+    with arbx.open(tmp_path / "var", create=True, config=config) as ws:
+        kraken = fixtures / "kraken_XBTUSD_time_and_sales_real.csv"
+        report = ws.import_trades(kraken, "kraken", "BTC/USD", bars=["1m"])
+        assert (report.stored, report.duplicates) == (3, 0)
+        assert ws.import_trades(kraken, "kraken", "BTC/USD").stored == 0
+        assert ws.trades("kraken", "BTC/USD")["price"].to_list() == [122.0, 123.61, 123.9]
+        assert ws.bars("kraken:BTC/USD:1m").height == 2
+        with pytest.raises(arbx.InvalidInput, match="format"):
+            ws.import_trades(kraken, "kraken", "BTC/USD", format="excel")
+        fetched = ws.fetch_trades("coinbase", "BTC/USDC", "2024-01-01T01:00Z", "2024-01-01T02:00Z")
+        assert fetched.stored == ws.trades("coinbase", "BTC/USDC").height > 100
+        assert ws.bars("coinbase:BTC/USDC:1m", "2024-01-01T01:00Z", "2024-01-01T02:00Z").height > 50
+
+
 SPACE = {"fast": {"low": 5, "high": 15, "step": 5}, "slow": {"low": 40, "high": 60, "step": 20}}
 
 

@@ -36,6 +36,7 @@ from arbx.adapters.exchanges.kraken.client import KrakenClient
 from arbx.domain.market import Symbol, from_ms, to_ms
 from arbx.entrypoints.settings import ExchangesSettings
 from tests.builders import make_bars
+from tests.support.trade_tapes import add_binance_trades, add_coinbase_trades, add_kraken_trades
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "exchanges"
 GENERATED_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -291,7 +292,12 @@ BINANCE_INTERVALS = {
     "12h": 720,
     "1d": 1440,
 }
-BINANCE_WEIGHTS = {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20, "/api/v3/time": 1}
+BINANCE_WEIGHTS = {
+    "/api/v3/klines": 2,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/time": 1,
+    "/api/v3/aggTrades": 4,
+}
 
 
 def binance_app(venue: FakeVenue) -> web.Application:
@@ -422,6 +428,7 @@ def binance_app(venue: FakeVenue) -> web.Application:
     app.router.add_get("/api/v3/klines", klines)
     app.router.add_get("/api/v3/exchangeInfo", exchange_info)
     app.router.add_get("/api/v3/time", server_time)
+    add_binance_trades(app, venue)
     return app
 
 
@@ -501,6 +508,7 @@ def coinbase_app(venue: FakeVenue) -> web.Application:
     app.router.add_get("/products/{product}/candles", candles)
     app.router.add_get("/products", products)
     app.router.add_get("/time", server_time)
+    add_coinbase_trades(app, venue)
     return app
 
 
@@ -620,10 +628,16 @@ def kraken_app(venue: FakeVenue) -> web.Application:
     app.router.add_get("/0/public/OHLC", ohlc)
     app.router.add_get("/0/public/AssetPairs", asset_pairs)
     app.router.add_get("/0/public/Time", server_time)
+    add_kraken_trades(app, venue)
     return app
 
 
-APPS = {"binance": binance_app, "coinbase": coinbase_app, "kraken": kraken_app}
+APPS = {
+    "binance": binance_app,
+    "binanceus": binance_app,  # api.binance.us speaks the Binance spot API
+    "coinbase": coinbase_app,
+    "kraken": kraken_app,
+}
 
 
 # -- data sets ---------------------------------------------------------------------------------
@@ -679,9 +693,10 @@ class FakeExchanges:
     binance: FakeVenue
     coinbase: FakeVenue
     kraken: FakeVenue
+    binanceus: FakeVenue
 
     def __iter__(self) -> Iterator[FakeVenue]:
-        return iter((self.binance, self.coinbase, self.kraken))
+        return iter((self.binance, self.binanceus, self.coinbase, self.kraken))
 
     def __getitem__(self, name: str) -> FakeVenue:
         return getattr(self, name)  # type: ignore[no-any-return]
@@ -692,7 +707,7 @@ async def start_fake_exchanges(
 ) -> tuple[FakeExchanges, list[TestServer]]:
     venues, servers = {}, []
     for name, build in APPS.items():
-        venue = FakeVenue(name, data[name], now)
+        venue = FakeVenue(name, data[name if name in data else "binance"], now)
         server = TestServer(build(venue), host="127.0.0.1", port=None)
         await server.start_server()
         venue.url = str(server.make_url("")).rstrip("/")
@@ -742,6 +757,7 @@ async def exchange_session() -> AsyncIterator[aiohttp.ClientSession]:
 
 CLIENTS: dict[str, type[BinanceClient] | type[CoinbaseClient] | type[KrakenClient]] = {
     "binance": BinanceClient,
+    "binanceus": BinanceClient,
     "coinbase": CoinbaseClient,
     "kraken": KrakenClient,
 }
@@ -769,6 +785,7 @@ def make_client(
         timer=timer,
         retry=retry,
         rng=random.Random(0),
+        **({"venue": venue.name} if venue.name == "binanceus" else {}),
     )  # type: ignore[arg-type]
 
 
@@ -777,7 +794,7 @@ def venue_limits(name: str) -> dict[str, float]:
     configured = getattr(ExchangesSettings(), name)
     limits = (
         {"weight_per_minute": configured.weight_per_minute}
-        if name == "binance"
+        if name in ("binance", "binanceus")
         else {"requests_per_second": configured.requests_per_second, "burst": configured.burst}
     )
     return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dependency_injector import containers, providers
 
@@ -26,6 +26,7 @@ from arbx.app.authorize import (
     PrincipalCache,
     QueryAuditLog,
 )
+from arbx.app.backfill_trades import BackfillTrades
 from arbx.app.background_backtests import BackgroundBacktests, CancelBacktest
 from arbx.app.backup import CreateBackup, RestoreBackup, VerifyBackup
 from arbx.app.compare_runs import CompareRuns
@@ -34,6 +35,7 @@ from arbx.app.ensure_history import EnsureHistory
 from arbx.app.evaluate_strategy import EvaluateStrategy, EvaluateWork
 from arbx.app.health import CheckHealth
 from arbx.app.import_bars import ImportBars, LoadSamples
+from arbx.app.import_trades import ImportTrades
 from arbx.app.ingest_runs import IngestRuns
 from arbx.app.logout import Logout
 from arbx.app.manage_api_keys import CreateApiKey, ListApiKeys, RevokeApiKey
@@ -70,6 +72,7 @@ from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.series_statistics import DescribeSeries
+from arbx.app.spread_monitor import MonitorSpreads
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.app.walk_forward import WalkForward
 from arbx.domain.auth import SessionPolicy
@@ -114,6 +117,10 @@ if TYPE_CHECKING:
     import aiohttp
 
     from arbx.adapters.scheduling.runner import ApschedulerJobRunner
+    from arbx.ports.spread_store import SpreadStore
+    from arbx.ports.trade_files import TradeFileReader
+    from arbx.ports.trade_history import TradeHistory
+    from arbx.ports.trade_store import TradeStore
 
 T = TypeVar("T")
 
@@ -142,6 +149,44 @@ def _table_files(s3: S3Settings) -> TableFiles:
 
     options = profiles.s3_options(s3)
     return LocationTableFiles(PolarsTableFiles(), lambda bucket: s3_store(bucket, options))
+
+
+def _trade_store(settings: Settings) -> TradeStore:
+    """Trades live in ``<data dir>/trades`` (Parquet per UTC day) on either profile, where
+    ``arbx stream run`` stores them too."""
+    from pathlib import Path
+
+    from arbx.adapters.parquet.trade_store import ParquetTradeStore
+
+    return ParquetTradeStore(Path(settings.data_dir) / "trades")
+
+
+def _trade_files() -> TradeFileReader:
+    from arbx.adapters.files.trade_files import LocalTradeFiles
+
+    return LocalTradeFiles()
+
+
+def _trade_histories(clients: Mapping[Exchange, ExchangeClient]) -> dict[Exchange, TradeHistory]:
+    """The venue clients that serve trade history (every built-in one does)."""
+    from arbx.ports.trade_history import TradeHistory
+
+    return {
+        venue: cast("TradeHistory", client)
+        for venue, client in clients.items()
+        if TradeHistory in type(client).__mro__
+    }
+
+
+def _spread_monitor(
+    settings: Settings, store: SpreadStore, clock: Clock, observations: Observations
+) -> MonitorSpreads:
+    """The live spread monitor of the ``[[spreads]]`` pairs (fees: ``[backtest] fees`` over
+    the built-in schedules). It computes spreads once quote sources feed its ``run``."""
+    pairs = [p.pair() for p in settings.spreads]
+    return MonitorSpreads(
+        pairs, store, clock, fees=settings.backtest.fees, signal=observations.signal
+    )
 
 
 def _report_renderer() -> ReportRenderer:
@@ -322,6 +367,13 @@ def _exchange_clients(
             weight_per_minute=venues.binance.weight_per_minute,
             **venue_options(venues.binance),
         )
+    if venues.binanceus.enabled:  # the Binance client at api.binance.us, as venue binanceus
+        clients[Exchange("binanceus")] = BinanceClient(
+            session,
+            weight_per_minute=venues.binanceus.weight_per_minute,
+            venue="binanceus",
+            **venue_options(venues.binanceus),
+        )
     for name, venue, cls in (
         ("coinbase", venues.coinbase, CoinbaseClient),
         ("kraken", venues.kraken, KrakenClient),
@@ -406,6 +458,16 @@ class Container(containers.DeclarativeContainer):
     )
     list_series = providers.Factory(ListSeries, store=bar_store)
     export_bars = providers.Factory(ExportBars, store=bar_store, files=table_files)
+    # the live spread monitor ([[spreads]]): one per process; closed opportunities stored
+    spread_store = stores.provided.spreads
+    spread_monitor = providers.Singleton(
+        _spread_monitor, settings, spread_store, clock, observations
+    )
+    # trades: the stream recorder's store; history files and REST backfills into it
+    trade_store = providers.Singleton(_trade_store, settings)
+    import_trades = providers.Factory(
+        ImportTrades, files=providers.Singleton(_trade_files), trades=trade_store, bars=bar_store
+    )
 
     # --- data quality ---
     validate_series = providers.Factory(
@@ -480,6 +542,13 @@ class Container(containers.DeclarativeContainer):
         settle_bars=settings.provided.exchanges.settle_bars,
     )
     ensure_history = providers.Factory(observed, "ingest", ensure_history, telemetry, observations)
+    backfill_trades = providers.Factory(
+        BackfillTrades,
+        sources=providers.Singleton(_trade_histories, exchange_clients),
+        trades=trade_store,
+        bars=bar_store,
+        clock=clock,
+    )
     # backfills started over HTTP (background, recorded as job runs) or by the CLI (now)
     ingest_runs = providers.Singleton(
         IngestRuns,

@@ -30,6 +30,7 @@ from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
 from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
+from arbx.ports.spread_store import SpreadStore
 from arbx.ports.study_store import StudyStore
 from arbx.ports.user_store import UserStore
 from arbx.ports.walk_forward_store import WalkForwardStore
@@ -63,6 +64,7 @@ class Stores:
     alerts: AlertStore
     books: BookStore  # recorded quotes and L2 book updates (issue 17)
     walk_forwards: WalkForwardStore
+    spreads: SpreadStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -170,6 +172,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.quality_store import SqliteQualityStore
     from arbx.adapters.sqlite.refresh_token_store import SqliteRefreshTokenStore
     from arbx.adapters.sqlite.run_store import SqliteRunStore
+    from arbx.adapters.sqlite.spread_store import SqliteSpreadStore
     from arbx.adapters.sqlite.study_store import SqliteStudyStore
     from arbx.adapters.sqlite.user_store import SqliteUserStore
     from arbx.adapters.sqlite.walk_forward_store import SqliteWalkForwardStore
@@ -189,6 +192,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         alerts=SqliteAlertStore(database),
         books=local_book_store(settings),
         walk_forwards=SqliteWalkForwardStore(database),
+        spreads=SqliteSpreadStore(database),
     )
 
 
@@ -255,6 +259,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.quality_store import PostgresQualityStore
     from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
     from arbx.adapters.postgres.run_store import PostgresRunStore
+    from arbx.adapters.postgres.spread_store import PostgresSpreadStore
     from arbx.adapters.postgres.study_store import PostgresStudyStore
     from arbx.adapters.postgres.user_store import PostgresUserStore
     from arbx.adapters.postgres.walk_forward_store import PostgresWalkForwardStore
@@ -275,6 +280,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         alerts=PostgresAlertStore(pool, schema),
         books=PostgresBookStore(pool, schema),
         walk_forwards=PostgresWalkForwardStore(pool, schema),
+        spreads=PostgresSpreadStore(pool, schema),
     )
 
 

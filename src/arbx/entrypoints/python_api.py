@@ -35,8 +35,10 @@ from arbx.domain.market.timespan import parse_instant, utc
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from arbx.app.backfill_trades import BackfillTradesReport
     from arbx.app.ensure_history import EnsureHistoryReport
     from arbx.app.import_bars import ImportReport
+    from arbx.app.import_trades import ImportTradesReport
     from arbx.app.repair_series import RepairReport
     from arbx.app.validate_series import ValidationReport
     from arbx.domain.backtest.metrics import Metrics
@@ -119,6 +121,13 @@ async def _resolve(value: T | Awaitable[T]) -> T:
 
 def _key(series: Series) -> SeriesKey:
     return series if isinstance(series, SeriesKey) else SeriesKey.parse(series)
+
+
+def _trade_key(venue: str, symbol: str) -> Any:
+    from arbx.domain.market import Exchange, Symbol
+    from arbx.domain.market.trades import TradeKey
+
+    return TradeKey(str(Exchange.parse(venue)), Symbol.parse(symbol))
 
 
 def _instant(value: Instant, field: str) -> datetime:
@@ -442,6 +451,81 @@ class Workspace:
         async def go() -> ImportReport:
             report: ImportReport = await (await self._use("import_bars")).execute(command)
             return report
+
+        return self._call(go())
+
+    def import_trades(
+        self,
+        path: str | Path,
+        venue: str,
+        symbol: str,
+        *,
+        format: str = "auto",
+        bars: Sequence[str] = ("1m",),
+        member: str | None = None,
+    ) -> ImportTradesReport:
+        """Import a trade-history file (Kraken time and sales CSV, Binance trades/aggTrades
+        dumps, ccxt trades JSON; also .gz/.zip) into the trade store, each trade once, and
+        build ``bars`` (timeframes) of its complete intervals; as ``arbx data import-trades``."""
+        from arbx.app.import_trades import ImportTradesCommand
+        from arbx.domain.market import Timeframe
+        from arbx.domain.market.trade_files import TradeFormat
+
+        try:
+            fmt = TradeFormat(format)
+        except ValueError:
+            choices = ", ".join(f.value for f in TradeFormat)
+            raise InvalidInput(
+                f"format {format!r} is not one of {choices}", field="format"
+            ) from None
+        command = ImportTradesCommand(
+            path=Path(path).expanduser(),
+            key=_trade_key(venue, symbol),
+            format=fmt,
+            timeframes=tuple(Timeframe.parse(tf) for tf in bars),
+            member=member,
+        )
+
+        async def go() -> ImportTradesReport:
+            report: ImportTradesReport = await (await self._use("import_trades")).execute(command)
+            return report
+
+        return self._call(go())
+
+    def fetch_trades(
+        self,
+        venue: str,
+        symbol: str,
+        start: Instant,
+        end: Instant | None = None,
+        *,
+        bars: Sequence[str] = ("1m",),
+    ) -> BackfillTradesReport:
+        """Backfill trades of ``symbol`` in ``[start, end)`` from the venue's REST trade
+        history (idempotent by trade id) and build ``bars`` of the span; as ``arbx data
+        fetch-trades``."""
+        from arbx.domain.market import Timeframe
+
+        key, span = _trade_key(venue, symbol), _span(start, end)
+        frames = tuple(Timeframe.parse(tf) for tf in bars)
+
+        async def go() -> BackfillTradesReport:
+            use_case = await self._use("backfill_trades")
+            report: BackfillTradesReport = await use_case.execute(key, span, frames)
+            return report
+
+        return self._call(go())
+
+    def trades(
+        self, venue: str, symbol: str, start: Instant | None = None, end: Instant | None = None
+    ) -> pl.DataFrame:
+        """Stored trades of ``venue``/``symbol`` in ``[start, end)``: trade_id, ts (UTC, µs),
+        price, qty, side (the taker's; null when the source does not say)."""
+        key, span = _trade_key(venue, symbol), _span(start, end)
+
+        async def go() -> pl.DataFrame:
+            frame: pl.DataFrame = await (await self._use("trade_store")).read(key, span)
+            return frame
 
         return self._call(go())
 

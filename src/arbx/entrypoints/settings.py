@@ -26,6 +26,7 @@ from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
 from arbx.domain.market.retention import RetentionRule
+from arbx.domain.streams.spreads import SpreadLeg, SpreadPair
 
 Profile = Literal["local", "server"]
 DEFAULT_PROFILE: Profile = "local"
@@ -336,6 +337,13 @@ class BinanceSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.binance.com"
 
 
+class BinanceUsSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
+    # Binance.US speaks the Binance spot API (same paths and payloads) at its own host, with
+    # a request-weight budget of 1200 per minute (api.binance.us "rateLimits")
+    base_url: str = "https://api.binance.us"
+    weight_per_minute: float = 1200.0
+
+
 class CoinbaseSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.exchange.coinbase.com"
 
@@ -351,6 +359,7 @@ class ExchangesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     """[exchanges.<venue>] per venue, plus the limits of one backfill (POST /api/v1/ingest)."""
 
     binance: BinanceSettings = msgspec.field(default_factory=BinanceSettings)
+    binanceus: BinanceUsSettings = msgspec.field(default_factory=BinanceUsSettings)
     coinbase: CoinbaseSettings = msgspec.field(default_factory=CoinbaseSettings)
     kraken: KrakenSettings = msgspec.field(default_factory=KrakenSettings)
     # bars one API backfill may span (the CLI has no limit); ingests running at once
@@ -570,6 +579,32 @@ class AlertsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             seen.add(spec.name)
 
 
+class SpreadPairSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``[[spreads]]``: one pair of the live spread monitor (app/spread_monitor.py), e.g.
+    ``name = "btc-usd"``, ``legs = ["coinbase:BTC/USD", "kraken:BTC/USDC via kraken:USDC/USD"]``;
+    an opportunity is a net spread (after both taker fees, ``[backtest] fees``) above
+    ``threshold_bps``; a quote older than ``max_age_ms`` is not used."""
+
+    name: str
+    legs: list[str]
+    threshold_bps: float = 0.0
+    max_age_ms: int = 5_000
+
+    def __post_init__(self) -> None:
+        try:
+            self.pair()
+        except InvalidInput as exc:
+            raise ValueError(f"[[spreads]] {self.name!r}: {exc.message}") from None
+
+    def pair(self) -> SpreadPair:
+        return SpreadPair(
+            self.name,
+            tuple(SpreadLeg.parse(leg) for leg in self.legs),
+            threshold_bps=self.threshold_bps,
+            max_age_ms=self.max_age_ms,
+        )
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     profile: Profile = DEFAULT_PROFILE
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
@@ -588,6 +623,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
     # [[retention]] kind = "bars"  timeframe = "1m"  keep_days = 730 (domain/market/retention.py)
     retention: list[RetentionRule] = msgspec.field(default_factory=list)
+    spreads: list[SpreadPairSettings] = msgspec.field(default_factory=list)
 
     @property
     def data_dir(self) -> Path:

@@ -32,6 +32,15 @@ OTHER_COMMANDS: tuple[Commands, ...] = (
         {"fetch": "backfill one series from its exchange (fetches only what is not stored yet)"},
     ),
     Commands(
+        "arbx.entrypoints.cli.trades",
+        "register_data_commands",
+        {
+            "import-trades": "import a trade-history file (Kraken time and sales, Binance"
+            " dumps, ccxt JSON)",
+            "fetch-trades": "backfill trades of one pair from its venue's REST trade history",
+        },
+    ),
+    Commands(
         "arbx.entrypoints.cli.quality",
         "register_data_commands",
         {
@@ -66,7 +75,7 @@ def register(groups: Any, words: Sequence[str] | None = None) -> None:
     parser = groups.add_parser(
         "data",
         help="market data: import, export, list, stats, retain, load-samples, fetch,"
-        " validate, gaps, repair, resample",
+        " import-trades, fetch-trades, validate, gaps, repair, resample",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

@@ -41,7 +41,7 @@ GROUPS: tuple[Commands, ...] = (
         "register",
         {
             "data": "market data: import, export, list, stats, retain, load-samples, fetch,"
-            " validate, gaps, repair, resample"
+            " import-trades, fetch-trades, validate, gaps, repair, resample"
         },
         nested=True,
     ),

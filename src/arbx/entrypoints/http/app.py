@@ -36,6 +36,7 @@ from arbx.entrypoints.http.routes import (
     quality,
     reports,
     series_stats,
+    spreads,
     strategies,
     system,
     ui,
@@ -165,6 +166,7 @@ def create_app(
     dependencies["client_address"] = Provide(provide_client_address, sync_to_thread=False)
     dependencies["exchange_clients"] = _provide(container, "exchange_clients")
     dependencies["ingest_runs"] = _provide(container, "ingest_runs")
+    dependencies["spread_monitor"] = _provide(container, "spread_monitor")
 
     @asynccontextmanager
     async def background_work(_: Litestar) -> AsyncIterator[None]:
@@ -206,6 +208,7 @@ def create_app(
         route_handlers=[
             *_routers(),
             *exchanges.ROUTES,
+            *spreads.ROUTES,
             *compare.ROUTES,  # before backtests: /backtests/compare is not a run id
             *backtests.ROUTES,
             *observability,

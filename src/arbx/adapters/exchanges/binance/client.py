@@ -23,14 +23,22 @@ from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse, RetryPolicy, VenueHttp
 from arbx.adapters.exchanges.common.ratelimit import MinuteWindow
 from arbx.adapters.exchanges.common.timing import SystemTimer, Timer
+from arbx.adapters.exchanges.common.trades import trades_frame_from
 from arbx.adapters.exchanges.common.venue import NativePage, VenueClient, venue_clock_ms
 from arbx.domain.errors import ExchangeError, InvalidInput
-from arbx.domain.market import Timeframe, from_ms
+from arbx.domain.market import Symbol, Timeframe, from_ms
+from arbx.domain.market.trades import empty_trades
 from arbx.ports.exchange import Market
+from arbx.ports.trade_history import TradeHistory, TradePage
+
+WEIGHT_AGG_TRADES = 4
+AGG_TRADES_LIMIT = 1000
+HOUR_MS = 3_600_000  # /api/v3/aggTrades: startTime and endTime at most an hour apart
 
 
-class BinanceClient(VenueClient):
-    """GET /api/v3/klines (<= 1000 rows), /api/v3/exchangeInfo, /api/v3/time.
+class BinanceClient(VenueClient, TradeHistory):
+    """GET /api/v3/klines (<= 1000 rows), /api/v3/exchangeInfo, /api/v3/time, and the trade
+    history from /api/v3/aggTrades.
 
     The rate limit is Binance's request weight (``weight_per_minute``), counted per fixed
     calendar minute as Binance does (a request that does not fit waits for the next minute);
@@ -52,11 +60,13 @@ class BinanceClient(VenueClient):
         timer: Timer | None = None,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        venue: str = VENUE,
     ) -> None:
+        self.venue_id = venue  # "binanceus" for api.binance.us: the same API, another venue
         timer = timer or SystemTimer()
         limiter = MinuteWindow(weight_per_minute, timer)
         http = VenueHttp.with_breaker(
-            VENUE,
+            venue,
             session,
             base_url,
             limiter=limiter,
@@ -114,7 +124,52 @@ class BinanceClient(VenueClient):
         # request answers for the rest (an empty answer says nothing more exists).
         return NativePage(bars, min(end_ms, newest_ms + timeframe.ms), closed_until_ms=closed_until)
 
+    async def fetch_trades(
+        self, symbol: Symbol, start_us: int, end_us: int, cursor: str | None = None
+    ) -> TradePage:
+        """Aggregate trades, oldest first. The span is searched an hour at a time
+        (``startTime``/``endTime``, cursor ``t:<ms>``) until a trade is found, then paged by
+        id (``fromId``, cursor ``id:<n>``) until a trade at or after the end."""
+        market = await self.resolve(symbol)
+        end_ms = -(-end_us // 1000)
+        params: dict[str, str | int] = {"symbol": market.venue_symbol, "limit": AGG_TRADES_LIMIT}
+        kind, _, value = (cursor or f"t:{start_us // 1000}").partition(":")
+        window_end = end_ms
+        if kind == "t":
+            window_start = int(value)
+            window_end = min(end_ms, window_start + HOUR_MS)
+            params.update(startTime=window_start, endTime=window_end - 1)
+        elif kind == "id":
+            params["fromId"] = int(value)
+        else:
+            raise InvalidInput(f"not a binance trades cursor: {cursor!r}", field="cursor")
+        rows = await self._http.get(
+            "/api/v3/aggTrades", params, self._parse_agg_trades, weight=WEIGHT_AGG_TRADES
+        )
+        if not rows:
+            if kind == "t" and window_end < end_ms:
+                return TradePage(empty_trades(), f"t:{window_end}")
+            return TradePage(empty_trades(), None)  # nothing more in the span
+        trades = trades_frame_from(
+            [r.a for r in rows],
+            [r.T * 1000 for r in rows],
+            [r.p for r in rows],
+            [r.q for r in rows],
+            ["sell" if r.m else "buy" for r in rows],
+            start_us=start_us,
+            end_us=end_us,
+            venue=self.venue_id,
+        )
+        newest = rows[-1]
+        done = end_us <= newest.T * 1000
+        return TradePage(trades, None if done else f"id:{newest.a + 1}")
+
     # -- parsing ----------------------------------------------------------------------------
+
+    def _parse_agg_trades(self, response: HttpResponse) -> list[wire.BinanceAggTrade]:
+        self._raise_for_error(response)
+        rows = decode(wire.AGG_TRADES, response.body, venue=self.venue_id, what="aggTrades")
+        return sorted(rows, key=lambda r: r.a)
 
     def _parse_klines(
         self, response: HttpResponse, market: Market, start_ms: int, end_ms: int
@@ -127,7 +182,11 @@ class BinanceClient(VenueClient):
         """
         self._raise_for_error(response, market)
         rows = decode(
-            wire.KLINES, response.body, venue=VENUE, what="klines", row_fields=wire.KLINE_FIELDS
+            wire.KLINES,
+            response.body,
+            venue=self.venue_id,
+            what="klines",
+            row_fields=wire.KLINE_FIELDS,
         )
         newest = max(r.open_time for r in rows) if rows else None
         venue_now = venue_clock_ms(response)
@@ -140,11 +199,11 @@ class BinanceClient(VenueClient):
 
     def _parse_info(self, response: HttpResponse) -> wire.BinanceExchangeInfo:
         self._raise_for_error(response)
-        return decode(wire.EXCHANGE_INFO, response.body, venue=VENUE, what="exchangeInfo")
+        return decode(wire.EXCHANGE_INFO, response.body, venue=self.venue_id, what="exchangeInfo")
 
     def _parse_time(self, response: HttpResponse) -> wire.BinanceTime:
         self._raise_for_error(response)
-        return decode(wire.TIME, response.body, venue=VENUE, what="time")
+        return decode(wire.TIME, response.body, venue=self.venue_id, what="time")
 
     def _raise_for_error(self, response: HttpResponse, market: Market | None = None) -> None:
         if response.status < 400:
@@ -154,15 +213,17 @@ class BinanceClient(VenueClient):
         except msgspec.MsgspecError:
             snippet = response.body[:200].decode("utf-8", "replace")
             raise ExchangeError(
-                f"binance answered HTTP {response.status} on {response.path}: {snippet}",
-                venue=VENUE,
+                f"{self.venue_id} answered HTTP {response.status} on {response.path}: {snippet}",
+                venue=self.venue_id,
             ) from None
         if error.code == -1121 and market is not None:
             raise self.refused_listed_symbol(market, f"code {error.code}, {error.msg}")
         if error.code == -1120:
-            raise InvalidInput(f"binance rejected the interval: {error.msg}", field="timeframe")
+            raise InvalidInput(
+                f"{self.venue_id} rejected the interval: {error.msg}", field="timeframe"
+            )
         raise ExchangeError(
-            f"binance answered HTTP {response.status} on {response.path}: code {error.code},"
-            f" {error.msg}",
-            venue=VENUE,
+            f"{self.venue_id} answered HTTP {response.status} on {response.path}: code"
+            f" {error.code}, {error.msg}",
+            venue=self.venue_id,
         )

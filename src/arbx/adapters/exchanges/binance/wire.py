@@ -76,3 +76,19 @@ KLINES = msgspec.json.Decoder(list[BinanceKline], strict=False)
 ERROR = msgspec.json.Decoder(BinanceError)
 EXCHANGE_INFO = msgspec.json.Decoder(BinanceExchangeInfo, strict=False)
 TIME = msgspec.json.Decoder(BinanceTime)
+
+
+class BinanceAggTrade(msgspec.Struct, frozen=True):
+    """GET /api/v3/aggTrades row: ``a`` aggregate id, ``p`` price, ``q`` quantity, ``T``
+    time (ms), ``m`` true when the buyer was the maker (the taker sold)."""
+
+    a: int
+    p: float
+    q: float
+    T: int
+    m: bool
+    f: int | None = None
+    l: int | None = None  # noqa: E741 - Binance's own name
+
+
+AGG_TRADES = msgspec.json.Decoder(list[BinanceAggTrade], strict=False)

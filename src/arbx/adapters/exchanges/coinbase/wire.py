@@ -52,3 +52,16 @@ CANDLES = msgspec.json.Decoder(list[CoinbaseCandle], strict=False)
 PRODUCTS = msgspec.json.Decoder(list[CoinbaseProduct], strict=False)
 TIME = msgspec.json.Decoder(CoinbaseTime, strict=False)
 ERROR = msgspec.json.Decoder(CoinbaseError)
+
+
+class CoinbaseTrade(msgspec.Struct, frozen=True):
+    """GET /products/{id}/trades row (newest first): ``side`` is the MAKER's side."""
+
+    trade_id: int
+    price: float
+    size: float
+    time: str
+    side: str
+
+
+TRADES = msgspec.json.Decoder(list[CoinbaseTrade], strict=False)

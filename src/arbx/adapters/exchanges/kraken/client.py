@@ -10,6 +10,7 @@ import polars as pl
 
 from arbx.adapters.exchanges.common.decoding import decode
 from arbx.adapters.exchanges.common.http import HttpResponse
+from arbx.adapters.exchanges.common.trades import trades_frame_from
 from arbx.adapters.exchanges.common.venue import NativePage, RequestRateClient
 from arbx.adapters.exchanges.kraken import wire
 from arbx.adapters.exchanges.kraken.mapping import (
@@ -19,8 +20,13 @@ from arbx.adapters.exchanges.kraken.mapping import (
     rows_to_bars,
 )
 from arbx.domain.errors import ExchangeError, ExchangeUnavailable, InvalidInput, RateLimited
-from arbx.domain.market import Timeframe, from_ms
+from arbx.domain.market import Symbol, Timeframe, from_ms
+from arbx.domain.market.trades import empty_trades
 from arbx.ports.exchange import Market
+from arbx.ports.trade_history import TradeHistory, TradePage
+
+TRADES_COUNT = 1000
+TAKER_SIDE = {"b": "buy", "s": "sell"}
 
 E = TypeVar("E", wire.KrakenOhlcResponse, wire.KrakenAssetPairsResponse, wire.KrakenTimeResponse)
 
@@ -33,7 +39,7 @@ _UNAVAILABLE = (
 _RATE_LIMITED = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests")
 
 
-class KrakenClient(RequestRateClient):
+class KrakenClient(RequestRateClient, TradeHistory):
     """GET /0/public/OHLC (<= 720 rows from ``since``, ``last`` cursor), AssetPairs, Time.
 
     Errors arrive inside HTTP 200 bodies; the last OHLC row is the current, unfinished
@@ -92,7 +98,61 @@ class KrakenClient(RequestRateClient):
         cursor = newest_ms + timeframe.ms
         return NativePage(bars, min(end_ms, max(cursor, start_ms + timeframe.ms)))
 
+    async def fetch_trades(
+        self, symbol: Symbol, start_us: int, end_us: int, cursor: str | None = None
+    ) -> TradePage:
+        """GET /0/public/Trades from ``since`` (epoch ns), oldest first, up to 1000 trades;
+        the answer's ``last`` (ns) is where the next page starts (the cursor)."""
+        market = await self.resolve(symbol)
+        since = int(cursor) if cursor is not None else start_us * 1000
+        params: dict[str, str | int] = {
+            "pair": market.venue_symbol,
+            "since": since,
+            "count": TRADES_COUNT,
+        }
+        rows, last = await self._http.get(
+            "/0/public/Trades", params, lambda response: self._parse_trades(response, market)
+        )
+        if not rows:
+            return TradePage(empty_trades(), None)
+        ts_us = [round(r.time * 1_000_000) for r in rows]
+        trades = trades_frame_from(
+            [r.trade_id for r in rows],
+            ts_us,
+            [r.price for r in rows],
+            [r.volume for r in rows],
+            [TAKER_SIDE.get(r.side, r.side) for r in rows],
+            start_us=start_us,
+            end_us=end_us,
+            venue=VENUE,
+        )
+        done = max(ts_us) >= end_us or last is None or last <= since
+        return TradePage(trades, None if done else str(last))
+
     # -- parsing ----------------------------------------------------------------------------
+
+    def _parse_trades(
+        self, response: HttpResponse, market: Market
+    ) -> tuple[list[wire.KrakenTradeRow], int | None]:
+        answer = self._envelope(response, wire.OHLC, "Trades", market)
+        rows: list[wire.KrakenTradeRow] = []
+        last: int | None = None
+        for key, raw in (answer.result or {}).items():
+            if key == "last":
+                value = decode(wire.TRADES_LAST, raw, venue=VENUE, what="Trades", field="last")
+                try:
+                    last = int(value)
+                except ValueError:
+                    raise ExchangeError(
+                        f"kraken sent a Trades last that is not a number: {value!r}",
+                        venue=VENUE,
+                        field="last",
+                    ) from None
+            else:
+                rows = decode(
+                    wire.TRADE_ROWS, raw, venue=VENUE, what="Trades", row_fields=wire.TRADE_FIELDS
+                )
+        return rows, last
 
     def _parse_ohlc(
         self, response: HttpResponse, market: Market, start_ms: int, end_ms: int

@@ -66,3 +66,21 @@ OHLC_ROWS = msgspec.json.Decoder(list[KrakenOhlcRow], strict=False)
 OHLC_LAST = msgspec.json.Decoder(int, strict=False)
 ASSET_PAIRS = msgspec.json.Decoder(KrakenAssetPairsResponse, strict=False)
 TIME = msgspec.json.Decoder(KrakenTimeResponse, strict=False)
+
+
+class KrakenTradeRow(msgspec.Struct, array_like=True, frozen=True):
+    """GET /0/public/Trades row: [price, volume, time (s, float), side b/s (the taker's),
+    order type m/l, misc, trade_id] (newer answers append more fields: ignored)."""
+
+    price: float
+    volume: float
+    time: float
+    side: str
+    ordertype: str
+    misc: str
+    trade_id: int
+
+
+TRADE_FIELDS = ("price", "volume", "time", "side", "ordertype", "misc", "trade_id")
+TRADE_ROWS = msgspec.json.Decoder(list[KrakenTradeRow], strict=False)
+TRADES_LAST = msgspec.json.Decoder(str | int, strict=False)

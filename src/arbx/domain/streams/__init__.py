@@ -1,0 +1,1 @@
+"""Live market data rules: the live spread monitor (``spreads``)."""
