@@ -1,4 +1,5 @@
-"""The TradeStore contract, written once and run against every adapter (memory, parquet)."""
+"""The TradeStore contract, written once and run against every adapter (memory, parquet,
+postgres)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.memory.trade_store import MemoryTradeStore
 from arbx.adapters.parquet.trade_store import ParquetTradeStore
+from arbx.adapters.postgres.trade_store import PostgresTradeStore
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Symbol, TimeSpan
 from arbx.domain.market.trades import TRADE_SCHEMA, Trade, TradeKey, trades_frame
 from arbx.ports.trade_store import TradeStore
+from tests.support.postgres import PostgresTestDatabase
 
 TRADE_STORE_ADAPTERS = ["memory", "parquet"]
 KEY = TradeKey("binance", Symbol("BTC", "USDC"))
@@ -34,8 +39,26 @@ def make_store(kind: str, root: Path) -> TradeStore:
     return MemoryTradeStore() if kind == "memory" else ParquetTradeStore(root / "trades")
 
 
-@pytest.fixture(params=TRADE_STORE_ADAPTERS)
+async def empty_postgres_store(
+    database: PostgresTestDatabase, pool: AsyncConnectionPool
+) -> PostgresTradeStore:
+    async with pool.connection() as conn:
+        await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(database.schema, "trades")))
+    return PostgresTradeStore(pool, database.schema)
+
+
+@pytest.fixture
+async def postgres_trade_store(
+    postgres_database: PostgresTestDatabase, postgres_pool: AsyncConnectionPool
+) -> TradeStore:
+    return await empty_postgres_store(postgres_database, postgres_pool)
+
+
+@pytest.fixture(params=[*TRADE_STORE_ADAPTERS, "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> TradeStore:
+    if request.param == "postgres":
+        found: TradeStore = request.getfixturevalue("postgres_trade_store")
+        return found
     return make_store(request.param, tmp_path)
 
 
@@ -113,6 +136,28 @@ async def test_any_replay_order_stores_each_trade_once(
     """However a stream's batches repeat and overlap (reconnects, replays), the store holds
     each trade id once, in time order, and the write counts add up to that."""
     store = make_store(kind, tmp_path_factory.mktemp("trades"))
+    written = 0
+    for batch in batches:
+        written += await store.write(KEY, trades_frame([trade(n) for n in batch]))
+    seen = sorted({n for batch in batches for n in batch})
+    back = await store.read(KEY, EVERYTHING)
+    assert written == back.height == len(seen)
+    assert back["trade_id"].to_list() == [str(1000 + n) for n in seen]
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.lists(st.integers(min_value=0, max_value=40), max_size=12), min_size=1, max_size=6
+    )
+)
+async def test_any_replay_order_stores_each_trade_once_in_postgres(
+    postgres_database: PostgresTestDatabase,
+    postgres_pool: AsyncConnectionPool,
+    batches: list[list[int]],
+) -> None:
+    """The same property on PostgreSQL (an empty table for each example)."""
+    store = await empty_postgres_store(postgres_database, postgres_pool)
     written = 0
     for batch in batches:
         written += await store.write(KEY, trades_frame([trade(n) for n in batch]))

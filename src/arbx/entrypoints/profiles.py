@@ -30,6 +30,7 @@ from arbx.ports.quality_store import QualityStore
 from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
 from arbx.ports.study_store import StudyStore
+from arbx.ports.trade_store import TradeStore
 from arbx.ports.user_store import UserStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Stores:
     studies: StudyStore
     catalog: CatalogStore
     alerts: AlertStore
+    trades: TradeStore  # live trades (issue 17): Parquet per day locally, PostgreSQL on server
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -150,7 +152,15 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         studies=SqliteStudyStore(database),
         catalog=SqliteCatalogStore(database),
         alerts=SqliteAlertStore(database),
+        trades=local_trade_store(settings),
     )
+
+
+def local_trade_store(settings: Settings) -> TradeStore:
+    """The local profile's trades: Parquet files per UTC day under ``<data_dir>/trades``."""
+    from arbx.adapters.parquet.trade_store import ParquetTradeStore
+
+    return ParquetTradeStore(settings.data_dir / "trades")
 
 
 def _sqlite_probe(database: SqliteDatabase) -> Probe:
@@ -216,6 +226,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.refresh_token_store import PostgresRefreshTokenStore
     from arbx.adapters.postgres.run_store import PostgresRunStore
     from arbx.adapters.postgres.study_store import PostgresStudyStore
+    from arbx.adapters.postgres.trade_store import PostgresTradeStore
     from arbx.adapters.postgres.user_store import PostgresUserStore
 
     schema = settings.database.schema
@@ -232,6 +243,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         studies=PostgresStudyStore(pool, schema),
         catalog=PostgresCatalogStore(pool, schema),
         alerts=PostgresAlertStore(pool, schema),
+        trades=PostgresTradeStore(pool, schema),
     )
 
 
