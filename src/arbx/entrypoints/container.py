@@ -70,6 +70,7 @@ from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.series_statistics import DescribeSeries
+from arbx.app.stream_supervisor import StreamSupervisor
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.app.walk_forward import WalkForward
 from arbx.domain.auth import SessionPolicy
@@ -96,6 +97,7 @@ from arbx.entrypoints.settings import (
     VenueSettings,
 )
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
+from arbx.entrypoints.streams import stream_channels as _stream_channels
 from arbx.ports.backup_archive import BackupArchives
 from arbx.ports.clock import Clock
 from arbx.ports.exchange import ExchangeClient
@@ -561,6 +563,12 @@ class Container(containers.DeclarativeContainer):
     sync_config_jobs = providers.Factory(
         SyncConfigJobs, jobs=job_store, clock=clock, scheduler=job_scheduler
     )
+
+    # --- live streams (issue 17): [[streams]] and POST /api/v1/streams, run by `arbx serve`;
+    # the channel registry is entrypoints/streams.py; one supervisor per process ---
+    trade_store = stores.provided.trades
+    stream_channels = providers.Singleton(_stream_channels, http_session, trade_store, bar_store)
+    stream_supervisor = providers.Singleton(StreamSupervisor, stream_channels, telemetry=telemetry)
 
     # gauges of the venues' breakers and the server profile's pool (registered once)
     component_gauges = providers.Singleton(

@@ -26,6 +26,7 @@ from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
 from arbx.domain.market.retention import RetentionRule
+from arbx.domain.market.streams import StreamSpec, check_stream_specs
 
 Profile = Literal["local", "server"]
 DEFAULT_PROFILE: Profile = "local"
@@ -547,6 +548,15 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     alerts: AlertsSettings = msgspec.field(default_factory=AlertsSettings)
     # [[retention]] kind = "bars"  timeframe = "1m"  keep_days = 730 (domain/market/retention.py)
     retention: list[RetentionRule] = msgspec.field(default_factory=list)
+    # [[streams]] venue = "binance"  symbols = ["BTC/USDC"]  channels = ["trades", "candles"]
+    # (domain/market/streams.py): live WebSocket streams run by `arbx serve`
+    streams: list[StreamSpec] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        try:
+            check_stream_specs(self.streams)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
     @property
     def data_dir(self) -> Path:

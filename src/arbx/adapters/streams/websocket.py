@@ -16,21 +16,46 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
-from arbx.adapters.streams.venues import StreamDecodeError, StreamVenue
+from arbx.adapters.streams.venues import StreamDecodeError
 from arbx.domain.market import Symbol
 from arbx.domain.market.trades import Trade
 from arbx.ports.trade_stream import StreamFailed, StreamStats, TradeSource
 
+T = TypeVar("T")
 
-class WebSocketTrades(TradeSource):
+
+class FeedCodec(Protocol[T]):
+    """One venue channel's wire format: where to connect, what to send, what a message holds
+    (``StreamVenue`` is the trades one; candles, quotes and books have their own)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_url(self) -> str: ...
+
+    def url(self, base: str, symbols: Sequence[Symbol]) -> str: ...
+
+    def subscribe(self, symbols: Sequence[Symbol]) -> list[dict[str, Any]]: ...
+
+    def venue_symbol(self, symbol: Symbol) -> str: ...
+
+    def parse(self, data: str | bytes, pairs: Mapping[str, Symbol]) -> list[T]: ...
+
+
+class WebSocketFeed(Generic[T]):
+    """The connection loop of every channel; ``batches`` yields each message's items."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        venue: StreamVenue,
+        venue: FeedCodec[T],
         symbols: Sequence[Symbol],
         *,
         url: str | None = None,
@@ -62,7 +87,12 @@ class WebSocketTrades(TradeSource):
     def url(self) -> str:
         return self._url
 
-    async def batches(self) -> AsyncIterator[list[Trade]]:
+    def _counted(self, items: list[T]) -> None:
+        self.stats.items += len(items)
+
+    async def batches(self) -> AsyncIterator[list[T]]:
+        if self.stats.started_at is None:
+            self.stats.started_at = time.time()
         failures = 0
         while True:
             delivered = False
@@ -93,15 +123,16 @@ class WebSocketTrades(TradeSource):
                             failures = 0
                             self.stats.messages += 1
                             self.stats.bytes += len(msg.data)
+                            self.stats.last_message_at = time.time()
                             try:
-                                trades = self._venue.parse(msg.data, self._pairs)
+                                items = self._venue.parse(msg.data, self._pairs)
                             except StreamDecodeError as exc:
                                 self.stats.decode_errors += 1
                                 self.stats.failed(str(exc))
                                 continue
-                            if trades:
-                                self.stats.trades += len(trades)
-                                yield trades
+                            if items:
+                                self._counted(items)
+                                yield items
                         elif msg.type == aiohttp.WSMsgType.ERROR:
                             raise ConnectionError(f"socket error: {ws.exception()}")
                         else:  # CLOSE, CLOSING, CLOSED
@@ -117,3 +148,12 @@ class WebSocketTrades(TradeSource):
                 )
             delay = min(self._max_backoff, self._backoff * 2 ** max(0, failures - 1))
             await self._sleep(delay * (0.5 + 0.5 * self._rng.random()))
+
+
+class WebSocketTrades(WebSocketFeed[Trade], TradeSource):
+    """A venue's trade channel (a ``StreamVenue``: Binance aggTrade, Coinbase matches, Kraken
+    v2 trade)."""
+
+    def _counted(self, items: list[Trade]) -> None:
+        self.stats.items += len(items)
+        self.stats.trades += len(items)
