@@ -138,8 +138,8 @@ def _rfc3339_ms(text: str, venue: str) -> int:
     """RFC 3339 with up to nanoseconds (Kraken's) -> epoch ms."""
     head, dot, rest = text.replace("Z", "+00:00").partition(".")
     if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
+        count = len(rest) - len(rest.lstrip("0123456789"))
+        digits, zone = rest[:count], rest[count:]
         text = f"{head}.{digits[:6]}{zone}"
     else:
         text = head
