@@ -569,7 +569,8 @@ _ALIASES = {
     "ARBX_PROFILE": "profile",
     "ARBX_DATA_DIR": "storage.data_dir",
 }
-_IGNORED_ENV = {"ARBX_CONFIG_DIR", "ARBX_TEST_DATABASE_URL"}
+# read by the CLI itself (`arbx stream status --server` sends it), not settings
+_IGNORED_ENV = {"ARBX_CONFIG_DIR", "ARBX_TEST_DATABASE_URL", "ARBX_API_KEY"}
 
 
 def default_config_dir() -> Path:

@@ -2,8 +2,11 @@
 
 ``run`` connects, subscribes and stores trades (reconnecting with backoff, resubscribing,
 dropping silent sockets) until Ctrl-C, SIGTERM or ``--seconds``; it then stores what it
-received and prints the stream's counters. ``trades`` prints stored trades. Trades live in
-``<data dir>/trades`` as Parquet files per UTC day, on either profile.
+received and prints the stream's counters. ``trades`` prints stored trades. ``status``
+prints what is stored per pair (count, first and last trade time) or, with ``--server``,
+the live streams of a running ``arbx serve`` (GET /api/v1/streams, with ``--api-key`` or
+ARBX_API_KEY). Trades live in the profile's trade store: ``<data dir>/trades`` as Parquet
+files per UTC day (local), the ``trades`` table (server).
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbx.domain.market import Symbol, TimeSpan
@@ -28,7 +31,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "stream",
-        help="live trades over WebSocket: run a stream, show stored trades",
+        help="live trades over WebSocket: run a stream, show stored trades, status",
         description="Live trades from Binance (aggTrade), Coinbase Exchange (matches) and Kraken"
         " (WebSocket v2 trade), stored per venue and pair, each trade once.",
     )
@@ -58,26 +61,52 @@ def register(groups: Any) -> None:
     trades.add_argument("--start", help="ISO-8601 or epoch ms (default: the beginning)")
     trades.add_argument("--end", help="ISO-8601 or epoch ms (default: now)")
     trades.add_argument("--limit", type=int, default=20, help="the newest N (20; 0: all)")
-    trades.set_defaults(run=run_trades, manages_runtime=True)
+    trades.set_defaults(run=run_trades)
+
+    status = commands.add_parser(
+        "status",
+        help="stored trades per pair (count, first, last); --server: a server's live streams",
+        description="Without --server: every pair in the trade store with its count of trades"
+        " and the time of its first and last one. With --server URL: the live streams of that"
+        " arbx serve (GET /api/v1/streams): state, messages, rates, stored, lag p50/p99,"
+        " reconnects and the queue, per stream and channel. The API key comes from --api-key"
+        " or ARBX_API_KEY.",
+    )
+    status.add_argument("--server", help="a running arbx serve, e.g. http://127.0.0.1:8000")
+    status.add_argument("--api-key", help="an API key with data:read (default: $ARBX_API_KEY)")
+    status.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
+    status.set_defaults(run=run_status)
 
 
-def _store(container: Container) -> Any:
-    from arbx.adapters.parquet.trade_store import ParquetTradeStore
+async def _store(container: Container) -> Any:
+    from arbx.entrypoints.runtime import resolve
 
-    return ParquetTradeStore(Path(container.settings().data_dir) / "trades")
+    return await resolve(container.trade_store)  # the profile's (runtime started)
 
 
 async def run_stream(args: argparse.Namespace, container: Container) -> int:
-    import aiohttp
-
     from arbx.adapters.streams.venues import stream_venue
-    from arbx.adapters.streams.websocket import WebSocketTrades
-    from arbx.app.stream_trades import StreamTrades
+    from arbx.entrypoints import runtime
 
     venue = stream_venue(args.venue)
     symbols = [Symbol.parse(s) for s in args.symbol]
+    await runtime.start(container)
+    try:
+        return await _run_stream(args, container, venue, symbols)
+    finally:
+        await runtime.stop(container)
+
+
+async def _run_stream(
+    args: argparse.Namespace, container: Container, venue: Any, symbols: list[Symbol]
+) -> int:
+    import aiohttp
+
+    from arbx.adapters.streams.websocket import WebSocketTrades
+    from arbx.app.stream_trades import StreamTrades
+
     use_case = StreamTrades(
-        _store(container),
+        await _store(container),
         batch_size=args.batch_size,
         flush_ms=args.flush_ms,
         queue_size=args.queue_size,
@@ -138,9 +167,75 @@ async def run_trades(args: argparse.Namespace, container: Container) -> int:
         if (args.start or args.end)
         else TimeSpan.everything()
     )
-    trades = await _store(container).read(key, span)
+    trades = await (await _store(container)).read(key, span)
     shown = trades.tail(args.limit) if args.limit > 0 else trades
     print(f"{key}: {trades.height} trade(s) stored in the span; showing {shown.height}")
     with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=120):
         print(shown)
+    return EXIT_OK
+
+
+async def run_status(args: argparse.Namespace, container: Container) -> int:
+    if args.server:
+        return await _server_status(args)
+    store = await _store(container)
+    keys = await store.keys()
+    if not keys:
+        print("no trades stored (start one with `arbx stream run` or [[streams]] in serve)")
+        return EXIT_OK
+    print(f"{'pair':<28} {'trades':>10}  {'first':<27} last")
+    for key in keys:
+        trades = await store.read(key, TimeSpan.everything())
+        if trades.is_empty():
+            continue
+        first, last = trades["ts"][0], trades["ts"][-1]
+        print(f"{key!s:<28} {trades.height:>10}  {first.isoformat():<27} {last.isoformat()}")
+    return EXIT_OK
+
+
+async def _server_status(args: argparse.Namespace) -> int:
+    import os
+
+    import aiohttp
+
+    from arbx.domain.errors import ExternalError
+
+    key = args.api_key or os.environ.get("ARBX_API_KEY", "")
+    headers = {"X-API-Key": key} if key else {}
+    url = f"{args.server.rstrip('/')}/api/v1/streams"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=args.timeout)) as session,
+            session.get(url, headers=headers) as response,
+        ):
+            if response.status != 200:
+                text = await response.text()
+                try:
+                    detail = json.loads(text).get("detail", text)
+                except ValueError:
+                    detail = text
+                hint = " (give --api-key or set ARBX_API_KEY)" if response.status == 401 else ""
+                raise ExternalError(f"{url} answered {response.status}: {detail}{hint}")
+            body = await response.json()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ExternalError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
+    streams = body.get("streams", [])
+    print(f"{len(streams)} stream(s) at {args.server} (channels: {', '.join(body['kinds'])})")
+    for stream in streams:
+        print(f"{stream['id']} [{stream['state']}, {stream['origin']}] {stream['venue']}"
+              f" {', '.join(stream['symbols'])}")  # fmt: skip
+        for channel in stream["channels"]:
+            s = channel.get("stats") or {}
+            p50, p99 = s.get("lag_ms_p50"), s.get("lag_ms_p99")
+            lag = "n/a" if p50 is None else f"{p50:.0f}/{p99:.0f} ms"
+            print(
+                f"  {channel['channel']:<8} {channel['state']:<10} messages {s.get('messages', 0)}"
+                f" ({s.get('messages_per_s', 0.0):.1f}/s, {s.get('bytes_per_s', 0.0):.0f} B/s)"
+                f" stored {s.get('stored', 0)} lag p50/p99 {lag} reconnects"
+                f" {s.get('reconnects', 0)} gaps healed {s.get('gaps_healed', 0)} drops"
+                f" {s.get('drops', 0)} queue {s.get('queue_depth', 0)}/{s.get('queue_max', 0)}"
+                f" of {s.get('queue_size', 0)} restarts {channel['restarts']}"
+            )
+            if error := channel.get("error") or s.get("last_error"):
+                print(f"    last error: {error}")
     return EXIT_OK
