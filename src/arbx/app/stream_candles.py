@@ -101,13 +101,16 @@ class StreamCandles:
             batch = [item]
             deadline = loop.time() + self._flush_s
             while len(batch) < self._batch_size:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    break
+                if queue.empty():  # wait for more only when nothing is queued
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                else:
+                    item = queue.get_nowait()
                 if item is None:
                     done = True
                     break

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from arbx.app.stream_buffer import BoundedBuffer
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Timeframe
 from arbx.domain.market.trades import Trade, TradeKey, trades_frame
@@ -94,24 +95,21 @@ class StreamTrades:
         stats.queue_size = self._queue_size
         if stats.started_at is None:
             stats.started_at = self._clock()
-        queue: asyncio.Queue[Trade | None] = asyncio.Queue(self._queue_size)
+        buffer: BoundedBuffer[Trade] = BoundedBuffer(self._queue_size)
         live = LiveBars(self._bar_timeframes, grace_ms=self._bars_grace_ms)
 
         async def read() -> None:
             try:
                 async for batch in source.batches():
-                    for trade in batch:
-                        await queue.put(trade)
-                    depth = queue.qsize()
-                    stats.queue_depth = depth
-                    if depth > report.queue_max:
-                        report.queue_max = stats.queue_max = depth
+                    await buffer.put_many(batch)
+                    stats.queue_depth = len(buffer)
+                    stats.queue_max = report.queue_max = buffer.high_water
             finally:
-                await queue.put(None)
+                buffer.close()
 
         reader = asyncio.create_task(read())
         stopper = asyncio.create_task(stop.wait())
-        writer = asyncio.create_task(self._write(queue, report, live))
+        writer = asyncio.create_task(self._write(buffer, report, live))
         try:
             await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -119,39 +117,18 @@ class StreamTrades:
                 reader.cancel()
             stopper.cancel()
             await asyncio.gather(reader, stopper, return_exceptions=True)
-            if reader.cancelled():
-                await queue.put(None)
-            await writer  # drains the queue: what was received is stored
+            buffer.close()
+            await writer  # drains the buffer: what was received is stored
         if not reader.cancelled() and (exc := reader.exception()) is not None:
             report.error = str(exc)
             raise exc
         return report
 
     async def _write(
-        self, queue: asyncio.Queue[Trade | None], report: StreamReport, live: LiveBars
+        self, buffer: BoundedBuffer[Trade], report: StreamReport, live: LiveBars
     ) -> None:
-        loop = asyncio.get_running_loop()
-        done = False
-        while not done:
-            batch: list[Trade] = []
-            item = await queue.get()
-            if item is None:
-                break
-            batch.append(item)
-            deadline = loop.time() + self._flush_s
-            while len(batch) < self._batch_size:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    break
-                if item is None:
-                    done = True
-                    break
-                batch.append(item)
-            report.stream.queue_depth = queue.qsize()
+        while batch := await buffer.take(self._batch_size, self._flush_s):
+            report.stream.queue_depth = len(buffer)
             await self._store_batch(batch, report)
             if live.timeframes:
                 await self._build_bars(batch, report, live)
@@ -167,9 +144,13 @@ class StreamTrades:
         report.late_trades = live.late
 
     async def _store_batch(self, batch: list[Trade], report: StreamReport) -> None:
-        by_pair: dict[TradeKey, list[Trade]] = defaultdict(list)
-        for trade in batch:
-            by_pair[trade.key].append(trade)
+        first = batch[0].key
+        if all(t.key is first for t in batch):  # one pair (the common case): no regrouping
+            by_pair: dict[TradeKey, list[Trade]] = {first: batch}
+        else:
+            by_pair = defaultdict(list)
+            for trade in batch:
+                by_pair[trade.key].append(trade)
         for key, trades in by_pair.items():
             new = await self._store.write(key, trades_frame(trades))
             report.writes += 1
@@ -179,9 +160,11 @@ class StreamTrades:
             report.per_pair[str(key)] = report.per_pair.get(str(key), 0) + new
         now_ms = self._clock() * 1000.0
         window = report.stream.lag
+        newest = 0
         for trade in batch:  # every trade's lag from its exchange time to stored
             window.add(now_ms - trade.ts_us / 1000.0)
-        newest = max(t.ts_us for t in batch)
+            if trade.ts_us > newest:
+                newest = trade.ts_us
         lag = now_ms - newest / 1000.0
         report.lag_ms_last = lag
         report.lag_ms_max = window.max_ms

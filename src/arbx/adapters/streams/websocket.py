@@ -87,6 +87,23 @@ class WebSocketFeed(Generic[T]):
     def url(self) -> str:
         return self._url
 
+    def receive(self, data: str | bytes) -> list[T]:
+        """Count and decode one message: the work done per frame (an unreadable one is
+        counted and skipped; a refusal raises ``StreamRejected``)."""
+        stats = self.stats
+        stats.messages += 1
+        stats.bytes += len(data)
+        stats.last_message_at = time.time()
+        try:
+            items = self._venue.parse(data, self._pairs)
+        except StreamDecodeError as exc:
+            stats.decode_errors += 1
+            stats.failed(str(exc))
+            return []
+        if items:
+            self._counted(items)
+        return items
+
     def _counted(self, items: list[T]) -> None:
         self.stats.items += len(items)
 
@@ -121,17 +138,8 @@ class WebSocketFeed(Generic[T]):
                         if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                             delivered = True
                             failures = 0
-                            self.stats.messages += 1
-                            self.stats.bytes += len(msg.data)
-                            self.stats.last_message_at = time.time()
-                            try:
-                                items = self._venue.parse(msg.data, self._pairs)
-                            except StreamDecodeError as exc:
-                                self.stats.decode_errors += 1
-                                self.stats.failed(str(exc))
-                                continue
+                            items = self.receive(msg.data)
                             if items:
-                                self._counted(items)
                                 yield items
                         elif msg.type == aiohttp.WSMsgType.ERROR:
                             raise ConnectionError(f"socket error: {ws.exception()}")
