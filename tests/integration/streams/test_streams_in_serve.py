@@ -6,6 +6,8 @@ at shutdown, the API starts (operators only), lists and stops them, bad bodies a
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -242,3 +244,76 @@ def test_a_bad_streams_entry_fails_at_start_up_naming_it(tmp_path: Path) -> None
             tmp_path,
             streams=[{"venue": "coinbase", "symbols": ["BTC/USD"], "channels": ["candles"]}],
         )
+
+
+def test_serve_refuses_a_streams_entry_it_cannot_run_before_serving(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "test.toml").write_text(
+        '[[streams]]\nvenue = "binance"\nsymbols = ["BTC/USDC"]\nchannels = ["book"]\n'
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arbx.entrypoints.cli.main",
+            "--profile",
+            "test",
+            "serve",
+            "--port",
+            "0",
+        ],
+        env={**os.environ, "ARBX_CONFIG_DIR": str(config), "ARBX_DATA_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert (
+        "channel(s) book cannot be streamed by this server; it streams candles, trades"
+        in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+async def test_bars_built_from_streamed_trades_reach_the_bar_store(
+    fake_venue: tuple[FakeVenue, str],
+) -> None:
+    """The recorded trades through the real socket path with bars = ["1m"]: the minute the
+    stream began inside is not written; the next one (over by the clock) is, equal to the
+    venue's kline of that minute."""
+    import aiohttp
+
+    from arbx.adapters.memory.bar_store import MemoryBarStore
+    from arbx.adapters.memory.trade_store import MemoryTradeStore
+    from arbx.adapters.streams.venues import Binance
+    from arbx.adapters.streams.websocket import WebSocketTrades
+    from arbx.app.stream_trades import StreamTrades
+    from arbx.domain.market import Timeframe
+
+    _, url = fake_venue
+    bars, trades = MemoryBarStore(), MemoryTradeStore()
+    use_case = StreamTrades(trades, flush_ms=20, bars=bars, bar_timeframes=[Timeframe.M1])
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as session:
+        source = WebSocketTrades(session, Binance(), [OMG.symbol], url=url)
+        task = asyncio.create_task(use_case.run(source, stop))
+        for _ in range(500):
+            if source.stats.stored == 11:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        report = await task
+    stored = await bars.read(SeriesKey.of("binance", "OMG/BUSD", "1m"), TimeSpan.everything())
+    assert report.bars_written == 1
+    assert stored.height == 1
+    row = stored.row(0, named=True)
+    last_kline = json.loads(KLINES[4])["data"]["k"]
+    assert int(row["ts"].timestamp() * 1000) == last_kline["t"]
+    assert (row["open"], row["high"], row["low"], row["close"]) == tuple(
+        float(last_kline[k]) for k in ("o", "h", "l", "c")
+    )
+    assert row["volume"] == pytest.approx(float(last_kline["v"]))
