@@ -98,6 +98,7 @@ from arbx.entrypoints.settings import (
 )
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
 from arbx.entrypoints.streams import stream_channels as _stream_channels
+from arbx.entrypoints.streams import stream_urls as _stream_urls
 from arbx.ports.backup_archive import BackupArchives
 from arbx.ports.clock import Clock
 from arbx.ports.exchange import ExchangeClient
@@ -567,7 +568,13 @@ class Container(containers.DeclarativeContainer):
     # --- live streams (issue 17): [[streams]] and POST /api/v1/streams, run by `arbx serve`;
     # the channel registry is entrypoints/streams.py; one supervisor per process ---
     trade_store = stores.provided.trades
-    stream_channels = providers.Singleton(_stream_channels, http_session, trade_store, bar_store)
+    stream_channels = providers.Singleton(
+        _stream_channels,
+        http_session,
+        trade_store,
+        bar_store,
+        providers.Callable(_stream_urls, settings.provided.exchanges),
+    )
     stream_supervisor = providers.Singleton(StreamSupervisor, stream_channels, telemetry=telemetry)
 
     # gauges of the venues' breakers and the server profile's pool (registered once)

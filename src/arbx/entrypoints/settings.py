@@ -294,6 +294,8 @@ class VenueSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
+        if not getattr(self, "ws_url", "ws://").startswith(("ws://", "wss://")):
+            raise ValueError("ws_url must start with ws:// or wss://")
         if self.attempts < 1 or self.breaker_threshold < 1:
             raise ValueError("attempts and breaker_threshold must be >= 1")
         if min(self.timeout_s, self.requests_per_second, self.burst, self.weight_per_minute) <= 0:
@@ -302,15 +304,19 @@ class VenueSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class BinanceSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.binance.com"
+    # the public WebSocket of live streams (a [[streams]] entry's own url wins)
+    ws_url: str = "wss://stream.binance.com:9443"
 
 
 class CoinbaseSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.exchange.coinbase.com"
+    ws_url: str = "wss://ws-feed.exchange.coinbase.com"
 
 
 class KrakenSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     # note: Kraken's live OHLC endpoint serves only the latest 720 intervals of each timeframe
     base_url: str = "https://api.kraken.com"
+    ws_url: str = "wss://ws.kraken.com/v2"
     requests_per_second: float = 1.0
     burst: float = 3.0
 

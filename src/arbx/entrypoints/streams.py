@@ -3,12 +3,14 @@ source and which use case stores it. A new kind (quotes, book) is one entry here
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from arbx.app.stream_candles import StreamCandles
 from arbx.app.stream_supervisor import StreamChannel
 from arbx.app.stream_trades import StreamTrades
 from arbx.domain.market.streams import StreamSpec
+from arbx.entrypoints.settings import ExchangesSettings
 from arbx.ports.bar_store import BarStore
 from arbx.ports.trade_store import TradeStore
 
@@ -16,12 +18,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 
-def _options(spec: StreamSpec) -> dict[str, Any]:
-    return {
-        "url": spec.url,
-        "idle_timeout_s": spec.idle_timeout_s,
-        "max_attempts": spec.max_attempts,
-    }
+def stream_urls(settings: ExchangesSettings) -> dict[str, str]:
+    """Each venue's WebSocket base URL (``[exchanges.<venue>] ws_url``)."""
+    return {name: getattr(settings, name).ws_url for name in ("binance", "coinbase", "kraken")}
 
 
 def _batching(spec: StreamSpec) -> dict[str, Any]:
@@ -29,11 +28,21 @@ def _batching(spec: StreamSpec) -> dict[str, Any]:
 
 
 def stream_channels(
-    session: aiohttp.ClientSession, trades: TradeStore, bars: BarStore
+    session: aiohttp.ClientSession,
+    trades: TradeStore,
+    bars: BarStore,
+    urls: Mapping[str, str],
 ) -> dict[str, StreamChannel]:
     from arbx.adapters.streams.candles import WebSocketCandles
     from arbx.adapters.streams.venues import stream_venue
     from arbx.adapters.streams.websocket import WebSocketTrades
+
+    def _options(spec: StreamSpec) -> dict[str, Any]:
+        return {
+            "url": spec.url or urls.get(spec.venue),
+            "idle_timeout_s": spec.idle_timeout_s,
+            "max_attempts": spec.max_attempts,
+        }
 
     def trade_source(spec: StreamSpec) -> WebSocketTrades:
         venue = stream_venue(spec.venue)

@@ -47,7 +47,7 @@ def register(groups: Any) -> None:
     run.add_argument("--venue", required=True, help="binance, coinbase or kraken")
     run.add_argument("--symbol", action="append", required=True, help="e.g. BTC/USDC; repeat")
     run.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
-    run.add_argument("--url", help="the WebSocket base URL (default: the venue's public one)")
+    run.add_argument("--url", help="the WebSocket base URL (default: [exchanges.<venue>] ws_url)")
     run.add_argument("--batch-size", type=int, default=500, help="trades per write (500)")
     run.add_argument("--flush-ms", type=float, default=1000.0, help="longest wait to write (1000)")
     run.add_argument("--queue-size", type=int, default=10_000, help="trades held in memory")
@@ -104,6 +104,7 @@ async def _run_stream(
 
     from arbx.adapters.streams.websocket import WebSocketTrades
     from arbx.app.stream_trades import StreamTrades
+    from arbx.entrypoints.streams import stream_urls
 
     use_case = StreamTrades(
         await _store(container),
@@ -122,7 +123,7 @@ async def _run_stream(
                 session,
                 venue,
                 symbols,
-                url=args.url,
+                url=args.url or stream_urls(container.settings().exchanges)[venue.name],
                 idle_timeout_s=args.idle_timeout,
                 max_attempts=args.max_attempts,
             )
