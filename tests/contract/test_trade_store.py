@@ -1,5 +1,5 @@
-"""The TradeStore contract, written once and run against every adapter (memory, parquet, and
-objectstore: a bucket on the test's moto S3 server)."""
+"""The TradeStore contract, written once and run against every adapter (memory, parquet,
+postgres, and objectstore: a bucket on the test's moto S3 server)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,20 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.memory.trade_store import MemoryTradeStore
 from arbx.adapters.objectstore.day_objects import DayObjects
 from arbx.adapters.objectstore.trade_store import ObjectStoreTradeStore
 from arbx.adapters.parquet.trade_store import ParquetTradeStore
+from arbx.adapters.postgres.trade_store import PostgresTradeStore
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Symbol, TimeSpan
 from arbx.domain.market.trades import TRADE_SCHEMA, Trade, TradeKey, trades_frame
 from arbx.ports.trade_store import TradeStore
 from tests.support.objectstore import s3_store
+from tests.support.postgres import PostgresTestDatabase
 
 TRADE_STORE_ADAPTERS = ["memory", "parquet", "objectstore"]
 KEY = TradeKey("binance", Symbol("BTC", "USDC"))
@@ -49,8 +53,26 @@ def s3_trades_bucket(request: pytest.FixtureRequest) -> Any:
     return s3_store(endpoint, request.getfixturevalue("s3_bucket"))
 
 
-@pytest.fixture(params=TRADE_STORE_ADAPTERS)
+async def empty_postgres_store(
+    database: PostgresTestDatabase, pool: AsyncConnectionPool
+) -> PostgresTradeStore:
+    async with pool.connection() as conn:
+        await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(database.schema, "trades")))
+    return PostgresTradeStore(pool, database.schema)
+
+
+@pytest.fixture
+async def postgres_trade_store(
+    postgres_database: PostgresTestDatabase, postgres_pool: AsyncConnectionPool
+) -> TradeStore:
+    return await empty_postgres_store(postgres_database, postgres_pool)
+
+
+@pytest.fixture(params=[*TRADE_STORE_ADAPTERS, "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> TradeStore:
+    if request.param == "postgres":
+        found: TradeStore = request.getfixturevalue("postgres_trade_store")
+        return found
     bucket = request.getfixturevalue("s3_trades_bucket") if request.param == "objectstore" else None
     return make_store(request.param, tmp_path, bucket)
 
@@ -168,3 +190,25 @@ async def test_a_second_process_replacing_a_day_first_is_a_conflict(
     monkeypatch.setattr(DayObjects, "_get", real_get)
     assert (await ours.read(KEY, EVERYTHING))["trade_id"].to_list() == ["1001", "1002"]
     assert await ours.write(KEY, trades_frame([trade(3)])) == 1  # the retry completes it
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.lists(st.integers(min_value=0, max_value=40), max_size=12), min_size=1, max_size=6
+    )
+)
+async def test_any_replay_order_stores_each_trade_once_in_postgres(
+    postgres_database: PostgresTestDatabase,
+    postgres_pool: AsyncConnectionPool,
+    batches: list[list[int]],
+) -> None:
+    """The same property on PostgreSQL (an empty table for each example)."""
+    store = await empty_postgres_store(postgres_database, postgres_pool)
+    written = 0
+    for batch in batches:
+        written += await store.write(KEY, trades_frame([trade(n) for n in batch]))
+    seen = sorted({n for batch in batches for n in batch})
+    back = await store.read(KEY, EVERYTHING)
+    assert written == back.height == len(seen)
+    assert back["trade_id"].to_list() == [str(1000 + n) for n in seen]

@@ -73,6 +73,7 @@ from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
 from arbx.app.series_statistics import DescribeSeries
 from arbx.app.spread_monitor import MonitorSpreads
+from arbx.app.stream_supervisor import StreamSupervisor
 from arbx.app.validate_series import ListIssues, SummarizeQuality, ValidateSeries
 from arbx.app.walk_forward import WalkForward
 from arbx.domain.auth import SessionPolicy
@@ -100,6 +101,8 @@ from arbx.entrypoints.settings import (
     VenueSettings,
 )
 from arbx.entrypoints.settings import auth_secrets as read_auth_secrets
+from arbx.entrypoints.streams import stream_channels as _stream_channels
+from arbx.entrypoints.streams import stream_urls as _stream_urls
 from arbx.ports.backup_archive import BackupArchives
 from arbx.ports.clock import Clock
 from arbx.ports.exchange import ExchangeClient
@@ -120,7 +123,6 @@ if TYPE_CHECKING:
     from arbx.ports.spread_store import SpreadStore
     from arbx.ports.trade_files import TradeFileReader
     from arbx.ports.trade_history import TradeHistory
-    from arbx.ports.trade_store import TradeStore
 
 T = TypeVar("T")
 
@@ -149,16 +151,6 @@ def _table_files(s3: S3Settings) -> TableFiles:
 
     options = profiles.s3_options(s3)
     return LocationTableFiles(PolarsTableFiles(), lambda bucket: s3_store(bucket, options))
-
-
-def _trade_store(settings: Settings) -> TradeStore:
-    """Trades live in ``<data dir>/trades`` (Parquet per UTC day) on either profile, where
-    ``arbx stream run`` stores them too."""
-    from pathlib import Path
-
-    from arbx.adapters.parquet.trade_store import ParquetTradeStore
-
-    return ParquetTradeStore(Path(settings.data_dir) / "trades")
 
 
 def _trade_files() -> TradeFileReader:
@@ -463,8 +455,9 @@ class Container(containers.DeclarativeContainer):
     spread_monitor = providers.Singleton(
         _spread_monitor, settings, spread_store, clock, observations
     )
-    # trades: the stream recorder's store; history files and REST backfills into it
-    trade_store = providers.Singleton(_trade_store, settings)
+    # trades: the profile's trade store (Parquet per day, a bucket with storage.trades_url, or
+    # PostgreSQL on the server): streams, history files and REST backfills all store there
+    trade_store = stores.provided.trades
     import_trades = providers.Factory(
         ImportTrades, files=providers.Singleton(_trade_files), trades=trade_store, bars=bar_store
     )
@@ -671,6 +664,17 @@ class Container(containers.DeclarativeContainer):
     sync_config_jobs = providers.Factory(
         SyncConfigJobs, jobs=job_store, clock=clock, scheduler=job_scheduler
     )
+
+    # --- live streams (issue 17): [[streams]] and POST /api/v1/streams, run by `arbx serve`;
+    # the channel registry is entrypoints/streams.py; one supervisor per process ---
+    stream_channels = providers.Singleton(
+        _stream_channels,
+        http_session,
+        trade_store,
+        bar_store,
+        providers.Callable(_stream_urls, settings.provided.exchanges),
+    )
+    stream_supervisor = providers.Singleton(StreamSupervisor, stream_channels, telemetry=telemetry)
 
     # gauges of the venues' breakers and the server profile's pool (registered once)
     component_gauges = providers.Singleton(

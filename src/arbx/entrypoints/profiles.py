@@ -32,6 +32,7 @@ from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
 from arbx.ports.spread_store import SpreadStore
 from arbx.ports.study_store import StudyStore
+from arbx.ports.trade_store import TradeStore
 from arbx.ports.user_store import UserStore
 from arbx.ports.walk_forward_store import WalkForwardStore
 
@@ -65,6 +66,7 @@ class Stores:
     books: BookStore  # recorded quotes and L2 book updates (issue 17)
     walk_forwards: WalkForwardStore
     spreads: SpreadStore
+    trades: TradeStore  # live trades (issue 17): Parquet per day locally, PostgreSQL on server
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -193,7 +195,22 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         books=local_book_store(settings),
         walk_forwards=SqliteWalkForwardStore(database),
         spreads=SqliteSpreadStore(database),
+        trades=local_trade_store(settings),
     )
+
+
+def local_trade_store(settings: Settings) -> TradeStore:
+    """The local profile's trades: Parquet files per UTC day under ``<data_dir>/trades``, or
+    the bucket of ``storage.trades_url``."""
+    from arbx.adapters.parquet.trade_store import ParquetTradeStore
+
+    if settings.storage.trades_url:  # an S3-compatible bucket (issue 20)
+        from arbx.adapters.objectstore.trade_store import ObjectStoreTradeStore
+
+        return ObjectStoreTradeStore.from_url(
+            settings.storage.trades_url, s3_options(settings.storage.s3)
+        )
+    return ParquetTradeStore(settings.data_dir / "trades")
 
 
 def _sqlite_probe(database: SqliteDatabase) -> Probe:
@@ -261,6 +278,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.run_store import PostgresRunStore
     from arbx.adapters.postgres.spread_store import PostgresSpreadStore
     from arbx.adapters.postgres.study_store import PostgresStudyStore
+    from arbx.adapters.postgres.trade_store import PostgresTradeStore
     from arbx.adapters.postgres.user_store import PostgresUserStore
     from arbx.adapters.postgres.walk_forward_store import PostgresWalkForwardStore
 
@@ -281,6 +299,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         books=PostgresBookStore(pool, schema),
         walk_forwards=PostgresWalkForwardStore(pool, schema),
         spreads=PostgresSpreadStore(pool, schema),
+        trades=PostgresTradeStore(pool, schema),
     )
 
 

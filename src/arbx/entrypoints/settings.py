@@ -26,6 +26,7 @@ from arbx.domain.backtest.costs import FeeSchedule
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobOrigin, JobSpec
 from arbx.domain.market.retention import RetentionRule
+from arbx.domain.market.streams import StreamSpec, check_stream_specs
 from arbx.domain.streams.spreads import SpreadLeg, SpreadPair
 
 Profile = Literal["local", "server"]
@@ -327,6 +328,8 @@ class VenueSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
+        if not getattr(self, "ws_url", "ws://").startswith(("ws://", "wss://")):
+            raise ValueError("ws_url must start with ws:// or wss://")
         if self.attempts < 1 or self.breaker_threshold < 1:
             raise ValueError("attempts and breaker_threshold must be >= 1")
         if min(self.timeout_s, self.requests_per_second, self.burst, self.weight_per_minute) <= 0:
@@ -335,6 +338,8 @@ class VenueSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class BinanceSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.binance.com"
+    # the public WebSocket of live streams (a [[streams]] entry's own url wins)
+    ws_url: str = "wss://stream.binance.com:9443"
 
 
 class BinanceUsSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
@@ -346,11 +351,13 @@ class BinanceUsSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
 
 class CoinbaseSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     base_url: str = "https://api.exchange.coinbase.com"
+    ws_url: str = "wss://ws-feed.exchange.coinbase.com"
 
 
 class KrakenSettings(VenueSettings, forbid_unknown_fields=True, frozen=True):
     # note: Kraken's live OHLC endpoint serves only the latest 720 intervals of each timeframe
     base_url: str = "https://api.kraken.com"
+    ws_url: str = "wss://ws.kraken.com/v2"
     requests_per_second: float = 1.0
     burst: float = 3.0
 
@@ -624,6 +631,15 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # [[retention]] kind = "bars"  timeframe = "1m"  keep_days = 730 (domain/market/retention.py)
     retention: list[RetentionRule] = msgspec.field(default_factory=list)
     spreads: list[SpreadPairSettings] = msgspec.field(default_factory=list)
+    # [[streams]] venue = "binance"  symbols = ["BTC/USDC"]  channels = ["trades", "candles"]
+    # (domain/market/streams.py): live WebSocket streams run by `arbx serve`
+    streams: list[StreamSpec] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        try:
+            check_stream_specs(self.streams)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
     @property
     def data_dir(self) -> Path:
@@ -636,7 +652,8 @@ _ALIASES = {
     "ARBX_PROFILE": "profile",
     "ARBX_DATA_DIR": "storage.data_dir",
 }
-_IGNORED_ENV = {"ARBX_CONFIG_DIR", "ARBX_TEST_DATABASE_URL"}
+# read by the CLI itself (`arbx stream status --server` sends it), not settings
+_IGNORED_ENV = {"ARBX_CONFIG_DIR", "ARBX_TEST_DATABASE_URL", "ARBX_API_KEY"}
 
 
 def default_config_dir() -> Path:

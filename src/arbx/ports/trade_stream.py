@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,9 +27,48 @@ class StreamFailed(ExternalError):
     title = "stream failed"
 
 
+LAG_SAMPLES = 2048  # lag samples kept per stream (the newest) for its p50 and p99
+
+
+class LagWindow:
+    """The newest ``size`` lag samples (ms, exchange time to stored) and their percentiles:
+    bounded memory whatever the stream's length."""
+
+    __slots__ = ("_samples", "last_ms", "max_ms")
+
+    def __init__(self, size: int = LAG_SAMPLES) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+        self.last_ms: float | None = None
+        self.max_ms: float | None = None
+
+    def add(self, lag_ms: float) -> None:
+        self._samples.append(lag_ms)
+        self.last_ms = lag_ms
+        self.max_ms = lag_ms if self.max_ms is None else max(self.max_ms, lag_ms)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def percentile(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1, nearest rank) of the kept samples; None without any."""
+        if not self._samples:
+            return None
+        ordered = sorted(self._samples)
+        rank = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+        return ordered[rank]
+
+
 @dataclass(slots=True)
 class StreamStats:
-    """What a stream did so far (one per source; the use case adds what it stored)."""
+    """What a stream did so far (one per source; the use case adds what it stored).
+
+    The source counts connections, messages, bytes and what it decoded (``items``: trades,
+    candles or quotes; ``trades`` for trade streams); the use case that stores them counts
+    ``stored``, the queue (``queue_depth`` now, ``queue_max`` its high-water mark,
+    ``queue_size`` its bound), ``drops`` (only a policy that may drop does: never trades)
+    and the ``lag`` from exchange time to stored. Book streams count ``gaps`` (sequence
+    gaps or bad checksums seen) and ``gaps_healed`` (resynced from a fresh snapshot).
+    ``started_at`` (epoch s) is set when the stream starts; rates are per second since."""
 
     venue: str
     connects: int = 0
@@ -48,10 +89,27 @@ class StreamStats:
     resyncs: int = 0
     last_error: str | None = None
     errors: list[str] = field(default_factory=list)
+    items: int = 0
+    stored: int = 0
+    gaps_healed: int = 0
+    drops: int = 0
+    queue_depth: int = 0
+    queue_max: int = 0
+    queue_size: int = 0
+    started_at: float | None = None
+    last_message_at: float | None = None
+    lag: LagWindow = field(default_factory=LagWindow)
 
     def failed(self, error: str) -> None:
         self.last_error = error
         self.errors = [*self.errors[-9:], error]
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """(messages/s, bytes/s) since ``started_at`` (0 before it)."""
+        if self.started_at is None or now <= self.started_at:
+            return 0.0, 0.0
+        elapsed = now - self.started_at
+        return self.messages / elapsed, self.bytes / elapsed
 
 
 class TradeSource(Protocol):

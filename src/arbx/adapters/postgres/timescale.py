@@ -236,6 +236,33 @@ async def _enable_timescale(
         if options.continuous_aggregates:
             await _ensure_continuous_aggregates(conn, schema)
         await ensure_stream_hypertables(conn, schema)  # quotes and book updates (issue 17)
+        await _trades_hypertable(conn, schema, options)
+
+
+async def _trades_hypertable(
+    conn: psycopg.AsyncConnection, schema: str, options: LayoutOptions
+) -> None:
+    """The trades table (0014) as a hypertable on ts too: its key must then include ts
+    (the store checks trade ids on write, so a trade is still stored once)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM timescaledb_information.hypertables"
+        " WHERE hypertable_schema = %s AND hypertable_name = 'trades'",
+        (schema,),
+    )
+    if await cur.fetchone() is not None:
+        return
+    table = sql.Identifier(schema, "trades")
+    await conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT trades_pkey").format(table))
+    await conn.execute(
+        sql.SQL(
+            "ALTER TABLE {} ADD CONSTRAINT trades_pkey PRIMARY KEY (venue, symbol, trade_id, ts)"
+        ).format(table)
+    )
+    await conn.execute(
+        "SELECT create_hypertable(%s::regclass, by_range('ts', %s::interval),"
+        " if_not_exists => true, migrate_data => true)",
+        (f"{schema}.trades", options.chunk_interval),
+    )
 
 
 async def _ensure_continuous_aggregates(conn: psycopg.AsyncConnection, schema: str) -> None:

@@ -13,6 +13,7 @@ trades here, at the edge (as the REST adapters do).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,6 +120,15 @@ class Binance:
         return []  # the streams are named in the URL
 
     def parse(self, data: str | bytes, pairs: Mapping[str, Symbol]) -> list[Trade]:
+        try:  # the common case in one typed decode (prices coerced from their strings)
+            fast = _BINANCE_AGG.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            fast = None
+        if fast is not None and fast.data is not None and fast.data.e == "aggTrade":
+            row = fast.data
+            key = _trade_key(self.name, _pair(pairs, row.s, self.name))
+            side = "sell" if row.m else "buy"
+            return [_trade(key, row.a, row.T * 1000, row.p, row.q, side)]
         outer = _decode(data, _BinanceCombined, self.name)
         if outer.code is not None:
             raise StreamRejected(f"binance refused the stream: {outer.msg}")
@@ -133,6 +143,29 @@ class Binance:
         return [
             _trade(key, row.a, row.T * 1000, _num(row.p, self.name), _num(row.q, self.name), side)
         ]
+
+
+class _BinanceAggFast(msgspec.Struct):
+    e: str
+    s: str
+    a: int
+    p: float
+    q: float
+    T: int
+    m: bool
+
+
+class _BinanceCombinedAgg(msgspec.Struct):
+    data: _BinanceAggFast | None = None
+
+
+_BINANCE_AGG = msgspec.json.Decoder(_BinanceCombinedAgg, strict=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _trade_key(venue: str, symbol: Symbol) -> TradeKey:
+    """One key object per pair (made once, not per message)."""
+    return TradeKey(venue, symbol)
 
 
 def _num(text: str, venue: str) -> float:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -107,6 +108,8 @@ class WebSocketStream(Generic[T]):
         """Add a message's items to the counters (each kind of stream names its own)."""
 
     async def batches(self) -> AsyncIterator[list[T]]:
+        if self.stats.started_at is None:
+            self.stats.started_at = time.time()
         failures = 0
         while True:
             delivered = False
@@ -139,6 +142,7 @@ class WebSocketStream(Generic[T]):
                             failures = 0
                             self.stats.messages += 1
                             self.stats.bytes += len(msg.data)
+                            self.stats.last_message_at = time.time()
                             try:
                                 items = await self._channel.handle(msg.data, link)
                             except StreamDecodeError as exc:
@@ -146,6 +150,7 @@ class WebSocketStream(Generic[T]):
                                 self.stats.failed(str(exc))
                                 continue
                             if items:
+                                self.stats.items += len(items)
                                 self._count(items)
                                 yield items
                         elif msg.type == aiohttp.WSMsgType.ERROR:
@@ -165,33 +170,93 @@ class WebSocketStream(Generic[T]):
             await self._sleep(delay * (0.5 + 0.5 * self._rng.random()))
 
 
-class TradeChannel:
-    """A venue's trade channel (``venues.StreamVenue``) as a stateless ``Channel``."""
+class FeedCodec(Protocol[T]):
+    """One venue channel's stateless wire format: where to connect, what to send, what a
+    message holds (``venues.StreamVenue`` is the trades one; candles have their own)."""
 
-    def __init__(self, venue: StreamVenue, symbols: Sequence[Symbol], base_url: str) -> None:
-        self._venue = venue
-        self._symbols = list(symbols)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_url(self) -> str: ...
+
+    def url(self, base: str, symbols: Sequence[Symbol]) -> str: ...
+
+    def subscribe(self, symbols: Sequence[Symbol]) -> list[dict[str, Any]]: ...
+
+    def venue_symbol(self, symbol: Symbol) -> str: ...
+
+    def parse(self, data: str | bytes, pairs: Mapping[str, Symbol]) -> list[T]: ...
+
+
+class CodecChannel(Generic[T]):
+    """A stateless ``FeedCodec`` (trades, candles) as a ``Channel``."""
+
+    def __init__(self, codec: FeedCodec[T], symbols: Sequence[Symbol], base_url: str) -> None:
+        if not symbols:
+            raise ValueError("a stream needs at least one symbol")
+        self.codec = codec
+        self._symbols = list(dict.fromkeys(symbols))
         self._base = base_url
-        self._pairs = {venue.venue_symbol(s): s for s in self._symbols}
+        self.pairs = {codec.venue_symbol(s): s for s in self._symbols}
 
     @property
     def venue(self) -> str:
-        return self._venue.name
+        return self.codec.name
 
     def url(self) -> str:
-        return self._venue.url(self._base, self._symbols)
+        return self.codec.url(self._base, self._symbols)
 
     def subscribe(self) -> list[dict[str, Any]]:
-        return self._venue.subscribe(self._symbols)
+        return self.codec.subscribe(self._symbols)
 
     async def on_connect(self, link: Link) -> None:
         return None
 
-    async def handle(self, data: str | bytes, link: Link) -> list[Trade]:
-        return self._venue.parse(data, self._pairs)
+    async def handle(self, data: str | bytes, link: Link) -> list[T]:
+        return self.codec.parse(data, self.pairs)
 
 
-class WebSocketTrades(WebSocketStream[Trade], TradeSource):
+class CodecStream(WebSocketStream[T]):
+    """The connection loop over a stateless codec; ``receive`` is its per-frame work (count
+    and decode one message) without a socket, as ``bench/streams.py`` measures it."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        codec: FeedCodec[T],
+        symbols: Sequence[Symbol],
+        *,
+        url: str | None = None,
+        **options: Any,
+    ) -> None:
+        self._codec_channel = CodecChannel(codec, symbols, url or codec.default_url)
+        super().__init__(session, self._codec_channel, **options)
+
+    def receive(self, data: str | bytes) -> list[T]:
+        """Count and decode one message (an unreadable one is counted and skipped; a
+        refusal raises ``StreamRejected``)."""
+        stats = self.stats
+        stats.messages += 1
+        stats.bytes += len(data)
+        stats.last_message_at = time.time()
+        channel = self._codec_channel
+        try:
+            items = channel.codec.parse(data, channel.pairs)
+        except StreamDecodeError as exc:
+            stats.decode_errors += 1
+            stats.failed(str(exc))
+            return []
+        if items:
+            stats.items += len(items)
+            self._count(items)
+        return items
+
+
+class WebSocketTrades(CodecStream[Trade], TradeSource):
+    """A venue's trade channel (a ``StreamVenue``: Binance aggTrade, Coinbase matches, Kraken
+    v2 trade)."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
@@ -201,10 +266,7 @@ class WebSocketTrades(WebSocketStream[Trade], TradeSource):
         url: str | None = None,
         **options: Any,
     ) -> None:
-        if not symbols:
-            raise ValueError("a stream needs at least one symbol")
-        unique = list(dict.fromkeys(symbols))
-        super().__init__(session, TradeChannel(venue, unique, url or venue.default_url), **options)
+        super().__init__(session, venue, symbols, url=url, **options)
 
     def _count(self, items: Sequence[Trade]) -> None:
         self.stats.trades += len(items)

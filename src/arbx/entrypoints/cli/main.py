@@ -74,7 +74,7 @@ GROUPS: tuple[Commands, ...] = (
     Commands(
         f"{CLI}.stream",
         "register",
-        {"stream": "live trades over WebSocket: run a stream, show stored trades"},
+        {"stream": "live trades over WebSocket: run a stream, show stored trades, status"},
     ),
     Commands(
         f"{CLI}.users", "register", {"users": "create the first admin; create API keys for scripts"}

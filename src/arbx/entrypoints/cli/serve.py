@@ -49,6 +49,10 @@ async def run(args: argparse.Namespace, container: Container) -> int:
         # one clear error (exit 1), never a server traceback or a crash loop.
         await runtime.start(container)
         try:
+            # a [[streams]] entry this server cannot run is one clear error, before serving
+            supervisor = await runtime.resolve(container.stream_supervisor)
+            for spec in settings.streams:
+                supervisor.check(spec)
             app = create_app(container, manage_resources=False, run_scheduler=True)
             container.compute_executor().warm()  # worker processes start now, not at a first study
             server = uvicorn.Server(server_config(app, settings, host=host, port=port))

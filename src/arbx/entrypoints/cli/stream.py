@@ -5,9 +5,12 @@ stores, and back out.
 reconnecting with backoff, resubscribing, dropping silent sockets, healing books by a fresh
 snapshot) until Ctrl-C, SIGTERM or ``--seconds``; it then stores what it received and prints
 the stream's counters. ``trades`` and ``quotes`` print stored rows; ``book`` prints the
-stored book rebuilt at a time, best levels first. They live in ``<data dir>/trades``,
-``<data dir>/quotes`` and ``<data dir>/books`` as Parquet files per UTC day, on either profile,
-or in a bucket (``storage.trades_url``, ``storage.books_url``).
+stored book rebuilt at a time, best levels first. ``status`` prints what is stored per pair
+(count, first and last trade time) or, with ``--server``, the live streams of a running
+``arbx serve`` (GET /api/v1/streams, with ``--api-key`` or ARBX_API_KEY). Everything lives in
+the profile's stores: ``<data dir>/trades``, ``<data dir>/quotes`` and ``<data dir>/books`` as
+Parquet files per UTC day, or a bucket (``storage.trades_url``, ``storage.books_url``), on the
+local profile; the ``trades``, ``quotes`` and ``book_updates`` tables on the server.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbx.domain.market import Symbol, TimeSpan
@@ -33,7 +36,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "stream",
-        help="live trades over WebSocket: run a stream, show stored trades",
+        help="live trades over WebSocket: run a stream, show stored trades, status",
         description="Live trades from Binance (aggTrade), Coinbase Exchange (matches) and Kraken"
         " (WebSocket v2 trade), stored per venue and pair, each trade once; best bid/ask"
         " (bookTicker, ticker, v2 ticker) and L2 books (depth diffs with the REST snapshot,"
@@ -51,7 +54,7 @@ def register(groups: Any) -> None:
     run.add_argument("--venue", required=True, help="binance, coinbase or kraken")
     run.add_argument("--symbol", action="append", required=True, help="e.g. BTC/USDC; repeat")
     run.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
-    run.add_argument("--url", help="the WebSocket base URL (default: the venue's public one)")
+    run.add_argument("--url", help="the WebSocket base URL (default: [exchanges.<venue>] ws_url)")
     run.add_argument("--batch-size", type=int, default=500, help="trades per write (500)")
     run.add_argument("--flush-ms", type=float, default=1000.0, help="longest wait to write (1000)")
     run.add_argument("--queue-size", type=int, default=10_000, help="trades held in memory")
@@ -88,10 +91,10 @@ def register(groups: Any) -> None:
     quotes.add_argument("--start", help="ISO-8601 or epoch ms (default: the beginning)")
     quotes.add_argument("--end", help="ISO-8601 or epoch ms (default: now)")
     quotes.add_argument("--limit", type=int, default=20, help="the newest N (20; 0: all)")
-    quotes.set_defaults(run=run_quotes, manages_runtime=True)
+    quotes.set_defaults(run=run_quotes)
     book.add_argument("--at", help="ISO-8601 or epoch ms (default: the newest stored update)")
     book.add_argument("--levels", type=int, default=5, help="levels per side (5)")
-    book.set_defaults(run=run_book, manages_runtime=True)
+    book.set_defaults(run=run_book)
 
     trades = commands.add_parser("trades", help="print stored trades of one venue and pair")
     trades.add_argument("--venue", required=True)
@@ -99,46 +102,65 @@ def register(groups: Any) -> None:
     trades.add_argument("--start", help="ISO-8601 or epoch ms (default: the beginning)")
     trades.add_argument("--end", help="ISO-8601 or epoch ms (default: now)")
     trades.add_argument("--limit", type=int, default=20, help="the newest N (20; 0: all)")
-    trades.set_defaults(run=run_trades, manages_runtime=True)
+    trades.set_defaults(run=run_trades)
+
+    status = commands.add_parser(
+        "status",
+        help="stored trades per pair (count, first, last); --server: a server's live streams",
+        description="Without --server: every pair in the trade store with its count of trades"
+        " and the time of its first and last one. With --server URL: the live streams of that"
+        " arbx serve (GET /api/v1/streams): state, messages, rates, stored, lag p50/p99,"
+        " reconnects and the queue, per stream and channel. The API key comes from --api-key"
+        " or ARBX_API_KEY.",
+    )
+    status.add_argument("--server", help="a running arbx serve, e.g. http://127.0.0.1:8000")
+    status.add_argument("--api-key", help="an API key with data:read (default: $ARBX_API_KEY)")
+    status.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
+    status.set_defaults(run=run_status)
 
 
-def _store(container: Container) -> Any:
-    from arbx.adapters.parquet.trade_store import ParquetTradeStore
+async def _store(container: Container) -> Any:
+    from arbx.entrypoints.runtime import resolve
 
-    settings = container.settings()
-    if settings.storage.trades_url:  # an S3-compatible bucket (issue 20)
-        from arbx.adapters.objectstore.trade_store import ObjectStoreTradeStore
-        from arbx.entrypoints.profiles import s3_options
-
-        return ObjectStoreTradeStore.from_url(
-            settings.storage.trades_url, s3_options(settings.storage.s3)
-        )
-    return ParquetTradeStore(Path(settings.data_dir) / "trades")
+    return await resolve(container.trade_store)  # the profile's (runtime started)
 
 
-def _book_store(container: Container) -> Any:
-    from arbx.entrypoints.profiles import local_book_store
+async def _book_store(container: Container) -> Any:
+    from arbx.entrypoints.runtime import resolve
 
-    return local_book_store(container.settings())  # <data dir> or storage.books_url
+    return (await resolve(container.stores)).books  # the profile's (runtime started)
 
 
 async def run_stream(args: argparse.Namespace, container: Container) -> int:
-    import aiohttp
-
     from arbx.adapters.streams.venues import stream_venue
-    from arbx.adapters.streams.websocket import WebSocketTrades
-    from arbx.app.stream_trades import StreamTrades
+    from arbx.entrypoints import runtime
 
     venue = stream_venue(args.venue)
     symbols = [Symbol.parse(s) for s in args.symbol]
-    if args.channel != "trades":
-        return await _run_book_channel(args, container, symbols)
-    if args.policy != "block":
+    if args.channel == "trades" and args.policy != "block":
         from arbx.domain.errors import InvalidInput
 
         raise InvalidInput("trades are never dropped: --policy drop is for quotes and book")
+    await runtime.start(container)
+    try:
+        if args.channel != "trades":
+            return await _run_book_channel(args, container, symbols)
+        return await _run_stream(args, container, venue, symbols)
+    finally:
+        await runtime.stop(container)
+
+
+async def _run_stream(
+    args: argparse.Namespace, container: Container, venue: Any, symbols: list[Symbol]
+) -> int:
+    import aiohttp
+
+    from arbx.adapters.streams.websocket import WebSocketTrades
+    from arbx.app.stream_trades import StreamTrades
+    from arbx.entrypoints.streams import stream_urls
+
     use_case = StreamTrades(
-        _store(container),
+        await _store(container),
         batch_size=args.batch_size,
         flush_ms=args.flush_ms,
         queue_size=args.queue_size,
@@ -154,7 +176,7 @@ async def run_stream(args: argparse.Namespace, container: Container) -> int:
                 session,
                 venue,
                 symbols,
-                url=args.url,
+                url=args.url or stream_urls(container.settings().exchanges)[venue.name],
                 idle_timeout_s=args.idle_timeout,
                 max_attempts=args.max_attempts,
             )
@@ -204,9 +226,9 @@ async def _run_book_channel(
         "policy": args.policy,
     }
     recorder = (
-        StreamQuotes(_book_store(container), **options)
+        StreamQuotes(await _book_store(container), **options)
         if args.channel == "quotes"
-        else StreamBooks(_book_store(container), **options)
+        else StreamBooks(await _book_store(container), **options)
     )
     loop_options = {"idle_timeout_s": args.idle_timeout, "max_attempts": args.max_attempts}
     async with _until_stopped(args.seconds) as stop, aiohttp.ClientSession() as session:
@@ -283,7 +305,7 @@ async def run_quotes(args: argparse.Namespace, container: Container) -> int:
     import polars as pl
 
     key = TradeKey(args.venue, Symbol.parse(args.symbol))
-    quotes = await _book_store(container).read_quotes(key, _span(args))
+    quotes = await (await _book_store(container)).read_quotes(key, _span(args))
     shown = quotes.tail(args.limit) if args.limit > 0 else quotes
     print(f"{key}: {quotes.height} quote(s) stored in the span; showing {shown.height}")
     with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=120):
@@ -304,7 +326,7 @@ async def run_book(args: argparse.Namespace, container: Container) -> int:
     span = (
         TimeSpan.everything() if at_ms is None else TimeSpan.from_ms(-62_135_596_800_000, at_ms + 1)
     )
-    rows = await _book_store(container).read_book(key, span)
+    rows = await (await _book_store(container)).read_book(key, span)
     updates = book_updates(rows, str(key.symbol))
     if not updates:
         print(f"{key}: no book updates stored" + ("" if at_ms is None else " up to that time"))
@@ -337,9 +359,75 @@ async def run_trades(args: argparse.Namespace, container: Container) -> int:
         if (args.start or args.end)
         else TimeSpan.everything()
     )
-    trades = await _store(container).read(key, span)
+    trades = await (await _store(container)).read(key, span)
     shown = trades.tail(args.limit) if args.limit > 0 else trades
     print(f"{key}: {trades.height} trade(s) stored in the span; showing {shown.height}")
     with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_width_chars=120):
         print(shown)
+    return EXIT_OK
+
+
+async def run_status(args: argparse.Namespace, container: Container) -> int:
+    if args.server:
+        return await _server_status(args)
+    store = await _store(container)
+    keys = await store.keys()
+    if not keys:
+        print("no trades stored (start one with `arbx stream run` or [[streams]] in serve)")
+        return EXIT_OK
+    print(f"{'pair':<28} {'trades':>10}  {'first':<27} last")
+    for key in keys:
+        trades = await store.read(key, TimeSpan.everything())
+        if trades.is_empty():
+            continue
+        first, last = trades["ts"][0], trades["ts"][-1]
+        print(f"{key!s:<28} {trades.height:>10}  {first.isoformat():<27} {last.isoformat()}")
+    return EXIT_OK
+
+
+async def _server_status(args: argparse.Namespace) -> int:
+    import os
+
+    import aiohttp
+
+    from arbx.domain.errors import ExternalError
+
+    key = args.api_key or os.environ.get("ARBX_API_KEY", "")
+    headers = {"X-API-Key": key} if key else {}
+    url = f"{args.server.rstrip('/')}/api/v1/streams"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=args.timeout)) as session,
+            session.get(url, headers=headers) as response,
+        ):
+            if response.status != 200:
+                text = await response.text()
+                try:
+                    detail = json.loads(text).get("detail", text)
+                except ValueError:
+                    detail = text
+                hint = " (give --api-key or set ARBX_API_KEY)" if response.status == 401 else ""
+                raise ExternalError(f"{url} answered {response.status}: {detail}{hint}")
+            body = await response.json()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ExternalError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
+    streams = body.get("streams", [])
+    print(f"{len(streams)} stream(s) at {args.server} (channels: {', '.join(body['kinds'])})")
+    for stream in streams:
+        print(f"{stream['id']} [{stream['state']}, {stream['origin']}] {stream['venue']}"
+              f" {', '.join(stream['symbols'])}")  # fmt: skip
+        for channel in stream["channels"]:
+            s = channel.get("stats") or {}
+            p50, p99 = s.get("lag_ms_p50"), s.get("lag_ms_p99")
+            lag = "n/a" if p50 is None else f"{p50:.0f}/{p99:.0f} ms"
+            print(
+                f"  {channel['channel']:<8} {channel['state']:<10} messages {s.get('messages', 0)}"
+                f" ({s.get('messages_per_s', 0.0):.1f}/s, {s.get('bytes_per_s', 0.0):.0f} B/s)"
+                f" stored {s.get('stored', 0)} lag p50/p99 {lag} reconnects"
+                f" {s.get('reconnects', 0)} gaps healed {s.get('gaps_healed', 0)} drops"
+                f" {s.get('drops', 0)} queue {s.get('queue_depth', 0)}/{s.get('queue_max', 0)}"
+                f" of {s.get('queue_size', 0)} restarts {channel['restarts']}"
+            )
+            if error := channel.get("error") or s.get("last_error"):
+                print(f"    last error: {error}")
     return EXIT_OK

@@ -38,6 +38,7 @@ from arbx.entrypoints.http.routes import (
     series_stats,
     spreads,
     strategies,
+    streams,
     system,
     ui,
     walk_forwards,
@@ -97,6 +98,7 @@ DEPENDENCIES = (
     "notifications",
     "evaluate_alerts",
     "describe_series",
+    "stream_supervisor",
 )
 AUTH_DEPENDENCIES = (
     "authenticate",
@@ -222,7 +224,7 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
-        lifespan=[lifespan, background_work, observing(container)],
+        lifespan=[lifespan, background_work, observing(container), _streams(container, scheduler)],
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),
@@ -246,6 +248,24 @@ def create_app(
     )
     document_problems(app)
     return app
+
+
+def _streams(container: Container, start: bool) -> Any:
+    """The live streams of this app: the config's ``[[streams]]`` started (with the
+    scheduler: by ``arbx serve``), and every stream stopped, its data stored, before the
+    resources close."""
+
+    @asynccontextmanager
+    async def streams(_: Litestar) -> AsyncIterator[None]:
+        supervisor = await resolve(container.stream_supervisor)
+        if start:
+            await supervisor.start_all(container.settings().streams)
+        try:
+            yield
+        finally:
+            await supervisor.close()
+
+    return streams
 
 
 def _offline_docs() -> SwaggerRenderPlugin:
@@ -275,6 +295,7 @@ def _routers() -> list[Router]:
         ("/api/v1/audit", "admin", audit),
         ("/api/v1/jobs", "jobs", jobs),
         ("/api/v1/strategies/catalog", "strategies", strategies),
+        ("/api/v1/streams", "streams", streams),
     ]
     return [Router(path, route_handlers=module.ROUTES, tags=[tag]) for path, tag, module in groups]
 
