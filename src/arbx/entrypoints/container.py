@@ -673,6 +673,7 @@ class Container(containers.DeclarativeContainer):
         trade_store,
         bar_store,
         providers.Callable(_stream_urls, settings.provided.exchanges),
+        stores.provided.books,
     )
     stream_supervisor = providers.Singleton(StreamSupervisor, stream_channels, telemetry=telemetry)
 

@@ -1,17 +1,20 @@
 """The registry of live stream channels (for container.py): channel kind -> how to open its
-source and which use case stores it. A new kind (quotes, book) is one entry here."""
+source and which use case stores it (trades, candles, quotes, book). A new kind is one entry
+here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from arbx.app.stream_books import StreamBooks, StreamQuotes
 from arbx.app.stream_candles import StreamCandles
 from arbx.app.stream_supervisor import StreamChannel
 from arbx.app.stream_trades import StreamTrades
 from arbx.domain.market.streams import StreamSpec
 from arbx.entrypoints.settings import ExchangesSettings
 from arbx.ports.bar_store import BarStore
+from arbx.ports.book_store import BookStore
 from arbx.ports.trade_store import TradeStore
 
 if TYPE_CHECKING:
@@ -32,8 +35,11 @@ def stream_channels(
     trades: TradeStore,
     bars: BarStore,
     urls: Mapping[str, str],
+    books: BookStore,
 ) -> dict[str, StreamChannel]:
+    from arbx.adapters.streams.books import WebSocketBooks
     from arbx.adapters.streams.candles import WebSocketCandles
+    from arbx.adapters.streams.quotes import WebSocketQuotes
     from arbx.adapters.streams.venues import stream_venue
     from arbx.adapters.streams.websocket import WebSocketTrades
 
@@ -61,7 +67,21 @@ def stream_channels(
     def candle_runner(spec: StreamSpec) -> StreamCandles:
         return StreamCandles(bars, **_batching(spec))
 
+    def quote_source(spec: StreamSpec) -> WebSocketQuotes:
+        return WebSocketQuotes(session, spec.venue, spec.parsed_symbols, **_options(spec))
+
+    def quote_runner(spec: StreamSpec) -> StreamQuotes:
+        return StreamQuotes(books, policy=spec.backpressure, **_batching(spec))
+
+    def book_source(spec: StreamSpec) -> WebSocketBooks:
+        return WebSocketBooks(session, spec.venue, spec.parsed_symbols, **_options(spec))
+
+    def book_runner(spec: StreamSpec) -> StreamBooks:
+        return StreamBooks(books, policy=spec.backpressure, **_batching(spec))
+
     return {
         "trades": StreamChannel(trade_source, trade_runner),
         "candles": StreamChannel(candle_source, candle_runner),
+        "quotes": StreamChannel(quote_source, quote_runner),
+        "book": StreamChannel(book_source, book_runner),
     }

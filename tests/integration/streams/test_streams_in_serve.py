@@ -105,7 +105,7 @@ def test_a_config_stream_runs_in_the_app_shows_its_stats_and_is_flushed_at_shutd
         omg = stream_of(body, "omg")
         assert omg["origin"] == "config"
         assert omg["state"] == "running"
-        assert body["kinds"] == ["candles", "trades"]
+        assert body["kinds"] == ["book", "candles", "quotes", "trades"]
         stats = omg["channels"][0]["stats"]
         assert stats["messages"] == 11
         assert stats["trades"] == 11
@@ -210,7 +210,7 @@ async def _bars(container: Any) -> Any:
         ({"venue": "binance", "symbols": ["BTC/USDC"], "colour": "red"}, "colour"),
         ({"venue": "binance", "symbols": ["BTC/USDC"], "backpressure": "drop"}, "never dropped"),
         ({"venue": "bitfinex", "symbols": ["BTC/USD"]}, "has no streams"),
-        ({"venue": "binance", "symbols": ["BTC/USDC"], "channels": ["book"]}, "cannot be streamed"),
+        ({"venue": "coinbase", "symbols": ["BTC/USD"], "channels": ["candles"]}, "no candle"),
         ({"venue": "binance", "symbols": []}, "at least one"),
         ({"symbols": ["BTC/USDC"]}, "venue"),
         (
@@ -253,7 +253,7 @@ def test_serve_refuses_a_streams_entry_it_cannot_run_before_serving(tmp_path: Pa
     config = tmp_path / "config"
     config.mkdir()
     (config / "test.toml").write_text(
-        '[[streams]]\nvenue = "binance"\nsymbols = ["BTC/USDC"]\nchannels = ["book"]\n'
+        '[[streams]]\nvenue = "coinbase"\nsymbols = ["BTC/USD"]\nchannels = ["candles"]\n'
     )
     done = subprocess.run(
         [
@@ -272,10 +272,7 @@ def test_serve_refuses_a_streams_entry_it_cannot_run_before_serving(tmp_path: Pa
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
-    assert (
-        "channel(s) book cannot be streamed by this server; it streams candles, trades"
-        in done.stderr
-    )
+    assert "coinbase has no candle channel" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -317,3 +314,57 @@ async def test_bars_built_from_streamed_trades_reach_the_bar_store(
         float(last_kline[k]) for k in ("o", "h", "l", "c")
     )
     assert row["volume"] == pytest.approx(float(last_kline["v"]))
+
+
+def test_a_config_quote_stream_records_into_the_profiles_book_store(tmp_path: Path) -> None:
+    """channels = ["quotes"]: the supervisor runs the quote recorder; the quote lands in the
+    profile's quote/book store, where backtests with execution recorded_quotes read it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    venue = FakeVenue(
+        Behaviour(lines("kraken/ws_v2_ticker_docs_example.jsonl"), wait_for_subscribe=True)
+    )
+    url = asyncio.run_coroutine_threadsafe(venue.start(), loop).result(10)
+    try:
+        spec = {
+            "venue": "kraken",
+            "symbols": ["ALGO/USD"],
+            "channels": ["quotes"],
+            "name": "algo-quotes",
+            "url": url,
+            "flush_ms": 20,
+        }
+        container = build_container(app_settings(tmp_path, streams=[spec]))
+        with TestClient(create_app(container)) as client:
+            client.headers["X-API-Key"] = client.blocking_portal.call(make_admin_key, container)
+            body = wait_for(
+                client,
+                lambda b: stream_of(b, "algo-quotes")["channels"][0]["stats"]["messages"] >= 1,
+            )
+            channel = stream_of(body, "algo-quotes")["channels"][0]
+            assert channel["channel"] == "quotes"
+            assert channel["stats"]["messages"] >= 1
+
+            async def stored() -> Any:
+                stores = await resolve(container.stores)
+                return await stores.books.read_quotes(
+                    TradeKey("kraken", Symbol("ALGO", "USD")), TimeSpan.everything()
+                )
+
+            deadline = time.monotonic() + 15
+            quotes = client.blocking_portal.call(stored)
+            while quotes.height == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                quotes = client.blocking_portal.call(stored)
+            assert quotes.select("bid", "bid_qty", "ask", "ask_qty").row(0) == (
+                0.10025,
+                740.0,
+                0.10036,
+                1361.44813783,
+            )
+    finally:
+        asyncio.run_coroutine_threadsafe(venue.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
