@@ -4,14 +4,16 @@ here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from arbx.app.stream_books import StreamBooks, StreamQuotes
 from arbx.app.stream_candles import StreamCandles
 from arbx.app.stream_supervisor import StreamChannel
 from arbx.app.stream_trades import StreamTrades
+from arbx.domain.market import Symbol
 from arbx.domain.market.streams import StreamSpec
+from arbx.domain.streams.spreads import SpreadPair
 from arbx.entrypoints.settings import ExchangesSettings
 from arbx.ports.bar_store import BarStore
 from arbx.ports.book_store import BookStore
@@ -85,3 +87,22 @@ def stream_channels(
         "quotes": StreamChannel(quote_source, quote_runner),
         "book": StreamChannel(book_source, book_runner),
     }
+
+
+def spread_sources(
+    session: aiohttp.ClientSession, pairs: Sequence[SpreadPair], urls: Mapping[str, str]
+) -> list[Any]:
+    """The live quote streams the spread monitor of ``pairs`` reads: one per venue, over every
+    market its legs and their conversions name (``[exchanges.<venue>] ws_url``)."""
+    from arbx.adapters.streams.quotes import WebSocketQuotes
+
+    markets: dict[str, list[Symbol]] = {}
+    for pair in pairs:
+        for leg in pair.legs:
+            for key in (leg.key, leg.convert):
+                if key is not None and key.symbol not in markets.setdefault(key.venue, []):
+                    markets[key.venue].append(key.symbol)
+    return [
+        WebSocketQuotes(session, venue, symbols, url=urls.get(venue))
+        for venue, symbols in sorted(markets.items())
+    ]

@@ -368,3 +368,54 @@ def test_a_config_quote_stream_records_into_the_profiles_book_store(tmp_path: Pa
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def test_the_spread_monitor_runs_in_serve_on_live_quote_streams(tmp_path: Path) -> None:
+    """[[spreads]] with the scheduler (as `arbx serve` runs): the monitor reads quote streams of
+    its legs' venues and GET /api/v1/spreads shows the pair's live spreads."""
+    kraken_ticker = lines("kraken/ws_v2_ticker_docs_example.jsonl")  # ALGO/USD bid 0.10025
+    # the Coinbase docs' ticker, its product renamed to ALGO-USD and priced above Kraken's ask
+    coinbase = json.loads(lines("coinbase/ws_ticker_docs_example.jsonl")[0])
+    coinbase.update(product_id="ALGO-USD", best_bid="0.11", best_ask="0.1101")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    venues = [
+        FakeVenue(Behaviour(kraken_ticker, wait_for_subscribe=True)),
+        FakeVenue(Behaviour([json.dumps(coinbase)], wait_for_subscribe=True)),
+    ]
+    kraken_url, coinbase_url = (
+        asyncio.run_coroutine_threadsafe(v.start(), loop).result(10) for v in venues
+    )
+    try:
+        settings = app_settings(
+            tmp_path,
+            spreads=[
+                {
+                    "name": "algo-usd",
+                    "legs": ["kraken:ALGO/USD", "coinbase:ALGO/USD"],
+                    "max_age_ms": 10**13,  # the documented quotes are from 2022-2023
+                }
+            ],
+            exchanges={"kraken": {"ws_url": kraken_url}, "coinbase": {"ws_url": coinbase_url}},
+        )
+        container = build_container(settings)
+        with TestClient(create_app(container)) as client:
+            client.headers["X-API-Key"] = client.blocking_portal.call(make_admin_key, container)
+            deadline = time.monotonic() + 15
+            body = client.get("/api/v1/spreads").json()
+            while not body["spreads"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+                body = client.get("/api/v1/spreads").json()
+            assert body["running"] is True
+            spreads = {(s["buy"], s["sell"]): s for s in body["spreads"]}
+            cross = spreads[("kraken:ALGO/USD", "coinbase:ALGO/USD")]
+            assert cross["ask"] == 0.10036
+            assert cross["bid"] == 0.11
+            assert cross["gross_bps"] > 900
+    finally:
+        for v in venues:
+            asyncio.run_coroutine_threadsafe(v.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import ModuleType
@@ -53,6 +55,8 @@ from arbx.entrypoints.http.security import (
     security_headers,
 )
 from arbx.entrypoints.http.telemetry import HttpTelemetry, observing, request_id_header
+
+log = logging.getLogger("arbx.http")
 
 
 def _provide(container: Container, name: str) -> Provide:
@@ -224,7 +228,13 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # ingest runs and background backtests stop before resources close
-        lifespan=[lifespan, background_work, observing(container), _streams(container, scheduler)],
+        lifespan=[
+            lifespan,
+            background_work,
+            observing(container),
+            _streams(container, scheduler),
+            _spreads(container, scheduler),
+        ],
         request_max_body_size=settings.http.max_body_bytes,
         cors_config=_cors(settings.http.cors_origins),
         state=State({STATE_KEY: gate}),
@@ -266,6 +276,37 @@ def _streams(container: Container, start: bool) -> Any:
             await supervisor.close()
 
     return streams
+
+
+def _spreads(container: Container, start: bool) -> Any:
+    """The live spread monitor of the config's ``[[spreads]]`` (with the scheduler: by
+    ``arbx serve``), fed by quote streams of every market its legs name; stopped (its open
+    opportunities closed and stored) before the resources close."""
+
+    @asynccontextmanager
+    async def spreads(_: Litestar) -> AsyncIterator[None]:
+        settings = container.settings()
+        if not (start and settings.spreads):
+            yield
+            return
+        from arbx.entrypoints.streams import spread_sources, stream_urls
+
+        monitor = await resolve(container.spread_monitor)
+        session = await resolve(container.http_session)
+        pairs = [p.pair() for p in settings.spreads]
+        sources = spread_sources(session, pairs, stream_urls(settings.exchanges))
+        stop = asyncio.Event()
+        task = asyncio.create_task(monitor.run(sources, stop), name="arbx-spread-monitor")
+        try:
+            yield
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except Exception:
+                log.exception("the spread monitor did not stop cleanly")
+
+    return spreads
 
 
 def _offline_docs() -> SwaggerRenderPlugin:
