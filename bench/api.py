@@ -442,10 +442,17 @@ def telemetry_ab(
     bases: dict[str, str] = {}
     for label, extra in TELEMETRY_CONFIGS.items():
         port = free_port()
+        # one arbx serve per data dir (serve.lock): each server gets a copy of the same data
+        own = data_dir / f"server-{label}"
+        shutil.copytree(data_dir, own, ignore=shutil.ignore_patterns("server-*", "serve.lock"))
         log = data_dir / f"server-{label}.log"
         servers[label] = subprocess.Popen(
             [*ARBX, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env={**env, **{k: sink if v == "SINK" else v for k, v in extra.items()}},
+            env={
+                **env,
+                "ARBX_DATA_DIR": str(own),
+                **{k: sink if v == "SINK" else v for k, v in extra.items()},
+            },
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
         )
