@@ -66,6 +66,7 @@ from arbx.app.readiness import CheckReadiness, exchanges_probe
 from arbx.app.refresh_session import RefreshSession
 from arbx.app.repair_series import RepairSeries
 from arbx.app.report_backtests import ReportBacktests
+from arbx.app.report_studies import ReportStudies
 from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
@@ -456,6 +457,13 @@ class Container(containers.DeclarativeContainer):
         WalkForward, studies=optimize_studies, executor=compute_executor
     )
     compare_runs = providers.Factory(CompareRuns, runs=backtest_runs)
+    report_studies = providers.Factory(
+        ReportStudies,
+        studies=optimize_studies,
+        walk_forward=walk_forward,
+        renderer=report_renderer,
+        generated_by=f"arbx {arbx.__version__}",
+    )
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session, telemetry)

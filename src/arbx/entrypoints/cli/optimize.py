@@ -17,6 +17,7 @@ from arbx.app.optimize import Diagnostics, OptimizationRequest, OptimizeStudies,
 from arbx.app.run_backtest import CLI_OPERATOR
 from arbx.domain.errors import InvalidInput
 from arbx.domain.research.study import Study, Trial
+from arbx.entrypoints.cli import study_reports
 from arbx.entrypoints.cli.backtest import build_request, print_run
 from arbx.entrypoints.runtime import resolve
 
@@ -130,7 +131,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "optimize",
-        help="optimization studies: run, status, list, show, resume, promote",
+        help="optimization studies: run, status, list, show, resume, promote, report",
         description="Parameter studies on stored bars (load some with 'arbx data load-samples').",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -159,6 +160,9 @@ def register(groups: Any) -> None:
     p.add_argument("--purge", type=int, default=0, help="bars dropped from each train fold's end")
     p.add_argument("--embargo", type=int, default=0, help="bars skipped before each test fold")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--report", type=Path, metavar="FILE", help="also write the result's HTML report to FILE"
+    )
     p.set_defaults(run=run_walk_forward)
 
     p = commands.add_parser("status", help="a study's status, trials done and best so far")
@@ -188,6 +192,8 @@ def register(groups: Any) -> None:
     p.add_argument("study", help="study id")
     p.add_argument("trial", nargs="?", type=int, help="trial number (default: the best)")
     p.set_defaults(run=run_promote)
+
+    study_reports.add_commands(commands)
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -510,6 +516,8 @@ async def run_walk_forward(args: argparse.Namespace, container: Container) -> in
     )
     started = time.perf_counter()
     result = await uc.execute(request, actor=CLI_OPERATOR, jobs=args.jobs or 2)
+    if args.report is not None:
+        await study_reports.write_walk_forward(args.report, result, request, container)
     if args.json:
         print(msgspec.json.encode(result).decode())
         return 0

@@ -37,6 +37,7 @@ from arbx.entrypoints.http.routes import (
     reports,
     series_stats,
     strategies,
+    study_reports,
     system,
     ui,
 )
@@ -89,6 +90,7 @@ DEPENDENCIES = (
     "strategy_catalog",
     "evaluate_strategy",
     "report_backtests",
+    "report_studies",
     "compare_runs",
     "manage_alert_rules",
     "notifications",
@@ -204,6 +206,7 @@ def create_app(
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
             *optimizations.ROUTES,
             *reports.ROUTES,
+            *study_reports.ROUTES,
             *ui.ROUTES,
             Router("/api/v1/alerts", route_handlers=alerts.ROUTES, tags=["alerts"]),
         ],

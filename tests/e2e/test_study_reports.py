@@ -1,0 +1,106 @@
+"""Study and walk-forward reports through the faces on the bundled samples:
+``arbx optimize report`` and ``walk-forward --report``, ``GET
+/api/v1/optimizations/{id}/report`` and ``POST /api/v1/optimizations/walk-forward/report``
+(self-contained HTML with the report CSP; 404, 403, 422 as problems)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from arbx.domain.auth import Role
+from arbx.entrypoints.container import Container
+from tests.e2e.conftest import AnonymousClient
+from tests.e2e.test_api_optimizations import SMA_STUDY, wait_done
+from tests.e2e.test_api_optimizations import api as api
+from tests.e2e.test_api_optimizations import settings as settings
+from tests.e2e.test_auth_matrix import bearer, login, make_user
+from tests.e2e.test_cli_optimize import GRID, arbx, study_id
+from tests.e2e.test_cli_optimize import data as data
+
+
+def test_cli_writes_study_and_walk_forward_reports(
+    data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert arbx(data, *GRID) == 0
+    sid = study_id(capsys.readouterr().out)
+    out = tmp_path / "study.html"
+    assert arbx(data, "optimize", "report", sid, "--out", str(out), "--top", "5") == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    text = out.read_text()
+    assert text.startswith("<!doctype html>")
+    assert 'id="table-heatmap_fast_slow"' in text
+    assert 'id="block-scatter_fast"' in text
+    assert sid in text
+    trials = text.split('id="table-trials"')[1].split("</table>")[0]
+    assert trials.count("<tr>") == 6  # the header and the 5 best
+
+    assert arbx(data, "optimize", "report", "nope", "--out", str(tmp_path / "x.html")) != 0
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+    assert arbx(data, "optimize", "report", sid, "--out", str(out), "--top", "0") == 2
+    assert "top must be between 1 and 1000" in capsys.readouterr().err
+
+    wf = tmp_path / "wf.html"
+    args = [*GRID, "--train", "1200", "--test", "400", "--json", "--report", str(wf)]
+    args[1] = "walk-forward"
+    assert arbx(data, *args) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["folds"]) == 4  # stdout stays JSON
+    assert f"wrote {wf}" in captured.err
+    assert 'id="block-fold_spans"' in wf.read_text()
+
+
+def test_api_serves_study_and_walk_forward_reports(
+    api: TestClient,
+    anonymous_client: AnonymousClient,
+    container: Container,
+) -> None:
+    r = api.post("/api/v1/optimizations", json=SMA_STUDY)
+    assert r.status_code == 202, r.text
+    sid = r.json()["id"]
+    assert wait_done(api, sid)["status"] == "done"
+    report = api.get(f"/api/v1/optimizations/{sid}/report", params={"top": 3})
+    assert report.status_code == 200, report.text
+    assert report.headers["content-type"].startswith("text/html")
+    assert "sandbox allow-scripts" in report.headers["content-security-policy"]
+    assert "default-src 'none'" in report.headers["content-security-policy"]
+    assert 'id="table-diagnostics"' in report.text
+    assert "Study manifest" in report.text
+
+    bad = api.get(f"/api/v1/optimizations/{sid}/report", params={"top": "many"})
+    assert bad.status_code in (400, 422)
+    assert "top" in bad.text
+    zero = api.get(f"/api/v1/optimizations/{sid}/report", params={"top": 0})
+    assert zero.status_code == 422
+    assert zero.json()["field"] == "top"
+    missing = api.get("/api/v1/optimizations/nope/report")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    make_user(api, container, "eve", Role.ANALYST)
+    eve = bearer(login(anonymous_client, "eve")["access_token"])
+    assert (
+        anonymous_client.get(f"/api/v1/optimizations/{sid}/report", headers=eve).status_code == 403
+    )
+    assert anonymous_client.get(f"/api/v1/optimizations/{sid}/report").status_code == 401
+
+    body = {"optimization": SMA_STUDY, "train": 1200, "test": 400}
+    wf = api.post("/api/v1/optimizations/walk-forward/report", json=body)
+    assert wf.status_code == 200, wf.text
+    assert wf.headers["content-type"].startswith("text/html")
+    assert 'id="table-folds"' in wf.text
+    assert 'id="chart-oos_equity"' in wf.text
+    too_long = api.post("/api/v1/optimizations/walk-forward/report", json={**body, "train": 3000})
+    assert too_long.status_code == 422
+    assert too_long.json()["field"] == "folds"
+    make_user(api, container, "vic", Role.VIEWER)
+    vic = bearer(login(anonymous_client, "vic")["access_token"])
+    refused = anonymous_client.post(
+        "/api/v1/optimizations/walk-forward/report", json=body, headers=vic
+    )
+    assert refused.status_code == 403
