@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from arbx.app.optimize import OptimizeStudies
+from arbx.app.optimize import OptimizeStudies, diagnose
 from arbx.app.walk_forward import WalkForward, WalkForwardRequest
 from arbx.domain.auth import Principal
 from arbx.domain.backtest.result import ENGINE_VERSION
@@ -65,7 +65,9 @@ class ReportStudies:
             raise InvalidInput(f"top must be between 1 and {MAX_TOP}, got {top}", field="top")
         study = await self._studies.get(study_id, actor=actor)
         trials = await self._studies.trials(study_id, actor=actor)
-        diagnostics = await self._studies.diagnostics(study_id, actor=actor)
+        done = [t for t in trials if t.status == "done"]
+        # PBO over many trials takes seconds: off the event loop
+        diagnostics = await asyncio.to_thread(diagnose, study, done)
         return await asyncio.to_thread(
             lambda: study_report(
                 study,
