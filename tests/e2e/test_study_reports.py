@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
+import arbx
 from arbx.domain.auth import Role
 from arbx.entrypoints.container import Container
 from tests.e2e.conftest import AnonymousClient
@@ -18,8 +19,11 @@ from tests.e2e.test_api_optimizations import SMA_STUDY, wait_done
 from tests.e2e.test_api_optimizations import api as api
 from tests.e2e.test_api_optimizations import settings as settings
 from tests.e2e.test_auth_matrix import bearer, login, make_user
-from tests.e2e.test_cli_optimize import GRID, arbx, study_id
+from tests.e2e.test_cli_optimize import GRID, study_id
+from tests.e2e.test_cli_optimize import arbx as cli
 from tests.e2e.test_cli_optimize import data as data
+from tests.e2e.test_python_api import SERIES as PY_SERIES
+from tests.e2e.test_python_api import workspace as workspace
 
 
 def test_cli_writes_study_and_walk_forward_reports(
@@ -27,10 +31,10 @@ def test_cli_writes_study_and_walk_forward_reports(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert arbx(data, *GRID) == 0
+    assert cli(data, *GRID) == 0
     sid = study_id(capsys.readouterr().out)
     out = tmp_path / "study.html"
-    assert arbx(data, "optimize", "report", sid, "--out", str(out), "--top", "5") == 0
+    assert cli(data, "optimize", "report", sid, "--out", str(out), "--top", "5") == 0
     assert f"wrote {out}" in capsys.readouterr().out
     text = out.read_text()
     assert text.startswith("<!doctype html>")
@@ -40,16 +44,16 @@ def test_cli_writes_study_and_walk_forward_reports(
     trials = text.split('id="table-trials"')[1].split("</table>")[0]
     assert trials.count("<tr>") == 6  # the header and the 5 best
 
-    assert arbx(data, "optimize", "report", "nope", "--out", str(tmp_path / "x.html")) != 0
+    assert cli(data, "optimize", "report", "nope", "--out", str(tmp_path / "x.html")) != 0
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "x.html").exists()
-    assert arbx(data, "optimize", "report", sid, "--out", str(out), "--top", "0") == 2
+    assert cli(data, "optimize", "report", sid, "--out", str(out), "--top", "0") == 2
     assert "top must be between 1 and 1000" in capsys.readouterr().err
 
     wf = tmp_path / "wf.html"
     args = [*GRID, "--train", "1200", "--test", "400", "--json", "--report", str(wf)]
     args[1] = "walk-forward"
-    assert arbx(data, *args) == 0
+    assert cli(data, *args) == 0
     captured = capsys.readouterr()
     assert len(json.loads(captured.out)["folds"]) == 4  # stdout stays JSON
     assert f"wrote {wf}" in captured.err
@@ -104,3 +108,41 @@ def test_api_serves_study_and_walk_forward_reports(
         "/api/v1/optimizations/walk-forward/report", json=body, headers=vic
     )
     assert refused.status_code == 403
+
+
+def test_study_and_walk_forward_reports_from_python(
+    workspace: arbx.Workspace,
+    tmp_path: Path,
+) -> None:
+    study = workspace.optimize(
+        "sma_cross",
+        PY_SERIES,
+        "2023-03-10",
+        "2023-03-12",
+        space={"fast": {"low": 5, "high": 15, "step": 5}, "slow": [30, 60]},
+        jobs=1,
+    )
+    out = tmp_path / "study.html"
+    html = study.report(out, top=4)
+    assert out.read_text() == html
+    assert study.id in html
+    assert 'id="table-heatmap_fast_slow"' in html
+    assert workspace.study_report(study.id, top=2).count('id="table-trials"') == 1
+    with pytest.raises(arbx.NotFound):
+        workspace.study_report("0" * 32)
+    with pytest.raises(arbx.InvalidInput):
+        workspace.study_report(study.id, top=0)
+    result = workspace.walk_forward(
+        "sma_cross",
+        PY_SERIES,
+        "2023-03-10",
+        "2023-03-12",
+        space={"fast": [5, 10], "slow": [30, 60]},
+        train=1200,
+        test=400,
+        jobs=1,
+    )
+    page = workspace.walk_forward_report(result, tmp_path / "wf.html")
+    assert (tmp_path / "wf.html").read_text() == page
+    assert page.count("<tr>") > len(result.folds)
+    assert 'id="block-fold_spans"' in page
