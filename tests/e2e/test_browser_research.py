@@ -200,3 +200,42 @@ def test_the_backtest_list_filters_sorts_and_pages(
     shown = page.locator("#runs-table tbody tr td:nth-child(9)").all_inner_texts()
     values = [float(v) for v in shown if v != "-"]
     assert values == sorted(values, reverse=True)
+
+
+def test_a_running_study_shows_its_progress_then_its_report(
+    open_page: Callable[..., Watched],
+    live: Live,
+) -> None:
+    started = httpx.post(
+        f"{live.base}/api/v1/optimizations",
+        json={
+            "backtest": {
+                "strategy": "threshold_arb",
+                "series": ["kraken:BTC/USDC:1m", "kraken:BTC/USD:1m"],
+                "conversions": {"kraken:BTC/USDC:1m": "kraken:USDC/USD:1m"},
+                "start": "2023-03-10",
+                "end": "2023-03-12",
+            },
+            "space": {"threshold_bps": {"low": 1, "high": 60}},
+            "method": "bayes",  # one trial after the other: slow enough to watch
+            "trials": 40,
+            "objective": "net_pnl",
+        },
+        headers=live.bearer("ana"),
+        timeout=60,
+    )
+    assert started.status_code == 202, started.text
+    study = started.json()["id"]
+    w = open_page()
+    sign_in(w, live, "ana")
+    page = w.page
+    page.goto(f"{live.base}/#/optimizations/{study}")
+    expect(page.locator("#study-status")).to_contain_text("running")
+    done = int(page.get_attribute("#study-progress", "value") or "0")
+    assert done < 40
+    w.shot("27-study-running")
+    frame = page.frame_locator("#report-frame")
+    frame.locator("body[data-charts-drawn]").wait_for(timeout=240_000)
+    assert "40 of 40 trials done" in page.inner_text("#study-status")
+    assert frame.locator("#block-scatter_threshold_bps svg circle").count() >= 2
+    assert frame.locator("#block-progress").count() == 1
