@@ -324,3 +324,19 @@ async def test_walk_forward_report_is_run_and_rendered(reports: Any) -> None:
             actor=CLI_OPERATOR,
         )
     assert bad.value.field == "folds"
+
+
+def test_a_study_without_trials_renders_and_escapes_its_text() -> None:
+    hostile = '</script><script>alert("x")</script>'
+    study = msgspec.structs.replace(
+        make_study((FAST, SLOW)), status="failed", error=hostile, n_trials=9
+    )
+    report = study_report(study, [], diagnostic_notes=["no PBO: it needs at least 2 trials"])
+    assert block(report, "heatmap").lines == ["no feasible trial yet"]
+    assert block(report, "best").warn
+    assert block(report, "trials").rows == []
+    html = HtmlReportRenderer().render(report)
+    assert hostile not in html
+    assert "&lt;/script&gt;&lt;script&gt;alert" in html
+    assert html.count("<script") == 3  # data, uPlot, the chart script
+    assert "nothing to show" in html  # the scatters of no trial
