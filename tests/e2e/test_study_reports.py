@@ -146,3 +146,24 @@ def test_study_and_walk_forward_reports_from_python(
     assert (tmp_path / "wf.html").read_text() == page
     assert page.count("<tr>") > len(result.folds)
     assert 'id="block-fold_spans"' in page
+
+
+def test_cli_backtest_list_filters_and_sorts(
+    data: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["backtest", "run", "--strategy", "sma_cross", "--start", "2023-03-10"]
+    for series, fast in (("kraken:BTC/USD:1m", "5"), ("coinbase:BTC/USD:1m", "7")):
+        args = [*base, "--end", "2023-03-12", "--series", series, "--param", f"fast={fast}"]
+        assert cli(data, *args) == 0
+    capsys.readouterr()
+    assert cli(data, "backtest", "list", "--venue", "coinbase") == 0
+    listed = [line for line in capsys.readouterr().out.splitlines()[1:] if line.strip()]
+    assert listed
+    assert all("coinbase:BTC/USD:1m" in line for line in listed)
+    assert cli(data, "backtest", "list", "--sort", "sharpe", "--asc", "--limit", "50") == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    sharpes = [float(r.split()[6]) for r in rows if r.strip() and r.split()[6] != "-"]
+    assert sharpes == sorted(sharpes)
+    assert cli(data, "backtest", "list", "--sort", "luck") == 2
+    assert "cannot sort by 'luck'" in capsys.readouterr().err
