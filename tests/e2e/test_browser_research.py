@@ -206,36 +206,33 @@ def test_a_running_study_shows_its_progress_then_its_report(
     open_page: Callable[..., Watched],
     live: Live,
 ) -> None:
-    started = httpx.post(
-        f"{live.base}/api/v1/optimizations",
-        json={
-            "backtest": {
-                "strategy": "threshold_arb",
-                "series": ["kraken:BTC/USDC:1m", "kraken:BTC/USD:1m"],
-                "conversions": {"kraken:BTC/USDC:1m": "kraken:USDC/USD:1m"},
-                "start": "2023-03-10",
-                "end": "2023-03-12",
-            },
-            "space": {"threshold_bps": {"low": 1, "high": 60}},
-            "method": "bayes",  # one trial after the other: slow enough to watch
-            "trials": 40,
-            "objective": "net_pnl",
-        },
-        headers=live.bearer("ana"),
-        timeout=60,
-    )
-    assert started.status_code == 202, started.text
-    study = started.json()["id"]
     w = open_page()
     sign_in(w, live, "ana")
     page = w.page
-    page.goto(f"{live.base}/#/optimizations/{study}")
+    page.goto(f"{live.base}/#/optimizations/new")
+    page.wait_for_selector("#strategy option", state="attached")
+    page.select_option("#strategy", "threshold_arb")
+    page.wait_for_selector("#search-threshold_bps")
+    searched = page.evaluate(
+        "() => Array.from(document.querySelectorAll('input[data-search]:checked')).map(e => e.id)"
+    )
+    for box in searched:  # the form starts with two parameters searched: keep one
+        page.uncheck(f"#{box}")
+    _search(page, "threshold_bps", "1", "60", "")
+    page.fill("#series", "kraken:BTC/USDC:1m\nkraken:BTC/USD:1m")
+    page.fill("#conversions", "kraken:BTC/USDC:1m=kraken:USDC/USD:1m")
+    page.fill("#start", "2023-03-10")
+    page.fill("#end", "2023-03-12")
+    page.select_option("#method", "bayes")  # one trial after the other: slow enough to watch
+    page.fill("#trials", "60")
+    page.select_option("#objective", "net_pnl")
+    page.click("#run")  # the page polls the study from its 202 on
+    page.wait_for_url(re.compile(r"#/optimizations/[0-9a-f]{32}$"))
     expect(page.locator("#study-status")).to_contain_text("running")
-    done = int(page.get_attribute("#study-progress", "value") or "0")
-    assert done < 40
+    assert int(page.get_attribute("#study-progress", "value") or "0") < 60
     w.shot("27-study-running")
     frame = page.frame_locator("#report-frame")
     frame.locator("body[data-charts-drawn]").wait_for(timeout=240_000)
-    assert "40 of 40 trials done" in page.inner_text("#study-status")
+    assert "60 of 60 trials done" in page.inner_text("#study-status")
     assert frame.locator("#block-scatter_threshold_bps svg circle").count() >= 2
     assert frame.locator("#block-progress").count() == 1
