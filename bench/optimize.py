@@ -4,7 +4,9 @@
 
 1. a grid of 100 SMA (fast, slow) pairs on N synthetic 1m bars, from the bar store
    (Parquet, local profile) to 100 trials stored in SQLite, through the composition root
-   (process pool of 2 workers, the bars shipped to each worker once), and again on threads;
+   (process pool of 2 workers, the bars shipped to each worker once, through shared
+   memory): once cold, then --rounds interleaved rounds of the warm pool and of threads,
+   each round's pool / threads ratio and the median;
 2. vectorbt's same grid (``vbt.MA.run`` over the windows, ``Portfolio.from_signals`` with
    the next-open fill and the same fee) on the same bars, when vectorbt is importable;
 3. 200 Optuna TPE trials of threshold arbitrage on 3 venues x 30 days of 1m bars with the
@@ -207,9 +209,7 @@ async def grid_part(
     series = "binance:BTC/USDC:1m"
     print(f"grid of {len(FAST) * len(SLOW)} SMA pairs on {n:,} bars, store -> stored trials")
     pool_s, view = await timed_study(uc, grid_request(series, n), jobs=2)
-    print(f"  process pool (2 workers): {pool_s:6.2f} s  ({view.trials_done} trials stored)")
-    pool_again, _ = await timed_study(uc, grid_request(series, n), jobs=2)
-    print(f"  again, workers warm:      {pool_again:6.2f} s")
+    print(f"  process pool (2 workers), cold: {pool_s:6.2f} s  ({view.trials_done} trials stored)")
     threads = InProcessExecutor(workers=2)
     uc_threads = OptimizeStudies(
         await resolve(container.run_backtest),
@@ -217,12 +217,28 @@ async def grid_part(
         threads,
         container.clock(),
     )
-    thread_s, _ = await timed_study(uc_threads, grid_request(series, n), jobs=2)
+    # interleaved rounds (pool then threads, then threads then pool...): the machine's load
+    # changes under both alike, and the ratio of each round is what compares them
+    pools: list[float] = []
+    thread_runs: list[float] = []
+    for r in range(args.rounds):
+        order = [("pool", uc), ("threads", uc_threads)]
+        for name, which in order if r % 2 == 0 else reversed(order):
+            seconds, _ = await timed_study(which, grid_request(series, n), jobs=2)
+            (pools if name == "pool" else thread_runs).append(seconds)
+        print(
+            f"  round {r + 1}: process pool (warm) {pools[-1]:6.2f} s, threads {thread_runs[-1]:6.2f} s,"
+            f" ratio {pools[-1] / thread_runs[-1]:4.2f}"
+        )
     await threads.shutdown()
-    print(f"  threads (2):              {thread_s:6.2f} s")
+    ratios = sorted(p / t for p, t in zip(pools, thread_runs, strict=True))
+    print(
+        f"  best: process pool {min(pools):6.2f} s, threads {min(thread_runs):6.2f} s;"
+        f" median ratio pool / threads {ratios[len(ratios) // 2]:4.2f}"
+    )
     me, kids = peak_mb()
     print(f"  peak RSS before vectorbt: this process {me:,.0f} MB, largest worker {kids:,.0f} MB")
-    best = min(pool_again, thread_s)
+    best = min(*pools, *thread_runs)
     vbt_s = None if args.no_vectorbt else vectorbt_grid(bars)
     if vbt_s is not None:
         print(f"  vectorbt same grid (signals + from_signals + sharpe): {vbt_s:6.2f} s")
@@ -275,6 +291,7 @@ if __name__ == "__main__":
     parser.add_argument("--arb-days", type=int, default=30)
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--no-vectorbt", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved pool/thread rounds")
     parser.add_argument("--skip-grid", action="store_true", help="only the arbitrage part")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)

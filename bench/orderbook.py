@@ -17,6 +17,10 @@ Prints, best of ``--repeat`` runs:
   crossing, IOC and market orders, 20% cancels) through ``orderbook.engine.MatchingEngine``:
   commands/s and fills/s. (nautilus_trader's matching engine only runs inside its full
   backtest kernel, so there is no like-for-like reference for this part.)
+- Recorded-book fills: the L2 stream above stamped across ``--fill-bars`` one-minute bars
+  and a signal that flips every bar, run on the event engine with ``execution
+  "recorded_book"`` (every market order replays the book to its instant and walks it):
+  fills/s, and the time against the same run filling on bars, measured in the same run.
 
 Times are CPU time of the process (``time.process_time``), so a machine shared with other
 work inflates them less than wall time would; the load average is printed beside them.
@@ -204,11 +208,60 @@ def bench_matching(commands: list[Any], repeat: int) -> tuple[float, int]:
     return best, fills
 
 
+def bench_recorded_fills(
+    stream: dict[str, Any], n_bars: int, repeat: int
+) -> tuple[float, float, int]:
+    """(seconds on recorded books, seconds on bars, fills) of a signal flipping every bar."""
+    import numpy as np
+
+    from arbx.domain.backtest.book_taker import RecordedTakerBooks
+    from arbx.domain.backtest.costs import FeeSchedule
+    from arbx.domain.backtest.events import run_events
+    from arbx.domain.backtest.execution import BarArrays, Execution
+    from arbx.domain.orderbook.book import BookDiff, BookSnapshot
+    from arbx.domain.orderbook.tape import BookReplay
+
+    label, minute = "bench:BTC/USDC", 60_000
+    snap, diffs = stream["snapshot"], stream["diffs"]
+    step = n_bars * minute / max(len(diffs), 1)
+    updates: list[BookSnapshot | BookDiff] = [
+        BookSnapshot(
+            label,
+            snap["sequence"],
+            [tuple(x) for x in snap["bids"]],
+            [tuple(x) for x in snap["asks"]],
+            ts=0,
+        )
+    ]
+    updates += [
+        BookDiff(label, seq, [tuple(x) for x in b], [tuple(x) for x in a], ts=int(i * step))
+        for i, (seq, b, a) in enumerate(diffs)
+    ]
+    ts = np.arange(n_bars, dtype=np.int64) * minute
+    px = np.full(n_bars, 100.0)
+    bars = BarArrays(ts, px, px, px, px, np.full(n_bars, 1e6), minute, "bench", "BTC/USDC")
+    ex = Execution(capital=10_000.0, fees=FeeSchedule(taker_bps=10.0))
+    target = (np.arange(n_bars) % 2 == 0).astype(np.float64)
+    on_books = on_bars = float("inf")
+    fills = 0
+    for _ in range(repeat):
+        books = RecordedTakerBooks(bars, BookReplay(label, updates), ex, 50, "recorded_book")
+        start = time.process_time()
+        result = run_events(bars, ex, target=target, books=books)
+        on_books = min(on_books, time.process_time() - start)
+        fills = result.fills.height
+        start = time.process_time()
+        run_events(bars, ex, target=target)
+        on_bars = min(on_bars, time.process_time() - start)
+    return on_books, on_bars, fills
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--diffs", type=int, default=300_000)
     parser.add_argument("--orders", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--fill-bars", type=int, default=20_000)
     default_nt = "/tmp/nt/bin/python" if Path("/tmp/nt/bin/python").exists() else ""
     parser.add_argument("--nautilus-python", default=default_nt)
     parser.add_argument("--nautilus-worker", help=argparse.SUPPRESS)
@@ -247,6 +300,17 @@ def main() -> None:
     print(
         f"  arbx MatchingEngine {rate:>12,.0f} orders/s  {fills / secs:>10,.0f} fills/s"
         f"  (target {TARGET_ORDERS:,}/s: x{rate / TARGET_ORDERS:.2f})"
+    )
+    on_books, on_bars, fills = bench_recorded_fills(stream, args.fill_bars, args.repeat)
+    per_bar = args.diffs / args.fill_bars
+    print(
+        f"recorded-book fills: {args.fill_bars:,} bars, {fills:,} fills, the L2 stream"
+        f" replayed under them ({per_bar:.0f} diffs a bar)"
+    )
+    print(
+        f"  event engine on recorded books {fills / on_books:>10,.0f} fills/s"
+        f"  ({on_books / on_bars:.2f}x the time of the same run on bars,"
+        f" {fills / on_bars:,.0f} fills/s)"
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(

@@ -124,6 +124,7 @@ async def build_study(trials: int, bars: int, folder: Path) -> tuple[Path, float
     """A grid study of about ``trials`` trials and its report."""
     from arbx.adapters.compute.in_process import InProcessExecutor
     from arbx.adapters.memory.study_store import MemoryStudyStore
+    from arbx.adapters.memory.walk_forward_store import MemoryWalkForwardStore
     from arbx.app.optimize import OptimizeStudies, decode_optimization
     from arbx.app.report_studies import ReportStudies
     from arbx.app.walk_forward import WalkForward
@@ -137,7 +138,10 @@ async def build_study(trials: int, bars: int, folder: Path) -> tuple[Path, float
             RunBacktest(store, runs, Now()), MemoryStudyStore(), executor, Now()
         )
         reports = ReportStudies(
-            studies, WalkForward(studies, executor), HtmlReportRenderer(), generated_by="bench"
+            studies,
+            WalkForward(studies, executor, MemoryWalkForwardStore(), Now()),
+            HtmlReportRenderer(),
+            generated_by="bench",
         )
         request = decode_optimization(
             {

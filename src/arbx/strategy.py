@@ -26,6 +26,14 @@ bars up to t; ``ctx.buy``/``ctx.sell`` send market, limit or stop orders (filled
 next bar on), ``ctx.cancel(order)``/``ctx.cancel_all()``, ``ctx.position``, ``ctx.cash``,
 ``ctx.equity``. The engine is long/flat: a sell never goes below zero.
 
+``@event(min_series=2, max_series=N)``: the strategy trades several series at once (two
+venues, or BTC and ETH quoted in one currency), aligned on time; ``on_bar(ctx)`` gets a
+``MultiContext`` at every time any series has a bar: ``ctx.series`` (labels
+"venue:BASE/QUOTE"), ``ctx.has_bar(s)``, ``ctx.history(s)`` (series ``s`` up to now only),
+``ctx.position(s)``, ``ctx.cash``, ``ctx.equity``; orders name their series,
+``ctx.buy(s, ...)``/``ctx.sell(s, ...)`` (``s`` an index or a label), and fill from that
+series' next bar on with its venue's fees; ``fill.series`` says which series filled.
+
 ``@arbitrage`` (two or more venues): ``fn(market, params)`` at every bar with every venue up
 to it (``MarketView``: ``close`` in the common currency, ``volume``, ``has_bar``, ``fees``;
 rows are venues) returns ``Cross(buy=i, sell=j)`` or None; the arbitrage engine fills both
@@ -59,6 +67,7 @@ import msgspec
 
 from arbx.domain.backtest.events import Context, Fill, Order
 from arbx.domain.backtest.execution import BarArrays
+from arbx.domain.backtest.multi_events import MultiContext
 from arbx.domain.strategies.base import StrategyType
 from arbx.domain.strategies.lookahead import LookaheadReport, check_strategy
 from arbx.domain.strategies.plugin import (
@@ -120,12 +129,23 @@ def event(
     params: type[msgspec.Struct] = NoParams,
     lookback: int | Callable[[Any], int] = 1,
     description: str | None = None,
+    min_series: int = 1,
+    max_series: int = 1,
 ) -> Any:
     """Make a class with ``on_bar(ctx)`` (and optionally ``on_fill(ctx, fill)``) an event
-    strategy type; each run makes one instance with ``cls(params)``."""
+    strategy type; each run makes one instance with ``cls(params)``. ``max_series > 1``
+    (and ``min_series >= 2``): it trades several series, with a ``MultiContext``."""
 
     def make(c: type) -> StrategyType:
-        return event_type(c, name=name, params=params, lookback=lookback, description=description)
+        return event_type(
+            c,
+            name=name,
+            params=params,
+            lookback=lookback,
+            description=description,
+            min_series=min_series,
+            max_series=max_series,
+        )
 
     return make(cls) if cls is not None else make
 
@@ -165,6 +185,7 @@ __all__ = [
     "Fill",
     "LookaheadReport",
     "MarketView",
+    "MultiContext",
     "NoParams",
     "Order",
     "Params",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,9 +14,10 @@ import pytest
 from arbx.adapters.compute.dask import DaskExecutor
 from arbx.adapters.compute.in_process import InProcessExecutor
 from arbx.adapters.compute.local_process import LocalProcessExecutor
+from arbx.domain.backtest.request import decode_request
 from arbx.domain.errors import InvalidInput
 from arbx.ports.executor import ComputeUnavailable, Executor
-from tests.support.compute_calls import add, fail, nap, refuse, total
+from tests.support.compute_calls import add, arrays_of, fail, frame_of, nap, refuse, total
 
 QUEUE_AHEAD = 4  # calls a pool may already have handed to its workers' queue
 
@@ -125,3 +127,35 @@ async def test_a_shared_value_reaches_every_call_through_a_small_handle(
     await executor.shutdown()
     with pytest.raises(ComputeUnavailable):
         executor.share([1])
+
+
+async def test_warm_starts_workers_and_calls_work_as_before(executor: Executor) -> None:
+    executor.warm()
+    executor.warm()
+    assert await executor.submit(add, 2, 3).result() == 5
+
+
+async def test_shared_numpy_arrays_and_study_data_arrive_intact(executor: Executor) -> None:
+    import numpy as np
+
+    from arbx.domain.research.evaluate import StudyData
+    from arbx.domain.research.objective import Objective
+    from tests.builders import key, make_bars
+
+    prices = np.linspace(1.0, 2.0, 300_001)
+    shared = executor.share({"prices": prices, "n": 7})
+    total, dtype, n, _ = await executor.submit(arrays_of, shared).result()
+    assert (total, dtype, n) == (float(prices.sum()), "float64", 7)
+    bars = make_bars(5000, datetime(2024, 1, 1, tzinfo=UTC))
+    request = decode_request(
+        {"strategy": "buy_and_hold", "series": ["binance:BTC/USDC:1m"], "start": "2024-01-01",
+         "end": "2024-01-05"}
+    )  # fmt: skip
+    data = StudyData("s", request, {key("binance:BTC/USDC:1m"): bars}, Objective())
+    study = executor.share(data)
+    frame, close = await executor.submit(frame_of, study).result()
+    assert frame.equals(bars)
+    assert frame.schema == bars.schema
+    assert (close == bars["close"].to_numpy()).all()
+    executor.release(shared)
+    executor.release(study)

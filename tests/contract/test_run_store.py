@@ -321,6 +321,16 @@ async def test_failures_page_newest_first_per_strategy_and_reader(runs: RunStore
     assert [f.id for f in await runs.failures(readable_by="bob", limit=0)] == []
 
 
+async def test_a_cancelled_run_reads_back_as_cancelled(runs: RunStore) -> None:
+    cancelled = msgspec.structs.replace(
+        a_failure("b1"), status="cancelled", error="cancelled by alice"
+    )
+    await runs.record_failure(cancelled)
+    assert await runs.failure("b1") == cancelled
+    assert (await runs.failure("b1")).status == "cancelled"
+    assert (await runs.failures())[0].status == "cancelled"
+
+
 async def test_sqlite_run_stored_before_the_opportunities_table_reads_it_empty(
     tmp_path: Path,
 ) -> None:

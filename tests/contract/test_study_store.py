@@ -17,6 +17,7 @@ from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.adapters.sqlite.study_store import SqliteStudyStore
 from arbx.domain.backtest.run import SeriesUsed
 from arbx.domain.errors import Conflict, NotFound
+from arbx.domain.research.holder import Holder
 from arbx.domain.research.objective import Objective, TrialMetrics
 from arbx.domain.research.space import parse_space
 from arbx.domain.research.study import Study, Trial
@@ -155,3 +156,66 @@ async def test_delete_removes_the_study_and_its_trials(studies: StudyStore) -> N
         await studies.trials("s1")
     await studies.create(a_study())  # the id is free again, with no trials
     assert await studies.trials("s1") == []
+
+
+def held(token: str = "tok-a", beat: datetime = T0) -> Holder:
+    return Holder(host="h1", pid=41, boot_id="boot", started=7, token=token, heartbeat_at=beat)
+
+
+async def test_list_filters_by_status(studies: StudyStore) -> None:
+    await studies.create(a_study("a", at=T0))
+    await studies.create(msgspec.structs.replace(a_study("b", at=T0), status="done"))
+    assert [s.id for s in await studies.list(status="running")] == ["a"]
+    assert [s.id for s in await studies.list(status="done")] == ["b"]
+    assert await studies.list(status="interrupted") == []
+
+
+async def test_a_heartbeat_renews_only_the_holders_running_study(studies: StudyStore) -> None:
+    study = msgspec.structs.replace(a_study(), holder=held(), updated_at=T0)
+    await studies.create(study)
+    later = T0 + timedelta(seconds=15, microseconds=250)
+    assert await studies.heartbeat("s1", "tok-a", later) is True
+    stored = await studies.get("s1")
+    assert stored.holder == held(beat=later)
+    assert stored == msgspec.structs.replace(study, holder=held(beat=later))
+    assert await studies.heartbeat("s1", "tok-other", later + timedelta(seconds=1)) is False
+    await studies.update(msgspec.structs.replace(stored, status="done"))
+    assert await studies.heartbeat("s1", "tok-a", later + timedelta(seconds=2)) is False
+    assert (await studies.get("s1")).holder == held(beat=later)
+    with pytest.raises(NotFound):
+        await studies.heartbeat("nope", "tok-a", later)
+
+
+async def test_interrupt_marks_a_study_only_as_it_was_seen(studies: StudyStore) -> None:
+    study = msgspec.structs.replace(a_study(), holder=held(), updated_at=T0)
+    await studies.create(study)
+    seen = await studies.get("s1")
+    assert await studies.heartbeat("s1", "tok-a", T0 + timedelta(seconds=5))  # alive after all
+    at = T0 + timedelta(minutes=3)
+    assert await studies.interrupt(seen, at, "gone") is False
+    assert (await studies.get("s1")).status == "running"
+    seen = await studies.get("s1")
+    assert await studies.interrupt(seen, at, "process 41 on h1 is gone") is True
+    got = await studies.get("s1")
+    assert (got.status, got.error, got.updated_at) == (
+        "interrupted",
+        "process 41 on h1 is gone",
+        at,
+    )
+    assert got.holder == seen.holder
+    assert await studies.interrupt(seen, at, "twice") is False  # a second server: no change
+    assert (await studies.get("s1")).error == "process 41 on h1 is gone"
+    with pytest.raises(NotFound):
+        await studies.interrupt(a_study("nope"), at, "gone")
+
+
+async def test_interrupt_of_a_study_without_holder_compares_its_update_time(
+    studies: StudyStore,
+) -> None:
+    await studies.create(msgspec.structs.replace(a_study(), updated_at=T0))
+    seen = await studies.get("s1")
+    await studies.update(msgspec.structs.replace(seen, updated_at=T0 + timedelta(seconds=1)))
+    assert await studies.interrupt(seen, T0 + timedelta(hours=1), "old") is False
+    seen = await studies.get("s1")
+    assert await studies.interrupt(seen, T0 + timedelta(hours=1), "old") is True
+    assert (await studies.get("s1")).status == "interrupted"

@@ -1,9 +1,12 @@
-"""The TradeStore contract, written once and run against every adapter (memory, parquet)."""
+"""The TradeStore contract, written once and run against every adapter (memory, parquet, and
+objectstore: a bucket on the test's moto S3 server)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -11,13 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from arbx.adapters.memory.trade_store import MemoryTradeStore
+from arbx.adapters.objectstore.day_objects import DayObjects
+from arbx.adapters.objectstore.trade_store import ObjectStoreTradeStore
 from arbx.adapters.parquet.trade_store import ParquetTradeStore
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Symbol, TimeSpan
 from arbx.domain.market.trades import TRADE_SCHEMA, Trade, TradeKey, trades_frame
 from arbx.ports.trade_store import TradeStore
+from tests.support.objectstore import s3_store
 
-TRADE_STORE_ADAPTERS = ["memory", "parquet"]
+TRADE_STORE_ADAPTERS = ["memory", "parquet", "objectstore"]
 KEY = TradeKey("binance", Symbol("BTC", "USDC"))
 OTHER = TradeKey("kraken", Symbol("BTC", "USD"))
 T0 = datetime(2023, 3, 10, 23, 59, tzinfo=UTC)
@@ -30,13 +36,23 @@ def trade(n: int, *, at_us: int | None = None, price: float = 20_000.0) -> Trade
     return Trade(KEY, str(1000 + n), ts, price + n, 0.01 * (n + 1), "buy" if n % 2 else "sell")
 
 
-def make_store(kind: str, root: Path) -> TradeStore:
+def make_store(kind: str, root: Path, bucket: Any = None) -> TradeStore:
+    """``bucket``: an obstore S3 store (objectstore); each store gets a prefix of its own."""
+    if kind == "objectstore":
+        return ObjectStoreTradeStore(bucket, prefix=f"t-{uuid.uuid4().hex[:12]}")
     return MemoryTradeStore() if kind == "memory" else ParquetTradeStore(root / "trades")
+
+
+@pytest.fixture
+def s3_trades_bucket(request: pytest.FixtureRequest) -> Any:
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return s3_store(endpoint, request.getfixturevalue("s3_bucket"))
 
 
 @pytest.fixture(params=TRADE_STORE_ADAPTERS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> TradeStore:
-    return make_store(request.param, tmp_path)
+    bucket = request.getfixturevalue("s3_trades_bucket") if request.param == "objectstore" else None
+    return make_store(request.param, tmp_path, bucket)
 
 
 async def test_written_trades_read_back_sorted_across_days(store: TradeStore) -> None:
@@ -108,11 +124,14 @@ def test_a_trade_with_a_bad_price_or_side_is_refused() -> None:
     kind=st.sampled_from(TRADE_STORE_ADAPTERS),
 )
 async def test_any_replay_order_stores_each_trade_once(
-    tmp_path_factory: pytest.TempPathFactory, batches: list[list[int]], kind: str
+    tmp_path_factory: pytest.TempPathFactory,
+    s3_trades_bucket: Any,
+    batches: list[list[int]],
+    kind: str,
 ) -> None:
     """However a stream's batches repeat and overlap (reconnects, replays), the store holds
     each trade id once, in time order, and the write counts add up to that."""
-    store = make_store(kind, tmp_path_factory.mktemp("trades"))
+    store = make_store(kind, tmp_path_factory.mktemp("trades"), s3_trades_bucket)
     written = 0
     for batch in batches:
         written += await store.write(KEY, trades_frame([trade(n) for n in batch]))
@@ -120,3 +139,32 @@ async def test_any_replay_order_stores_each_trade_once(
     back = await store.read(KEY, EVERYTHING)
     assert written == back.height == len(seen)
     assert back["trade_id"].to_list() == [str(1000 + n) for n in seen]
+
+
+async def test_a_second_process_replacing_a_day_first_is_a_conflict(
+    s3_trades_bucket: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Object storage only: two stores (processes) on one prefix; the one whose read of a day
+    object is stale when it writes fails with Conflict and loses nothing already stored."""
+    from arbx.domain.errors import Conflict
+
+    ours = ObjectStoreTradeStore(s3_trades_bucket, prefix="shared")
+    theirs = ObjectStoreTradeStore(s3_trades_bucket, prefix="shared")
+    await ours.write(KEY, trades_frame([trade(1)]))
+    real_get = DayObjects._get
+    armed = True
+
+    async def stale_get(self: DayObjects, path: str) -> Any:
+        nonlocal armed
+        found = await real_get(self, path)
+        if armed:  # the other process replaces the day right after our read
+            armed = False
+            await theirs.write(KEY, trades_frame([trade(2)]))
+        return found
+
+    monkeypatch.setattr(DayObjects, "_get", stale_get)
+    with pytest.raises(Conflict, match="another writer changed"):
+        await ours.write(KEY, trades_frame([trade(3)]))
+    monkeypatch.setattr(DayObjects, "_get", real_get)
+    assert (await ours.read(KEY, EVERYTHING))["trade_id"].to_list() == ["1001", "1002"]
+    assert await ours.write(KEY, trades_frame([trade(3)])) == 1  # the retry completes it

@@ -43,7 +43,8 @@ def test_a_book_run_names_its_execution_and_is_flagged_synthetic(api: TestClient
         ({**ARB, "execution": "quotes"}, "execution"),
         ({**ARB, "execution": "synthetic_book", "book": {"levels": 0}}, "book.levels"),
         ({**ARB, "book": {"spread_bps": 3.0}}, "book"),
-        ({**SMA, "execution": "synthetic_book"}, "execution"),
+        # single-market runs honour book executions now, on the event engine only
+        ({**SMA, "execution": "synthetic_book", "engine": "vectorized"}, "engine"),
     ],
 )
 def test_bad_execution_is_a_422_and_stores_nothing(

@@ -175,12 +175,29 @@ def test_analysts_own_their_studies_and_admins_see_all(
 
 def test_walk_forward_over_http(api: TestClient) -> None:
     body = {"optimization": SMA_STUDY, "train": 1200, "test": 400, "mode": "anchored"}
-    r = api.post("/api/v1/optimizations/walk-forward", json=body)
-    assert r.status_code == 200, r.text
-    result = r.json()
+    r = api.post("/api/v1/walk-forwards", json=body)
+    assert r.status_code == 202, r.text
+    wf_id = r.json()["id"]
+    assert r.headers["location"] == f"/api/v1/walk-forwards/{wf_id}"
+    assert r.json()["folds_total"] == 4
+    for _ in range(600):
+        shown = api.get(f"/api/v1/walk-forwards/{wf_id}").json()
+        if shown["status"] != "running":
+            break
+        time.sleep(0.05)
+    assert shown["status"] == "done", shown
+    assert shown["folds_done"] == 4
+    result = shown["result"]
+    assert result["id"] == wf_id
     assert len(result["folds"]) == 4
     assert {f["train_start"] for f in result["folds"]} == {result["folds"][0]["train_start"]}
     assert len(result["oos_equity"]) == 1600
-    r = api.post("/api/v1/optimizations/walk-forward", json={**body, "train": 3000})
+    listed = api.get("/api/v1/walk-forwards").json()["walk_forwards"]
+    assert [w["id"] for w in listed] == [wf_id]
+    assert listed[0]["result"] is None
+    before = len(listed)
+    r = api.post("/api/v1/walk-forwards", json={**body, "train": 3000})
     assert r.status_code == 422
     assert "folds" in r.text
+    assert len(api.get("/api/v1/walk-forwards").json()["walk_forwards"]) == before
+    assert api.get("/api/v1/walk-forwards/nope").status_code == 404

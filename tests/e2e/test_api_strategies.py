@@ -4,6 +4,7 @@ strategy types list with plugins."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,19 @@ def test_a_definition_through_its_whole_life(
     refused = anon.post(state, json={"state": "approved"}, headers=ana)
     assert refused.status_code == 422
     assert "walk-forward" in refused.json()["detail"]
-    ok = anon.post(state, json={"state": "approved", "walk_forward": "wf-7"}, headers=ana)
+    # the reference must be a stored, finished walk-forward of this very version
+    missing = anon.post(state, json={"state": "approved", "walk_forward": "wf-7"}, headers=ana)
+    assert missing.status_code == 422
+    assert "walk-forward 'wf-7' does not exist" in missing.json()["detail"]
+    assert client.blocking_portal.call(_load_samples, container) > 0
+    other = walk_forward(anon, ana, "btc-sma@v2")
+    wrong = anon.post(state, json={"state": "approved", "walk_forward": other}, headers=ana)
+    assert wrong.status_code == 422
+    assert "was run on btc-sma@v2, not on btc-sma@v3" in wrong.json()["detail"]
+    wf_id = walk_forward(anon, ana, "btc-sma@v3")
+    ok = anon.post(state, json={"state": "approved", "walk_forward": wf_id}, headers=ana)
     assert ok.status_code == 200, ok.text
+    assert ok.json()["walk_forward"] == wf_id
     assert ok.json()["approved_by"]
     shown = anon.get(f"{BASE}/btc-sma", headers=vic).json()
     assert [v["state"] for v in shown["versions"]] == ["draft", "draft", "approved"]
@@ -138,6 +150,29 @@ def test_evaluate_stores_a_run_that_names_the_version(
     none = client.post(f"{BASE}/btc-sma/evaluate", json={})
     assert none.status_code == 409
     assert "no approved version" in none.json()["detail"]
+
+
+def walk_forward(anon: AnonymousClient, headers: dict[str, str], strategy: str) -> str:
+    """A finished walk-forward of a catalog version (over HTTP), its id."""
+    body = {
+        "optimization": {
+            "backtest": {"strategy": strategy, "start": "2023-03-10", "end": "2023-03-12"},
+            "space": {"fast": {"choices": [5, 10]}, "slow": {"choices": [30, 60]}},
+        },
+        "train": 1200,
+        "test": 600,
+    }
+    started = anon.post("/api/v1/walk-forwards", json=body, headers=headers)
+    assert started.status_code == 202, started.text
+    wf_id: str = started.json()["id"]
+    assert started.json()["strategy_version"] == strategy
+    for _ in range(600):
+        shown = anon.get(f"/api/v1/walk-forwards/{wf_id}", headers=headers).json()
+        if shown["status"] != "running":
+            break
+        time.sleep(0.05)
+    assert shown["status"] == "done", shown
+    return wf_id
 
 
 async def _load_samples(container: Container) -> int:

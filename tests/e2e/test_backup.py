@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import polars as pl
 import pytest
 
@@ -82,7 +83,48 @@ async def populate(container: Container) -> list[str]:
     )
     await (await resolve(container.run_store)).record_failure(failure)
     await _study_and_alerts(container)
+    await _catalog(container)
     return [sma.id, arb.id]
+
+
+async def _catalog(container: Container) -> None:
+    """A strategy with three versions and a history: approved, superseded, rolled back,
+    retired (every state field set on some version)."""
+    from arbx.app.manage_catalog import StrategyInput
+    from arbx.app.run_backtest import CLI_OPERATOR
+
+    catalog = await resolve(container.strategy_catalog)
+    name = "desk-sma"
+    await catalog.create(
+        name, StrategyInput(strategy="sma_cross", params={"fast": 5}), actor=CLI_OPERATOR
+    )
+    await catalog.edit(name, StrategyInput(params={"fast": 8}), actor=CLI_OPERATOR, why="slower")
+    from arbx.app.walk_forward import decode_walk_forward
+
+    walk_forward = await resolve(container.walk_forward)
+    for number in (1, 2):
+        await catalog.promote(name, number, "candidate", actor=CLI_OPERATOR)
+        # approval takes a stored walk-forward of that very version
+        body = {
+            "optimization": {
+                "backtest": {
+                    "strategy": f"{name}@v{number}",
+                    "series": ["kraken:BTC/USD:1m"],
+                    **SPAN,
+                },
+                "space": {"slow": [40, 60]},
+            },
+            "train": 1200,
+            "test": 600,
+        }
+        wf = await walk_forward.execute(decode_walk_forward(body), actor=CLI_OPERATOR, jobs=1)
+        assert wf is not None
+        await catalog.promote(
+            name, number, "approved", actor=CLI_OPERATOR, walk_forward=wf.id
+        )  # approving v2 sends v1 back to candidate
+    await catalog.rollback(name, 1, actor=CLI_OPERATOR)
+    await catalog.retire(name, 3, actor=CLI_OPERATOR, reason="not needed")
+    await catalog.create("desk-hold", StrategyInput(strategy="buy_and_hold"), actor=CLI_OPERATOR)
 
 
 async def _study_and_alerts(container: Container) -> None:
@@ -107,6 +149,11 @@ async def _study_and_alerts(container: Container) -> None:
     )
     study = await studies.create(request, actor=CLI_OPERATOR)
     await studies.run(study.id, actor=CLI_OPERATOR, jobs=1)
+    from arbx.app.walk_forward import decode_walk_forward
+
+    walk_forward = await resolve(container.walk_forward)
+    body = {"optimization": msgspec.to_builtins(request), "train": 1200, "test": 600}
+    await walk_forward.execute(decode_walk_forward(body), actor=CLI_OPERATOR, jobs=1)
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     rule = AlertRule(
         id="rule-1",
@@ -178,8 +225,16 @@ async def everything(container: Container) -> dict[str, Any]:
         "studies": [
             (st, await study_store.trials(st.id)) for st in await study_store.list(limit=1000)
         ],
+        "walk_forwards": [
+            (w, await stores.walk_forwards.folds(w.id))
+            for w in await stores.walk_forwards.list(limit=1000)
+        ],
         "alert_rules": await alert_store.list_rules(),
         "alert_history": await alert_store.history(limit=1000),
+        "strategies": [
+            (d, await stores.catalog.versions(d.id), await stores.catalog.history(d.id))
+            for d in await stores.catalog.list()
+        ],
     }
 
 
@@ -210,6 +265,7 @@ async def test_local_backup_restores_everything_and_reruns_bit_for_bit(tmp_path:
     assert report.manifest.sections["users"].records == 1
     assert report.manifest.sections["job_runs"].records == 1
     assert report.manifest.sections["run_failures"].records == 1
+    assert report.manifest.sections["walk_forwards"].records == 3  # the study's, v1's, v2's
     assert {n.split("/")[0] for n in report.manifest.files} == set(report.manifest.sections)
     target = await opened(local_settings(tmp_path / "target"))
     try:

@@ -41,7 +41,23 @@ def test_a_definition_through_its_whole_life(
     assert arbx(data, "strategies", "promote", "btc-sma", "3", "--to", "approved") == 2
     assert "walk-forward" in capsys.readouterr().err
     approve = ["strategies", "promote", "btc-sma", "3", "--to", "approved"]
-    assert arbx(data, *approve, "--walk-forward", "wf-1") == 0
+    assert arbx(data, *approve, "--walk-forward", "wf-1") == 2
+    assert "walk-forward 'wf-1' does not exist" in capsys.readouterr().err
+    wf = [
+        "optimize", "walk-forward", "--start", "2023-03-10", "--end", "2023-03-12",
+        "--space", "fast=5,10", "--space", "slow=30,60", "--train", "1200", "--test", "600",
+    ]  # fmt: skip
+    assert arbx(data, *wf, "--strategy", "btc-sma@v2") == 0
+    v2_wf = re.search(r"^walk-forward ([0-9a-f]{32})", capsys.readouterr().out, re.MULTILINE)
+    assert v2_wf
+    assert arbx(data, *approve, "--walk-forward", v2_wf.group(1)) == 2
+    assert "was run on btc-sma@v2, not on btc-sma@v3" in capsys.readouterr().err
+    assert arbx(data, *wf, "--strategy", "btc-sma@v3") == 0
+    out = capsys.readouterr().out
+    v3_wf = re.search(r"^walk-forward ([0-9a-f]{32})", out, re.MULTILINE)
+    assert v3_wf, out
+    assert "of btc-sma@v3" in out
+    assert arbx(data, *approve, "--walk-forward", v3_wf.group(1)) == 0
     assert arbx(data, "strategies", "evaluate", "btc-sma", "--days", "1") == 0
     out = capsys.readouterr().out
     found = re.search(r"^run ([0-9a-f]{32})  btc-sma@v3$", out, re.MULTILINE)

@@ -136,3 +136,48 @@ def test_an_unknown_venue_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no trade stream for venue 'krakn'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_trades_recorded_into_a_bucket(
+    tmp_path: Path, fake_binance: str, s3_endpoint: str, s3_bucket: str
+) -> None:
+    """``storage.trades_url``: the stream's trades go to the bucket, none to the data dir."""
+    import obstore
+
+    from tests.support.objectstore import CREDENTIALS, REGION, s3_store
+
+    data = tmp_path / "var"
+    bucket_env = {
+        **env(data),
+        "ARBX_STORAGE__TRADES_URL": f"s3://{s3_bucket}/desk",
+        "ARBX_STORAGE__S3__ENDPOINT": s3_endpoint,
+        "ARBX_STORAGE__S3__REGION": REGION,
+        "ARBX_STORAGE__S3__ALLOW_HTTP": "true",
+        "ARBX_STORAGE__S3__ACCESS_KEY_ID": CREDENTIALS["access_key_id"],
+        "ARBX_STORAGE__S3__SECRET_ACCESS_KEY": CREDENTIALS["secret_access_key"],
+    }
+    run = [*ARBX, "stream", "run", "--venue", "binance", "--symbol", "OMG/BUSD"]
+    done = subprocess.run(
+        [*run, "--url", fake_binance, "--seconds", "3", "--flush-ms", "50"],
+        env=bucket_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "trades stored 11 (duplicates skipped 4)" in done.stdout
+    assert not (data / "trades").exists()
+    objects = [o["path"] for batch in obstore.list(s3_store(s3_endpoint, s3_bucket)) for o in batch]
+    assert objects
+    assert all(p.startswith("desk/trades/binance/OMG-BUSD/") for p in objects), objects
+    shown = subprocess.run(
+        [*ARBX, "stream", "trades", "--venue", "binance", "--symbol", "OMG/BUSD", "--limit", "0"],
+        env=bucket_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "binance:OMG/BUSD: 11 trade(s) stored" in shown.stdout

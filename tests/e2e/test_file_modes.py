@@ -63,9 +63,12 @@ def test_a_folder_holding_other_files_is_not_locked_up(tmp_path: Path) -> None:
 
 
 def test_a_data_dir_holding_only_arbx_folders_is_tightened(tmp_path: Path) -> None:
-    """Trades and bars are arbx's own folders: a loose data dir holding them is tightened."""
+    """Trades, quotes, books and bars are arbx's own folders: a loose data dir holding them is
+    tightened."""
     data_dir = tmp_path / "var"
     (data_dir / "trades" / "binance").mkdir(parents=True)
+    (data_dir / "quotes" / "kraken").mkdir(parents=True)
+    (data_dir / "books" / "kraken").mkdir(parents=True)
     (data_dir / "bars").mkdir()
     data_dir.chmod(0o755)
     start_and_stop(data_dir)

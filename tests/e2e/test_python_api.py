@@ -78,6 +78,30 @@ def test_a_backtest_gives_metrics_and_tables_as_polars(workspace: arbx.Workspace
     assert workspace.runs()["id"].to_list() == [again.id]
 
 
+def test_the_execution_model_and_latency_are_request_fields(workspace: arbx.Workspace) -> None:
+    run = workspace.backtest(
+        "sma_cross",
+        SERIES,
+        "2023-03-10",
+        "2023-03-12",
+        params={"fast": 10, "slow": 50},
+        execution="synthetic_book",
+        latency_ms=50,
+    )
+    assert (run.meta.execution, run.meta.synthetic) == ("synthetic_book", True)
+    assert run.meta.request.latency_ms == 50
+    assert any(n.startswith("SYNTHETIC order books") for n in run.notes)
+    with pytest.raises(arbx.InvalidInput) as caught:
+        workspace.backtest("sma_cross", SERIES, "2023-03-10", "2023-03-12", latency_ms=50)
+    assert caught.value.field == "latency_ms"
+    with pytest.raises(arbx.InvalidInput) as caught:
+        workspace.backtest(
+            "sma_cross", SERIES, "2023-03-10", "2023-03-12", execution="recorded_book"
+        )
+    assert caught.value.field == "execution"
+    assert workspace.runs().height == 1
+
+
 def test_bars_and_series_are_polars_frames(workspace: arbx.Workspace) -> None:
     listed = workspace.series()
     assert listed.row(0, named=True)["series"] == SERIES
@@ -212,6 +236,8 @@ def test_walk_forward_gives_folds_and_the_stitched_out_of_sample_curve(
     assert len(result.folds) >= 2
     assert all(fold.params is not None for fold in result.folds)
     assert len(result.oos_equity) == len(result.oos_ts) > 0
+    assert re.fullmatch(r"[0-9a-f]{32}", result.id)  # stored: read back by its id
+    assert workspace.walk_forward_result(result.id) == result
 
 
 def test_reports_and_comparison_from_python(workspace: arbx.Workspace, tmp_path: Path) -> None:

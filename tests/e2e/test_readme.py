@@ -370,6 +370,8 @@ def report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+# every README command in one test: minutes on a loaded machine, so past the default timeout
+@pytest.mark.timeout(1200)
 def test_every_sh_block_of_the_readme_runs_as_written(readme: Readme) -> None:
     assert shutil.which("curl"), "the README's examples use curl"
     outcomes: list[Outcome] = []

@@ -8,8 +8,10 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
+import pytest
 
 from arbx.adapters.notifications.smtp import SmtpChannel
 from arbx.adapters.notifications.webhook import WebhookChannel, signature
@@ -17,8 +19,12 @@ from arbx.adapters.system_clock import SystemClock
 from arbx.adapters.telemetry.noop import NoTelemetry
 from arbx.app.alerts import Notifications
 from arbx.domain.alerts import AlertTransition, RuleKind, Severity, TransitionState
+from arbx.domain.errors import InvalidInput
+from arbx.entrypoints.observability import alert_channels
+from arbx.entrypoints.settings import AlertChannelSettings, AlertsSettings
 from arbx.ports.alert_channel import AlertChannel
 from tests.support.receivers import smtp_receiver, webhook_receiver
+from tests.support.tls import make_ca
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 FIRED = AlertTransition(
@@ -179,3 +185,71 @@ async def test_submit_never_blocks_the_caller_on_a_slow_channel() -> None:
     sender.submit(FIRED)
     assert time.perf_counter() - started < 0.05
     await sender.close()
+
+
+async def test_email_over_starttls_to_a_server_with_a_private_ca(tmp_path: Path) -> None:
+    """The channel as the config builds it (``ca_file`` trusted), against an SMTP server that
+    requires STARTTLS with a certificate from a CA made here: the mail arrives inside TLS."""
+    ca = make_ca(tmp_path / "ca")
+    with smtp_receiver(tls_context=ca.server_context()) as smtp:
+        settings = AlertsSettings(
+            channels={
+                "secure-mail": AlertChannelSettings(
+                    kind="email",
+                    host=smtp.host,
+                    port=smtp.port,
+                    starttls=True,
+                    sender="arbx@example.org",
+                    to=["ops@example.org"],
+                    timeout_s=5,
+                    ca_file=str(ca.ca_file),
+                )
+            }
+        )
+        async with aiohttp.ClientSession() as session:
+            [mail] = alert_channels(settings, session)
+        sender = notifications([mail], attempts=1)
+        [status] = await sender.test()
+        sender.submit(FIRED)
+        await sender.drain()
+    assert status.ok, status.last_error
+    assert [m["Subject"] for m in smtp.messages] == [
+        "[arbx] TEST notification: this channel works",
+        "[arbx] FIRING critical: stale on binance:BTC/USDC:1m",
+    ]
+    assert smtp.secured == [True, True]
+
+
+async def test_starttls_with_an_untrusted_certificate_sends_nothing(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path / "ca")
+    with smtp_receiver(tls_context=ca.server_context()) as smtp:
+        mail = SmtpChannel(
+            "untrusting",
+            host=smtp.host,
+            port=smtp.port,
+            starttls=True,  # the system store does not know the test CA
+            username="",
+            password="",
+            sender="arbx@example.org",
+            to=["ops@example.org"],
+            timeout_s=5,
+        )
+        [status] = await notifications([mail], attempts=1).test()
+    assert not status.ok
+    assert status.last_error is not None
+    assert "CERTIFICATE_VERIFY_FAILED" in status.last_error
+    assert smtp.messages == []
+
+
+def test_an_unreadable_ca_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("hello")
+    settings = AlertsSettings(
+        channels={
+            "m": AlertChannelSettings(
+                kind="email", host="127.0.0.1", sender="a@b.c", to=["d@e.f"], ca_file=str(bad)
+            )
+        }
+    )
+    with pytest.raises(InvalidInput, match="ca_file .*not-a-ca.pem cannot be read"):
+        alert_channels(settings, None)  # type: ignore[arg-type]  # no webhook: no session used

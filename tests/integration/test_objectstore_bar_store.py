@@ -84,3 +84,29 @@ async def test_a_missing_bucket_is_a_clear_error(s3_endpoint: str, s3_bucket: st
     with pytest.raises(StorageUnavailable, match="bucket does not exist"):
         await missing.list_series()
     assert (await ObjectStoreBarStore(s3_store(s3_endpoint, s3_bucket)).list_series()) == []
+
+
+async def test_a_short_span_reads_only_its_row_groups(s3_endpoint: str, s3_bucket: str) -> None:
+    """Pushdown by range reads: a day of a two-month 1m series downloads a small part of its
+    month's object (the footer and one row group), counted by a proxy in front of S3."""
+    from tests.support.counting_proxy import counting_proxy
+
+    key = SeriesKey.of("kraken", "BTC/USDC", "1m")
+    bars = make_bars(60 * 24 * 60, start=datetime(2024, 1, 1, tzinfo=UTC), timeframe="1m")
+    with counting_proxy(s3_endpoint) as proxy:
+        store = ObjectStoreBarStore(s3_store(proxy.url, s3_bucket), prefix="lazy")
+        await store.write(key, bars)
+        proxy.reset()
+        whole = await store.read(key, ALL)
+        whole_bytes = proxy.bytes_read
+        day = TimeSpan(datetime(2024, 1, 10, tzinfo=UTC), datetime(2024, 1, 11, tzinfo=UTC))
+        proxy.reset()
+        one_day = await store.read(key, day)
+        day_bytes = proxy.bytes_read
+    assert whole.equals(bars)
+    assert one_day.equals(bars.filter((pl.col("ts") >= day.start) & (pl.col("ts") < day.end)))
+    assert one_day.height == 1440
+    # the whole series is two month objects; a day is one row group of one, plus its footer
+    # (polars reads the object's last 256 KiB for that), far less than the month object
+    month_bytes = whole_bytes / 2
+    assert day_bytes < month_bytes / 4, (day_bytes, whole_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,7 @@ class SmtpReceiver:
     port: int
     messages: list[Message] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    secured: list[bool] = field(default_factory=list)  # per message: sent inside TLS
     arrived: threading.Event = field(default_factory=threading.Event)
 
 
@@ -84,6 +86,7 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.receiver.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.receiver.secured.append(session.ssl is not None)
         self.receiver.messages.append(message_from_bytes(envelope.original_content))
         self.receiver.arrived.set()
         return "250 Message accepted for delivery"
@@ -97,9 +100,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_receiver() -> Iterator[SmtpReceiver]:
+def smtp_receiver(tls_context: ssl.SSLContext | None = None) -> Iterator[SmtpReceiver]:
+    """With ``tls_context`` the server offers STARTTLS and refuses mail before it."""
     receiver = SmtpReceiver("127.0.0.1", free_port())
-    controller = Controller(_Handler(receiver), hostname=receiver.host, port=receiver.port)
+    tls: dict[str, Any] = (
+        {"tls_context": tls_context, "require_starttls": True} if tls_context else {}
+    )
+    controller = Controller(_Handler(receiver), hostname=receiver.host, port=receiver.port, **tls)
     controller.start()
     try:
         yield receiver

@@ -1,7 +1,7 @@
 """Alert rules at work: evaluate them, store every transition, notify the channels.
 
-``EvaluateAlerts`` turns what the process observed (``Observations``), the stored series and
-the venues' breakers into each rule's violating subjects, steps the ``AlertBook`` (dedup,
+``EvaluateAlerts`` turns what the process observed (``Observations``), the stored series, the
+stored job runs (failure streaks survive a restart) and the venues' breakers into each rule's violating subjects, steps the ``AlertBook`` (dedup,
 cooldown), stores the transitions and hands them to ``Notifications``, which delivers in the
 background with retries and backoff: a slow or failing channel never blocks the evaluation,
 the request or the job that raised the alert, and its failures are visible in
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,17 +32,23 @@ from arbx.domain.alerts import (
     Severity,
     TransitionState,
 )
+from arbx.domain.auth import AuditOutcome, AuditQuery
 from arbx.domain.errors import ArbxError, InvalidInput
+from arbx.domain.jobs.streaks import FailureStreak, failure_streak
 from arbx.domain.market import Exchange
 from arbx.ports.alert_channel import AlertChannel
 from arbx.ports.alert_store import AlertStore
+from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.exchange import BreakerState, ExchangeClient
+from arbx.ports.job_store import JobStore
 from arbx.ports.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 MAX_HISTORY = 1000
+ROLLBACK_ACTIONS = frozenset({"strategies.rollback", "strategies.auto_rollback"})
+MAX_STREAK_RUNS = 4096  # a failure streak is counted at most this far back
 
 
 class ChannelStatus(msgspec.Struct, frozen=True):
@@ -203,6 +210,18 @@ def test_transition(now: datetime) -> AlertTransition:
     )
 
 
+async def stored_streak(jobs: JobStore, job_id: str, at_least: float = 0) -> FailureStreak:
+    """A job's failure streak from its stored runs, so it outlives the process: read further
+    back while every run read failed, up to ``MAX_STREAK_RUNS``."""
+    page = max(16, math.ceil(at_least) + 8)
+    while True:
+        runs = await jobs.list_runs(job_id, limit=page)
+        streak = failure_streak(runs)
+        if streak.complete or len(runs) < page or page >= MAX_STREAK_RUNS:
+            return streak
+        page = min(page * 4, MAX_STREAK_RUNS)
+
+
 class EvaluateAlerts:
     """One pass over every enabled rule. One instance per process (it holds the states)."""
 
@@ -212,11 +231,16 @@ class EvaluateAlerts:
         store: AlertStore,
         observations: Observations,
         bars: BarStore,
+        jobs: JobStore,
         exchanges: Mapping[Exchange, ExchangeClient],
         notifications: Notifications,
         clock: Clock,
+        audit: AuditLog | None = None,
     ) -> None:
+        """``audit``: where strategy rollbacks are read (``strategy_rolled_back``), made by
+        any process of the profile: the API, a scheduled ``evaluate`` job, the CLI."""
         self._store = store
+        self._jobs = jobs
         self._observations = observations
         self._bars = bars
         self._exchanges = exchanges
@@ -226,6 +250,9 @@ class EvaluateAlerts:
         self._restored = False
         self._seq = observations.last_seq
         self._lock = asyncio.Lock()
+        self._audit = audit
+        self._audit_since = clock.now()  # rollbacks before this evaluator are not new
+        self._audit_seq: int | None = None
 
     async def execute(self) -> list[AlertTransition]:
         async with self._lock:
@@ -235,6 +262,7 @@ class EvaluateAlerts:
             now = self._clock.now()
             events = self._observations.events_after(self._seq)
             self._seq = events[-1].seq if events else self._seq
+            events = [*events, *await self._rollbacks()]
             rules = await self._store.list_rules()
             live = {rule.id for rule in rules if rule.enabled}
             out: list[AlertTransition] = []
@@ -263,6 +291,46 @@ class EvaluateAlerts:
                 out.append(ended)
             return out
 
+    async def _rollbacks(self) -> list[Event]:
+        """Catalog rollbacks recorded in the audit log since the last pass, as events of
+        kind ``strategy_rolled_back`` (subject: the strategy's name): a manual rollback
+        (``strategies.rollback``) and an automatic one (``strategies.auto_rollback``)."""
+        if self._audit is None:
+            return []
+        query = AuditQuery(
+            action="strategies", outcome=AuditOutcome.SUCCESS, since=self._audit_since, limit=1000
+        )
+        try:
+            entries = await self._audit.query(query)
+        except ArbxError as exc:  # the log is down: read them on a later pass
+            log.warning("strategy rollbacks could not be read: %s", exc.message)
+            return []
+        fresh = [e for e in entries if self._audit_seq is None or e.seq > self._audit_seq]
+        if entries:
+            self._audit_seq = max(entries[0].seq, self._audit_seq or 0)
+        found = []
+        for entry in sorted(fresh, key=lambda e: e.seq):
+            event = entry.event
+            if event.action not in ROLLBACK_ACTIONS:
+                continue
+            name = (event.target or "").removeprefix("strategy:")
+            how = (
+                "rolled back"
+                if event.action == "strategies.rollback"
+                else "rolled back automatically"
+            )
+            found.append(
+                Event(
+                    entry.seq,
+                    RuleKind.STRATEGY_ROLLED_BACK.value,
+                    name,
+                    event.at,
+                    1.0,
+                    f"{name} {how} by {event.actor}: {event.detail or ''}"[:500],
+                )
+            )
+        return found
+
     async def _violating(
         self, rule: AlertRule, now: datetime, events: Sequence[Event]
     ) -> dict[str, Condition]:
@@ -288,14 +356,17 @@ class EvaluateAlerts:
             }
         if kind is RuleKind.JOB_FAILING:
             assert limit is not None
-            return {
-                job: Condition(
-                    float(s.failures),
-                    f"failed {s.failures} time(s) in a row: {s.last_error or '?'}"[:500],
-                )
-                for job, s in obs.jobs.items()
-                if s.failures >= limit
-            }
+            found = {}
+            for job in await self._jobs.list():
+                streak = await stored_streak(self._jobs, job.id, limit)
+                if streak.failures >= limit:
+                    found[job.id] = Condition(
+                        float(streak.failures),
+                        f"failed {streak.failures} time(s) in a row: {streak.last_error or '?'}"[
+                            :500
+                        ],
+                    )
+            return found
         if kind is RuleKind.BREAKER_OPEN:
             found = {}
             for venue, client in self._exchanges.items():

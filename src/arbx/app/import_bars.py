@@ -37,14 +37,14 @@ from arbx.domain.quality import (
 from arbx.ports.bar_store import BarStore
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
-from arbx.ports.table_files import TableFiles
+from arbx.ports.table_files import Location, TableFiles, location_name
 
 Progress = Callable[[int, int], None]
 """Called with (rows written so far, rows to write)."""
 
 
 class ImportCommand(msgspec.Struct, frozen=True):
-    path: Path
+    path: Location  # a file, or an s3://BUCKET/KEY object
     key: SeriesKey
     mapping: Mapping[str, str] = msgspec.field(default_factory=dict)
     time_unit: TimeUnit = TimeUnit.AUTO
@@ -197,13 +197,14 @@ def _why(reasons: str | None) -> str:
     return "is in the future or still forming"
 
 
-def key_from_file_name(path: Path) -> SeriesKey:
+def key_from_file_name(path: Location) -> SeriesKey:
     """``kraken_BTC-USDC_1m.csv`` -> kraken:BTC/USDC:1m (the layout of the bundled samples)."""
-    stem = path.name.split(".")[0]
+    name = location_name(path)
+    stem = name.split(".")[0]
     parts = stem.split("_")
     if len(parts) != 3:
         raise InvalidInput(
-            f"cannot tell the series from the file name {path.name!r}; name it"
+            f"cannot tell the series from the file name {name!r}; name it"
             " EXCHANGE_BASE-QUOTE_TIMEFRAME.csv (e.g. kraken_BTC-USDC_1m.csv) or give"
             " --exchange, --symbol and --timeframe",
             field="path",

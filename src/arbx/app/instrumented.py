@@ -15,11 +15,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from arbx.ports.telemetry import Histogram, SpanKind, Telemetry
+from arbx.ports.telemetry import AttributeValue, Histogram, SpanKind, Telemetry
 
 T = TypeVar("T")
 ResultHook = Callable[[tuple[Any, ...], dict[str, Any], Any], None]
 """Called after a successful call with (args, kwargs, result); it must not raise."""
+Annotation = Callable[[tuple[Any, ...], dict[str, Any], Any], Mapping[str, AttributeValue]]
+"""Span attributes from a successful call's (args, kwargs, result) (a study's trial counts),
+set on its span before it ends; it must not raise."""
 
 
 def traced(
@@ -31,6 +34,7 @@ def traced(
     on_result: Mapping[str, ResultHook] | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
     measure: bool = True,
+    annotate: Mapping[str, Annotation] | None = None,
 ) -> T:
     """``measure`` False records spans only (no duration sample: the hot store calls).
     ``target`` itself, its public async methods wrapped in place (instance attributes
@@ -54,7 +58,7 @@ def traced(
             continue
         wrapped = _wrap(
             telemetry, duration if measure else None, component, name, method, system,
-            hooks.get(name), kind,
+            hooks.get(name), kind, (annotate or {}).get(name),
         )  # fmt: skip
         try:
             setattr(target, name, wrapped)
@@ -72,6 +76,7 @@ def _wrap(
     system: str | None,
     hook: ResultHook | None,
     kind: SpanKind,
+    annotation: Annotation | None = None,
 ) -> Callable[..., Any]:
     span_name = f"{component}.{name}"
     base: dict[str, str] = {"arbx.component": component, "arbx.operation": name}
@@ -87,13 +92,19 @@ def _wrap(
             result = await method(*args, **kwargs)
         else:
             if duration is None:
-                with telemetry.span(span_name, kind=kind, attributes=base):
+                with telemetry.span(span_name, kind=kind, attributes=base) as span:
                     result = await method(*args, **kwargs)
+                    if annotation is not None:
+                        for key, value in annotation(args, kwargs, result).items():
+                            span.set_attribute(key, value)
             else:
                 started = time.perf_counter()
                 try:
-                    with telemetry.span(span_name, kind=kind, attributes=base):
+                    with telemetry.span(span_name, kind=kind, attributes=base) as span:
                         result = await method(*args, **kwargs)
+                        if annotation is not None:
+                            for key, value in annotation(args, kwargs, result).items():
+                                span.set_attribute(key, value)
                 except BaseException:
                     duration.record(time.perf_counter() - started, labels_error)
                     raise

@@ -49,6 +49,7 @@ from arbx.domain.market import SeriesKey
 from arbx.domain.strategies import StrategyType, get_strategy, parse_params
 from arbx.ports.catalog_store import CatalogStore
 from arbx.ports.clock import Clock
+from arbx.ports.walk_forward_store import WalkForwardStore
 
 
 class StrategyInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -130,7 +131,9 @@ class StrategyCatalog:
         *,
         four_eyes: bool = False,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        walk_forwards: WalkForwardStore | None = None,
     ) -> None:
+        self._walk_forwards = walk_forwards
         self._store = store
         self._audit = audit
         self._clock = clock
@@ -332,6 +335,8 @@ class StrategyCatalog:
         detail = StrategyDetail(found, await self._store.versions(found.id), [])
         version = _pick(detail, number)
         try:
+            if walk_forward is not None or after == DeployState.APPROVED:
+                await self._check_walk_forward(name, version, walk_forward or version.walk_forward)
             moved = transition(
                 version,
                 after,
@@ -357,6 +362,32 @@ class StrategyCatalog:
         await self._apply(version, moved, actor, reason, walk_forward)
         await self._done(actor, "strategies.state", name, f"v{number} {version.state} -> {after}")
         return moved
+
+    async def _check_walk_forward(
+        self, name: str, version: StrategyVersion, ref: str | None
+    ) -> None:
+        """A walk-forward reference names a stored, finished walk-forward of this very
+        version (``InvalidInput`` says which part is wrong)."""
+        if ref is None or self._walk_forwards is None:
+            return  # none given: the workflow's own rule asks for one
+        label = f"{name}@v{version.number}"
+        try:
+            wf = await self._walk_forwards.get(ref)
+        except NotFound:
+            raise InvalidInput(
+                f"walk-forward {ref!r} does not exist; run one on {label}"
+                f" (arbx optimize walk-forward --strategy {label} ...) and give its id",
+                field="walk_forward",
+            ) from None
+        if wf.strategy_version != label:
+            ran = wf.strategy_version or f"the strategy type {wf.strategy} (not a catalog version)"
+            raise InvalidInput(
+                f"walk-forward {ref} was run on {ran}, not on {label}", field="walk_forward"
+            )
+        if wf.status != "done":
+            raise InvalidInput(
+                f"walk-forward {ref} is {wf.status}; give a finished one", field="walk_forward"
+            )
 
     async def retire(
         self, name: str, number: int, *, actor: Principal, reason: str = ""

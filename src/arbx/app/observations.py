@@ -1,7 +1,8 @@
 """What this process saw happen, for metrics, component health and alert rules.
 
 Hooks on the stores and use cases (``hooks``) feed it: rows written per venue, job runs
-(with each job's streak of failures), backtest durations and failures, series quality
+(counts and durations; failure streaks are read from the job store, so they outlive the
+process), backtest durations and failures, series quality
 scores, outage gaps. Other parts of arbx (streams, the strategy catalog) report through
 ``signal(kind, subject, value, detail)``; the alert rules of those kinds read them.
 """
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from arbx.app.instrumented import ResultHook
-from arbx.domain.jobs import JobRun, RunStatus
+from arbx.app.instrumented import Annotation, ResultHook
+from arbx.domain.jobs import JobRun
 from arbx.domain.market import SeriesKey
 from arbx.domain.quality.model import DataGap, GapCause
 from arbx.ports.clock import Clock
-from arbx.ports.telemetry import Observation, Telemetry
+from arbx.ports.telemetry import AttributeValue, Observation, Telemetry
 
 KEEP_EVENTS = 1000
 
@@ -35,14 +36,6 @@ class Event:
     at: datetime
     value: float
     detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobStreak:
-    failures: int  # consecutive failed runs (0 after a success)
-    last_status: str
-    last_error: str | None
-    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +55,6 @@ class Observations:
         self._clock = clock
         self.started_at = clock.now()
         self.quality: dict[SeriesKey, float] = {}
-        self.jobs: dict[str, JobStreak] = {}
         self.signals: dict[tuple[str, str], Signal] = {}
         self._events: deque[Event] = deque(maxlen=KEEP_EVENTS)
         self._seq = itertools.count(1)
@@ -82,6 +74,14 @@ class Observations:
             "arbx.backtest.failures", description="backtest runs that failed"
         )
         self._gaps = telemetry.counter("arbx.quality.outage_gaps", description="new outage gaps")
+        self._study_duration = telemetry.histogram(
+            "arbx.study.duration",
+            unit="s",
+            description="optimization studies, created to finished (done, failed or interrupted)",
+        )
+        self._study_trials = telemetry.counter(
+            "arbx.study.trials", description="optimization trials stored, by strategy and status"
+        )
         telemetry.gauge(
             "arbx.quality.score",
             self._scores,
@@ -136,11 +136,6 @@ class Observations:
         labels = {"job": run.job_id, "status": status}
         self._job_runs.add(1, labels)
         self._job_duration.record((run.finished_at - run.started_at).total_seconds(), labels)
-        previous = self.jobs.get(run.job_id)
-        failed = run.status is RunStatus.FAILED
-        streak = (previous.failures if previous else 0) + 1 if failed else 0
-        if run.status is not RunStatus.CANCELLED:
-            self.jobs[run.job_id] = JobStreak(streak, status, run.error, run.finished_at)
 
     def backtest_saved(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
         meta = getattr(args[0], "meta", None)
@@ -150,6 +145,31 @@ class Observations:
             self._backtest_duration.record(
                 seconds, {"strategy": str(getattr(meta, "strategy", "?"))}
             )
+
+    def annotations(self) -> Mapping[str, Mapping[str, Annotation]]:
+        """Span attributes of traced components' results (see ``instrumented.traced``)."""
+        return {"optimize": {"run": study_attributes, "resume": study_attributes}}
+
+    def study_updated(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
+        """A study's status stored: a finished one's duration; a failed one is an event for
+        the backtest_failed rules of its strategy."""
+        study = args[0]
+        status = str(getattr(study, "status", ""))
+        if status not in ("done", "failed", "interrupted"):
+            return
+        strategy = str(getattr(study, "strategy", "?"))
+        created, updated = getattr(study, "created_at", None), getattr(study, "updated_at", None)
+        if isinstance(created, datetime) and isinstance(updated, datetime):
+            seconds = max(0.0, (updated - created).total_seconds())
+            self._study_duration.record(seconds, {"strategy": strategy, "status": status})
+        if status == "failed":
+            detail = f"study {getattr(study, 'id', '?')}: {getattr(study, 'error', '') or ''}"
+            self._event("backtest_failed", strategy, 1.0, detail[:500])
+
+    def trial_stored(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
+        trial = args[0]
+        status = str(getattr(trial, "status", "?"))
+        self._study_trials.add(1, {"status": status})
 
     def backtest_started(self, _: tuple[Any, ...], __: dict[str, Any], run: Any) -> None:
         if hasattr(run, "done") and not run.done:  # accepted for the worker pool
@@ -161,6 +181,8 @@ class Observations:
 
     def backtest_failed(self, args: tuple[Any, ...], _: dict[str, Any], __: Any) -> None:
         failure = args[0]
+        if getattr(failure, "status", "failed") == "cancelled":  # a user's choice, not a failure
+            return
         strategy = str(getattr(failure, "strategy", "?"))
         self._backtest_failures.add(1, {"strategy": strategy})
         detail = f"run {getattr(failure, 'id', '?')}: {getattr(failure, 'error', '')}"
@@ -193,4 +215,23 @@ class Observations:
             "store.quality": {"replace_gaps": self.gaps_replaced},
             "quality": {"execute": self.scored},
             "backtest": {"start": self.backtest_started, "start_rerun": self.backtest_started},
+            "store.studies": {"update": self.study_updated, "add_trial": self.trial_stored},
         }
+
+
+def study_attributes(
+    _: tuple[Any, ...], __: dict[str, Any], view: Any
+) -> dict[str, AttributeValue]:
+    """A finished ``optimize.run``'s span: which study, how many trials, how it ended."""
+    study = getattr(view, "study", None)
+    if study is None:
+        return {}
+    return {
+        "arbx.study.id": str(study.id),
+        "arbx.study.strategy": str(study.strategy),
+        "arbx.study.method": str(study.method),
+        "arbx.study.status": str(study.status),
+        "arbx.study.trials": int(study.n_trials),
+        "arbx.study.trials_done": int(getattr(view, "trials_done", 0)),
+        "arbx.study.trials_failed": int(getattr(view, "trials_failed", 0)),
+    }

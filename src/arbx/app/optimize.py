@@ -30,11 +30,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 import numpy as np
 
+from arbx.app.holding import Holding
+from arbx.app.manage_catalog import StrategyCatalog
 from arbx.app.run_backtest import PreparedBacktest, RunBacktest
 from arbx.domain.auth import Permission, Principal
 from arbx.domain.auth.policy import Resource, require
@@ -42,8 +45,9 @@ from arbx.domain.backtest.request import BacktestRequest, decode_request, valida
 from arbx.domain.backtest.result import ENGINE_VERSION
 from arbx.domain.backtest.run import BacktestRun, data_changes
 from arbx.domain.backtest.runner import buy_and_hold
-from arbx.domain.errors import Conflict, InvalidInput
+from arbx.domain.errors import Conflict, InvalidInput, NotFound
 from arbx.domain.research.evaluate import Point, StudyData, evaluate
+from arbx.domain.research.holder import DEFAULT_LEASE
 from arbx.domain.research.objective import Objective, parse_objective
 from arbx.domain.research.overfitting import DeflatedSharpe, Pbo, deflated_sharpe_of, pbo_cscv
 from arbx.domain.research.space import (
@@ -64,6 +68,7 @@ from arbx.domain.research.study import (
 from arbx.domain.strategies import StrategyType, get_strategy, parse_params
 from arbx.ports.clock import Clock
 from arbx.ports.executor import Executor, Shared, Submission
+from arbx.ports.process_probe import ProcessProbe
 from arbx.ports.study_store import StudyStore
 
 log = logging.getLogger("arbx.optimize")
@@ -147,6 +152,7 @@ class Plan:
     seed: int
     refused: int
     prepared: PreparedBacktest
+    strategy_version: str | None = None  # the catalog version it came from ("name@v3")
 
 
 @dataclass
@@ -180,8 +186,13 @@ class OptimizeStudies:
         *,
         max_trials: int = DEFAULT_MAX_TRIALS,
         jobs: int = 2,
+        probe: ProcessProbe | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+        catalog: StrategyCatalog | None = None,
     ) -> None:
         self._backtests = backtests
+        self._catalog = catalog
+        self.holding = Holding(probe, clock, lease)
         self._studies = studies
         self._executor = executor
         self._clock = clock
@@ -197,13 +208,18 @@ class OptimizeStudies:
     def max_trials(self) -> int:
         return self._max_trials
 
+    async def prepare(self, request: BacktestRequest) -> PreparedBacktest:
+        """Validate ``request`` and load its bars (as a backtest would)."""
+        return await self._backtests.prepare(request)
+
     # -- create ---------------------------------------------------------------------------
 
     async def plan(self, request: OptimizationRequest, *, actor: Principal) -> Plan:
         """Validate ``request`` and load its bars (``InvalidInput`` names the field)."""
         require(actor, Permission.BACKTESTS_RUN)
+        raw, strategy_version = await self._from_catalog(request.backtest, actor)
         try:
-            backtest = decode_request(request.backtest)
+            backtest = decode_request(raw)
             strategy = get_strategy(backtest.strategy)
         except InvalidInput as exc:
             raise _in_backtest(exc) from None
@@ -241,14 +257,53 @@ class OptimizeStudies:
             first = sample_point(strategy, space, np.random.default_rng([request.seed, 0]))
         base = msgspec.structs.replace(backtest, params=space.params_of(first))
         try:
-            validate_request(base)  # series, span, settings: before any data is read
+            if validate_request(base).recorded:  # series, span, settings: before any read
+                raise InvalidInput(
+                    f"execution {base.execution!r} is not supported in studies yet (trials"
+                    " fill on bars or synthetic books); run it as a single backtest",
+                    field="execution",
+                )
             prepared = await self._backtests.prepare(base)
         except InvalidInput as exc:
             raise _in_backtest(exc) from None
         effective = msgspec.structs.replace(prepared.request, params=dict(space.fixed))
         return Plan(
-            effective, strategy, space, method, objective, n_trials, request.seed, refused, prepared
-        )
+            effective, strategy, space, method, objective, n_trials, request.seed, refused,
+            prepared, strategy_version,
+        )  # fmt: skip
+
+    async def _from_catalog(
+        self, backtest: dict[str, Any], actor: Principal
+    ) -> tuple[dict[str, Any], str | None]:
+        """A backtest whose strategy is a catalog version (``name@vN``) made the version's:
+        its strategy type, parameters (the request's own override them), series and fees
+        (when the request gives none); with the version's label. Others as they are."""
+        ref = backtest.get("strategy")
+        if not isinstance(ref, str) or "@" not in ref:
+            return backtest, None
+        name, _, tag = ref.partition("@")
+        if not tag.startswith("v") or not tag[1:].isdigit() or not name:
+            raise InvalidInput(
+                f"a catalog strategy is NAME@vN (e.g. my-sma@v2), got {ref!r}",
+                field="backtest.strategy",
+            )
+        if self._catalog is None:
+            raise InvalidInput(
+                "catalog strategies are not available here", field="backtest.strategy"
+            )
+        try:
+            _, version = await self._catalog.version(name, int(tag[1:]), actor=actor)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, field="backtest.strategy") from None
+        spec = version.spec
+        made = dict(backtest)
+        made["strategy"] = spec.strategy
+        made["params"] = {**spec.params, **dict(backtest.get("params") or {})}
+        if not backtest.get("series"):
+            made["series"] = list(spec.series)
+        if not backtest.get("fees") and spec.fees:
+            made["fees"] = msgspec.to_builtins(spec.fees)
+        return made, f"{name}@v{version.number}"
 
     async def create(self, request: OptimizationRequest, *, actor: Principal) -> Study:
         """Validate ``request`` and load its bars; store the study (nothing is stored when
@@ -269,6 +324,8 @@ class OptimizeStudies:
             owner=actor.user_id or None,
             refused_points=plan.refused,
             updated_at=self._clock.now(),
+            holder=self.holding.me(),
+            strategy_version=plan.strategy_version,
         )
         await self._studies.create(study)
         self._loaded = {study.id: plan.prepared}  # only the newest study's bars
@@ -291,21 +348,21 @@ class OptimizeStudies:
         require(actor, Permission.RESULTS_READ, _study_resource(study))
         if study_id in self._live:
             raise Conflict(f"study {study_id} is running already")
-        stored = await self._studies.trials(study_id)
-        if study.status != "running":
-            study = await self._set_status(study, "running")
-        strategy = get_strategy(study.strategy)
         jobs = self._jobs if jobs is None else jobs
         if jobs < 1:
             raise InvalidInput("jobs must be >= 1", field="jobs")
+        study = await self._claim(study)
+        stored = await self._studies.trials(study_id)
+        strategy = get_strategy(study.strategy)
         self._live[study_id] = _Live(time.monotonic(), len(stored), len(stored), study.n_trials)
         shared: Shared[StudyData] | None = None
         try:
-            if len(stored) < study.n_trials:
-                data = await self._data(study)
-                shared = self._executor.share(data)
-                runner = _Runner(self, study, strategy, shared, jobs, progress, stored)
-                await runner.run()
+            async with self.holding.heartbeat(study_id, self._studies.heartbeat):
+                if len(stored) < study.n_trials:
+                    data = await self._data(study)
+                    shared = self._executor.share(data)
+                    runner = _Runner(self, study, strategy, shared, jobs, progress, stored)
+                    await runner.run()
             study = await self._set_status(study, "done")
         except asyncio.CancelledError:
             await asyncio.shield(self._set_status(study, "interrupted"))
@@ -379,17 +436,63 @@ class OptimizeStudies:
         point = sample_point(strategy, study.space, np.random.default_rng([study.seed, 0]))
         return study.space.params_of(point)
 
+    async def _claim(self, study: Study) -> Study:
+        """Hold ``study`` (status ``running``, this process its holder); ``Conflict`` while
+        another live process runs it."""
+        if study.status == "running" and not self.holding.mine(study):
+            await self.holding.settle(study, self._studies.interrupt, "study")
+            study = await self._studies.get(study.id)
+            if study.status == "running" and study.holder is not None:
+                raise Conflict(
+                    f"study {study.id} is running in {study.holder.describe()}; wait for it,"
+                    " or resume it once that process stops"
+                )
+        claimed = msgspec.structs.replace(
+            study,
+            status="running",
+            error=None,
+            holder=self.holding.me(),
+            updated_at=self._clock.now(),
+        )
+        await self._studies.update(claimed)
+        return claimed
+
     async def _set_status(
         self, study: Study, status: StudyStatus, *, error: str | None = None
     ) -> Study:
+        stored = await self._studies.get(study.id)
+        if stored.holder is not None and not self.holding.mine(stored):
+            log.warning(
+                "study %s is held by %s now; not marking it %s",
+                study.id,
+                stored.holder.describe(),
+                status,
+            )
+            return stored  # another process took it over (this one was found gone)
         fresh = msgspec.structs.replace(
-            await self._studies.get(study.id),
-            status=status,
-            error=error,
-            updated_at=self._clock.now(),
+            stored, status=status, error=error, updated_at=self._clock.now()
         )
         await self._studies.update(fresh)
         return fresh
+
+    async def _settled(self, study: Study) -> Study:
+        """``study``, marked interrupted first when it is running in a process that is gone."""
+        if study.status != "running" or study.id in self._live:
+            return study
+        if await self.holding.settle(study, self._studies.interrupt, "study"):
+            return await self._studies.get(study.id)
+        return study
+
+    async def recover(self) -> builtins.list[Study]:
+        """Mark the studies left ``running`` by processes that are gone ``interrupted`` (at
+        start-up: ``arbx serve``, the CLI); the studies it marked."""
+        marked = []
+        for study in await self._studies.list(limit=100_000, status="running"):
+            if study.id not in self._live and await self.holding.settle(
+                study, self._studies.interrupt, "study"
+            ):
+                marked.append(await self._studies.get(study.id))
+        return marked
 
     async def _store(self, trial: Trial) -> None:
         await self._studies.add_trial(trial)
@@ -428,7 +531,9 @@ class OptimizeStudies:
                     field="trial",
                 )
         request = msgspec.structs.replace(decode_request(study.request), params=chosen.params)
-        run = await self._backtests.execute(request, actor=actor)
+        run = await self._backtests.execute(
+            request, actor=actor, strategy_version=study.strategy_version
+        )
         await self._studies.set_trial_run(study_id, chosen.number, run.id)
         return run
 
@@ -438,7 +543,7 @@ class OptimizeStudies:
         require(actor, Permission.RESULTS_READ)
         study = await self._studies.get(study_id)
         require(actor, Permission.RESULTS_READ, _study_resource(study))
-        return study
+        return await self._settled(study)
 
     async def view(self, study_id: str, *, actor: Principal) -> StudyView:
         study = await self.get(study_id, actor=actor)
@@ -471,7 +576,7 @@ class OptimizeStudies:
             raise InvalidInput("limit must be between 1 and 1000", field="limit")
         readable_by = None if actor.has(Permission.RESULTS_READ_ANY) else actor.user_id
         found = await self._studies.list(limit=limit, readable_by=readable_by)
-        return [self._view(s, await self._studies.trials(s.id)) for s in found]
+        return [self._view(await self._settled(s), await self._studies.trials(s.id)) for s in found]
 
     async def diagnostics(
         self, study_id: str, *, actor: Principal, splits: int = 16

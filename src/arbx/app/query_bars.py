@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import msgspec
 import polars as pl
@@ -13,7 +12,7 @@ from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.suggestions import unknown
 from arbx.ports.bar_store import BarStore, SeriesInfo
-from arbx.ports.table_files import TableFiles
+from arbx.ports.table_files import Location, TableFiles
 
 
 class BarPage(msgspec.Struct, frozen=True):
@@ -82,7 +81,8 @@ class ExportBars:
         self._store = store
         self._files = files
 
-    async def execute(self, key: SeriesKey, span: TimeSpan, path: Path) -> int:
+    async def execute(self, key: SeriesKey, span: TimeSpan, path: Location) -> int:
+        """Write the bars of ``span`` to a file or an s3:// object; the rows written."""
         bars = await self._store.read(key, span)
         if bars.is_empty():
             stored = [str(info.key) for info in await self._store.list_series()]

@@ -96,12 +96,12 @@ class ReportBacktests:
         if isinstance(found, BackgroundRun) and found.status == DONE:
             found = await self._runs.get(run_id, actor=actor)
         if isinstance(found, BackgroundRun | RunFailure):
-            status = found.status if isinstance(found, BackgroundRun) else "failed"
+            status = found.status
             why = f" ({found.error})" if found.error else ""
             raise Conflict(
                 f"backtest run {run_id!r} is {status}{why}: it has no result to report yet"
-                if status != "failed"
-                else f"backtest run {run_id!r} failed{why}: it has no result to report",
+                if status not in ("failed", "cancelled")
+                else f"backtest run {run_id!r} {status}{why}: it has no result to report",
                 details=[{"run_status": status}],
             )
         assert set(found.tables) >= set(TABLE_NAMES)

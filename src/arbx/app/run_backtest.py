@@ -14,6 +14,11 @@ same fees whatever the defaults become. Each series read is fingerprinted (rows,
 last bar, SHA-256 of the bars); a rerun compares them with the stored run's and records the
 differences (``data_changed``, with a note).
 
+A run with ``execution`` "recorded_book" or "recorded_quotes" also reads, from the
+``BookStore``, each traded series' recorded book updates or quotes over the span; a leg
+without them is refused (``InvalidInput`` on ``execution``, nothing stored), and the stored
+run names the rows it read in its notes (count, first and last time, SHA-256).
+
 With a ``QualityStore``, each series a run reads is scored (``SummarizeQuality``) and the
 score is kept in the run's meta beside the gap count of the data used.
 
@@ -42,6 +47,7 @@ from arbx.domain.auth import Permission, Principal, PrincipalKind, Role
 from arbx.domain.auth.policy import Resource, require
 from arbx.domain.backtest.costs import FeeSchedule, fees_for
 from arbx.domain.backtest.listing import RunQuery
+from arbx.domain.backtest.recorded import RecordedKind, describe_recorded
 from arbx.domain.backtest.request import BacktestRequest, ValidRequest, validate_request
 from arbx.domain.backtest.result import BacktestResult
 from arbx.domain.backtest.run import (
@@ -55,14 +61,16 @@ from arbx.domain.backtest.run import (
     data_changes,
     fingerprint_bars,
 )
-from arbx.domain.backtest.runner import check_bars
+from arbx.domain.backtest.runner import check_bars, check_books
 from arbx.domain.backtest.runner import run as run_engine
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.market import SeriesKey, TimeSpan
+from arbx.domain.market.trades import TradeKey
 from arbx.domain.quality.gaps import missing_runs
-from arbx.domain.strategies.plugin import StrategyFailed
+from arbx.domain.strategies.plugin import StrategyFailed, time_limit
 from arbx.domain.suggestions import unknown
 from arbx.ports.bar_store import BarStore, SeriesInfo
+from arbx.ports.book_store import BookStore
 from arbx.ports.clock import Clock
 from arbx.ports.quality_store import QualityStore
 from arbx.ports.run_store import RunFailure, RunStore
@@ -101,6 +109,8 @@ class PreparedBacktest:
     data_changed: list[DataChange] | None = None
     strategy_version: str | None = None  # the catalog version run ("name@v3"), if any
     notes: list[str] = field(default_factory=list)  # about the span vs the stored data
+    # recorded executions: each traded series' stored book or quote frame over the span
+    books: dict[SeriesKey, pl.DataFrame] = field(default_factory=dict)
 
     @property
     def valid(self) -> ValidRequest:
@@ -133,7 +143,7 @@ class PreparedBacktest:
 
 def compute(prepared: PreparedBacktest) -> BacktestResult:
     """Run the engine (CPU only; safe to call in a worker process)."""
-    return run_engine(prepared.valid, prepared.bars)
+    return run_engine(prepared.valid, prepared.bars, prepared.books or None)
 
 
 def _owner(actor: Principal) -> str | None:
@@ -194,10 +204,14 @@ class RunBacktest:
         default_fees: Mapping[str, FeeSchedule] | None = None,
         background: BackgroundBacktests | None = None,
         inline_max_bars: int | None = None,
+        books: BookStore | None = None,
     ) -> None:
         """``start`` computes at once below ``inline_max_bars`` bars and hands larger runs to
-        ``background``; without either it computes every run at once."""
+        ``background``; without either it computes every run at once. ``books``: the
+        recorded quotes and books that recorded executions fill on (None: such runs are
+        refused)."""
         self._bars = bars
+        self._books = books
         self._runs = runs
         self._clock = clock
         self._new_id = new_id
@@ -266,7 +280,34 @@ class RunBacktest:
         quality = {key: await self._data_quality(key, frame) for key, frame in loaded.items()}
         prints = {key: await _fingerprint(frame) for key, frame in loaded.items()}
         notes = span_notes(valid.span, [stored[key] for key in loaded if key in stored])
-        return PreparedBacktest(request, loaded, quality, prints, notes=notes)
+        books = await self._recorded(valid)
+        kind: RecordedKind = (
+            "recorded_quotes" if request.execution == "recorded_quotes" else "recorded_book"
+        )
+        for key, frame in books.items():
+            notes.append(describe_recorded(frame, f"{key.exchange.id}:{key.symbol}", kind))
+        return PreparedBacktest(request, loaded, quality, prints, notes=notes, books=books)
+
+    async def _recorded(self, valid: ValidRequest) -> dict[SeriesKey, pl.DataFrame]:
+        """The recorded stream of every traded series for a recorded execution ({}
+        otherwise), checked to give a book (``runner.check_books``)."""
+        if not valid.recorded:
+            return {}
+        if self._books is None:
+            raise InvalidInput(
+                f"execution {valid.request.execution!r} needs a quote/book store, and none is"
+                " configured here; use execution 'bars' or 'synthetic_book'",
+                field="execution",
+            )
+        out = {}
+        for key in valid.keys:
+            trade_key = TradeKey(key.exchange.id, key.symbol)
+            if valid.request.execution == "recorded_quotes":
+                out[key] = await self._books.read_quotes(trade_key, valid.span)
+            else:
+                out[key] = await self._books.read_book(trade_key, valid.span)
+        check_books(valid, out)
+        return out
 
     async def store(
         self,
@@ -332,7 +373,7 @@ class RunBacktest:
                 changes["arbitrage"] = msgspec.structs.replace(
                     request.arbitrage, common_currency=valid.common_currency()
                 )
-        else:
+        elif not valid.several_series:  # several series: each venue's own rules
             execution = valid.execution()
             if request.lot_size is None:
                 changes["lot_size"] = execution.lot_size
@@ -359,13 +400,32 @@ class RunBacktest:
         require(actor, Permission.RESULTS_READ, run_resource(stored.meta.owner, stored.meta.shared))
         prepared = await self.prepare(stored.meta.request)
         changes = data_changes(stored.meta.series, prepared.series_used())
-        return replace(prepared, rerun_of=stored.id, data_changed=changes), stored
+        notes = [*prepared.notes, *_recorded_changes(stored, prepared.notes)]
+        return replace(prepared, rerun_of=stored.id, data_changed=changes, notes=notes), stored
+
+    def _plugin_limit(self, prepared: PreparedBacktest) -> float | None:
+        """The time limit of a plugin run (None: a built-in, or no limit)."""
+        return time_limit() if prepared.valid.strategy.is_plugin else None
 
     async def _inline(
-        self, prepared: PreparedBacktest, actor: Principal, shared: bool
+        self,
+        prepared: PreparedBacktest,
+        actor: Principal,
+        shared: bool,
+        *,
+        on_workers: bool = False,
     ) -> BacktestRun:
+        """Compute and store while the caller waits: in a thread, or (``on_workers``, a
+        plugin run with a time limit) on the background executor, whose worker is ended
+        when one plugin call outlives the limit (a thread cannot be stopped)."""
+        limit = self._plugin_limit(prepared) if on_workers else None
         try:
-            result = await asyncio.to_thread(compute, prepared)
+            if limit is not None and self._background is not None:
+                result = await self._background.compute_now(
+                    compute, prepared, strategy=prepared.request.strategy, time_limit_s=limit
+                )
+            else:
+                result = await asyncio.to_thread(compute, prepared)
         except StrategyFailed as exc:  # the strategy's own code: a failed run, recorded
             run_id = self._new_id()
             await self._runs.record_failure(
@@ -387,7 +447,7 @@ class RunBacktest:
     ) -> BacktestRun | BackgroundRun:
         limit = self._inline_max_bars
         if self._background is None or limit is None or prepared.bar_count < limit:
-            return await self._inline(prepared, actor, shared)
+            return await self._inline(prepared, actor, shared, on_workers=True)
         run = BackgroundRun(
             id=self._new_id(),
             created_at=self._clock.now(),
@@ -396,6 +456,7 @@ class RunBacktest:
             owner=_owner(actor),
             shared=shared,
             data_changed=prepared.data_changed,
+            time_limit_s=self._plugin_limit(prepared),
         )
 
         async def finish(result: BacktestResult) -> BacktestRun:
@@ -539,11 +600,32 @@ class BacktestRuns:
         await self.meta(run_id, actor=actor)
         return await self._runs.table(run_id, name)
 
+    async def computing(self, run_id: str) -> bool:
+        """True while run ``run_id`` computes in this process (a DELETE then cancels it)."""
+        flying = None if self._background is None else self._background.running(run_id)
+        return flying is not None and not flying.done
+
     async def delete(self, run_id: str, *, actor: Principal) -> None:
         require(actor, Permission.BACKTESTS_RUN)
         meta = await self._runs.meta(run_id)
         require(actor, Permission.RESULTS_READ, Resource(owner_id=meta.owner or "", shared=False))
         await self._runs.delete(run_id)
+
+
+_RECORDED_NOTES = ("recorded_book ", "recorded_quotes ")
+
+
+def _recorded_changes(stored: BacktestRun, notes: list[str]) -> list[str]:
+    """A note when the recorded books or quotes a rerun reads differ from those the stored
+    run read (each named by a note with its row count and SHA-256)."""
+    before = [n for n in stored.meta.notes if n.startswith(_RECORDED_NOTES)]
+    now = [n for n in notes if n.startswith(_RECORDED_NOTES)]
+    if before == now:
+        return []
+    return [
+        f"data changed since run {stored.id}: the recorded streams read were"
+        f" {'; '.join(before) or 'none'}, now {'; '.join(now) or 'none'}"
+    ]
 
 
 async def _fingerprint(frame: pl.DataFrame) -> BarsFingerprint:

@@ -7,8 +7,9 @@ when its port lists every record and adds one (e.g. a study store:
 A section's name is its folder in the backup; a backup with a section this list lacks is
 refused by restore, so older arbx versions never half-restore a newer backup.
 
-Optimization studies (with their trials) and alert rules and history are sections too.
-Not yet: the strategy catalog (its port adds versions through the workflow, not as records).
+Optimization studies (with their trials), walk-forwards (with their folds), alert rules and
+history, and the strategy catalog (each definition with its versions and state history,
+replayed through the port) are sections too.
 Not backed up, on purpose: refresh tokens (sign-in sessions; users sign in again after a
 restore) and the read cache.
 """
@@ -23,6 +24,7 @@ from arbx.app.backup.sections import (
     QualitySection,
     RecordSection,
     RunsSection,
+    catalog_section,
     job_sections,
     load_audit,
     load_users,
@@ -31,9 +33,11 @@ from arbx.app.backup.sections import (
 from arbx.domain.alerts.rules import AlertRule, AlertTransition
 from arbx.domain.auth import ApiKey, AuditEntry, UserCredentials
 from arbx.domain.research.study import Study, Trial
+from arbx.domain.research.walk_forward import WalkForwardFold, WalkForwardStudy
 from arbx.entrypoints.profiles import Stores
 from arbx.ports.alert_store import AlertStore
 from arbx.ports.study_store import StudyStore
+from arbx.ports.walk_forward_store import WalkForwardStore
 
 _ALL = 1_000_000_000  # "every record" for the ports that page
 
@@ -56,6 +60,24 @@ async def _save_study(studies: StudyStore, record: StudyRecord) -> None:
     await studies.create(record.study)
     for trial in record.trials:
         await studies.add_trial(trial)
+
+
+class WalkForwardRecord(msgspec.Struct, frozen=True):
+    """One walk-forward with its finished folds (restored together, the walk-forward first)."""
+
+    walk_forward: WalkForwardStudy
+    folds: list[WalkForwardFold]
+
+
+async def _load_walk_forwards(wfs: WalkForwardStore) -> list[WalkForwardRecord]:
+    found = sorted(await wfs.list(limit=_ALL), key=lambda w: (w.created_at, w.id))
+    return [WalkForwardRecord(w, await wfs.folds(w.id)) for w in found]
+
+
+async def _save_walk_forward(wfs: WalkForwardStore, record: WalkForwardRecord) -> None:
+    await wfs.create(record.walk_forward)
+    for fold in record.folds:
+        await wfs.add_fold(fold)
 
 
 async def _load_rules(alerts: AlertStore) -> list[AlertRule]:
@@ -91,6 +113,12 @@ def backup_sections(stores: Stores) -> list[BackupSection]:
             lambda r: _save_study(stores.studies, r),
         ),
         RecordSection(
+            "walk_forwards",
+            WalkForwardRecord,
+            lambda: _load_walk_forwards(stores.walk_forwards),
+            lambda r: _save_walk_forward(stores.walk_forwards, r),
+        ),
+        RecordSection(
             "alert_rules", AlertRule, lambda: _load_rules(stores.alerts), stores.alerts.save_rule
         ),
         RecordSection(
@@ -99,4 +127,5 @@ def backup_sections(stores: Stores) -> list[BackupSection]:
             lambda: _load_transitions(stores.alerts),
             stores.alerts.record,
         ),
+        catalog_section(stores.catalog),
     ]

@@ -26,7 +26,7 @@ from arbx.app.authorize import (
     PrincipalCache,
     QueryAuditLog,
 )
-from arbx.app.background_backtests import BackgroundBacktests
+from arbx.app.background_backtests import BackgroundBacktests, CancelBacktest
 from arbx.app.backup import CreateBackup, RestoreBackup, VerifyBackup
 from arbx.app.compare_runs import CompareRuns
 from arbx.app.detect_gaps import DetectGaps, ListGaps
@@ -91,6 +91,7 @@ from arbx.entrypoints.runtime import resolve as resolve  # re-exported; the one 
 from arbx.entrypoints.settings import (
     AuthSecrets,
     AuthSettings,
+    S3Settings,
     SchedulerSettings,
     Settings,
     TelemetrySettings,
@@ -103,6 +104,7 @@ from arbx.ports.exchange import ExchangeClient
 from arbx.ports.executor import Executor
 from arbx.ports.job_store import JobStore
 from arbx.ports.password_hasher import PasswordHasher
+from arbx.ports.process_probe import ProcessProbe
 from arbx.ports.rate_limiter import LoginThrottle, RateLimiter
 from arbx.ports.report_renderer import ReportRenderer
 from arbx.ports.table_files import TableFiles
@@ -123,10 +125,24 @@ def _system_clock() -> Clock:
     return SystemClock()
 
 
-def _table_files() -> TableFiles:
-    from arbx.adapters.files.polars_table_files import PolarsTableFiles
+def _process_probe() -> ProcessProbe:
+    from arbx.adapters.system_process import OsProcessProbe
 
-    return PolarsTableFiles()
+    return OsProcessProbe()
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _table_files(s3: S3Settings) -> TableFiles:
+    """Files on disk, or objects at s3:// URLs (issue 20)."""
+    from arbx.adapters.files.polars_table_files import PolarsTableFiles
+    from arbx.adapters.objectstore.connect import s3_store
+    from arbx.adapters.objectstore.table_files import LocationTableFiles
+
+    options = profiles.s3_options(s3)
+    return LocationTableFiles(PolarsTableFiles(), lambda bucket: s3_store(bucket, options))
 
 
 def _report_renderer() -> ReportRenderer:
@@ -135,10 +151,11 @@ def _report_renderer() -> ReportRenderer:
     return HtmlReportRenderer()
 
 
-def _backup_archives() -> BackupArchives:
+def _backup_archives(s3: S3Settings) -> BackupArchives:
     from arbx.adapters.objectstore.backup_archive import LocationBackupArchives
 
-    return LocationBackupArchives()  # a directory, or s3://BUCKET/PREFIX
+    # a directory, or s3://BUCKET/PREFIX
+    return LocationBackupArchives(options=profiles.s3_options(s3))
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
@@ -353,7 +370,7 @@ class Container(containers.DeclarativeContainer):
     )
     postgres_pool = providers.Resource(profiles.open_postgres_pool, settings)
     database_layout = providers.Callable(profiles.layout_options, settings)
-    table_files = providers.Singleton(_table_files)
+    table_files = providers.Singleton(_table_files, settings.provided.storage.s3)
 
     # the one place the profile chooses: every store comes out of its bundle
     profile_stores = providers.Selector(
@@ -418,7 +435,11 @@ class Container(containers.DeclarativeContainer):
     # background runs of this process; closed (runs in flight recorded as interrupted) by the
     # HTTP app's lifespan before the stores close
     background_backtests = providers.Singleton(
-        BackgroundBacktests, runs=run_store, executor=compute_executor, clock=clock
+        BackgroundBacktests,
+        runs=run_store,
+        executor=compute_executor,
+        clock=clock,
+        audit=audit_log,  # cancels asked from another process (`arbx backtest cancel ID`)
     )
     run_backtest = providers.Factory(
         RunBacktest,
@@ -429,6 +450,7 @@ class Container(containers.DeclarativeContainer):
         default_fees=settings.provided.backtest.fees,
         background=background_backtests,
         inline_max_bars=settings.provided.backtest.inline_max_bars,
+        books=stores.provided.books,  # recorded quotes and books (execution recorded_*)
     )
     run_backtest = providers.Factory(observed, "backtest", run_backtest, telemetry, observations)
     backtest_runs = providers.Factory(BacktestRuns, runs=run_store, background=background_backtests)
@@ -442,28 +464,7 @@ class Container(containers.DeclarativeContainer):
         generated_by=f"arbx {arbx.__version__}",
     )
 
-    # --- research: optimization studies (one per process: it tracks the studies it runs) ---
-    study_store = stores.provided.studies
-    optimize_studies = providers.Singleton(
-        OptimizeStudies,
-        backtests=run_backtest,
-        studies=study_store,
-        executor=compute_executor,
-        clock=clock,
-        max_trials=settings.provided.optimize.max_trials,
-        jobs=settings.provided.optimize.jobs,
-    )
-    walk_forward = providers.Factory(
-        WalkForward, studies=optimize_studies, executor=compute_executor
-    )
     compare_runs = providers.Factory(CompareRuns, runs=backtest_runs)
-    report_studies = providers.Factory(
-        ReportStudies,
-        studies=optimize_studies,
-        walk_forward=walk_forward,
-        renderer=report_renderer,
-        generated_by=f"arbx {arbx.__version__}",
-    )
 
     # --- exchanges: one HTTP session per process, one client per enabled venue ---
     http_session = providers.Resource(_open_http_session, telemetry)
@@ -491,6 +492,9 @@ class Container(containers.DeclarativeContainer):
     )
     # the audit trail (defined here: the catalog and the auth use cases below use it)
     audit_trail = providers.Singleton(AuditTrail, audit=audit_log, clock=clock)
+    cancel_backtest = providers.Factory(
+        CancelBacktest, runs=run_store, audit=audit_trail, background=background_backtests
+    )
     # --- the strategy catalog: versioned definitions, deployment, re-evaluation ---
     strategy_catalog = providers.Factory(
         StrategyCatalog,
@@ -498,9 +502,46 @@ class Container(containers.DeclarativeContainer):
         audit=audit_trail,
         clock=clock,
         four_eyes=settings.provided.catalog.four_eyes,
+        walk_forwards=stores.provided.walk_forwards,
     )
     evaluate_strategy = providers.Factory(
         EvaluateStrategy, catalog=strategy_catalog, backtests=run_backtest, bars=bar_store
+    )
+    # --- research: optimization studies (one per process: it tracks the studies it runs) ---
+    study_store = stores.provided.studies
+    process_probe = providers.Singleton(_process_probe)
+    optimize_studies = providers.Singleton(
+        observed,
+        "optimize",
+        providers.Factory(
+            OptimizeStudies,
+            backtests=run_backtest,
+            studies=study_store,
+            executor=compute_executor,
+            clock=clock,
+            max_trials=settings.provided.optimize.max_trials,
+            jobs=settings.provided.optimize.jobs,
+            probe=process_probe,
+            lease=providers.Factory(_seconds, settings.provided.optimize.lease_seconds),
+            catalog=strategy_catalog,
+        ),
+        telemetry,
+        observations,
+    )
+    # one per process: it tracks the walk-forwards it runs
+    walk_forward = providers.Singleton(
+        WalkForward,
+        studies=optimize_studies,
+        executor=compute_executor,
+        store=stores.provided.walk_forwards,
+        clock=clock,
+    )
+    report_studies = providers.Factory(
+        ReportStudies,
+        studies=optimize_studies,
+        walk_forward=walk_forward,
+        renderer=report_renderer,
+        generated_by=f"arbx {arbx.__version__}",
     )
     # --- retention (issue 20): [[retention]] rules; `arbx data retain` and retain jobs ---
     apply_retention = providers.Factory(
@@ -596,9 +637,11 @@ class Container(containers.DeclarativeContainer):
         store=alert_store,
         observations=observations,
         bars=bar_store,
+        jobs=job_store,
         exchanges=exchange_clients,
         notifications=notifications,
         clock=clock,
+        audit=audit_log,  # catalog rollbacks feed strategy_rolled_back
     )
     manage_alert_rules = providers.Factory(
         ManageAlertRules,
@@ -641,7 +684,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- backups (issue 20): every store's section, see entrypoints/backup_sections.py ---
-    backup_archives = providers.Singleton(_backup_archives)
+    backup_archives = providers.Singleton(_backup_archives, settings.provided.storage.s3)
     backup_sections = providers.Callable(_backup_sections, stores)
     create_backup = providers.Factory(
         CreateBackup,

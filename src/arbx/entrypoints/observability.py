@@ -8,14 +8,16 @@ circuit breakers and the PostgreSQL pool when metrics are collected.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from arbx.app.alerts import Notifications
+from arbx.app.alerts import Notifications, stored_streak
 from arbx.app.health import ComponentProbe
 from arbx.app.instrumented import traced
 from arbx.app.observations import Observations
 from arbx.app.readiness import Check
+from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Exchange
 from arbx.ports.alert_channel import AlertChannel
 from arbx.ports.exchange import BreakerState, ExchangeClient
@@ -31,13 +33,21 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 BREAKER_VALUES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 0.5, BreakerState.OPEN: 1.0}
 _STORE_FIELDS = (
-    "bars", "quality", "runs", "jobs", "users", "api_keys", "refresh_tokens", "audit", "alerts"
+    "bars", "quality", "runs", "jobs", "users", "api_keys", "refresh_tokens", "audit", "alerts",
+    "studies", "books",
 )  # fmt: skip
+_FILE_STORES = frozenset({"bars", "trades", "books"})  # Parquet files on the local profile
 
 
 def observed(component: str, target: T, telemetry: Telemetry, observations: Observations) -> T:
     """``target`` traced as ``component`` with the observation hooks of that component."""
-    return traced(target, telemetry, component, on_result=observations.hooks().get(component))
+    return traced(
+        target,
+        telemetry,
+        component,
+        on_result=observations.hooks().get(component),
+        annotate=observations.annotations().get(component),
+    )
 
 
 def observed_stores(
@@ -46,7 +56,9 @@ def observed_stores(
     hooks = observations.hooks()
     changed: dict[str, Any] = {}
     for name in _STORE_FIELDS:
-        system = "postgresql" if profile == "server" else "parquet" if name == "bars" else "sqlite"
+        system = (
+            "postgresql" if profile == "server" else "parquet" if name in _FILE_STORES else "sqlite"
+        )
         component = f"store.{name}"
         changed[name] = traced(
             getattr(stores, name),
@@ -119,7 +131,8 @@ def health_probes(
         return [Check("pool", waiting == 0 or idle > 0, detail)]
 
     async def scheduler_checks() -> list[Check]:
-        failing = sorted((j, s) for j, s in observations.jobs.items() if s.failures)
+        streaks = [(j.id, await stored_streak(stores.jobs, j.id)) for j in await stores.jobs.list()]
+        failing = sorted((j, s) for j, s in streaks if s.failures)
         jobs = "; ".join(
             f"{job} failed {s.failures} time(s) in a row: {s.last_error or '?'}"[:300]
             for job, s in failing
@@ -200,9 +213,22 @@ def alert_channels(settings: AlertsSettings, session: aiohttp.ClientSession) -> 
                     sender=channel.sender,
                     to=channel.to,
                     timeout_s=channel.timeout_s,
+                    tls_context=_trusting(channel.ca_file),
                 )
             )
     return channels
+
+
+def _trusting(ca_file: str) -> ssl.SSLContext | None:
+    """A TLS context trusting ``ca_file`` (PEM); None: the system store."""
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(
+            f"alert channel ca_file {ca_file} cannot be read as PEM certificates: {exc}"
+        ) from exc
 
 
 def channel_names(settings: AlertsSettings) -> frozenset[str]:

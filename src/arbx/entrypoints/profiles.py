@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 from arbx.app.readiness import Check, Probe
 from arbx.domain.errors import ArbxError
-from arbx.entrypoints.settings import DatabaseSettings, Settings
+from arbx.entrypoints.settings import DatabaseSettings, S3Settings, Settings
 from arbx.ports.alert_store import AlertStore
 from arbx.ports.api_key_store import ApiKeyStore
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
+from arbx.ports.book_store import BookStore
 from arbx.ports.catalog_store import CatalogStore
 from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
@@ -31,12 +32,14 @@ from arbx.ports.refresh_token_store import RefreshTokenStore
 from arbx.ports.run_store import RunStore
 from arbx.ports.study_store import StudyStore
 from arbx.ports.user_store import UserStore
+from arbx.ports.walk_forward_store import WalkForwardStore
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
+    from arbx.adapters.objectstore.connect import S3Options
     from arbx.adapters.postgres.pool import PoolConfig
     from arbx.adapters.postgres.timescale import LayoutOptions
     from arbx.adapters.sqlite.database import SqliteDatabase
@@ -58,6 +61,8 @@ class Stores:
     studies: StudyStore
     catalog: CatalogStore
     alerts: AlertStore
+    books: BookStore  # recorded quotes and L2 book updates (issue 17)
+    walk_forwards: WalkForwardStore
 
 
 # -- local: Parquet bars, SQLite for the rest -------------------------------------------------
@@ -68,7 +73,9 @@ def sqlite_path(settings: Settings) -> Path:
 
 
 # What an arbx data dir holds; a folder with anything else in it is not arbx's to tighten.
-_DATA_DIR_ENTRIES = frozenset({"arbx.sqlite", "secrets.toml", "bars", "trades", "serve.lock"})
+_DATA_DIR_ENTRIES = frozenset(
+    {"arbx.sqlite", "secrets.toml", "bars", "trades", "quotes", "books", "serve.lock"}
+)
 
 
 def private_dir(path: Path) -> None:
@@ -110,6 +117,19 @@ async def open_sqlite(path: Path) -> AsyncIterator[SqliteDatabase]:
         await database.close()
 
 
+def s3_options(s3: S3Settings) -> S3Options:
+    """The config's [storage.s3] as the object-storage adapters take it (issue 20)."""
+    from arbx.adapters.objectstore.connect import S3Options
+
+    return S3Options(
+        endpoint=s3.endpoint,
+        region=s3.region,
+        access_key_id=s3.access_key_id,
+        secret_access_key=s3.secret_access_key,
+        allow_http=s3.allow_http,
+    )
+
+
 def local_bar_store(settings: Settings) -> BarStore:
     """The local profile's Parquet bars under ``<data_dir>/bars`` with its read cache."""
     from arbx.adapters.parquet.bar_store import ParquetBarStore
@@ -118,11 +138,27 @@ def local_bar_store(settings: Settings) -> BarStore:
     if settings.storage.bars_url:  # an S3-compatible bucket (issue 20)
         from arbx.adapters.objectstore.bar_store import ObjectStoreBarStore
 
-        return ObjectStoreBarStore.from_url(settings.storage.bars_url)
+        return ObjectStoreBarStore.from_url(
+            settings.storage.bars_url, s3_options(settings.storage.s3)
+        )
 
     return ParquetBarStore(
         settings.data_dir / "bars", cache=read_cache(settings.storage.bars_cache_bytes)
     )
+
+
+def local_book_store(settings: Settings) -> BookStore:
+    """Recorded quotes and book updates under ``<data_dir>`` (``quotes/``, ``books/``), or in
+    the bucket of ``storage.books_url``."""
+    from arbx.adapters.parquet.book_store import ParquetBookStore
+
+    if settings.storage.books_url:  # an S3-compatible bucket (issue 20)
+        from arbx.adapters.objectstore.book_store import ObjectStoreBookStore
+
+        return ObjectStoreBookStore.from_url(
+            settings.storage.books_url, s3_options(settings.storage.s3)
+        )
+    return ParquetBookStore(settings.data_dir)
 
 
 def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
@@ -136,6 +172,7 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
     from arbx.adapters.sqlite.run_store import SqliteRunStore
     from arbx.adapters.sqlite.study_store import SqliteStudyStore
     from arbx.adapters.sqlite.user_store import SqliteUserStore
+    from arbx.adapters.sqlite.walk_forward_store import SqliteWalkForwardStore
 
     return Stores(
         bars=local_bar_store(settings),
@@ -150,6 +187,8 @@ def local_stores(database: SqliteDatabase, settings: Settings) -> Stores:
         studies=SqliteStudyStore(database),
         catalog=SqliteCatalogStore(database),
         alerts=SqliteAlertStore(database),
+        books=local_book_store(settings),
+        walk_forwards=SqliteWalkForwardStore(database),
     )
 
 
@@ -210,6 +249,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.api_key_store import PostgresApiKeyStore
     from arbx.adapters.postgres.audit_log import PostgresAuditLog
     from arbx.adapters.postgres.bar_store import PostgresBarStore
+    from arbx.adapters.postgres.book_store import PostgresBookStore
     from arbx.adapters.postgres.catalog_store import PostgresCatalogStore
     from arbx.adapters.postgres.job_store import PostgresJobStore
     from arbx.adapters.postgres.quality_store import PostgresQualityStore
@@ -217,6 +257,7 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
     from arbx.adapters.postgres.run_store import PostgresRunStore
     from arbx.adapters.postgres.study_store import PostgresStudyStore
     from arbx.adapters.postgres.user_store import PostgresUserStore
+    from arbx.adapters.postgres.walk_forward_store import PostgresWalkForwardStore
 
     schema = settings.database.schema
     return Stores(
@@ -232,6 +273,8 @@ def server_stores(pool: AsyncConnectionPool, settings: Settings) -> Stores:
         studies=PostgresStudyStore(pool, schema),
         catalog=PostgresCatalogStore(pool, schema),
         alerts=PostgresAlertStore(pool, schema),
+        books=PostgresBookStore(pool, schema),
+        walk_forwards=PostgresWalkForwardStore(pool, schema),
     )
 
 

@@ -411,13 +411,16 @@ class Workspace:
         skip_rows: int = 0,
         has_header: bool = True,
     ) -> ImportReport:
-        """Import a CSV (also .csv.gz), Parquet, Arrow or ccxt JSON file (an upsert).
-        ``series`` defaults to the file name (``kraken_BTC-USDC_1m.csv``); ``mapping`` takes
-        bar columns from other source columns (``{"ts": "open_time"}``)."""
+        """Import a CSV (also .csv.gz), Parquet, Arrow or ccxt JSON file (an upsert), or such
+        an object at ``s3://BUCKET/PATH``. ``series`` defaults to the file name
+        (``kraken_BTC-USDC_1m.csv``); ``mapping`` takes bar columns from other source columns
+        (``{"ts": "open_time"}``)."""
         from arbx.app.import_bars import ImportCommand, key_from_file_name
         from arbx.domain.market.tabular import TimeUnit
 
-        file = Path(path).expanduser()
+        file: Path | str = (
+            path if isinstance(path, str) and path.startswith("s3://") else Path(path).expanduser()
+        )
         key = key_from_file_name(file) if series is None else _key(series)
         try:
             unit = TimeUnit(time_unit)
@@ -537,7 +540,8 @@ class Workspace:
         ``fees``: ``{"kraken": 26}`` (bps) or ``{"kraken": (40, 25)}`` (taker, maker);
         ``fields``: any other field of the backtest request (``capital``, ``fill``,
         ``engine``, ``slippage``, ``sizing``, ``risk``, ``arbitrage``, ``lot_size``,
-        ``min_notional``...), as in ``POST /api/v1/backtests``. A bad request raises
+        ``min_notional``, ``execution`` with ``latency_ms``: ``execution="recorded_book",
+        latency_ms=50``...), as in ``POST /api/v1/backtests``. A bad request raises
         ``InvalidInput`` naming the field, and stores nothing."""
         from arbx.app.run_backtest import CLI_OPERATOR
         from arbx.domain.backtest.request import decode_request
@@ -764,8 +768,9 @@ class Workspace:
         """Walk-forward analysis (``arbx optimize walk-forward``): folds of ``train`` and
         ``test`` bars of the first series (``step``, rolling or anchored, ``purge`` and
         ``embargo`` bars), an optimization per train fold, its best parameters on the next
-        test fold; returns the ``WalkForwardResult`` (folds, stitched out-of-sample equity
-        and metrics, efficiency, parameter stability)."""
+        test fold; returns the stored ``WalkForwardResult`` (its ``id``; folds, stitched
+        out-of-sample equity and metrics, efficiency, parameter stability). ``strategy`` may
+        be a catalog version (``"name@v3"``: its parameters, series and fees)."""
         from arbx.app.run_backtest import CLI_OPERATOR
         from arbx.app.walk_forward import decode_walk_forward
 
@@ -821,6 +826,16 @@ class Workspace:
             return text
 
         return _written(self._call(go()), out)
+
+    def walk_forward_result(self, walk_forward_id: str) -> Any:
+        """A stored walk-forward's ``WalkForwardResult`` (of the folds stored so far)."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> Any:
+            uc = await self._use("walk_forward")
+            return await uc.result(walk_forward_id, actor=CLI_OPERATOR)
+
+        return self._call(go())
 
     @staticmethod
     def strategies() -> list[dict[str, Any]]:

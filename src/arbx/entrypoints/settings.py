@@ -63,6 +63,23 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             raise ValueError("ready_timeout_s must be > 0 seconds")
 
 
+class S3Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """[storage.s3]: how arbx reaches S3-compatible object storage (bars_url, backups and
+    exports at s3:// URLs). Each empty value falls back to its AWS_* variable
+    (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); keep the secret
+    in the environment (ARBX_STORAGE__S3__SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY) rather
+    than in a file. ``allow_http``: plain http endpoints (a local MinIO)."""
+
+    endpoint: str = ""
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    allow_http: bool = False
+
+    def __repr__(self) -> str:
+        return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, secrets=***)"
+
+
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # where the local profile keeps Parquet bars and the SQLite file (relative to the working
     # dir); the server profile keeps its generated secrets file here
@@ -73,14 +90,24 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # <data_dir>/bars; credentials, region and endpoint from the usual AWS_* variables
     # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP)
     bars_url: str = ""
+    # "s3://bucket/prefix": the recorded trades (arbx stream) in a bucket instead of
+    # <data_dir>/trades, reached as bars_url is
+    trades_url: str = ""
+    # "s3://bucket/prefix": the recorded quotes and book updates in a bucket instead of
+    # <data_dir>/quotes and <data_dir>/books, reached as bars_url is
+    books_url: str = ""
+    s3: S3Settings = msgspec.field(default_factory=S3Settings)
 
     def __post_init__(self) -> None:
         if self.bars_cache_bytes < 0:
             raise ValueError("bars_cache_bytes must be >= 0 (0 disables the cache)")
-        if self.bars_url and not re.fullmatch(
-            r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", self.bars_url
+        for name, url in (
+            ("bars_url", self.bars_url),
+            ("trades_url", self.trades_url),
+            ("books_url", self.books_url),
         ):
-            raise ValueError("bars_url must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
+            if url and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", url):
+                raise ValueError(f"{name} must be s3://BUCKET or s3://BUCKET/PREFIX (or empty)")
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -168,7 +195,9 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
     ``enabled`` false records nothing (and GET /metrics answers 404). ``metrics_access``:
     ``permission`` (callers with observability:read), ``public`` (anybody who reaches the
-    port: bind it privately) or ``off``. ``otlp_endpoint`` (e.g. http://127.0.0.1:4318)
+    port: bind it privately) or ``off``. ``metrics_port`` (0: none) serves GET /metrics with no
+    credentials on a port of its own, on ``metrics_host`` (127.0.0.1 by default: bind a private
+    interface), beside whatever ``metrics_access`` says for the API's port. ``otlp_endpoint`` (e.g. http://127.0.0.1:4318)
     receives spans and metrics over OTLP/HTTP; empty: nothing leaves the process.
     ``traces`` false keeps the metrics and makes no spans; ``sample_ratio`` is the share of
     traces exported (a trace's spans go together). Every response carries the
@@ -179,6 +208,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
     service_name: str = "arbx"
     traces: bool = True
     metrics_access: Literal["permission", "public", "off"] = "permission"
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     otlp_endpoint: str = ""
     otlp_headers: dict[str, str] = msgspec.field(default_factory=dict)
     otlp_interval_s: float = 15.0
@@ -193,6 +224,8 @@ class TelemetrySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
             raise ValueError("otlp_interval_s and otlp_timeout_s must be > 0")
         if not 0.0 <= self.sample_ratio <= 1.0:
             raise ValueError("sample_ratio must be between 0 and 1")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError("metrics_port must be a port number (0: no metrics port)")
         if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.request_id_header):
             raise ValueError("request_id_header must be a header name, e.g. X-Request-ID")
 
@@ -377,10 +410,15 @@ class OptimizeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_trials: int = 10_000
     # batches of trials computed at once when a study gives no --jobs
     jobs: int = 2
+    # a study or walk-forward run by another host whose heartbeat (renewed every quarter
+    # lease) is older than this is taken for orphaned and shown interrupted
+    lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_trials < 1 or self.jobs < 1:
             raise ValueError("max_trials and jobs must be >= 1")
+        if not self.lease_seconds > 0:
+            raise ValueError("lease_seconds must be > 0")
 
 
 class SchedulerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -462,7 +500,9 @@ _CHECKED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 class AlertChannelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One ``[alerts.channels.<name>]``: ``kind = "webhook"`` (``url``, optional ``secret``
     for the HMAC signature, ``format`` json or slack) or ``kind = "email"`` (``host``,
-    ``port``, ``starttls``, optional ``username``/``password``, ``sender``, ``to``)."""
+    ``port``, ``starttls``, optional ``username``/``password``, ``sender``, ``to``, and
+    ``ca_file``: a PEM bundle trusted for STARTTLS instead of the system store, e.g. a
+    company CA)."""
 
     kind: Literal["webhook", "email"]
     url: str = ""
@@ -476,6 +516,7 @@ class AlertChannelSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     sender: str = ""
     to: list[str] = msgspec.field(default_factory=list)
     timeout_s: float = 10.0
+    ca_file: str = ""
 
     def __post_init__(self) -> None:
         if self.kind == "webhook" and not self.url.startswith(("http://", "https://")):

@@ -30,6 +30,12 @@ class WorkerLost(ComputeUnavailable):
     title = "worker lost"
 
 
+class CallStopped(ComputeUnavailable):
+    """The call was stopped while it ran (``Submission.terminate``): it has no result."""
+
+    title = "call stopped"
+
+
 class Submission(Protocol[T_co]):
     """One call handed to an executor."""
 
@@ -45,6 +51,15 @@ class Submission(Protocol[T_co]):
     def cancel(self) -> bool:
         """Stop it if it has not started: True when it will never run (or was cancelled
         already), False when it is running or finished (it then runs to its end)."""
+
+    def terminate(self) -> bool:
+        """Stop it even while it runs, where the executor can: the local process executor
+        ends the worker process computing it (a call stuck for good too) and starts a fresh
+        worker for the calls that follow; ``result`` then raises ``CallStopped``. True when
+        it will never deliver a result. Executors that cannot stop a running call (threads
+        of this process, Dask) only drop a call not yet started, as ``cancel`` (the default
+        here): False for a running call, which runs to its end."""
+        return self.cancel()
 
     @abstractmethod
     async def result(self) -> T_co:
@@ -76,6 +91,7 @@ class Executor(Protocol):
     - ``shutdown`` drops the calls not started (their ``result`` raises
       ``asyncio.CancelledError``), waits for the running ones, and releases the workers; it
       may be called twice. ``submit`` after it raises ``ComputeUnavailable``.
+    - ``warm`` may be called at any time, any number of times; calls work as without it.
     """
 
     @abstractmethod
@@ -89,3 +105,9 @@ class Executor(Protocol):
 
     @abstractmethod
     async def shutdown(self) -> None: ...
+
+    def warm(self) -> None:
+        """Start the workers now rather than at the first call (``arbx serve`` at start-up,
+        so the first study does not wait for worker processes to start). Returns at once;
+        a no-op where there is nothing to start."""
+        return None

@@ -25,6 +25,8 @@ class RunFailure(msgspec.Struct, frozen=True, kw_only=True):
     error: str
     owner: str | None = None
     shared: bool = False
+    # "failed", or "cancelled" (a user stopped it: ``error`` says who)
+    status: str = "failed"
 
 
 class RunStore(Protocol):

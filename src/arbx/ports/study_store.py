@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import builtins
 from abc import abstractmethod
+from datetime import datetime
 from typing import Protocol
 
-from arbx.domain.research.study import Study, Trial
+from arbx.domain.research.study import Study, StudyStatus, Trial
 
 
 class StudyStore(Protocol):
@@ -17,7 +18,16 @@ class StudyStore(Protocol):
     - ``get`` returns it or raises ``NotFound``; ``update`` replaces a stored study's
       fields (status, error...; same id) or raises ``NotFound``.
     - ``list`` returns studies newest first (created_at, then id, descending), at most
-      ``limit``; with ``readable_by`` (a user id) only that user's and ownerless ones.
+      ``limit``; with ``readable_by`` (a user id) only that user's and ownerless ones; with
+      ``status`` only studies in that status.
+    - ``heartbeat`` renews the holder's heartbeat of a ``running`` study held by ``token``
+      and returns True; False (nothing changes) when the study is not running or another
+      process holds it. ``NotFound`` for an unknown study.
+    - ``interrupt`` marks a study ``interrupted`` (with ``error`` and ``updated_at = at``)
+      only when it is still ``running`` exactly as ``seen`` was read (same holder token, same
+      heartbeat, same ``updated_at``): True when it marked it, False when the study changed
+      meanwhile (its holder renewed its heartbeat, finished, or another process took it).
+      Two servers deciding at once mark it once. ``NotFound`` for an unknown study.
     - ``add_trial`` stores a finished trial as it is (params, metrics, returns, float bits);
       ``NotFound`` for an unknown study, ``Conflict`` for a number stored already (nothing
       changes). ``trials`` returns a study's trials by number (``NotFound`` when unknown).
@@ -35,7 +45,19 @@ class StudyStore(Protocol):
     async def update(self, study: Study) -> None: ...
 
     @abstractmethod
-    async def list(self, *, limit: int = 100, readable_by: str | None = None) -> list[Study]: ...
+    async def list(
+        self,
+        *,
+        limit: int = 100,
+        readable_by: str | None = None,
+        status: StudyStatus | None = None,
+    ) -> list[Study]: ...
+
+    @abstractmethod
+    async def heartbeat(self, study_id: str, token: str, at: datetime) -> bool: ...
+
+    @abstractmethod
+    async def interrupt(self, seen: Study, at: datetime, error: str) -> bool: ...
 
     @abstractmethod
     async def add_trial(self, trial: Trial) -> None: ...

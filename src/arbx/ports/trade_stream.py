@@ -37,6 +37,15 @@ class StreamStats:
     trades: int = 0
     decode_errors: int = 0
     silent_timeouts: int = 0
+    # quote and book streams (issue 17): items received, book snapshots applied, sequence gaps
+    # and bad checksums detected, and the fresh snapshots that healed them (resyncs)
+    quotes: int = 0
+    book_updates: int = 0
+    snapshots: int = 0
+    gaps: int = 0
+    checksum_failures: int = 0
+    crossed: int = 0
+    resyncs: int = 0
     last_error: str | None = None
     errors: list[str] = field(default_factory=list)
 

@@ -88,7 +88,11 @@ async def test_with_timescaledb_market_data_becomes_a_compressed_hypertable_with
     assert (result.path, result.hypertable, result.compression) == ("timescaledb", True, True)
     assert result.rollups == ("market_data_1d", "market_data_1h")
     assert server.ran("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    [(hypertable, params)] = server.ran("create_hypertable")
+    [(hypertable, params)] = [
+        (text, params)
+        for text, params in server.ran("create_hypertable")
+        if params and params[0] == "arbx.market_data"
+    ]
     assert "by_range('ts'" in hypertable
     assert "migrate_data => true" in hypertable
     assert params == ("arbx.market_data", timedelta(days=3))
@@ -107,6 +111,21 @@ async def test_with_timescaledb_market_data_becomes_a_compressed_hypertable_with
     assert len(server.ran("add_continuous_aggregate_policy")) == 2
     assert not server.ran("date_bin")
     assert not server.ran("USING brin")
+
+
+async def test_with_timescaledb_the_stream_tables_become_hypertables_too() -> None:
+    """quotes and book_updates (0013) become one-day hypertables; the unique key index
+    without ts, which a hypertable cannot hold, is dropped first (the store keeps the key)."""
+    server = FakeTimescaleServer()
+    await layout(server)
+    made = {params[0]: params[1] for _, params in server.ran("create_hypertable") if params}
+    assert made["arbx.quotes"] == timedelta(days=1)
+    assert made["arbx.book_updates"] == timedelta(days=1)
+    texts = [text for text, _ in server.log]
+    drop = next(i for i, t in enumerate(texts) if "book_updates_key" in t)
+    book = next(i for i, t in enumerate(texts) if "create_hypertable" in t and i > drop)
+    assert texts[drop].startswith("DROP INDEX IF EXISTS")
+    assert drop < book
 
 
 async def test_re_running_keeps_settings_and_reapplies_the_compression_age() -> None:
@@ -133,6 +152,7 @@ async def test_a_listed_but_unusable_timescaledb_falls_back_to_plain_and_says_wh
     assert "preloaded" in result.reason
     assert server.ran("USING brin (ts)")
     assert len(server.ran("date_bin(")) == 2
+    assert not server.ran("book_updates_key")  # the plain path keeps the unique key index
 
 
 async def test_requiring_an_unusable_timescaledb_fails() -> None:

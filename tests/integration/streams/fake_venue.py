@@ -1,6 +1,7 @@
 """A local WebSocket server that speaks like a venue: it replays recorded messages (the real
 payloads in tests/fixtures/exchanges/) once a client subscribed, and can misbehave on cue
-(close after N messages, fall silent, refuse the subscription)."""
+(close after N messages, fall silent, refuse the subscription), answer later messages (a
+resubscribe) and serve a REST depth snapshot (Binance's ``GET /api/v3/depth``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class Behaviour:
     close_after: Callable[[int], int | None] = lambda n: None  # close after k messages
     silent_after: Callable[[int], int | None] = lambda n: None  # then say nothing
     reply: Callable[[dict[str, Any]], str | None] = lambda sub: None  # answer to a subscribe
+    # answers to any later client message (an unsubscribe/subscribe pair asking for a resync)
+    respond: Callable[[dict[str, Any]], list[str]] = lambda msg: []
+    # GET /api/v3/depth: (status, body) for the n-th call (0 for the first)
+    depth: Callable[[int, dict[str, str]], tuple[int, str]] | None = None
 
 
 @dataclass
@@ -36,11 +41,14 @@ class FakeVenue:
     connections: int = 0
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)  # every client message
+    depth_calls: list[dict[str, str]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
 
     async def start(self) -> str:
         app = web.Application()
+        app.router.add_get("/api/v3/depth", self._depth)
         app.router.add_get("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -52,6 +60,15 @@ class FakeVenue:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        query = dict(request.query)
+        n = len(self.depth_calls)
+        self.depth_calls.append(query)
+        if self.behaviour.depth is None:
+            return web.Response(status=404, text="no depth here")
+        status, body = self.behaviour.depth(n, query)
+        return web.Response(status=status, text=body, content_type="application/json")
 
     async def _handle(self, request: web.Request) -> web.WebSocketResponse:
         n = self.connections
@@ -67,6 +84,7 @@ class FakeVenue:
                 return ws
             sub = json.loads(msg.data)
             self.subscriptions.append(sub)
+            self.received.append(sub)
             if (answer := b.reply(sub)) is not None:
                 await ws.send_str(answer)
         close_after, silent_after = b.close_after(n), b.silent_after(n)
@@ -77,6 +95,11 @@ class FakeVenue:
             if silent_after is not None and i >= silent_after:
                 break  # say nothing more, but keep the connection open
             await ws.send_str(line)
-        async for _ in ws:  # keep the connection open until the client leaves
-            pass
+        async for msg in ws:  # keep the connection open until the client leaves
+            if msg.type != WSMsgType.TEXT:
+                continue
+            later = json.loads(msg.data)
+            self.received.append(later)
+            for line in b.respond(later):
+                await ws.send_str(line)
         return ws

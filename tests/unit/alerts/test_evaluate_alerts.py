@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from arbx.adapters.memory.alert_store import MemoryAlertStore
 from arbx.adapters.memory.bar_store import MemoryBarStore
+from arbx.adapters.memory.job_store import MemoryJobStore
 from arbx.adapters.telemetry.noop import NoTelemetry
 from arbx.app.alerts import EvaluateAlerts, ManageAlertRules, Notifications
 from arbx.app.observations import Observations
 from arbx.domain.alerts import AlertRuleSpec, TransitionState
-from arbx.domain.jobs import JobRun, RunStatus, RunTrigger
+from arbx.domain.jobs import JobDefinition, JobOrigin, JobRun, JobSpec, RunStatus, RunTrigger
 from arbx.domain.market import SeriesKey
 from arbx.domain.quality.model import DataGap, GapCause
 from arbx.ports.run_store import RunFailure
@@ -26,6 +27,7 @@ class World:
         self.clock = FakeClock(make_bars(1)["ts"][0] + timedelta(minutes=30))
         self.store = MemoryAlertStore()
         self.bars = MemoryBarStore()
+        self.jobs = MemoryJobStore()
         self.observations = Observations(NoTelemetry(), self.clock)
         self.sent = Notifications(
             [], clock=self.clock, telemetry=NoTelemetry(), attempts=1, base_delay_s=0, max_delay_s=0
@@ -37,10 +39,29 @@ class World:
             store=self.store,
             observations=self.observations,
             bars=self.bars,
+            jobs=self.jobs,
             exchanges={},
             notifications=self.sent,
             clock=self.clock,
         )
+
+    async def job(self, job_id: str) -> None:
+        spec = JobSpec(name=job_id, kind="validate", series=[str(KEY)], interval_s=3600)
+        at = self.clock.now()
+        await self.jobs.save(
+            JobDefinition.from_spec(spec, id=job_id, origin=JobOrigin.API, created_at=at)
+        )
+
+    async def ran(self, job_id: str, run_id: str, status: RunStatus, error: str = "") -> None:
+        """A run of ``job_id`` stored as the job runner stores it, seen by the hooks."""
+        now = self.clock.now()
+        run = JobRun(
+            id=run_id, job_id=job_id, attempt=1, trigger=RunTrigger.SCHEDULE, started_at=now
+        )
+        await self.jobs.start_run(run)
+        done = run.finish(status, at=now, error=error or None)
+        self.observations.job_finished((), {}, await self.jobs.finish_run(done))
+        self.clock.advance(1)
 
 
 def states(transitions: list[object]) -> list[tuple[str, str]]:
@@ -90,11 +111,9 @@ async def test_quality_gaps_jobs_and_backtests_fire_from_the_hooks() -> None:
     big = DataGap(KEY, now + timedelta(hours=1), now + timedelta(hours=2), 60, GapCause.OUTAGE)
     quiet = DataGap(KEY, now + timedelta(hours=3), now + timedelta(hours=4), 60, GapCause.NO_TRADES)
     obs.gaps_replaced((KEY, None, [small, big, quiet]), {}, 3)
+    await world.job("j1")
     for n in range(2):
-        run = JobRun(
-            id=f"r{n}", job_id="j1", attempt=1, trigger=RunTrigger.SCHEDULE, started_at=now
-        )
-        obs.job_finished((), {}, run.finish(RunStatus.FAILED, at=now, error="venue down"))
+        await world.ran("j1", f"r{n}", RunStatus.FAILED, "venue down")
     failure = RunFailure(id="bt1", created_at=now, strategy="sma_cross", bars=10, error="boom")
     obs.backtest_failed((failure,), {}, None)
 
@@ -109,8 +128,7 @@ async def test_quality_gaps_jobs_and_backtests_fire_from_the_hooks() -> None:
     assert "venue down" in fired["jobs"].summary
     assert "bt1: boom" in fired["backtests"].summary
     obs.gaps_replaced((KEY, None, [small, big]), {}, 2)  # seen already: nothing new
-    ok = JobRun(id="r9", job_id="j1", attempt=1, trigger=RunTrigger.SCHEDULE, started_at=now)
-    obs.job_finished((), {}, ok.finish(RunStatus.SUCCEEDED, at=now))
+    await world.ran("j1", "r9", RunStatus.SUCCEEDED)
     resolved = await evaluate.execute()
     assert sorted(t.rule_name for t in resolved) == ["backtests", "gaps", "jobs"]
     assert all(t.state is TransitionState.RESOLVED for t in resolved)
@@ -177,3 +195,55 @@ async def test_deleting_a_rule_resolves_its_firing_alerts() -> None:
     assert (ended.rule_id, ended.state) == (rule.id, TransitionState.RESOLVED)
     assert await world.store.firing() == []
     assert await evaluate.execute() == []
+
+
+async def test_a_failure_streak_survives_a_restart() -> None:
+    """Runs stored by one process and one more by the next: the new process (fresh
+    observations, fresh evaluator) counts the whole streak."""
+    world = World()
+    await world.rules.sync_config([AlertRuleSpec(name="jobs", kind="job_failing", threshold=3)])
+    await world.job("nightly")
+    await world.ran("nightly", "a", RunStatus.SUCCEEDED)
+    for n in range(2):
+        await world.ran("nightly", f"f{n}", RunStatus.FAILED, "venue down")
+    assert await world.evaluator().execute() == []
+    # the process restarts: nothing of it is left but the stores
+    world.observations = Observations(NoTelemetry(), world.clock)
+    await world.ran("nightly", "c", RunStatus.CANCELLED, "interrupted")  # neither breaks it
+    await world.ran("nightly", "f2", RunStatus.FAILED, "venue still down")
+    [fired] = await world.evaluator().execute()
+    assert (fired.subject, fired.state, fired.value) == ("nightly", TransitionState.FIRING, 3.0)
+    assert fired.summary == "failed 3 time(s) in a row: venue still down"
+
+
+def test_failure_streaks_count_back_to_the_last_success() -> None:
+    from arbx.domain.jobs.streaks import failure_streak
+
+    def runs(*statuses: RunStatus) -> list[JobRun]:  # newest first
+        now = make_bars(1)["ts"][0]
+        out = []
+        for n, status in enumerate(statuses):
+            run = JobRun(
+                id=str(n), job_id="j", attempt=1, trigger=RunTrigger.SCHEDULE, started_at=now
+            )
+            if status is not RunStatus.RUNNING:
+                run = run.finish(status, at=now, error=f"e{n}")
+            out.append(run)
+        return out
+
+    f, s, c, r = RunStatus.FAILED, RunStatus.SUCCEEDED, RunStatus.CANCELLED, RunStatus.RUNNING
+    streak = failure_streak(runs(r, f, c, f, s, f))
+    assert (streak.failures, streak.last_error, streak.complete) == (2, "e1", True)
+    assert failure_streak(runs(s, f, f)).failures == 0
+    assert failure_streak(runs(f, f)).complete is False
+    assert failure_streak([]).failures == 0
+
+
+async def test_a_long_streak_is_counted_past_the_first_page_of_runs() -> None:
+    world = World()
+    await world.rules.sync_config([AlertRuleSpec(name="jobs", kind="job_failing", threshold=2)])
+    await world.job("j")
+    for n in range(40):
+        await world.ran("j", f"f{n:02}", RunStatus.FAILED, "down")
+    [fired] = await world.evaluator().execute()
+    assert fired.value == 40.0

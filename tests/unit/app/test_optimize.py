@@ -240,6 +240,11 @@ async def test_changed_data_refuses_a_resume(world: World) -> None:
         ),
         ({"backtest": {**sma()["backtest"], "strategy": "nope"}}, "backtest.strategy"),
         ({"backtest": {**sma()["backtest"], "series": ["binance:ETH/USDC:1m"]}}, "backtest.series"),
+        # trials fill on bars or synthetic books: recorded streams are refused up front
+        (
+            {"backtest": {**sma()["backtest"], "execution": "recorded_book"}},
+            "backtest.execution",
+        ),
     ],
 )
 async def test_bad_requests_name_the_field_and_store_nothing(
@@ -249,6 +254,13 @@ async def test_bad_requests_name_the_field_and_store_nothing(
         await world.uc.create(decode_optimization(sma(**change)), actor=OP)
     assert err.value.field == field, err.value.message
     assert await world.studies.list() == []
+
+
+async def test_a_study_on_recorded_books_is_refused_before_any_read(world: World) -> None:
+    body = sma(backtest={**sma()["backtest"], "execution": "recorded_quotes"})
+    with pytest.raises(InvalidInput, match="not supported in studies") as err:
+        await world.uc.create(decode_optimization(body), actor=OP)
+    assert err.value.field == "backtest.execution"
 
 
 async def test_grid_over_max_trials_says_the_count() -> None:
@@ -293,14 +305,24 @@ async def test_diagnostics_compute_dsr_and_pbo_on_the_stored_trials(world: World
     assert 0.0 <= d.pbo.probability <= 1.0
 
 
-async def test_the_process_pool_gives_the_trials_of_threads() -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        sma(),
+        arb(trials=4),
+        sma(method="random", trials=3, backtest={**sma()["backtest"], "engine": "event"}),
+    ],
+    ids=["grid", "arbitrage", "event"],
+)
+async def test_the_process_pool_gives_the_trials_of_threads(body: dict[str, Any]) -> None:
+    # the pool's workers read the bars from shared memory (read-only views): same trials
     threads, processes = InProcessExecutor(workers=2), LocalProcessExecutor(workers=2)
     try:
         a, b = World(threads), World(processes)
         await a.load()
         await b.load()
-        sa = await a.uc.create(decode_optimization(sma()), actor=OP)
-        sb = await b.uc.create(decode_optimization(sma()), actor=OP)
+        sa = await a.uc.create(decode_optimization(body), actor=OP)
+        sb = await b.uc.create(decode_optimization(body), actor=OP)
         await a.uc.run(sa.id, actor=OP, jobs=2)
         await b.uc.run(sb.id, actor=OP, jobs=2)
         ta, tb = await a.studies.trials(sa.id), await b.studies.trials(sb.id)

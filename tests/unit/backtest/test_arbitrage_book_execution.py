@@ -175,7 +175,7 @@ def test_replaying_a_book_run_is_bit_identical() -> None:
             "next_open",
         ),
         ({"book": SyntheticBook(spread_bps=3.0)}, "synthetic_book' only"),
-        ({"execution": "quotes"}, "bars' or 'synthetic_book"),
+        ({"execution": "quotes"}, "one of bars, synthetic_book, recorded_book"),
     ],
 )
 def test_config_refusals(kw: dict, match: str) -> None:
@@ -224,8 +224,15 @@ def test_request_names_the_execution_model() -> None:
     ("extra", "field"),
     [
         ({"execution": "quotes"}, "execution"),
-        # recorded books are not stored yet: a request cannot name them
-        ({"execution": "recorded_book"}, "execution"),
+        ({"execution": "recorded_book", "book": {"spread_bps": 3}}, "book"),
+        ({"execution": "recorded_quotes", "slippage": {"kind": "fixed", "bps": 2}}, "slippage"),
+        ({"execution": "bars", "latency_ms": 50}, "latency_ms"),
+        ({"execution": "recorded_book", "latency_ms": -1}, "latency_ms"),
+        ({"execution": "recorded_book", "latency_ms": 50, "fill": "close"}, "latency_ms"),
+        (
+            {"execution": "synthetic_book", "latency_ms": 50, "book": {"latency_ms": 20}},
+            "latency_ms",
+        ),
         ({"execution": "synthetic_book", "book": {"depth": 3}}, "book"),
         ({"execution": "synthetic_book", "book": {"levels": 0}}, "book.levels"),
         ({"execution": "synthetic_book", "slippage": {"kind": "fixed", "bps": 2}}, "slippage"),
@@ -236,21 +243,6 @@ def test_bad_execution_requests_are_refused(extra: dict, field: str) -> None:
         validate_request(decode_request({**ARB, **extra}))
     assert err.value.field is not None
     assert err.value.field.startswith(field)
-
-
-def test_single_market_runs_refuse_the_book_execution() -> None:
-    request = decode_request(
-        {
-            "strategy": "sma_cross",
-            "series": ["binance:BTC/USDC:1m"],
-            "start": "2024-01-01",
-            "end": "2024-01-02",
-            "execution": "synthetic_book",
-        }
-    )
-    with pytest.raises(InvalidInput, match="arbitrage strategies only") as err:
-        validate_request(request)
-    assert err.value.field == "execution"
 
 
 @settings(max_examples=40, deadline=None)

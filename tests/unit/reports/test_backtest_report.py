@@ -195,6 +195,22 @@ async def test_arbitrage_report_has_spread_opportunities_balances_and_waterfall(
     assert metrics.columns[3] == "hold inventory"
 
 
+async def test_the_report_names_a_book_execution_and_flags_synthetic_books(
+    world: World,
+) -> None:
+    bars_run = await world.run.execute(decode_request(SMA), actor=CLI_OPERATOR)
+    summary = block(await world.reports.build(bars_run.id, actor=CLI_OPERATOR), "summary")
+    assert not any("execution" in line for line in summary.lines)
+    book = {**SMA, "execution": "synthetic_book", "latency_ms": 50}
+    run = await world.run.execute(decode_request(book), actor=CLI_OPERATOR)
+    summary = block(await world.reports.build(run.id, actor=CLI_OPERATOR), "summary")
+    engine_line = next(line for line in summary.lines if line.startswith("engine"))
+    assert "execution synthetic_book, latency 50 ms (SYNTHETIC books built from bars)" in (
+        engine_line
+    )
+    assert summary.warn
+
+
 async def test_a_series_deleted_since_the_run_is_reported_not_shown(world: World) -> None:
     run = await world.run.execute(decode_request(SMA), actor=CLI_OPERATOR)
     await world.bars.delete(

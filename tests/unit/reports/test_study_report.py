@@ -16,11 +16,12 @@ from arbx.adapters.compute.in_process import InProcessExecutor
 from arbx.adapters.memory.bar_store import MemoryBarStore
 from arbx.adapters.memory.run_store import MemoryRunStore
 from arbx.adapters.memory.study_store import MemoryStudyStore
+from arbx.adapters.memory.walk_forward_store import MemoryWalkForwardStore
 from arbx.adapters.reports.html import HtmlReportRenderer
 from arbx.app.optimize import OptimizeStudies, decode_optimization
 from arbx.app.report_studies import ReportStudies
 from arbx.app.run_backtest import CLI_OPERATOR, RunBacktest
-from arbx.app.walk_forward import FoldOut, WalkForward, WalkForwardResult, decode_walk_forward
+from arbx.app.walk_forward import WalkForward, decode_walk_forward
 from arbx.domain.auth import Principal, PrincipalKind, Role
 from arbx.domain.backtest.metrics import Metrics
 from arbx.domain.backtest.run import SeriesUsed
@@ -31,6 +32,7 @@ from arbx.domain.reports.walk_forward import walk_forward_report
 from arbx.domain.research.objective import Objective, TrialMetrics
 from arbx.domain.research.space import Dimension, SearchSpace
 from arbx.domain.research.study import Study, Trial
+from arbx.domain.research.walk_forward import FoldOut, WalkForwardResult
 from arbx.ports.clock import Clock
 from tests.builders import key, make_bars
 
@@ -193,6 +195,7 @@ def _fold(index: int, value: float | None, error: str | None = None) -> FoldOut:
 
 def test_walk_forward_report_shows_folds_in_and_out_of_sample_and_equity() -> None:
     result = WalkForwardResult(
+        id="wf1",
         strategy="sma_cross",
         method="grid",
         objective=Objective(),
@@ -259,7 +262,10 @@ async def reports() -> Any:
     backtests = RunBacktest(bars, MemoryRunStore(), StillClock(), _ids("run"))
     studies = OptimizeStudies(backtests, MemoryStudyStore(), executor, StillClock(), _ids("study"))
     uc = ReportStudies(
-        studies, WalkForward(studies, executor), HtmlReportRenderer(), generated_by="arbx test"
+        studies,
+        WalkForward(studies, executor, MemoryWalkForwardStore(), StillClock()),
+        HtmlReportRenderer(),
+        generated_by="arbx test",
     )
     yield studies, uc
     await executor.shutdown()

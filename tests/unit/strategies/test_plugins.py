@@ -111,7 +111,11 @@ def valid(strategy: str, params: dict[str, object] | None = None, n: int = 600) 
 
 def test_the_examples_load_as_plugins_with_their_origin_and_schema() -> None:
     with plugins(EXAMPLES) as report:
-        assert sorted(s.name for s in report.loaded) == ["StopAndReverse", "bollinger_breakout"]
+        assert sorted(s.name for s in report.loaded) == [
+            "PairsReversion",
+            "StopAndReverse",
+            "bollinger_breakout",
+        ]
         assert report.failures == {}
         bollinger = describe(get_strategy("bollinger_breakout"))
         assert bollinger["source"] == "plugin"

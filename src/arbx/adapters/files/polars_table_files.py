@@ -11,7 +11,7 @@ import msgspec
 import polars as pl
 
 from arbx.domain.errors import InvalidInput
-from arbx.ports.table_files import TableFiles
+from arbx.ports.table_files import Location, TableFiles
 
 _CCXT_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 _BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
@@ -87,7 +87,10 @@ def _unreadable(path: Path, fmt: str, exc: Exception, skip_rows: int) -> Invalid
 
 
 class PolarsTableFiles(TableFiles):
-    def read(self, path: Path, *, skip_rows: int = 0, has_header: bool = True) -> pl.DataFrame:
+    def read(
+        self, location: Location, *, skip_rows: int = 0, has_header: bool = True
+    ) -> pl.DataFrame:
+        path = Path(location)
         fmt = _format_of(path)
         if not path.is_file():
             raise InvalidInput(f"file {path} does not exist", field="path")
@@ -120,7 +123,8 @@ class PolarsTableFiles(TableFiles):
         except (pl.exceptions.PolarsError, msgspec.DecodeError, OSError, ValueError) as exc:
             raise _unreadable(path, fmt, exc, skip_rows) from exc
 
-    def write(self, frame: pl.DataFrame, path: Path) -> None:
+    def write(self, frame: pl.DataFrame, location: Location) -> None:
+        path = Path(location)
         fmt = _format_of(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

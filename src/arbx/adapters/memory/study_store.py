@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from datetime import datetime
 
 import msgspec
 
 from arbx.domain.errors import Conflict, NotFound
-from arbx.domain.research.study import Study, Trial
+from arbx.domain.research.study import Study, StudyStatus, Trial, guard
 from arbx.ports.study_store import StudyStore
 
 
@@ -42,15 +43,40 @@ class MemoryStudyStore(StudyStore):
             self._studies[study.id] = study
 
     async def list(
-        self, *, limit: int = 100, readable_by: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        readable_by: str | None = None,
+        status: StudyStatus | None = None,
     ) -> builtins.list[Study]:
         found = [
             s
             for s in self._studies.values()
-            if readable_by is None or s.owner in (None, readable_by)
+            if (readable_by is None or s.owner in (None, readable_by))
+            and (status is None or s.status == status)
         ]
         found.sort(key=lambda s: (s.created_at, s.id), reverse=True)
         return found[: max(limit, 0)]
+
+    async def heartbeat(self, study_id: str, token: str, at: datetime) -> bool:
+        async with self._lock:
+            study = await self.get(study_id)
+            if study.status != "running" or study.holder is None or study.holder.token != token:
+                return False
+            holder = msgspec.structs.replace(study.holder, heartbeat_at=at)
+            self._studies[study_id] = msgspec.structs.replace(study, holder=holder)
+            return True
+
+    async def interrupt(self, seen: Study, at: datetime, error: str) -> bool:
+        async with self._lock:
+            study = await self.get(seen.id)
+            now = guard(study.holder, study.updated_at)
+            if study.status != "running" or now != guard(seen.holder, seen.updated_at):
+                return False
+            self._studies[seen.id] = msgspec.structs.replace(
+                study, status="interrupted", error=error, updated_at=at
+            )
+            return True
 
     async def add_trial(self, trial: Trial) -> None:
         async with self._lock:

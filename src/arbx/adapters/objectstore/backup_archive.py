@@ -13,7 +13,7 @@ from typing import Any
 import obstore
 
 from arbx.adapters.files.backup_directory import DirectoryBackupArchives
-from arbx.adapters.objectstore.bar_store import _translate
+from arbx.adapters.objectstore.connect import S3Options, s3_store, translate
 from arbx.domain.errors import InvalidInput
 from arbx.ports.backup_archive import BackupArchives, BackupReader, BackupWriter
 
@@ -40,7 +40,7 @@ async def _names(store: Any, prefix: str) -> list[str]:
         async for batch in obstore.list(store, prefix=prefix or None):
             found.extend(o["path"] for o in batch)
     except Exception as exc:
-        raise _translate(exc, f"list {prefix or 'the bucket'}") from exc
+        raise translate(exc, f"list {prefix or 'the bucket'}", store, named=True) from exc
     return found
 
 
@@ -62,7 +62,7 @@ class ObjectBackupWriter(BackupWriter):
         try:
             await obstore.put_async(self._store, path, data, mode="create")
         except Exception as exc:
-            raise _translate(exc, f"write {path}") from exc
+            raise translate(exc, f"write {path}", self._store, named=True) from exc
         self._put.append(path)
 
     async def commit(self) -> None:
@@ -73,7 +73,7 @@ class ObjectBackupWriter(BackupWriter):
             await obstore.put_async(self._store, path, self._manifest, mode="create")
         except Exception as exc:
             await self.abort()
-            raise _translate(exc, f"write {path}") from exc
+            raise translate(exc, f"write {path}", self._store, named=True) from exc
 
     async def abort(self) -> None:
         for path in self._put:
@@ -101,16 +101,16 @@ class ObjectBackupReader(BackupReader):
         except (FileNotFoundError, obstore.exceptions.NotFoundError):
             raise InvalidInput(f"the backup in {self._location} lacks {name}") from None
         except Exception as exc:
-            raise _translate(exc, f"read {path}") from exc
+            raise translate(exc, f"read {path}", self._store, named=True) from exc
 
 
 class LocationBackupArchives(BackupArchives):
     """Backups in a directory, or at an ``s3://`` URL (``store_for(bucket)`` builds the
-    client; by default from the AWS_* variables)."""
+    client; by default from ``options`` over the AWS_* variables)."""
 
-    def __init__(self, store_for: Any = None) -> None:
+    def __init__(self, store_for: Any = None, options: S3Options | None = None) -> None:
         self._directories = DirectoryBackupArchives()
-        self._store_for = store_for or _store_from_env
+        self._store_for = store_for or (lambda bucket: s3_store(bucket, options))
 
     async def create(self, location: str) -> BackupWriter:
         if not location.startswith("s3://"):
@@ -129,9 +129,3 @@ class LocationBackupArchives(BackupArchives):
         if MANIFEST not in await reader.names():
             raise InvalidInput(f"{location} is not an arbx backup (it has no {MANIFEST})")
         return reader
-
-
-def _store_from_env(bucket: str) -> Any:
-    from obstore.store import S3Store
-
-    return S3Store.from_url(f"s3://{bucket}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -13,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from arbx.adapters.postgres.errors import storage_errors
 from arbx.adapters.postgres.migrate import check_schema_name
 from arbx.domain.errors import Conflict, NotFound, StorageError
-from arbx.domain.research.study import Study, Trial
+from arbx.domain.research.study import Study, StudyStatus, Trial, guard
 from arbx.ports.study_store import StudyStore
 
 _STUDY = msgspec.json.Decoder(Study)
@@ -33,6 +34,97 @@ def _trial(study_id: str, text: str) -> Trial:
         return _TRIAL.decode(text)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise StorageError(f"a stored trial of study {study_id!r} cannot be read: {exc}") from exc
+
+
+def _text(moment: datetime) -> str:
+    return _ENCODER.encode(moment).decode().strip('"')
+
+
+async def list_rows(
+    pool: AsyncConnectionPool,
+    table: sql.Identifier,
+    limit: int,
+    readable_by: str | None,
+    status: str | None,
+) -> builtins.list[tuple[str, str]]:
+    """(id, meta) of a table of long work (studies, walk-forwards), newest first."""
+    where: builtins.list[sql.Composable] = []
+    params: builtins.list[object] = []
+    if readable_by is not None:
+        where.append(sql.SQL("(owner IS NULL OR owner = %s)"))
+        params.append(readable_by)
+    if status is not None:
+        where.append(sql.SQL("meta->>'status' = %s"))
+        params.append(status)
+    clause = sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
+    query = sql.SQL(
+        "SELECT id, meta::text FROM {} {} ORDER BY created_at DESC, id DESC LIMIT %s"
+    ).format(table, clause)
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, [*params, max(limit, 0)])
+        rows = await cur.fetchall()
+    return [(str(i), str(text)) for i, text in rows]
+
+
+async def _exists(
+    conn: AsyncConnection[Any], table: sql.Identifier, work_id: str, what: str
+) -> None:
+    cur = await conn.execute(sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(table), (work_id,))
+    if await cur.fetchone() is None:
+        raise NotFound(f"{what} {work_id!r} does not exist")
+
+
+async def heartbeat(
+    pool: AsyncConnectionPool,
+    table: sql.Identifier,
+    work_id: str,
+    token: str,
+    at: datetime,
+    what: str,
+) -> bool:
+    """Renew the heartbeat of running work held by ``token`` (one conditional UPDATE)."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            sql.SQL(
+                "UPDATE {} SET meta = jsonb_set(meta, '{{holder,heartbeat_at}}', to_jsonb(%s::text))"
+                " WHERE id = %s AND meta->>'status' = 'running' AND meta->'holder'->>'token' = %s"
+            ).format(table),
+            (_text(at), work_id, token),
+        )
+        if cur.rowcount == 0:
+            await _exists(conn, table, work_id, what)
+            return False
+        return True
+
+
+async def interrupt(
+    pool: AsyncConnectionPool,
+    table: sql.Identifier,
+    work_id: str,
+    seen: tuple[str | None, str | None, str | None],
+    at: datetime,
+    error: str,
+    what: str,
+) -> bool:
+    """Mark running work interrupted when it is still as ``seen`` (one conditional UPDATE:
+    of two servers deciding at once, one marks it)."""
+    token, beat, updated = seen
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            sql.SQL(
+                "UPDATE {} SET meta = meta || jsonb_build_object('status', 'interrupted',"
+                " 'error', %s::text, 'updated_at', %s::text)"
+                " WHERE id = %s AND meta->>'status' = 'running'"
+                " AND meta->'holder'->>'token' IS NOT DISTINCT FROM %s::text"
+                " AND meta->'holder'->>'heartbeat_at' IS NOT DISTINCT FROM %s::text"
+                " AND meta->>'updated_at' IS NOT DISTINCT FROM %s::text"
+            ).format(table),
+            (error, _text(at), work_id, token, beat, updated),
+        )
+        if cur.rowcount == 0:
+            await _exists(conn, table, work_id, what)
+            return False
+        return True
 
 
 class PostgresStudyStore(StudyStore):
@@ -81,21 +173,24 @@ class PostgresStudyStore(StudyStore):
                     raise NotFound(f"study {study.id!r} does not exist")
 
     async def list(
-        self, *, limit: int = 100, readable_by: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        readable_by: str | None = None,
+        status: StudyStatus | None = None,
     ) -> builtins.list[Study]:
-        where = sql.SQL("")
-        params: builtins.list[object] = []
-        if readable_by is not None:
-            where = sql.SQL("WHERE owner IS NULL OR owner = %s")
-            params.append(readable_by)
-        query = sql.SQL(
-            "SELECT id, meta::text FROM {} {} ORDER BY created_at DESC, id DESC LIMIT %s"
-        ).format(self._studies, where)
         with storage_errors("list studies"):
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(query, [*params, max(limit, 0)])
-                rows = await cur.fetchall()
+            rows = await list_rows(self._pool, self._studies, limit, readable_by, status)
         return [_study(i, text) for i, text in rows]
+
+    async def heartbeat(self, study_id: str, token: str, at: datetime) -> bool:
+        with storage_errors(f"renew the heartbeat of study {study_id!r}"):
+            return await heartbeat(self._pool, self._studies, study_id, token, at, "study")
+
+    async def interrupt(self, seen: Study, at: datetime, error: str) -> bool:
+        seen_as = guard(seen.holder, seen.updated_at)
+        with storage_errors(f"mark study {seen.id!r} interrupted"):
+            return await interrupt(self._pool, self._studies, seen.id, seen_as, at, error, "study")
 
     async def add_trial(self, trial: Trial) -> None:
         body = _ENCODER.encode(trial).decode()

@@ -33,6 +33,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from arbx.adapters.postgres.stream_layout import ensure_stream_hypertables
 from arbx.domain.errors import InvalidInput, StorageError
 
 TimescaleMode = Literal["auto", "require", "off"]
@@ -234,6 +235,7 @@ async def _enable_timescale(
         )
         if options.continuous_aggregates:
             await _ensure_continuous_aggregates(conn, schema)
+        await ensure_stream_hypertables(conn, schema)  # quotes and book updates (issue 17)
 
 
 async def _ensure_continuous_aggregates(conn: psycopg.AsyncConnection, schema: str) -> None:

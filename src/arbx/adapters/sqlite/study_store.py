@@ -11,7 +11,7 @@ import msgspec
 
 from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.domain.errors import Conflict, NotFound, StorageError
-from arbx.domain.research.study import Study, Trial
+from arbx.domain.research.study import Study, StudyStatus, Trial, guard
 from arbx.ports.study_store import StudyStore
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,6 +42,76 @@ def _trial(study_id: str, text: str) -> Trial:
 def _known(conn: sqlite3.Connection, study_id: str) -> None:
     if conn.execute("SELECT 1 FROM studies WHERE id = ?", (study_id,)).fetchone() is None:
         raise NotFound(f"study {study_id!r} does not exist")
+
+
+def _text(moment: datetime) -> str:
+    return _ENCODER.encode(moment).decode().strip('"')
+
+
+def list_rows(
+    conn: sqlite3.Connection,
+    table: str,
+    limit: int,
+    readable_by: str | None,
+    status: str | None,
+) -> builtins.list[tuple[str, str]]:
+    """(id, meta) of a table of long work (studies, walk-forwards), newest first."""
+    where, params = [], []
+    if readable_by is not None:
+        where.append("(owner IS NULL OR owner = ?)")
+        params.append(readable_by)
+    if status is not None:
+        where.append("json_extract(meta, '$.status') = ?")
+        params.append(status)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT id, meta FROM {table} {clause} ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*params, max(limit, 0)),
+    ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def _exists(conn: sqlite3.Connection, table: str, work_id: str, what: str) -> None:
+    if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (work_id,)).fetchone() is None:
+        raise NotFound(f"{what} {work_id!r} does not exist")
+
+
+def heartbeat(conn: sqlite3.Connection, table: str, work_id: str, token: str, at: datetime) -> bool:
+    """Renew the heartbeat of running work held by ``token`` (one conditional UPDATE)."""
+    cur = conn.execute(
+        f"UPDATE {table} SET meta = json_set(meta, '$.holder.heartbeat_at', ?)"
+        " WHERE id = ? AND json_extract(meta, '$.status') = 'running'"
+        " AND json_extract(meta, '$.holder.token') = ?",
+        (_text(at), work_id, token),
+    )
+    if cur.rowcount == 0:
+        _exists(conn, table, work_id, "study" if table == "studies" else "walk-forward")
+        return False
+    return True
+
+
+def interrupt(
+    conn: sqlite3.Connection,
+    table: str,
+    work_id: str,
+    seen: tuple[str | None, str | None, str | None],
+    at: datetime,
+    error: str,
+) -> bool:
+    """Mark running work interrupted when it is still as ``seen`` (one conditional UPDATE)."""
+    token, beat, updated = seen
+    cur = conn.execute(
+        f"UPDATE {table} SET meta = json_set(meta, '$.status', 'interrupted', '$.error', ?,"
+        " '$.updated_at', ?) WHERE id = ? AND json_extract(meta, '$.status') = 'running'"
+        " AND json_extract(meta, '$.holder.token') IS ?"
+        " AND json_extract(meta, '$.holder.heartbeat_at') IS ?"
+        " AND json_extract(meta, '$.updated_at') IS ?",
+        (error, _text(at), work_id, token, beat, updated),
+    )
+    if cur.rowcount == 0:
+        _exists(conn, table, work_id, "study" if table == "studies" else "walk-forward")
+        return False
+    return True
 
 
 class SqliteStudyStore(StudyStore):
@@ -85,23 +155,25 @@ class SqliteStudyStore(StudyStore):
         await self._db.run(write)
 
     async def list(
-        self, *, limit: int = 100, readable_by: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        readable_by: str | None = None,
+        status: StudyStatus | None = None,
     ) -> builtins.list[Study]:
-        def read(conn: sqlite3.Connection) -> builtins.list[tuple[str, str]]:
-            if readable_by is None:
-                rows = conn.execute(
-                    "SELECT id, meta FROM studies ORDER BY created_at DESC, id DESC LIMIT ?",
-                    (max(limit, 0),),
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT id, meta FROM studies WHERE owner IS NULL OR owner = ?"
-                    " ORDER BY created_at DESC, id DESC LIMIT ?",
-                    (readable_by, max(limit, 0)),
-                ).fetchall()
-            return [(str(r[0]), str(r[1])) for r in rows]
+        rows = await self._db.run(
+            lambda conn: list_rows(conn, "studies", limit, readable_by, status)
+        )
+        return [_study(i, text) for i, text in rows]
 
-        return [_study(i, text) for i, text in await self._db.run(read)]
+    async def heartbeat(self, study_id: str, token: str, at: datetime) -> bool:
+        return await self._db.run(lambda conn: heartbeat(conn, "studies", study_id, token, at))
+
+    async def interrupt(self, seen: Study, at: datetime, error: str) -> bool:
+        token, beat, updated = guard(seen.holder, seen.updated_at)
+        return await self._db.run(
+            lambda conn: interrupt(conn, "studies", seen.id, (token, beat, updated), at, error)
+        )
 
     async def add_trial(self, trial: Trial) -> None:
         body = _ENCODER.encode(trial).decode()

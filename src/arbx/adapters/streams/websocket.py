@@ -1,13 +1,19 @@
-"""One venue's trade stream over an aiohttp WebSocket, kept up through disconnects.
+"""One venue's stream over an aiohttp WebSocket, kept up through disconnects.
+
+The connection loop (``WebSocketStream``) is shared by every channel: trades, quotes and
+order books. What differs per venue and channel is a ``Channel``: the URL, the subscribe
+messages, and how one message becomes items (it may hold state, as a book does, and talk
+back through the ``Link``: send a message on the socket, or fetch a REST snapshot).
 
 - Heartbeat: aiohttp pings every ``heartbeat_s`` and closes a connection whose pong does not
   come back; besides, a connection that delivers no message for ``idle_timeout_s`` (a silent
-  socket: the venues send heartbeats or trades far more often) is dropped and counted.
+  socket: the venues send heartbeats or data far more often) is dropped and counted.
 - Reconnect: exponential backoff from ``backoff_s`` doubling up to ``max_backoff_s``, with
   jitter (each delay is drawn between half and all of it, so many clients do not reconnect in
-  step); the subscriptions are sent again on every connection. The count of failures resets
-  once a connection has delivered a message; after ``max_attempts`` failures in a row the
-  stream raises ``StreamFailed`` naming the errors.
+  step); the subscriptions are sent again on every connection and the channel is told
+  (``on_connect``), so a book forgets what it held and waits for a fresh snapshot. The count of
+  failures resets once a connection has delivered a message; after ``max_attempts`` failures
+  in a row the stream raises ``StreamFailed`` naming the errors.
 - A message that cannot be read is counted (``decode_errors``) and skipped; a refused
   subscription (``StreamRejected``) ends the stream at once.
 """
@@ -16,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
@@ -25,15 +32,53 @@ from arbx.domain.market import Symbol
 from arbx.domain.market.trades import Trade
 from arbx.ports.trade_stream import StreamFailed, StreamStats, TradeSource
 
+T = TypeVar("T")
 
-class WebSocketTrades(TradeSource):
+
+class Link:
+    """What a channel may do besides reading: send on the open socket, reach the venue's REST
+    API with the stream's session, and update the stream's counters."""
+
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        session: aiohttp.ClientSession,
+        stats: StreamStats,
+    ) -> None:
+        self._ws = ws
+        self.session = session
+        self.stats = stats
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        await self._ws.send_json(dict(message))
+
+
+class Channel(Protocol[T]):
+    """One venue's channel: where to connect, what to subscribe, how a message maps to items.
+
+    ``handle`` raises ``StreamDecodeError`` for a message it cannot read (counted, skipped),
+    ``StreamRejected`` for a refusal, and ``ConnectionError`` to drop the connection."""
+
+    @property
+    def venue(self) -> str: ...
+
+    def url(self) -> str: ...
+
+    def subscribe(self) -> list[dict[str, Any]]: ...
+
+    async def on_connect(self, link: Link) -> None: ...
+
+    async def handle(self, data: str | bytes, link: Link) -> list[T]: ...
+
+
+class WebSocketStream(Generic[T]):
+    """Batches of a channel's items as messages arrive (see the module docstring)."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        venue: StreamVenue,
-        symbols: Sequence[Symbol],
+        channel: Channel[T],
         *,
-        url: str | None = None,
         heartbeat_s: float = 20.0,
         idle_timeout_s: float = 60.0,
         backoff_s: float = 0.5,
@@ -42,13 +87,9 @@ class WebSocketTrades(TradeSource):
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if not symbols:
-            raise ValueError("a stream needs at least one symbol")
         self._session = session
-        self._venue = venue
-        self._symbols = list(dict.fromkeys(symbols))
-        self._url = venue.url(url or venue.default_url, self._symbols)
-        self._pairs = {venue.venue_symbol(s): s for s in self._symbols}
+        self._channel = channel
+        self._url = channel.url()
         self._heartbeat = heartbeat_s
         self._idle = idle_timeout_s
         self._backoff = backoff_s
@@ -56,13 +97,16 @@ class WebSocketTrades(TradeSource):
         self._max_attempts = max_attempts
         self._rng = rng or random.Random()
         self._sleep = sleep
-        self.stats = StreamStats(venue.name)
+        self.stats = StreamStats(channel.venue)
 
     @property
     def url(self) -> str:
         return self._url
 
-    async def batches(self) -> AsyncIterator[list[Trade]]:
+    def _count(self, items: Sequence[T]) -> None:
+        """Add a message's items to the counters (each kind of stream names its own)."""
+
+    async def batches(self) -> AsyncIterator[list[T]]:
         failures = 0
         while True:
             delivered = False
@@ -78,7 +122,9 @@ class WebSocketTrades(TradeSource):
                     if self.stats.connects:
                         self.stats.reconnects += 1
                     self.stats.connects += 1
-                    for message in self._venue.subscribe(self._symbols):
+                    link = Link(ws, self._session, self.stats)
+                    await self._channel.on_connect(link)
+                    for message in self._channel.subscribe():
                         await ws.send_json(message)
                     while True:
                         try:
@@ -94,14 +140,14 @@ class WebSocketTrades(TradeSource):
                             self.stats.messages += 1
                             self.stats.bytes += len(msg.data)
                             try:
-                                trades = self._venue.parse(msg.data, self._pairs)
+                                items = await self._channel.handle(msg.data, link)
                             except StreamDecodeError as exc:
                                 self.stats.decode_errors += 1
                                 self.stats.failed(str(exc))
                                 continue
-                            if trades:
-                                self.stats.trades += len(trades)
-                                yield trades
+                            if items:
+                                self._count(items)
+                                yield items
                         elif msg.type == aiohttp.WSMsgType.ERROR:
                             raise ConnectionError(f"socket error: {ws.exception()}")
                         else:  # CLOSE, CLOSING, CLOSED
@@ -112,8 +158,53 @@ class WebSocketTrades(TradeSource):
                 failures += 1
             if failures >= self._max_attempts:
                 raise StreamFailed(
-                    f"{self._venue.name} stream at {self._url} failed {failures} times in a row;"
-                    f" last: {self.stats.last_error}"
+                    f"{self._channel.venue} stream at {self._url} failed {failures} times in a"
+                    f" row; last: {self.stats.last_error}"
                 )
             delay = min(self._max_backoff, self._backoff * 2 ** max(0, failures - 1))
             await self._sleep(delay * (0.5 + 0.5 * self._rng.random()))
+
+
+class TradeChannel:
+    """A venue's trade channel (``venues.StreamVenue``) as a stateless ``Channel``."""
+
+    def __init__(self, venue: StreamVenue, symbols: Sequence[Symbol], base_url: str) -> None:
+        self._venue = venue
+        self._symbols = list(symbols)
+        self._base = base_url
+        self._pairs = {venue.venue_symbol(s): s for s in self._symbols}
+
+    @property
+    def venue(self) -> str:
+        return self._venue.name
+
+    def url(self) -> str:
+        return self._venue.url(self._base, self._symbols)
+
+    def subscribe(self) -> list[dict[str, Any]]:
+        return self._venue.subscribe(self._symbols)
+
+    async def on_connect(self, link: Link) -> None:
+        return None
+
+    async def handle(self, data: str | bytes, link: Link) -> list[Trade]:
+        return self._venue.parse(data, self._pairs)
+
+
+class WebSocketTrades(WebSocketStream[Trade], TradeSource):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        venue: StreamVenue,
+        symbols: Sequence[Symbol],
+        *,
+        url: str | None = None,
+        **options: Any,
+    ) -> None:
+        if not symbols:
+            raise ValueError("a stream needs at least one symbol")
+        unique = list(dict.fromkeys(symbols))
+        super().__init__(session, TradeChannel(venue, unique, url or venue.default_url), **options)
+
+    def _count(self, items: Sequence[Trade]) -> None:
+        self.stats.trades += len(items)

@@ -97,3 +97,6 @@ class TracedExecutor(Executor):
 
     async def shutdown(self) -> None:
         await self._inner.shutdown()
+
+    def warm(self) -> None:
+        self._inner.warm()

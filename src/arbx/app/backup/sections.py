@@ -22,12 +22,14 @@ from arbx.app.backup.format import decode_frame, decode_lines, encode_frame, enc
 from arbx.domain.auth import AuditEntry, AuditQuery, UserCredentials
 from arbx.domain.auth.audit import MAX_QUERY_LIMIT
 from arbx.domain.backtest.run import BacktestRun, RunMeta, TableName
+from arbx.domain.catalog import StateChange, StrategyDefinition, StrategyVersion
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobRun, RunStatus
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.quality import DataGap, ValidationIssue
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
+from arbx.ports.catalog_store import CatalogStore
 from arbx.ports.job_store import JobStore
 from arbx.ports.quality_store import QualityStore
 from arbx.ports.run_store import RunFailure, RunStore
@@ -302,3 +304,68 @@ def job_sections(jobs: JobStore) -> builtins.list[BackupSection]:
             lambda run: save_job_run(jobs, run),
         ),
     ]
+
+
+# -- the strategy catalog: each definition with its versions and state history ----------------
+
+
+class CatalogRecord(msgspec.Struct, frozen=True):
+    """One strategy definition, every version of it (oldest first) and its state changes."""
+
+    definition: StrategyDefinition
+    versions: builtins.list[StrategyVersion]
+    history: builtins.list[StateChange]
+
+
+async def load_catalog(catalog: CatalogStore) -> builtins.list[CatalogRecord]:
+    found = sorted(await catalog.list(), key=lambda d: (d.created_at, d.id))
+    return [
+        CatalogRecord(d, await catalog.versions(d.id), await catalog.history(d.id)) for d in found
+    ]
+
+
+async def save_catalog(catalog: CatalogStore, record: CatalogRecord) -> None:
+    """Replay a definition through the port as it happened: version 1, the later versions,
+    then every state change in order; each version starts in the state its first change
+    left (or, without changes, in its stored state), and the last change of a version sets
+    its stored state, walk-forward reference and approver."""
+    if not record.versions or record.versions[0].number != 1:
+        raise InvalidInput(f"backup strategy {record.definition.name} has no version 1")
+    first_change: dict[int, StateChange] = {}
+    last_change: dict[int, int] = {}
+    for i, change in enumerate(record.history):
+        first_change.setdefault(change.number, change)
+        last_change[change.number] = i
+    final = {v.number: v for v in record.versions}
+
+    def initial(version: StrategyVersion) -> StrategyVersion:
+        change = first_change.get(version.number)
+        if change is None:
+            return version
+        return msgspec.structs.replace(
+            version, state=change.before, walk_forward=None, approved_by=None
+        )
+
+    first, *later = record.versions
+    await catalog.create(msgspec.structs.replace(record.definition, current=1), initial(first))
+    for version in later:
+        await catalog.add_version(initial(version))
+    for i, change in enumerate(record.history):
+        if change.number not in final:
+            raise InvalidInput(
+                f"backup strategy {record.definition.name}: a state change of v{change.number},"
+                " which it lacks"
+            )
+        updated = final[change.number]
+        if last_change[change.number] != i:
+            updated = msgspec.structs.replace(updated, state=change.after)
+        await catalog.set_state(updated, change)
+
+
+def catalog_section(catalog: CatalogStore) -> BackupSection:
+    return RecordSection(
+        "strategies",
+        CatalogRecord,
+        lambda: load_catalog(catalog),
+        lambda record: save_catalog(catalog, record),
+    )

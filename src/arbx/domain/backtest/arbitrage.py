@@ -48,6 +48,7 @@ from arbx.domain.backtest.arbitrage_books import (
     Books,
 )
 from arbx.domain.backtest.arbitrage_market import (
+    RECORDED,
     AlignedMarket,
     ArbitrageConfig,
     VenueSeries,
@@ -294,9 +295,10 @@ def execute_crosses(
 
 
 def _open(market: AlignedMarket, cfg: ArbitrageConfig, recorded: RecordedBooks | None) -> Books:
-    if (recorded is not None) != (cfg.execution == "recorded_book"):
+    if (recorded is not None) != (cfg.execution in RECORDED):
         raise InvalidInput(
-            "recorded books go with execution 'recorded_book' and it needs them",
+            "recorded books go with execution 'recorded_book' or 'recorded_quotes' and it"
+            " needs them",
             field="execution",
         )
     books = Books.open(market, cfg)

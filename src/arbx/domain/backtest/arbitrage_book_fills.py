@@ -1,4 +1,4 @@
-"""Arbitrage legs filled by walking each venue's book (``execution: "synthetic_book"``).
+"""Arbitrage legs filled by walking each venue's book (every ``execution`` but "bars").
 
 Where the bar execution fills a leg at the bar's reference price plus a slippage model,
 here each leg is a taker order that walks a book: the buy leg the asks of the cheap venue,
@@ -38,10 +38,12 @@ class RecordedBooks:
     place of the synthetic ones: a leg meets its venue's book as recorded at the fill
     instant (the fill bar's open, or the deciding bar's end with ``fill="close"``) plus
     ``book.latency_ms``, and its reference price is that book's mid (the bar price when
-    one side is empty)."""
+    one side is empty). ``kind`` says what was recorded: "recorded_book" (L2 snapshots
+    and diffs) or "recorded_quotes" (the best bid and ask alone, a one-level book)."""
 
-    def __init__(self, replays: Mapping[str, BookReplay]) -> None:
+    def __init__(self, replays: Mapping[str, BookReplay], kind: str = "recorded_book") -> None:
         self.replays = dict(replays)
+        self.kind = kind
 
     def check(self, labels: list[str]) -> None:
         missing = [label for label in labels if label not in self.replays]
@@ -174,8 +176,13 @@ def execution_notes(books: Books) -> list[str]:
         return []
     if books.book_source is not None:
         resyncs = sum(r.resyncs for r in books.book_source.replays.values())
+        what = (
+            "recorded quotes (the best bid and ask, one level deep)"
+            if books.book_source.kind == "recorded_quotes"
+            else "recorded order books"
+        )
         notes = [
-            "legs filled by walking recorded order books"
+            f"legs filled by walking {what}"
             f" (latency {cfg.book.latency_ms} ms; {resyncs} resync(s) of the recorded streams)"
         ]
     else:

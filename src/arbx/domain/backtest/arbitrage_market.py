@@ -25,10 +25,12 @@ from arbx.domain.backtest.kernels import BoolArray, FloatArray, IntArray
 from arbx.domain.errors import InvalidInput
 from arbx.domain.orderbook.synthetic import SyntheticBook
 
-# what a request may name; "recorded_book" is set by callers that hand the engine recorded
-# books (``arbitrage_book_fills.RecordedBooks``)
-ExecutionModel = Literal["bars", "synthetic_book"]
-EngineExecution = Literal["bars", "synthetic_book", "recorded_book"]
+# how orders fill: on bars, on books built from bars, or on recorded books or quotes (the
+# caller hands the engine the recorded streams, ``arbitrage_book_fills.RecordedBooks``)
+ExecutionModel = Literal["bars", "synthetic_book", "recorded_book", "recorded_quotes"]
+EngineExecution = ExecutionModel
+RECORDED: tuple[str, ...] = ("recorded_book", "recorded_quotes")
+EXECUTIONS: tuple[str, ...] = ("bars", "synthetic_book", *RECORDED)
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,10 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_inventory: float | None = None
     max_notional: float | None = None
     max_volume_share: float | None = None
-    # how legs fill: at bar prices plus the slippage model ("bars"), or by walking a book
-    # built from the bars ("synthetic_book", see ``orderbook.synthetic``; flagged synthetic)
+    # how legs fill: at bar prices plus the slippage model ("bars"), by walking a book
+    # built from the bars ("synthetic_book", see ``orderbook.synthetic``; flagged
+    # synthetic), or the recorded books or quotes handed to the engine ("recorded_book",
+    # "recorded_quotes"; see ``arbitrage_book_fills.RecordedBooks``)
     execution: EngineExecution = "bars"
     book: SyntheticBook = SyntheticBook()
 
@@ -267,9 +271,9 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise InvalidInput(f"{name} must be > 0", field=f"arbitrage.{name}")
 
-        if self.execution not in ("bars", "synthetic_book", "recorded_book"):
+        if self.execution not in EXECUTIONS:
             raise InvalidInput(
-                f"execution must be 'bars' or 'synthetic_book', got {self.execution!r}",
+                f"execution must be one of {', '.join(EXECUTIONS)}, got {self.execution!r}",
                 field="execution",
             )
         if self.execution == "bars" and self.book != SyntheticBook():
@@ -281,8 +285,8 @@ class ArbitrageConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.execution != "bars":
             if self.slippage.kind != "none":
                 raise InvalidInput(
-                    "with execution 'synthetic_book' a fill's slippage is the walk of the"
-                    " book (book.spread_bps, levels, depth); set slippage kind 'none'",
+                    f"with execution {self.execution!r} a fill's slippage is the walk of the"
+                    " book (its spread and depth); set slippage kind 'none'",
                     field="slippage",
                 )
             if self.book.latency_ms and self.fill == "close":

@@ -19,6 +19,11 @@ Per bar ``t`` the engine, in this order:
 4. asks the strategy for its decision, showing it bars up to t only. With
    ``fill="close"`` market orders fill at this close and the book is marked again.
 
+With ``books`` (``book_taker.TakerBooks``: an execution other than "bars") every market
+order walks the book of its fill instant instead of taking the bar price plus slippage
+(see ``book_taker``); limit and stop orders are then refused (no queue model for them on
+recorded books yet).
+
 Signal strategies (0/1 targets) act on changes of the target: 0->1 sends a market buy
 sized by ``Execution.sizing``, 1->0 a market sell of the whole position. On such
 strategies, without risk rules, the engine reproduces the vectorized engine.
@@ -28,13 +33,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import msgspec
 import numpy as np
 import polars as pl
 
+from arbx.domain.backtest.book_taker import TakerBooks, affordable, take
 from arbx.domain.backtest.costs import round_lot
 from arbx.domain.backtest.execution import (
     BarArrays,
@@ -91,6 +97,7 @@ class Order:
     filled: float = 0.0
     status: str = "open"
     reason: str = "strategy"
+    series: str = ""  # the series it trades (several-series runs: "venue:BASE/QUOTE")
 
 
 class Context:
@@ -165,6 +172,7 @@ class Fill:
     price: float
     fee: float
     liquidity: str
+    series: str = ""  # the series it traded (several-series runs: "venue:BASE/QUOTE")
 
 
 class EventStrategy(Protocol):
@@ -195,6 +203,10 @@ class _Engine:
     at_close: bool = False
     # fills not yet shown to an event strategy's ``on_fill`` (None: it has none)
     new_fills: list[Fill] | None = None
+    # market orders walk these books (None: bar prices and the slippage model)
+    books: TakerBooks | None = None
+    # market-order attempts a book could not fill in full (the rest stayed pending)
+    book_shortfalls: int = 0
 
     def __post_init__(self) -> None:
         ex = self.execution
@@ -233,6 +245,12 @@ class _Engine:
             raise InvalidInput("a stop order needs a stop price", field="stop")
         if qty is not None and not (math.isfinite(qty) and qty > 0):
             raise InvalidInput(f"order quantity must be > 0, got {qty!r}", field="qty")
+        if self.books is not None and kind != "market":
+            raise InvalidInput(
+                f"a {kind} order cannot fill on order books yet (only market orders walk the"
+                " book); use execution 'bars' for limit and stop orders",
+                field="execution",
+            )
         order = Order(len(self.orders), side, kind, -1, qty, fraction, limit, stop, reason=reason)
         self.orders.append(order)
         self.pending.append(order)
@@ -247,6 +265,9 @@ class _Engine:
         """Fill as much of ``order`` as cash, position, limits and bar volume allow."""
         ex = self.execution
         taker = liquidity == "taker"
+        if taker and self.books is not None:
+            self._fill_on_book(order, t)
+            return
         phi = ex.fees.rate(taker=taker)
         vol = self.known_volume(t)
         if order.side > 0:
@@ -287,6 +308,61 @@ class _Engine:
             elif order.side > 0 and (order.qty is None or order.qty <= 0.0):
                 self._close_order(order, "cancelled")
             return
+        self._book_fill(order, t, q, px, phi, liquidity)
+
+    def _fill_on_book(self, order: Order, t: int) -> None:
+        """A market order walks the book of bar t's fill instant (``book_taker``); what the
+        book cannot fill stays pending for the next bar."""
+        assert self.books is not None
+        ex, risk = self.execution, self.risk
+        book = self.books.at(t)
+        phi = ex.fees.rate(taker=True)
+        vol = self.known_volume(t)
+        if order.side > 0:
+            if order.qty is None:
+                budget = ex.sizing.budget(self.cash, order.fraction)
+                sized = round_lot(affordable(book, budget / (1.0 + phi)), ex.lot_size)
+                if sized <= 0.0:  # no asks to size on: try again on the next bar's book
+                    self.book_shortfalls += 1
+                    return
+                order.qty = sized
+            if order.filled == 0.0:
+                probe = book.walk("buy", order.qty)
+                if probe.filled <= 0.0:
+                    self.book_shortfalls += 1
+                    return
+                if ex.below_min_notional(order.qty, probe.average_price):
+                    self.book.skipped_min_notional += 1
+                    self._close_order(order, "rejected")
+                    return
+            want = order.qty - order.filled
+            if risk.max_position is not None:
+                want = min(want, risk.max_position - self.position)
+            if risk.max_volume_share is not None:
+                want = min(want, round_lot(risk.max_volume_share * vol, ex.lot_size))
+            cash_cap = round_lot(affordable(book, self.cash / (1.0 + phi)), ex.lot_size)
+            q = min(want, cash_cap)
+            walk = take(book, "buy", q, ex.lot_size)
+        else:
+            if order.qty is None:
+                order.qty = self.position
+            want = min(order.qty - order.filled, self.position)
+            if risk.max_volume_share is not None:
+                want = min(want, risk.max_volume_share * vol)
+            if want <= 0.0 and self.position <= 0.0:
+                self._close_order(order, "filled" if order.filled else "cancelled")
+                return
+            walk = take(book, "sell", want, 0.0)
+        if walk is None:
+            self.book_shortfalls += 1
+            return
+        if walk.filled < walk.requested:
+            self.book_shortfalls += 1
+        self._book_fill(order, t, walk.filled, walk.average_price, phi, "taker")
+
+    def _book_fill(
+        self, order: Order, t: int, q: float, px: float, phi: float, liquidity: str
+    ) -> None:
         notional = q * px
         fee = notional * phi
         tb = self.tb
@@ -402,12 +478,29 @@ def run_events(
     target: FloatArray | None = None,
     strategy: EventStrategy | None = None,
     risk: RiskRules | None = None,
+    books: TakerBooks | None = None,
 ) -> BacktestResult:
-    """Run a 0/1 ``target`` (signal strategy) or an ``EventStrategy`` bar by bar."""
+    """Run a 0/1 ``target`` (signal strategy) or an ``EventStrategy`` bar by bar (market
+    orders walking ``books`` when given)."""
     if (target is None) == (strategy is None):
         raise InvalidInput("give the event engine either a target or a strategy", field="strategy")
     rules = risk or RiskRules()
-    eng = _Engine(bars, execution, rules, bars.close, cash=execution.capital)
+    if books is not None:
+        if execution.slippage.kind != "none":
+            raise InvalidInput(
+                "on order books a fill's slippage is the walk of the book; set slippage"
+                " kind 'none'",
+                field="slippage",
+            )
+        exits = ("stop_loss", "take_profit", "trailing_stop")
+        for name in exits:
+            if getattr(rules, name) is not None:
+                raise InvalidInput(
+                    f"risk.{name} triggers on bar highs and lows and cannot fill on order"
+                    " books yet; use execution 'bars'",
+                    field=f"risk.{name}",
+                )
+    eng = _Engine(bars, execution, rules, bars.close, cash=execution.capital, books=books)
     ctx = Context(eng)
     listener = getattr(strategy, "on_fill", None)
     if callable(listener):
@@ -486,7 +579,21 @@ def run_events(
     cash, position = eng.book_states(n)
     orders, fills = _tables(bars, eng)
     equity = cash + position * bars.close  # marked at every close
-    return assemble("event", bars, execution, equity, cash, position, eng.book, orders, fills)
+    result = assemble("event", bars, execution, equity, cash, position, eng.book, orders, fills)
+    if books is None:
+        return result
+    notes = [books.describe()]
+    if eng.book_shortfalls:
+        notes.append(
+            f"{eng.book_shortfalls} market-order attempt(s) met a book that could not fill"
+            " them in full; the rest stayed pending to the next bar's book"
+        )
+    return replace(
+        result,
+        notes=[*result.notes, *notes],
+        execution=books.execution,
+        synthetic=books.synthetic,
+    )
 
 
 def _fill_listener(

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import msgspec
 
 from arbx.domain.backtest.arbitrage import ArbitrageConfig
-from arbx.domain.backtest.arbitrage_market import ExecutionModel
+from arbx.domain.backtest.arbitrage_market import RECORDED, ExecutionModel
 from arbx.domain.backtest.costs import FeeSchedule, SlippageModel, fees_for, venue_rules
 from arbx.domain.backtest.events import RiskRules
 from arbx.domain.backtest.execution import Execution, FillMode
@@ -78,10 +78,13 @@ class BacktestRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     risk_free_rate: float = 0.0
     arbitrage: ArbitrageSettings = ArbitrageSettings()
     min_notional: float | None = None
-    # how orders fill (arbitrage runs): "bars" or "synthetic_book" (books built from bars
-    # with the ``book`` spread/depth/latency model; the result is flagged synthetic)
+    # how orders fill: "bars" (bar prices and the slippage model), "synthetic_book" (books
+    # built from bars with the ``book`` spread/depth model; the result is flagged
+    # synthetic), "recorded_book" or "recorded_quotes" (the stored streams of every traded
+    # series); ``latency_ms``: an order meets the book that much after its fill instant
     execution: ExecutionModel = "bars"
     book: SyntheticBook = SyntheticBook()
+    latency_ms: int = 0
 
 
 def decode_request(raw: Mapping[str, Any] | bytes) -> BacktestRequest:
@@ -122,8 +125,17 @@ class ValidRequest(msgspec.Struct, frozen=True):
 
     def execution(self) -> Execution:
         """Single-market settings: the request's, else the venue's fees and order rules."""
+        return self.execution_for(self.keys[0])
+
+    @property
+    def several_series(self) -> bool:
+        """An event strategy over several series (``backtest.multi_events``)."""
+        return self.engine == "event" and len(self.keys) > 1
+
+    def execution_for(self, key: SeriesKey) -> Execution:
+        """The settings one traded series fills with: the request's, else its venue's fees
+        and order rules."""
         r = self.request
-        key = self.keys[0]
         rules = venue_rules(key.exchange.id)
         return Execution(
             capital=r.capital,
@@ -139,6 +151,17 @@ class ValidRequest(msgspec.Struct, frozen=True):
     def arbitrage_config(self) -> ArbitrageConfig:
         return _arbitrage_config(self.request)
 
+    @property
+    def latency_ms(self) -> int:
+        """The effective latency of a book execution (``latency_ms``, else the older
+        ``book.latency_ms``)."""
+        return self.request.latency_ms or self.request.book.latency_ms
+
+    @property
+    def recorded(self) -> bool:
+        """True when the run fills on recorded quotes or books (the caller loads them)."""
+        return self.request.execution in RECORDED
+
     def common_currency(self) -> str:
         """The currency every value of an arbitrage run is in."""
         return _common_currency(self.keys, self.conversions, self.request.arbitrage)
@@ -153,6 +176,7 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
     """Check everything that can be checked without data; raise ``InvalidInput``."""
     strategy = get_strategy(request.strategy)
     params = parse_params(strategy, request.params)
+    _check_execution(request)
     if not (math.isfinite(request.capital) and request.capital > 0):
         raise InvalidInput(
             f"capital must be a positive amount, got {request.capital!r}", field="capital"
@@ -214,6 +238,16 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
                 field="engine",
             )
         engine = "event"
+        if len(keys) > 1 or strategy.max_series > 1:  # the several-series engine
+            _check_several_series(keys, request)
+    elif request.execution != "bars":
+        if request.engine == "vectorized":
+            raise InvalidInput(
+                f"execution {request.execution!r} walks order books order by order on the"
+                " event engine; use engine=event (or auto)",
+                field="engine",
+            )
+        engine = "event"
     elif request.engine == "vectorized" and (request.risk.active or strategy.target is None):
         raise InvalidInput(
             "the vectorized engine has no stops, limits or kill switch; use engine=event (or auto)",
@@ -226,12 +260,88 @@ def validate_request(request: BacktestRequest) -> ValidRequest:
     valid = ValidRequest(request, strategy, params, keys, conversions, span, engine)
     if engine != "arbitrage":
         _refuse_unused_single_market(request)
-        valid.execution()  # validates lot_size, min_notional, risk_free_rate
+        for key in keys:
+            valid.execution_for(key)  # validates lot_size, min_notional, risk_free_rate
+        if request.execution != "bars" and valid.latency_ms >= keys[0].timeframe.ms:
+            raise InvalidInput(
+                f"latency_ms {valid.latency_ms} must be shorter than a bar"
+                f" ({keys[0].timeframe}): a single-market fill stays in the bar after the"
+                " decision",
+                field="latency_ms",
+            )
     return valid
+
+
+def _check_several_series(keys: list[SeriesKey], request: BacktestRequest) -> None:
+    """An event strategy over several series keeps one cash balance: every series is
+    quoted in one currency; one ``lot_size`` (base units) fits only series of one base."""
+    quotes = sorted({str(k.symbol.quote) for k in keys})
+    if len(quotes) > 1:
+        raise InvalidInput(
+            "an event strategy over several series keeps one cash balance, so every series"
+            f" must be quoted in one currency; got {', '.join(quotes)}",
+            field="series",
+        )
+    bases = {str(k.symbol.base) for k in keys}
+    if request.lot_size is not None and len(bases) > 1:
+        raise InvalidInput(
+            "lot_size is in base units and these series trade different bases"
+            f" ({', '.join(sorted(bases))}); leave it out to use each venue's lot size",
+            field="lot_size",
+        )
+    if request.execution != "bars":
+        raise InvalidInput(
+            "an event strategy over several series fills on bars; book executions"
+            " (synthetic_book, recorded_book, recorded_quotes) walk one series' book",
+            field="execution",
+        )
+
+
+def _check_execution(r: BacktestRequest) -> None:
+    """The execution fields that can be checked without the data or the engine."""
+    if not (0 <= r.latency_ms <= 86_400_000):
+        raise InvalidInput(
+            f"latency_ms must be between 0 and 86400000 (a day), got {r.latency_ms}",
+            field="latency_ms",
+        )
+    if r.execution == "bars" and r.latency_ms:
+        raise InvalidInput(
+            "latency_ms applies to book executions (synthetic_book, recorded_book,"
+            " recorded_quotes); bar fills happen at the bar price",
+            field="latency_ms",
+        )
+    if r.latency_ms and r.book.latency_ms and r.latency_ms != r.book.latency_ms:
+        raise InvalidInput(
+            f"latency_ms {r.latency_ms} and book.latency_ms {r.book.latency_ms} disagree; give one",
+            field="latency_ms",
+        )
+    if r.execution != "bars" and r.fill == "close" and (r.latency_ms or r.book.latency_ms):
+        raise InvalidInput(
+            "latency_ms needs fill 'next_open' (a fill at the deciding bar's close has no"
+            " later instant to delay to)",
+            field="latency_ms",
+        )
+    if r.execution in RECORDED:
+        model = msgspec.structs.replace(r.book, latency_ms=0)
+        if model != SyntheticBook():
+            raise InvalidInput(
+                f"book settings describe the synthetic book; execution {r.execution!r}"
+                " fills on the recorded one: drop book (latency: latency_ms)",
+                field="book",
+            )
+    if r.execution != "bars" and r.slippage.kind != "none":
+        raise InvalidInput(
+            f"with execution {r.execution!r} a fill's slippage is the walk of the book (its"
+            " spread and depth); set slippage kind 'none'",
+            field="slippage",
+        )
 
 
 def _arbitrage_config(r: BacktestRequest) -> ArbitrageConfig:
     a = r.arbitrage
+    book = r.book
+    if r.latency_ms:
+        book = msgspec.structs.replace(book, latency_ms=r.latency_ms)
     return ArbitrageConfig(
         capital=r.capital,
         base_fraction=a.base_fraction,
@@ -251,7 +361,7 @@ def _arbitrage_config(r: BacktestRequest) -> ArbitrageConfig:
         max_notional=a.max_notional,
         max_volume_share=r.risk.max_volume_share,
         execution=r.execution,
-        book=r.book,
+        book=book,
     )
 
 
@@ -314,6 +424,7 @@ _ARBITRAGE_FIELDS = frozenset(
         "arbitrage",
         "execution",
         "book",
+        "latency_ms",
     }
 )
 _ARBITRAGE_RISK = frozenset({"max_drawdown", "max_volume_share"})
@@ -378,12 +489,19 @@ def _refuse_unused_single_market(request: BacktestRequest) -> None:
             " series' quote currency",
             field="conversions",
         )
-    if request.execution != "bars" or request.book != SyntheticBook():
+    if request.execution == "bars" and request.book != SyntheticBook():
         raise InvalidInput(
-            "execution 'synthetic_book' and book settings apply to arbitrage strategies only"
-            f" so far, not {request.strategy}; single-market runs fill on bars",
-            field="execution" if request.execution != "bars" else "book",
+            "book settings apply to execution 'synthetic_book' only; set execution or drop book",
+            field="book",
         )
+    if request.execution != "bars":
+        for name in ("stop_loss", "take_profit", "trailing_stop"):
+            if getattr(request.risk, name) is not None:
+                raise InvalidInput(
+                    f"risk.{name} triggers on bar highs and lows and cannot fill on order"
+                    f" books yet (execution {request.execution!r}); use execution 'bars'",
+                    field=f"risk.{name}",
+                )
     if request.arbitrage != ArbitrageSettings():
         raise InvalidInput(
             f"arbitrage settings apply to arbitrage strategies only, not {request.strategy}",

@@ -201,8 +201,9 @@ class BacktestResult:
     common_currency: str | None = None
     attribution: Attribution | None = None
     opportunity_table: pl.DataFrame | None = None
-    # how orders filled: "bars" (bar prices and a slippage model) or "synthetic_book"
-    # (walking books built from bars: ``synthetic`` flags that no recorded book was used)
+    # how orders filled: "bars" (bar prices and a slippage model), "synthetic_book"
+    # (walking books built from bars: ``synthetic`` flags that no recorded book was used),
+    # "recorded_book" or "recorded_quotes" (walking the recorded streams)
     execution: str = "bars"
     synthetic: bool = False
 

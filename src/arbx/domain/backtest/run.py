@@ -133,7 +133,8 @@ class RunMeta(msgspec.Struct, frozen=True, kw_only=True):
     # its owner shares it with every holder of results:read
     owner: str | None = None
     shared: bool = False
-    # how orders filled ("bars" | "synthetic_book") and whether the books were synthetic
+    # how orders filled ("bars" | "synthetic_book" | "recorded_book" | "recorded_quotes")
+    # and whether the books were synthetic
     execution: str = "bars"
     synthetic: bool = False
     # the catalog version the run was made from ("name@v3"; None: a request without one)

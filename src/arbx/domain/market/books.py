@@ -242,3 +242,14 @@ def book_updates(frame: pl.DataFrame, instrument: str) -> list[BookSnapshot | Bo
                 BookDiff(instrument, sequence, bids, asks, first_sequence=first, ts=ts // 1000)
             )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdate:
+    """One book message of a (venue, symbol) as a stream delivers it: a snapshot or a diff,
+    stamped ``ts_us`` (epoch µs; after the key's previous update, so time order is delivery
+    order)."""
+
+    key: TradeKey
+    update: BookSnapshot | BookDiff
+    ts_us: int

@@ -93,7 +93,8 @@ def summary_block(meta: RunMeta) -> Paragraphs:
         f"strategy {meta.strategy} ({params})",
         f"engine {meta.engine} {meta.engine_version}; fill {meta.fill}"
         + (" (OPTIMISTIC: fills at the deciding bar's close)" if meta.optimistic else "")
-        + f"; capital {meta.capital:,.2f} {currency_of(meta)}",
+        + f"; capital {meta.capital:,.2f} {currency_of(meta)}"
+        + _execution(meta),
         f"span {_iso(meta.span_start)} .. {_iso(meta.span_end)} (end exclusive)",
         f"series: {', '.join(s.series for s in meta.series)}",
         f"run {meta.id}, created {_iso(meta.created_at)}",
@@ -102,7 +103,17 @@ def summary_block(meta: RunMeta) -> Paragraphs:
         pnl = "" if meta.excess_pnl is None else f" ({meta.excess_pnl:,.2f} {currency_of(meta)})"
         lines.append(f"excess over the benchmark: {meta.excess_return * 100:,.2f}%{pnl}")
     lines.extend(f"note: {note}" for note in meta.notes)
-    return Paragraphs("summary", "Run", lines, warn=meta.optimistic)
+    return Paragraphs("summary", "Run", lines, warn=meta.optimistic or meta.synthetic)
+
+
+def _execution(meta: RunMeta) -> str:
+    """How orders filled, when not on bars (a synthetic book is flagged)."""
+    if meta.execution == "bars":
+        return ""
+    latency = meta.request.latency_ms or meta.request.book.latency_ms
+    return f"; execution {meta.execution}, latency {latency} ms" + (
+        " (SYNTHETIC books built from bars)" if meta.synthetic else ""
+    )
 
 
 def equity_blocks(

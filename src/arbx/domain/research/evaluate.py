@@ -37,7 +37,8 @@ from arbx.domain.backtest.runner import buy_and_hold, check_bars
 from arbx.domain.backtest.runner import run as run_engine
 from arbx.domain.backtest.vectorized import decision_fractions, simulate
 from arbx.domain.errors import ArbxError
-from arbx.domain.market import SeriesKey
+from arbx.domain.market import BAR_SCHEMA, SeriesKey
+from arbx.domain.market.bars import BAR_COLUMNS
 from arbx.domain.research.objective import Objective, TrialMetrics
 from arbx.domain.research.study import Trial, bucket_returns
 from arbx.domain.strategies import parse_params
@@ -63,6 +64,50 @@ class StudyData:
 
     def valid(self, params: dict[str, Any]) -> ValidRequest:
         return validate_request(msgspec.structs.replace(self.request, params=params))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as numpy columns (canonical bar frames: the ``BarArrays``), not as
+        polars frames: numpy arrays travel as pickle protocol 5 out-of-band buffers, which
+        a process executor maps into its workers without a copy; the frames are rebuilt
+        over the same memory there."""
+        columns: dict[SeriesKey, BarArrays | pl.DataFrame] = {}
+        for key, frame in self.bars.items():
+            canonical = (
+                frame.columns == list(BAR_COLUMNS)
+                and frame.null_count().sum_horizontal().item() == 0
+            )
+            columns[key] = self.arrays[key] if canonical else frame
+        return (_rebuilt, (self.study_id, self.request, columns, self.objective, self.extra))
+
+
+def _rebuilt(
+    study_id: str,
+    request: BacktestRequest,
+    columns: dict[SeriesKey, BarArrays | pl.DataFrame],
+    objective: Objective,
+    extra: dict[str, Any],
+) -> StudyData:
+    bars: dict[SeriesKey, pl.DataFrame] = {}
+    arrays: dict[SeriesKey, BarArrays] = {}
+    for key, got in columns.items():
+        if isinstance(got, pl.DataFrame):
+            bars[key] = got
+            continue
+        arrays[key] = got
+        bars[key] = pl.DataFrame(
+            {
+                "ts": pl.Series("ts", got.ts, dtype=pl.Int64).cast(BAR_SCHEMA["ts"]),
+                "open": pl.Series("open", got.open),
+                "high": pl.Series("high", got.high),
+                "low": pl.Series("low", got.low),
+                "close": pl.Series("close", got.close),
+                "volume": pl.Series("volume", got.volume),
+            }
+        )
+    data = StudyData(study_id, request, bars, objective, extra)
+    if len(arrays) == len(bars):  # the arrays over the shipped memory, not copies
+        data.__dict__["arrays"] = arrays
+    return data
 
 
 Point = tuple[int, int, dict[str, Any]]  # (trial number, seed, params)

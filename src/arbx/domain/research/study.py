@@ -18,6 +18,7 @@ import numpy as np
 
 from arbx.domain.backtest.kernels import FloatArray
 from arbx.domain.backtest.run import SeriesUsed
+from arbx.domain.research.holder import Holder
 from arbx.domain.research.objective import Objective, TrialMetrics
 from arbx.domain.research.space import SearchSpace
 
@@ -45,6 +46,25 @@ class Study(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     refused_points: int = 0
     updated_at: datetime | None = None
+    # the process running it while ``running`` (domain.research.holder): a study whose
+    # holder is gone is shown ``interrupted``
+    holder: Holder | None = None
+    # the catalog version the strategy came from (``name@vN``), when it came from one
+    strategy_version: str | None = None
+
+
+def guard(
+    holder: Holder | None, updated_at: datetime | None
+) -> tuple[str | None, str | None, str | None]:
+    """What a conditional change of stored running work compares: the holder's token and
+    heartbeat and the time of the last update, as the JSON text stores them."""
+
+    def text(moment: datetime | None) -> str | None:
+        return None if moment is None else msgspec.json.encode(moment).decode().strip('"')
+
+    if holder is None:
+        return None, None, text(updated_at)
+    return holder.token, text(holder.heartbeat_at), text(updated_at)
 
 
 class Trial(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,6 +1,7 @@
 """The no-look-ahead property, for any registered strategy type (built-in or plugin).
 
-``check_strategy`` makes seeded synthetic bars (one series, or two venues for arbitrage),
+``check_strategy`` makes seeded synthetic bars (one series, or two venues for arbitrage and
+for event strategies over several series, the second one missing some bars),
 then for several cut bars ``c`` changes every bar after ``c`` and runs the strategy again:
 every decision at or before ``c`` (positions, orders sent, crosses, pair entries and exits)
 must be the same. A decision that changes means the strategy read a bar after its decision
@@ -18,6 +19,7 @@ from arbx.domain.backtest.arbitrage import AlignedMarket, VenueSeries
 from arbx.domain.backtest.costs import FeeSchedule, SlippageModel
 from arbx.domain.backtest.events import run_events
 from arbx.domain.backtest.execution import BarArrays, Execution
+from arbx.domain.backtest.multi_events import SeriesLeg, run_multi_events
 from arbx.domain.errors import InvalidInput
 from arbx.domain.strategies.arbitrage import (
     StatArbParams,
@@ -125,7 +127,68 @@ def _orders(s: StrategyType, bars: BarArrays, p: Any) -> Any:
     return result.orders.select("created_bar", "side", "kind", "limit_price", "stop_price")
 
 
+def _several(bars: list[BarArrays]) -> list[SeriesLeg]:
+    ex = Execution(fees=FeeSchedule(taker_bps=5))
+    return [SeriesLeg(readonly(b), ex) for b in bars]
+
+
+def _multi_orders(s: StrategyType, bars: list[BarArrays], p: Any) -> Any:
+    assert s.events is not None
+    result = run_multi_events(_several(bars), s.events(p))
+    return result.orders.select(
+        "created_bar", "venue", "symbol", "side", "kind", "limit_price", "stop_price"
+    )
+
+
+def several_synthetic(n: int, seed: int, count: int) -> list[BarArrays]:
+    """``count`` related series on one 1m grid: the first complete, the others correlated
+    with it and each missing some bars (so the check also crosses the alignment)."""
+    first = synthetic_bars(n, seed)
+    out = [first]
+    rng = np.random.default_rng(seed + 1)
+    for k in range(1, count):
+        gap = np.exp(np.cumsum(rng.normal(0.0, 0.002, n)))
+        keep = np.ones(n, dtype=bool)
+        keep[rng.choice(np.arange(1, n - 1), size=max(1, n // 20), replace=False)] = False
+        o, h, lo, c = (
+            a[keep] * gap[keep] for a in (first.open, first.high, first.low, first.close)
+        )
+        b = BarArrays(
+            first.ts[keep],
+            o,
+            h,
+            lo,
+            c,
+            rng.gamma(2.0, 5.0, n)[keep],
+            first.bar_ms,
+            f"synthetic{k}",
+            "BTC/USDC",
+        )
+        out.append(b)
+    return out
+
+
+def _check_multi_events(s: StrategyType, p: Any, n: int, seed: int, r: LookaheadReport) -> None:
+    base = several_synthetic(n, seed, max(2, s.min_series))
+    axis = base[0].ts  # the first series has every bar: the aligned axis
+    full = _multi_orders(s, base, p)
+    r.decisions = full.height
+    for i, c in enumerate(r.cuts):
+        changed = []
+        for k, bars in enumerate(base):
+            local = int(np.searchsorted(bars.ts, axis[c], side="right")) - 1
+            changed.append(changed_after(bars, local, seed + 100 + i + k))
+        other = _multi_orders(s, changed, p)
+        a = full.filter(full["created_bar"] <= c)
+        b = other.filter(other["created_bar"] <= c)
+        if not a.equals(b):
+            r.violations.append(f"orders sent up to bar {c} changed when only later bars changed")
+
+
 def _check_events(s: StrategyType, p: Any, n: int, seed: int, r: LookaheadReport) -> None:
+    if s.max_series > 1:
+        _check_multi_events(s, p, n, seed, r)
+        return
     base = synthetic_bars(n, seed)
     full = _orders(s, base, p)
     r.decisions = full.height

@@ -39,9 +39,15 @@ _LIMIT: list[float | None] = [None]  # seconds a plugin's run may take (None: no
 
 def set_time_limit(seconds: float | None) -> None:
     """How long one run of plugin code may take before it is stopped (None or 0: no limit).
-    Checked between calls into the plugin (every bar for per-bar and event plugins), so a
-    single call that never returns is not interrupted."""
+    Checked here between calls into the plugin (every bar for per-bar and event plugins);
+    a single call that never returns is stopped by whoever waits for the worker process
+    computing it (``app.background_backtests``), which ends that process."""
     _LIMIT[0] = seconds or None
+
+
+def time_limit() -> float | None:
+    """The time limit set by ``set_time_limit`` (None: no limit)."""
+    return _LIMIT[0]
 
 
 class _Clock:
@@ -324,12 +330,21 @@ def event_type(
     params: type[msgspec.Struct] = NoParams,
     lookback: int | Callable[[Any], int] = 1,
     description: str | None = None,
+    min_series: int = 1,
+    max_series: int = 1,
 ) -> StrategyType:
     """An event strategy: ``cls(params)`` makes one object per run with ``on_bar(ctx)`` and
-    optionally ``on_fill(ctx, fill)``; ``ctx`` shows bars up to t and sends orders."""
+    optionally ``on_fill(ctx, fill)``; ``ctx`` shows bars up to t and sends orders. With
+    ``max_series > 1`` it trades several series at once (``multi_events.MultiContext``)."""
     label: str = name or str(getattr(cls, "__name__", "event_strategy"))
     if not callable(getattr(cls, "on_bar", None)):
         raise InvalidInput(f"event strategy {label} has no on_bar(ctx) method", field="strategy")
+    if not (1 <= min_series <= max_series) or (max_series > 1 and min_series < 2):
+        raise InvalidInput(
+            f"event strategy {label}: series counts must be 1..1 (one series) or"
+            f" 2 <= min_series <= max_series, got {min_series}..{max_series}",
+            field="strategy",
+        )
 
     def make(p: Any) -> Any:
         return _GuardedEvents(label, call_user(label, "its constructor", cls, p))
@@ -340,6 +355,8 @@ def event_type(
         _describe(cls, description),
         params,
         _checked_lookback(label, _lookback(lookback)),
+        min_series=min_series,
+        max_series=max_series,
         events=make,
     )
 

@@ -50,7 +50,7 @@ examples:
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "backtest",
-        help="backtests: run, list, show, export, rerun, delete; strategy types",
+        help="backtests: run, list, show, export, rerun, delete, cancel; strategy types",
         description="Backtests on stored bars (load some with 'arbx data load-samples').",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -107,6 +107,20 @@ def register(groups: Any) -> None:
         choices=["auto", "vectorized", "event"],
         help="auto (default): vectorized unless stops or limits need the event-driven engine"
         " (arbitrage always uses the arbitrage engine)",
+    )
+    p.add_argument(
+        "--execution",
+        choices=["bars", "synthetic_book", "recorded_book", "recorded_quotes"],
+        help="how orders fill: bars (default: bar prices plus slippage); synthetic_book (walk"
+        " books built from bars, flagged SYNTHETIC); recorded_book / recorded_quotes (walk the"
+        " recorded order books / best bid and ask of every traded series)",
+    )
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        metavar="MS",
+        help="with a book execution: an order meets the book this many ms after its fill"
+        " instant (default 0)",
     )
     p.add_argument(
         "--conversion",
@@ -183,6 +197,20 @@ def register(groups: Any) -> None:
     p.add_argument("id", help="run id")
     p.set_defaults(run=run_delete)
 
+    p = commands.add_parser(
+        "cancel",
+        help="cancel a background run a server computes (its worker process is ended; the"
+        " run is recorded as cancelled)",
+    )
+    p.add_argument("id", help="run id")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the run to be recorded as cancelled (default 10)",
+    )
+    p.set_defaults(run=run_cancel)
+
     from arbx.entrypoints.cli.compare import register_compare
 
     register_compare(commands)
@@ -231,6 +259,9 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         "capital": args.capital,
         "fill": args.fill,
         "engine": args.engine,
+        # options of 'backtest run' only ('optimize run' builds its request here too)
+        "execution": getattr(args, "execution", None),
+        "latency_ms": getattr(args, "latency_ms", None),
     }
     body.update({k: v for k, v in given.items() if v is not None})
     if args.param:
@@ -244,8 +275,10 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         body["fees"] = {**body.get("fees", {}), **_fees(args.fee)}
     if args.slippage_bps is not None:
         body["slippage"] = {"kind": "fixed", "bps": args.slippage_bps}
+    # a catalog version (NAME@vN, for optimize) brings its own series
+    catalog = "@" in str(body.get("strategy", ""))
     for name in ("strategy", "series", "start", "end"):
-        if name not in body:
+        if name not in body and not (catalog and name == "series"):
             raise InvalidInput(
                 f"--{name} is required (or give it in --request)", field=name.rstrip("s")
             )
@@ -324,7 +357,12 @@ def _describe(meta: RunMeta) -> list[str]:
         f"strategy {meta.strategy} ({params}); engine {meta.engine} {meta.engine_version};"
         f" fill {meta.fill}{' (OPTIMISTIC)' if meta.optimistic else ''}; capital"
         f" {meta.capital:,.2f}"
-        + (f"; execution {meta.execution} (SYNTHETIC books)" if meta.synthetic else ""),
+        + (f"; execution {meta.execution} (SYNTHETIC books)" if meta.synthetic else "")
+        + (
+            f"; execution {meta.execution}, latency {meta.request.latency_ms} ms"
+            if meta.execution in ("recorded_book", "recorded_quotes")
+            else ""
+        ),
         f"span {meta.span_start:%Y-%m-%d %H:%M} .. {meta.span_end:%Y-%m-%d %H:%M} UTC",
     ]
     for used in meta.series:
@@ -510,6 +548,36 @@ async def run_delete(args: argparse.Namespace, container: Container) -> int:
     await queries.delete(args.id, actor=CLI_OPERATOR)
     print(f"deleted backtest {args.id}")
     return 0
+
+
+async def run_cancel(args: argparse.Namespace, container: Container) -> int:
+    """Ask the process computing the run (a server of this profile) to stop it, then wait
+    until it is recorded as cancelled."""
+    from arbx.app.background_backtests import CancelBacktest
+    from arbx.domain.errors import NotFound
+
+    uc: CancelBacktest = await resolve(container.cancel_backtest)
+    await uc.execute(args.id, actor=CLI_OPERATOR)
+    queries: BacktestRuns = await resolve(container.backtest_runs)
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while True:
+        try:
+            status = await queries.status(args.id, actor=CLI_OPERATOR)
+        except NotFound:
+            status = None
+        state = getattr(status, "status", None)
+        if state == "cancelled":
+            print(f"cancelled backtest {args.id}")
+            return 0
+        if state in ("failed", "done") or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+    said = "no process of this profile stopped it" if state is None else f"it is {state}"
+    print(
+        f"asked to cancel backtest {args.id}, but {said} within {args.wait:g} s: is it"
+        " computing on a server of this profile (arbx serve) with this run id?"
+    )
+    return 1
 
 
 async def run_strategies(args: argparse.Namespace, container: Container) -> int:

@@ -79,7 +79,12 @@ def register(groups: Any, words: Sequence[str] | None = None) -> None:
             " writes nothing. Files named EXCHANGE_BASE-QUOTE_TF.csv need no series options."
         ),
     )
-    p.add_argument("paths", nargs="+", type=Path, help="files to import")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=_location,
+        help="files to import (or s3://BUCKET/PATH objects)",
+    )
     p.add_argument("--exchange", help="venue id, e.g. kraken (default: from the file name)")
     p.add_argument("--symbol", help="pair BASE/QUOTE, e.g. BTC/USDC (default: from the file name)")
     p.add_argument("--timeframe", help="bar width: 1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d")
@@ -120,7 +125,11 @@ def register(groups: Any, words: Sequence[str] | None = None) -> None:
     p.add_argument("--start", help="first bar (ISO-8601 or epoch ms; default: the first stored)")
     p.add_argument("--end", help="end, exclusive (default: after the last stored)")
     p.add_argument(
-        "--out", required=True, type=Path, help="output file; the suffix picks the format"
+        "--out",
+        required=True,
+        type=_location,
+        help="output file or s3://BUCKET/PATH object; the suffix picks the format"
+        " (.csv, .csv.gz, .parquet, .arrow, .json)",
     )
     p.set_defaults(run=run_export)
 
@@ -138,6 +147,11 @@ def register(groups: Any, words: Sequence[str] | None = None) -> None:
     add_commands(commands, OTHER_COMMANDS, words)
 
 
+def _location(text: str) -> Path | str:
+    """A path, or an s3:// object URL kept as written (a Path would fold its '//')."""
+    return text if text.startswith("s3://") else Path(text)
+
+
 def _mapping(pairs: list[str]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -148,7 +162,7 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _key(args: argparse.Namespace, path: Path) -> SeriesKey:
+def _key(args: argparse.Namespace, path: Path | str) -> SeriesKey:
     from arbx.app.import_bars import key_from_file_name
 
     given = series_from_parts(args.exchange, args.symbol, args.timeframe, name=as_option)
@@ -178,9 +192,11 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def _print_report(report: ImportReport, path: Path, show: int) -> None:
+def _print_report(report: ImportReport, path: Path | str, show: int) -> None:
+    from arbx.ports.table_files import location_name
+
     print(
-        f"{path.name} -> {report.key}: read {report.rows_read:,}, accepted {report.rows_accepted:,},"
+        f"{location_name(path)} -> {report.key}: read {report.rows_read:,}, accepted {report.rows_accepted:,},"
         f" written {report.rows_written:,}, rejected {report.rows_rejected:,}, exact duplicates"
         f" dropped {report.duplicates_dropped:,}"
     )
@@ -208,7 +224,7 @@ async def run_import(args: argparse.Namespace, container: Container) -> int:
             skip_rows=args.skip_rows,
             has_header=not args.no_header,
         )
-        progress = _Progress(path.name)
+        progress = _Progress(path if isinstance(path, str) else path.name)
         report = await importer.execute(command, progress)
         progress.close()
         _print_report(report, path, args.show_rejected)

@@ -29,7 +29,7 @@ GROUPS: tuple[Commands, ...] = (
     Commands(
         f"{CLI}.backtest",
         "register",
-        {"backtest": "backtests: run, list, show, export, rerun, delete; strategy types"},
+        {"backtest": "backtests: run, list, show, export, rerun, delete, cancel; strategy types"},
     ),
     Commands(
         f"{CLI}.backup",
@@ -82,7 +82,7 @@ GROUPS: tuple[Commands, ...] = (
 )
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--profile", "--data-dir"})
 # command groups that run strategies: they load the [strategies] plugins first
-PLUGIN_GROUPS = frozenset({"backtest", "strategies", "serve", "jobs"})
+PLUGIN_GROUPS = frozenset({"backtest", "optimize", "strategies", "serve", "jobs"})
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

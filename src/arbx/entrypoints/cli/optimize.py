@@ -15,8 +15,10 @@ import msgspec
 
 from arbx.app.optimize import Diagnostics, OptimizationRequest, OptimizeStudies, StudyView
 from arbx.app.run_backtest import CLI_OPERATOR
-from arbx.domain.errors import InvalidInput
+from arbx.app.walk_forward import WalkForward, WalkForwardRequest
+from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.research.study import Study, Trial
+from arbx.domain.research.walk_forward import WalkForwardResult, WalkForwardStudy
 from arbx.entrypoints.cli import study_reports
 from arbx.entrypoints.cli.backtest import build_request, print_run
 from arbx.entrypoints.runtime import resolve
@@ -56,7 +58,10 @@ then the best parameters on the test fold after it (--purge bars dropped from th
 fold's end, --embargo bars skipped before the test fold). Prints in-sample vs
 out-of-sample per fold, the chosen parameters and how often each value recurs, the chained
 out-of-sample equity's metrics and the walk-forward efficiency (mean OOS / IS annualized
-return). Nothing is stored.
+return). The walk-forward is stored with each fold as it finishes: 'arbx optimize show ID'
+prints it again, Ctrl-C leaves it resumable ('arbx optimize resume ID'). --strategy may
+name a catalog version (NAME@vN); its id then backs that version's approval
+('arbx strategies promote NAME N approved --walk-forward ID').
 
 example:
   arbx optimize walk-forward --strategy sma_cross --series kraken:BTC/USD:1m \\
@@ -165,24 +170,27 @@ def register(groups: Any) -> None:
     )
     p.set_defaults(run=run_walk_forward)
 
-    p = commands.add_parser("status", help="a study's status, trials done and best so far")
-    p.add_argument("study", help="study id")
+    p = commands.add_parser(
+        "status", help="a study's (or walk-forward's) status, trials done and best so far"
+    )
+    p.add_argument("study", help="study or walk-forward id")
     p.set_defaults(run=run_status)
 
-    p = commands.add_parser("list", help="stored studies, newest first")
+    p = commands.add_parser("list", help="stored studies and walk-forwards, newest first")
     p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     p.set_defaults(run=run_list)
 
     p = commands.add_parser(
-        "show", help="a study: its space, the best trials, deflated Sharpe and PBO"
+        "show",
+        help="a study (space, best trials, deflated Sharpe, PBO) or a stored walk-forward",
     )
-    p.add_argument("study", help="study id")
+    p.add_argument("study", help="study or walk-forward id")
     p.add_argument("--trials", type=int, default=10, metavar="N", help="print the N best trials")
     p.add_argument("--json", action="store_true", help="the study and every trial as JSON")
     p.set_defaults(run=run_show)
 
-    p = commands.add_parser("resume", help="continue an interrupted study")
-    p.add_argument("study", help="study id")
+    p = commands.add_parser("resume", help="continue an interrupted study or walk-forward")
+    p.add_argument("study", help="study or walk-forward id")
     p.add_argument("--jobs", type=int, help="batches computed at once")
     p.set_defaults(run=run_resume)
 
@@ -438,7 +446,43 @@ async def run_optimize(args: argparse.Namespace, container: Container) -> int:
     return 0
 
 
+async def _walk_forward_of(container: Container, wf_id: str) -> WalkForward | None:
+    """The walk-forward use case when ``wf_id`` names a stored walk-forward (ids of
+    studies and walk-forwards are both 32-hex: the study is looked up first)."""
+    uc: WalkForward = await resolve(container.walk_forward)
+    try:
+        await uc.get(wf_id, actor=CLI_OPERATOR)
+    except NotFound:
+        return None
+    return uc
+
+
+async def _study_or_walk_forward(container: Container, ident: str) -> WalkForward | None:
+    studies: OptimizeStudies = await resolve(container.optimize_studies)
+    try:
+        await studies.get(ident, actor=CLI_OPERATOR)
+    except NotFound:
+        found = await _walk_forward_of(container, ident)
+        if found is None:
+            raise NotFound(f"no study or walk-forward {ident!r} is stored") from None
+        return found
+    return None
+
+
 async def run_resume(args: argparse.Namespace, container: Container) -> int:
+    wf = await _study_or_walk_forward(container, args.study)
+    if wf is not None:
+        started = time.perf_counter()
+        try:
+            wf_view = await wf.resume(args.study, actor=CLI_OPERATOR, jobs=args.jobs)
+        except BaseException:
+            print(
+                f"\nstopped; the finished folds are kept: arbx optimize resume {args.study}",
+                file=sys.stderr,
+            )
+            raise
+        _print_walk_forward(wf_view.walk_forward, wf_view.result, time.perf_counter() - started)
+        return 0
     uc: OptimizeStudies = await resolve(container.optimize_studies)
     study = await uc.get(args.study, actor=CLI_OPERATOR)
     print("\n".join(_describe_study(study)))
@@ -448,6 +492,15 @@ async def run_resume(args: argparse.Namespace, container: Container) -> int:
 
 
 async def run_status(args: argparse.Namespace, container: Container) -> int:
+    wf = await _study_or_walk_forward(container, args.study)
+    if wf is not None:
+        v = await wf.view(args.study, actor=CLI_OPERATOR)
+        w = v.walk_forward
+        print(f"walk-forward {w.id}: {w.status}; {w.strategy_version or w.strategy} {w.method}")
+        print(f"folds: {v.folds_done} of {len(w.folds)} stored")
+        if w.error:
+            print(f"error: {w.error}")
+        return 0
     uc: OptimizeStudies = await resolve(container.optimize_studies)
     view = await uc.view(args.study, actor=CLI_OPERATOR)
     s = view.study
@@ -459,9 +512,22 @@ async def run_status(args: argparse.Namespace, container: Container) -> int:
 async def run_list(args: argparse.Namespace, container: Container) -> int:
     uc: OptimizeStudies = await resolve(container.optimize_studies)
     views = await uc.list(actor=CLI_OPERATOR, limit=args.limit)
-    if not views:
+    wfs = await (await resolve(container.walk_forward)).list(actor=CLI_OPERATOR, limit=args.limit)
+    if not views and not wfs:
         print("no studies stored; start one with 'arbx optimize run'")
         return 0
+    if wfs:
+        print(
+            f"{'walk-forward id':32} {'created (UTC)':16} {'strategy':14} {'method':7} {'status':11} {'folds':>6}"
+        )
+        for w in wfs:
+            print(
+                f"{w.id:32} {w.created_at:%Y-%m-%d %H:%M} {w.strategy_version or w.strategy:14}"
+                f" {w.method:7} {w.status:11} {len(w.folds):>6}"
+            )
+        if not views:
+            return 0
+        print()
     print(
         f"{'id':32} {'created (UTC)':16} {'strategy':14} {'method':7} {'status':11} {'trials':>11} {'best':>10}"
     )
@@ -476,6 +542,15 @@ async def run_list(args: argparse.Namespace, container: Container) -> int:
 
 
 async def run_show(args: argparse.Namespace, container: Container) -> int:
+    wf = await _study_or_walk_forward(container, args.study)
+    if wf is not None:
+        shown = await wf.view(args.study, actor=CLI_OPERATOR)
+        if args.json:
+            both = {"walk_forward": shown.walk_forward, "result": shown.result}
+            print(msgspec.json.encode(both).decode())
+            return 0
+        _print_walk_forward(shown.walk_forward, shown.result, None)
+        return 0
     uc: OptimizeStudies = await resolve(container.optimize_studies)
     view = await uc.view(args.study, actor=CLI_OPERATOR)
     trials = await uc.trials(args.study, actor=CLI_OPERATOR)
@@ -501,8 +576,6 @@ async def run_promote(args: argparse.Namespace, container: Container) -> int:
 
 
 async def run_walk_forward(args: argparse.Namespace, container: Container) -> int:
-    from arbx.app.walk_forward import WalkForward, WalkForwardRequest
-
     uc: WalkForward = await resolve(container.walk_forward)
     optimization = build_optimization(args)
     request = WalkForwardRequest(
@@ -515,17 +588,39 @@ async def run_walk_forward(args: argparse.Namespace, container: Container) -> in
         embargo=args.embargo,
     )
     started = time.perf_counter()
-    result = await uc.execute(request, actor=CLI_OPERATOR, jobs=args.jobs or 2)
+    wf = await uc.create(request, actor=CLI_OPERATOR)
+    if not args.json:
+        print(f"walk-forward {wf.id}: {len(wf.folds)} folds")
+        sys.stdout.flush()
+    try:
+        view = await uc.run(wf.id, actor=CLI_OPERATOR, jobs=args.jobs)
+    except BaseException:
+        print(
+            f"\nstopped; the finished folds are kept: arbx optimize resume {wf.id}",
+            file=sys.stderr,
+        )
+        raise
     if args.report is not None:
-        await study_reports.write_walk_forward(args.report, result, request, container)
+        await study_reports.write_walk_forward(args.report, view.result, request, container)
     if args.json:
-        print(msgspec.json.encode(result).decode())
+        print(msgspec.json.encode(view.result).decode())
         return 0
+    _print_walk_forward(view.walk_forward, view.result, time.perf_counter() - started)
+    return 0
+
+
+def _print_walk_forward(
+    wf: WalkForwardStudy, result: WalkForwardResult, seconds: float | None
+) -> None:
     metric = result.objective.metric
+    took = "" if seconds is None else f" in {seconds:.2f} s"
     print(
-        f"walk-forward of {result.strategy} ({result.method}, {result.objective.direction}"
-        f" {metric}): {len(result.folds)} folds in {time.perf_counter() - started:.2f} s"
+        f"walk-forward {wf.id} of {wf.strategy_version or wf.strategy} ({result.method},"
+        f" {result.objective.direction} {metric}): {len(result.folds)} of {len(wf.folds)}"
+        f" folds{took}; status {wf.status}"
     )
+    if wf.error:
+        print(f"error: {wf.error}")
     print(
         f"{'fold':>4} {'train (UTC)':33} {'test (UTC)':33} {'IS ' + metric:>12}"
         f" {'OOS ' + metric:>12} {'OOS return':>10} {'WFE':>7}  params"
@@ -552,4 +647,4 @@ async def run_walk_forward(args: argparse.Namespace, container: Container) -> in
         print(f"chosen {name}: {shown}")
     for note in result.notes:
         print(f"note: {note}")
-    return 0
+    print(f"\nstored; show it again with 'arbx optimize show {wf.id}'")

@@ -15,6 +15,7 @@ from arbx.domain.errors import ExternalError
 from arbx.entrypoints import runtime
 from arbx.entrypoints.container import Container
 from arbx.entrypoints.http.app import create_app
+from arbx.entrypoints.metrics_listener import MetricsListener
 from arbx.entrypoints.process_lock import DataDirLock
 from arbx.entrypoints.settings import Settings
 
@@ -38,17 +39,32 @@ async def run(args: argparse.Namespace, container: Container) -> int:
             held.enter_context(DataDirLock(settings.data_dir))
         # bind before anything starts: a port in use is one line (exit 1), not a traceback
         listener = held.enter_context(bind(host, port))
+        telemetry_settings = settings.telemetry
+        metrics_sock = None
+        if telemetry_settings.metrics_port:  # GET /metrics alone, on a port of its own
+            metrics_sock = held.enter_context(
+                bind(telemetry_settings.metrics_host, telemetry_settings.metrics_port)
+            )
         # Open the stores first: an unreachable database or a schema newer than the code is
         # one clear error (exit 1), never a server traceback or a crash loop.
         await runtime.start(container)
         try:
             app = create_app(container, manage_resources=False, run_scheduler=True)
+            container.compute_executor().warm()  # worker processes start now, not at a first study
             server = uvicorn.Server(server_config(app, settings, host=host, port=port))
             # everything allocated at start-up lives for the whole process: keep it out of
             # the garbage collector's full passes (they cost 60-85 ms each under load)
             gc.collect()
             gc.freeze()
-            await server.serve(sockets=[listener])
+            metrics = None
+            if metrics_sock is not None:
+                metrics = MetricsListener(container.telemetry(), metrics_sock)
+                await metrics.start()
+            try:
+                await server.serve(sockets=[listener])
+            finally:
+                if metrics is not None:
+                    await metrics.close()
         finally:
             await runtime.stop(container)
     return 0

@@ -40,6 +40,7 @@ from arbx.entrypoints.http.routes import (
     study_reports,
     system,
     ui,
+    walk_forwards,
 )
 from arbx.entrypoints.http.routes.observability import ADMIN_ROUTES, metrics_routes
 from arbx.entrypoints.http.security import (
@@ -84,6 +85,7 @@ DEPENDENCIES = (
     "repair_series",
     "run_backtest",
     "backtest_runs",
+    "cancel_backtest",
     "check_health",
     "optimize_studies",
     "walk_forward",
@@ -173,16 +175,22 @@ def create_app(
         ingest_runs = await resolve(container.ingest_runs)
         background = await resolve(container.background_backtests)
         studies = await resolve(container.optimize_studies)
+        walk_forwards = await resolve(container.walk_forward)
+        # studies and walk-forwards left running by a process that is gone: interrupted
+        await studies.recover()
+        await walk_forwards.recover()
         try:
             yield
         finally:
             try:
                 await ingest_runs.close()
-                await studies.close()  # running studies: interrupted, resumable
+                await walk_forwards.close()  # running ones: interrupted, resumable
+                await studies.close()
                 await background.close()
             finally:
                 container.ingest_runs.reset()
                 container.background_backtests.reset()
+                container.walk_forward.reset()
                 container.optimize_studies.reset()
                 container.compute_executor.reset()
 
@@ -205,6 +213,7 @@ def create_app(
             *observability,
             Router("/api/v1/admin", route_handlers=ADMIN_ROUTES, tags=["observability"]),
             *optimizations.ROUTES,
+            *walk_forwards.ROUTES,
             *reports.ROUTES,
             *study_reports.ROUTES,
             *ui.ROUTES,

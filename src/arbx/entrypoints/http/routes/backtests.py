@@ -7,7 +7,9 @@ one answers 202 with its id and is computed in a worker process (``app.backgroun
 so the API stays responsive, then stored. ``GET /api/v1/backtests/{id}`` shows such a run as
 pending, running, done or failed. Runs in flight live in this process; a failed one is
 recorded by the run store, so it reads as failed after a restart and on every server of the
-profile. A run stopped by a shutdown is recorded as failed (interrupted). The use cases
+profile. A run stopped by a shutdown is recorded as failed (interrupted). Its owner (or a
+holder of ``results:read_any``) cancels a background run with ``POST .../{id}/cancel`` or a
+DELETE while it computes: its worker process is ended and it is recorded as cancelled. The use cases
 (``app.run_backtest``) authorize every read, list and delete; these handlers parse and shape.
 
 Ownership: a run belongs to the user who started it (an API key acts for its owner) and may
@@ -18,7 +20,7 @@ all. Deleting needs ``backtests:run`` and ownership (or ``results:read_any``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -28,7 +30,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, QueryParameter
 
-from arbx.app.background_backtests import DONE, FAILED, BackgroundRun
+from arbx.app.background_backtests import DONE, BackgroundRun, CancelBacktest
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.domain.auth import Permission, Principal
 from arbx.domain.backtest.listing import parse_run_query
@@ -110,7 +112,7 @@ def _background(run: BackgroundRun) -> BacktestOut:
 
 def _failed(failure: RunFailure) -> BacktestOut:
     return BacktestOut(
-        failure.id, FAILED, failure.created_at, error=failure.error, bars=failure.bars
+        failure.id, failure.status, failure.created_at, error=failure.error, bars=failure.bars
     )
 
 
@@ -161,8 +163,11 @@ _BODY = Body(
         " {traded series: series pricing its quote}, capital, fees {venue: {maker_bps,"
         " taker_bps}}, slippage {kind: none|fixed|volume_share, bps, k_bps}, sizing, fill"
         " (next_open | close, optimistic), engine (auto|vectorized|event), lot_size, risk,"
-        " risk_free_rate, arbitrage {...}, execution (bars | synthetic_book: arbitrage legs"
-        " walk books built from bars, flagged synthetic), book {spread_bps, levels,"
+        " risk_free_rate, arbitrage {...}, execution (bars | synthetic_book: orders walk"
+        " books built from bars, flagged synthetic | recorded_book | recorded_quotes: orders"
+        " walk the recorded books or best bid/ask of every traded series; a 422 naming"
+        " execution when a series has none in the span), latency_ms (book executions: an"
+        " order meets the book that much after its fill instant), book {spread_bps, levels,"
         " level_step_bps, depth_share, depth_growth, latency_ms},"
         " shared (bool: let every results reader see it)."
     ),
@@ -275,7 +280,8 @@ async def list_backtests(
 
 @get(
     "/api/v1/backtests/{run_id:str}",
-    summary="One run: status (pending, running, done, failed) and, when done, its metrics",
+    summary="One run: status (pending, running, done, failed, cancelled) and, when done, its"
+    " metrics",
     tags=["backtests"],
     guards=[requires(Permission.RESULTS_READ)],
 )
@@ -368,16 +374,40 @@ async def get_table(
 
 @delete(
     "/api/v1/backtests/{run_id:str}",
-    summary="Delete a stored run and its tables (owner, or a holder of results:read_any)",
+    summary="Delete a stored run and its tables, or cancel a run still computing (owner, or a"
+    " holder of results:read_any)",
     tags=["backtests"],
     guards=[requires(Permission.BACKTESTS_RUN)],
 )
 async def delete_backtest(
     run_id: FromPath[str],
     backtest_runs: NamedDependency[BacktestRuns],
+    cancel_backtest: NamedDependency[CancelBacktest],
     principal: NamedDependency[Principal],
 ) -> None:
+    if await backtest_runs.computing(run_id):
+        await cancel_backtest.execute(run_id, actor=principal)
+        return
     await backtest_runs.delete(run_id, actor=principal)
+
+
+@post(
+    "/api/v1/backtests/{run_id:str}/cancel",
+    status_code=202,
+    summary="Cancel a background run (owner, or a holder of results:read_any): its worker"
+    " process is ended and the run is recorded as cancelled",
+    tags=["backtests"],
+    guards=[requires(Permission.BACKTESTS_RUN)],
+)
+async def cancel_backtest_run(
+    run_id: FromPath[str],
+    cancel_backtest: NamedDependency[CancelBacktest],
+    principal: NamedDependency[Principal],
+) -> BacktestOut:
+    run = await cancel_backtest.execute(run_id, actor=principal)
+    if run is None:  # computing in another process of the profile: asked to stop
+        return BacktestOut(run_id, "cancel_requested", datetime.now(UTC))
+    return _background(run)
 
 
 @get(
@@ -403,5 +433,6 @@ ROUTES = [
     get_equity,
     get_table,
     delete_backtest,
+    cancel_backtest_run,
     list_strategies,
 ]

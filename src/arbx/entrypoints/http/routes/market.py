@@ -20,6 +20,7 @@ from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey, TimeSpan
 from arbx.domain.market.tabular import RejectedRow, TimeUnit
 from arbx.domain.market.timespan import parse_instant
+from arbx.entrypoints.http.encoded_pages import EncodedPages
 from arbx.entrypoints.http.security import requires
 from arbx.entrypoints.schemas.spans import open_span
 
@@ -27,6 +28,8 @@ CSV = "text/csv"
 ARROW = "application/vnd.apache.arrow.stream"
 JSON = "application/json"
 ISO_MS = "%Y-%m-%dT%H:%M:%S%.3fZ"
+# the wire bytes of pages already sent, reused while their bars are unchanged (encoded_pages)
+PAGES = EncodedPages()
 
 
 class SeriesOut(msgspec.Struct):
@@ -154,26 +157,32 @@ async def get_bars(
     next_cursor = None if page.next_start is None else str(page.next_start)
     headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
     wanted = request.accept.best_match([JSON, CSV, ARROW], default=JSON) or JSON
+    memo_key = (key, span.start, span.end, limit, next_cursor, wanted)
+    bars = page.bars
     if wanted == CSV:
-        body = page.bars.write_csv(datetime_format=ISO_MS).encode()
+        body = PAGES.body(memo_key, bars, lambda: bars.write_csv(datetime_format=ISO_MS).encode())
         return Response(body, media_type=CSV, headers=headers)  # type: ignore[arg-type]
     if wanted == ARROW:
         buffer = io.BytesIO()
-        page.bars.write_ipc_stream(buffer)
+        bars.write_ipc_stream(buffer)
         return Response(buffer.getvalue(), media_type=ARROW, headers=headers)  # type: ignore[arg-type]
-    rows = page.bars.with_columns(pl.col("ts").dt.to_string(ISO_MS)).write_json()
-    head = msgspec.json.encode(
-        {
-            "exchange": str(key.exchange),
-            "symbol": str(key.symbol),
-            "timeframe": str(key.timeframe),
-            "start": span.start,
-            "end": span.end,
-            "count": page.bars.height,
-            "next_cursor": next_cursor,
-        }
-    )
-    body = head[:-1] + b',"bars":' + rows.encode() + b"}"
+
+    def encode() -> bytes:
+        rows = bars.with_columns(pl.col("ts").dt.to_string(ISO_MS)).write_json()
+        head = msgspec.json.encode(
+            {
+                "exchange": str(key.exchange),
+                "symbol": str(key.symbol),
+                "timeframe": str(key.timeframe),
+                "start": span.start,
+                "end": span.end,
+                "count": bars.height,
+                "next_cursor": next_cursor,
+            }
+        )
+        return head[:-1] + b',"bars":' + rows.encode() + b"}"
+
+    body = PAGES.body(memo_key, bars, encode)
     return Response(body, media_type=JSON, headers=headers)  # type: ignore[arg-type]
 
 

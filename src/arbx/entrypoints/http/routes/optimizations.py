@@ -6,8 +6,8 @@ and answers 202 with its id; the trials run in the background of this process
 (``OptimizeStudies.start``, on the compute executor), each stored as it finishes.
 ``GET /api/v1/optimizations/{id}`` shows the status, the trials done, the best so far and,
 while it runs here, an ETA. A server shutdown leaves a running study ``interrupted``;
-``POST .../resume`` continues it. ``POST /api/v1/optimizations/walk-forward`` runs a
-walk-forward analysis (its folds on the compute executor) and answers with the result. Ownership as for backtests: a study belongs to the user
+``POST .../resume`` continues it (walk-forwards: routes/walk_forwards.py). Ownership as
+for backtests: a study belongs to the user
 who started it; ``results:read`` sees one's own (and those made by the CLI),
 ``results:read_any`` every study.
 """
@@ -23,7 +23,6 @@ from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, QueryParameter
 
 from arbx.app.optimize import OptimizeStudies, StudyView, decode_optimization
-from arbx.app.walk_forward import WalkForward, WalkForwardResult, decode_walk_forward
 from arbx.domain.auth import Permission, Principal
 from arbx.domain.backtest.run import RunMeta
 from arbx.domain.research.objective import Objective, TrialMetrics
@@ -62,6 +61,7 @@ class StudyOut(msgspec.Struct):
     engine_version: str
     refused_points: int = 0
     error: str | None = None
+    strategy_version: str | None = None  # the catalog version studied ("name@v3"), if any
 
 
 class StudyList(msgspec.Struct):
@@ -112,6 +112,7 @@ def _study(view: StudyView) -> StudyOut:
         engine_version=s.engine_version,
         refused_points=s.refused_points,
         error=s.error,
+        strategy_version=s.strategy_version,
     )
 
 
@@ -244,33 +245,7 @@ async def promote_trial(
     return PromotedOut(study_id, stored[0].number if stored else -1, run.id, run.meta)
 
 
-_WF_BODY = Body(
-    title="WalkForwardRequest",
-    description=(
-        "optimization: an optimization request (as POST /api/v1/optimizations); train, test"
-        " (bars of the first series), step (default: test), mode (rolling | anchored), purge,"
-        " embargo (bars)."
-    ),
-)
-
-
-@post(
-    "/api/v1/optimizations/walk-forward",
-    summary="Walk-forward analysis: optimize per train fold, test the best on the next fold",
-    tags=["optimizations"],
-    guards=[requires(Permission.BACKTESTS_RUN, group="compute")],
-    status_code=200,
-)
-async def run_walk_forward(
-    data: Annotated[dict[str, Any], _WF_BODY],
-    walk_forward: NamedDependency[WalkForward],
-    principal: NamedDependency[Principal],
-) -> WalkForwardResult:
-    return await walk_forward.execute(decode_walk_forward(data), actor=principal)
-
-
 ROUTES = [
-    run_walk_forward,
     start_optimization,
     list_optimizations,
     get_optimization,

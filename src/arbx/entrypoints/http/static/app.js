@@ -446,7 +446,7 @@
       api("GET", path, undefined, "text/html").then(function (res) {
         if (res.status === 409 && tries < 600) {
           var st = (res.body.errors || [{}])[0].run_status || "computing";
-          if (st === "failed") { status.textContent = problemText(res); status.className = "error"; return; }
+          if (st === "failed" || st === "cancelled") { status.textContent = problemText(res); status.className = "error"; return; }
           status.textContent = "The run is " + st + "; the report follows when it is done…";
           setTimeout(function () { load(tries + 1); }, 1000);
           return;
@@ -468,6 +468,7 @@
         if (res.status === 403) { forbidden(problemText(res)); return; }
         if (!res.ok) { status.textContent = problemText(res); status.className = "error"; return; }
         if (res.body.status === "failed") { status.textContent = "The run failed: " + (res.body.error || "no error recorded"); status.className = "error"; return; }
+        if (res.body.status === "cancelled") { status.textContent = "The run was " + (res.body.error || "cancelled"); status.className = "error"; return; }
         if (res.body.status !== "done" && tries < 3600) {
           status.textContent = "The run is " + res.body.status + " (" + (res.body.bars || 0).toLocaleString() + " bars); the report follows when it is done…";
           setTimeout(function () { wait(tries + 1); }, 1000);
