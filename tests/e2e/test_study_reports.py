@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,30 @@ def test_cli_backtest_list_filters_and_sorts(
     assert sharpes == sorted(sharpes)
     assert cli(data, "backtest", "list", "--sort", "luck") == 2
     assert "cannot sort by 'luck'" in capsys.readouterr().err
+
+
+def test_api_serves_a_stored_walk_forwards_report(
+    api: TestClient,
+    anonymous_client: AnonymousClient,
+    container: Container,
+) -> None:
+    body = {"optimization": SMA_STUDY, "train": 1200, "test": 400}
+    started = api.post("/api/v1/walk-forwards", json=body)
+    assert started.status_code == 202, started.text
+    wf_id = started.json()["id"]
+    deadline = time.monotonic() + 120
+    while api.get(f"/api/v1/walk-forwards/{wf_id}").json()["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    report = api.get(f"/api/v1/walk-forwards/{wf_id}/report")
+    assert report.status_code == 200, report.text
+    assert report.headers["content-type"].startswith("text/html")
+    assert "sandbox allow-scripts" in report.headers["content-security-policy"]
+    assert report.text.count('<tr><td class="num">') >= 4  # the folds table and more
+    assert 'id="table-folds"' in report.text
+    assert wf_id in report.text  # the stored walk-forward in the manifest
+    assert api.get("/api/v1/walk-forwards/nope/report").status_code == 404
+    make_user(api, container, "eve", Role.ANALYST)
+    eve = bearer(login(anonymous_client, "eve")["access_token"])
+    other = anonymous_client.get(f"/api/v1/walk-forwards/{wf_id}/report", headers=eve)
+    assert other.status_code == 403

@@ -98,12 +98,30 @@ class ReportStudies:
         """The rendered report of a walk-forward result (``request``: what made it, shown
         in the manifest)."""
         raw = None if request is None else msgspec.to_builtins(request)
+        return await self._render(result, raw, ENGINE_VERSION, _currency(raw))
+
+    async def stored_walk_forward(self, wf_id: str, *, actor: Principal) -> str:
+        """The report of a stored walk-forward (``results:read`` on it; ``NotFound``,
+        ``Forbidden``); one still running is reported with the folds stored so far."""
+        view = await self._walk_forward.view(wf_id, actor=actor)
+        stored = msgspec.to_builtins(view.walk_forward)
+        series = view.walk_forward.request.get("series") or [""]
+        currency = _currency({"optimization": {"backtest": {"series": series}}})
+        return await self._render(view.result, stored, view.walk_forward.engine_version, currency)
+
+    async def _render(
+        self,
+        result: WalkForwardLike,
+        request: dict[str, Any] | None,
+        engine_version: str,
+        currency: str,
+    ) -> str:
         report = await asyncio.to_thread(
             lambda: walk_forward_report(
                 result,
-                request=raw,
-                engine_version=ENGINE_VERSION,
-                currency=_currency(raw),
+                request=request,
+                engine_version=engine_version,
+                currency=currency,
                 points=self._points,
                 generated_by=self._generated_by,
             )

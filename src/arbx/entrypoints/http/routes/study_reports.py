@@ -6,7 +6,8 @@ self-contained HTML document (``app.report_studies``), served with the report CS
 caller's, 404 when it does not exist; a study still running is reported as it stands).
 ``POST /api/v1/optimizations/walk-forward/report`` runs a walk-forward request here (as
 ``POST /api/v1/optimizations/walk-forward``: a bad request is a 422 naming the field) and
-answers with its report.
+answers with its report. ``GET /api/v1/walk-forwards/{id}/report`` reports a stored
+walk-forward (403, 404 as for studies; one still running with the folds stored so far).
 """
 
 from __future__ import annotations
@@ -71,4 +72,20 @@ async def walk_forward_report(
     return _document(text, report_studies.media_type, "walk-forward.html")
 
 
-ROUTES = [walk_forward_report, study_report]
+@get(
+    "/api/v1/walk-forwards/{wf_id:str}/report",
+    summary="A stored walk-forward's report: folds, IS vs OOS, chained OOS equity, manifest",
+    tags=["walk-forwards"],
+    guards=[requires(Permission.RESULTS_READ)],
+    responses=_HTML,
+)
+async def stored_walk_forward_report(
+    wf_id: FromPath[str],
+    report_studies: NamedDependency[ReportStudies],
+    principal: NamedDependency[Principal],
+) -> Response[str]:
+    text = await report_studies.stored_walk_forward(wf_id, actor=principal)
+    return _document(text, report_studies.media_type, f"walk-forward-{wf_id}.html")
+
+
+ROUTES = [walk_forward_report, study_report, stored_walk_forward_report]
