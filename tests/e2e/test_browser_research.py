@@ -113,6 +113,12 @@ def test_run_a_walk_forward_from_the_form_and_read_its_report(
     assert frame.locator("#block-fold_spans svg rect").count() >= 8
     assert frame.locator("#chart-oos_equity canvas").count() >= 1
     w.shot("23-walk-forward")
+    page.wait_for_selector("#walk-forwards-table")  # it was stored: listed, its report reopens
+    page.locator("#walk-forwards-table tbody a").first.click()
+    page.wait_for_url(re.compile(r"#/walk-forwards/[0-9a-f]{32}$"))
+    stored = page.frame_locator("#report-frame")
+    stored.locator("body[data-charts-drawn]").wait_for(timeout=60_000)
+    assert stored.locator("#table-folds tbody tr").count() == 4
 
 
 def test_alert_rules_history_and_channels_by_role(
@@ -147,7 +153,9 @@ def test_alert_rules_history_and_channels_by_role(
     viewer = open_page()
     sign_in(viewer, live, "vera")
     assert "Alerts" not in viewer.page.inner_text("#nav")
-    assert "Walk-forwards" not in viewer.page.inner_text("#nav")  # it runs a search
+    viewer.page.goto(f"{live.base}/#/walk-forwards")
+    viewer.page.wait_for_selector("#walk-forwards h2")
+    assert viewer.page.locator("#walk-form").count() == 0  # reads them, runs none
     viewer.page.goto(f"{live.base}/#/alerts")
     viewer.page.wait_for_selector("#forbidden")
     viewer.page.goto(f"{live.base}/#/optimizations")

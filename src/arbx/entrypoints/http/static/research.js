@@ -300,14 +300,33 @@
 
     // -- walk-forwards ----------------------------------------------------------------------
 
-    function walkForwardPage() {
+    function walkForwardPage(parts) {
+      if (parts && parts[0]) { return storedWalkForward(parts[0]); }
+      var stored = h("div", { id: "walk-forwards" }, h("p", { "class": "muted" }, "Loading walk-forwards…"));
+      function listStored() { api("GET", "/api/v1/walk-forwards").then(function (res) {
+        stored.innerHTML = "";
+        if (!res.ok) { append(stored, h("p", { "class": "error" }, problemText(res))); return; }
+        var rows = res.body.walk_forwards.map(function (w) {
+          return [h("a", { href: "#/walk-forwards/" + w.id }, w.id.slice(0, 12)), when(w.created_at), w.strategy, w.method,
+            w.objective.direction + " " + w.objective.metric, w.mode, w.folds_done + " / " + w.folds_total, w.status];
+        });
+        append(stored, h("h2", {}, "Stored walk-forwards"), rows.length
+          ? table(["walk-forward", "created (UTC)", "strategy", "method", "objective", "mode", "folds", "status"], rows,
+            { id: "walk-forwards-table", label: "stored walk-forwards", numeric: [0, 0, 0, 0, 0, 0, 1, 0] })
+          : h("p", { "class": "muted" }, "No walk-forwards stored yet."));
+      }); }
+      listStored();
+      if (!can("backtests:run")) {
+        show(h("h1", {}, "Walk-forward analyses"), stored);
+        return;
+      }
       var form = h("form", { "class": "grid", id: "walk-form", novalidate: true });
       var general = h("p", { "class": "error", id: "form-error", role: "alert" });
       var status = h("p", { "class": "muted", id: "walk-status", role: "status" });
       var box = h("div", { id: "walk-report" });
       show(h("h1", {}, "Walk-forward analysis"),
         h("p", { "class": "muted" }, "Folds are cut on the bars of the first series: each train fold is searched, its best parameters run on the test fold after it."),
-        form, general, status, box);
+        form, general, status, box, stored);
       var train = h("input", { type: "number", id: "train", min: "1", step: "1", value: "1200" });
       var test = h("input", { type: "number", id: "test", min: "1", step: "1", value: "400" });
       var step = h("input", { type: "number", id: "step", min: "1", step: "1", placeholder: "default: test" });
@@ -338,10 +357,24 @@
           api("POST", "/api/v1/optimizations/walk-forward/report", body, "text/html").then(function (res) {
             button.disabled = false;
             if (!res.ok) { status.textContent = ""; showError(form, general, res); return; }
-            status.textContent = "Done: the report is below.";
+            status.textContent = "Done: the report is below; the walk-forward is stored (listed below).";
             frameView(box, "walk-forward.html")(res.body);
+            listStored();
           });
         });
+      });
+    }
+
+    function storedWalkForward(id) {
+      var box = h("div", { id: "walk-report" });
+      var note = h("p", { "class": "muted", id: "report-status", role: "status" }, "Loading the report…");
+      show(h("h1", {}, "Walk-forward " + id.slice(0, 12)), h("div", { "class": "toolbar" }, h("a", { href: "#/walk-forwards" }, "All walk-forwards")), note, box);
+      var put = frameView(box, "walk-forward-" + id + ".html");
+      api("GET", "/api/v1/walk-forwards/" + encodeURIComponent(id) + "/report", undefined, "text/html").then(function (res) {
+        if (res.status === 403) { ui.forbidden(problemText(res)); return; }
+        if (!res.ok) { note.textContent = problemText(res); note.className = "error"; return; }
+        note.textContent = "";
+        put(res.body);
       });
     }
 
@@ -441,7 +474,7 @@
 
     return {
       optimizations: { path: "optimizations", label: "Optimizations", permission: "results:read", render: optimizationsPage },
-      walkForwards: { path: "walk-forwards", label: "Walk-forwards", permission: "backtests:run", render: walkForwardPage },
+      walkForwards: { path: "walk-forwards", label: "Walk-forwards", permission: "results:read", render: walkForwardPage },
       alerts: { path: "alerts", label: "Alerts", permission: "observability:read", render: alertsPage }
     };
   };
