@@ -1,12 +1,19 @@
-"""Report benchmark: size and render time of the report of a 1M-bar run.
+"""Report benchmark: size and render time of the report of a 1M-bar run, and of a
+100-trial optimization study.
 
     .venv/bin/python bench/report.py [--bars 1000000] [--chromium /usr/bin/chromium]
+    .venv/bin/python bench/report.py --only study [--study-trials 100] [--study-bars 20000]
 
 Builds SMA cross (10, 50) and threshold-arbitrage runs of N 1m bars on the in-memory stores
 (the real use cases: RunBacktest, ReportBacktests, HtmlReportRenderer), writes each report,
 and prints its size against the 5 MB target, the time to build and render the HTML, and
 the time Chromium (headless, networking off) takes from navigation to every chart drawn
 (``body[data-charts-ms]``, set by the page itself) against the 2 s target.
+
+The study: a grid of ``--study-trials`` SMA-cross trials (fast x slow) on ``--study-bars``
+bars (the real OptimizeStudies and ReportStudies), its report's size and render time
+beside the 1M-bar run's targets (the study report has its heatmap, a scatter per
+parameter, the trial table and the PBO histogram).
 """
 
 from __future__ import annotations
@@ -113,6 +120,65 @@ async def build(bars: int, folder: Path) -> list[tuple[str, Path, float]]:
     return out
 
 
+async def build_study(trials: int, bars: int, folder: Path) -> tuple[Path, float, int]:
+    """A grid study of about ``trials`` trials and its report."""
+    from arbx.adapters.compute.in_process import InProcessExecutor
+    from arbx.adapters.memory.study_store import MemoryStudyStore
+    from arbx.adapters.memory.walk_forward_store import MemoryWalkForwardStore
+    from arbx.app.optimize import OptimizeStudies, decode_optimization
+    from arbx.app.report_studies import ReportStudies
+    from arbx.app.walk_forward import WalkForward
+
+    store, runs = MemoryBarStore(), MemoryRunStore()
+    await store.write(SeriesKey.parse("binance:BTC/USDC:1m"), make_bars(bars, seed=7))
+    side = max(2, round(trials**0.5))
+    executor = InProcessExecutor(workers=2)
+    try:
+        studies = OptimizeStudies(
+            RunBacktest(store, runs, Now()), MemoryStudyStore(), executor, Now()
+        )
+        reports = ReportStudies(
+            studies,
+            WalkForward(studies, executor, MemoryWalkForwardStore(), Now()),
+            HtmlReportRenderer(),
+            generated_by="bench",
+        )
+        request = decode_optimization(
+            {
+                "backtest": {
+                    "strategy": "sma_cross",
+                    "series": ["binance:BTC/USDC:1m"],
+                    "start": START.isoformat(),
+                    "end": _end(bars),
+                },
+                "space": {
+                    "fast": {"low": 2, "high": 2 + (side - 1), "step": 1},
+                    "slow": {"low": 20, "high": 20 + 5 * (side - 1), "step": 5},
+                },
+            }
+        )
+        started = time.perf_counter()
+        study = await studies.create(request, actor=CLI_OPERATOR)
+        await studies.run(study.id, actor=CLI_OPERATOR)
+        ran = time.perf_counter() - started
+        done = len(await studies.trials(study.id, actor=CLI_OPERATOR))
+        started = time.perf_counter()
+        await studies.diagnostics(study.id, actor=CLI_OPERATOR)
+        diagnosed = time.perf_counter() - started
+        started = time.perf_counter()
+        text = await reports.report(study.id, actor=CLI_OPERATOR)
+        took = time.perf_counter() - started
+    finally:
+        await executor.shutdown()
+    path = folder / "study.html"
+    path.write_text(text, encoding="utf-8")
+    print(
+        f"study: {done} trials on {bars:,} bars in {ran:.2f} s; report built in {took:.2f} s,"
+        f" of which the diagnostics (deflated Sharpe, PBO by CSCV) take about {diagnosed:.2f} s"
+    )
+    return path, took, done
+
+
 def render_seconds(path: Path, chromium: str, repeat: int = 3) -> float:
     """Best of ``repeat``: navigation start to every chart drawn, networking off."""
     from playwright.sync_api import sync_playwright
@@ -143,8 +209,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--only", choices=["all", "runs", "study"], default="all")
+    parser.add_argument("--study-trials", type=int, default=100)
+    parser.add_argument("--study-bars", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only in ("all", "study"):
+            path, took, trials = asyncio.run(
+                build_study(args.study_trials, args.study_bars, Path(tmp))
+            )
+            mb = path.stat().st_size / 1e6
+            seconds = render_seconds(path, args.chromium)
+            print(
+                f"study of {trials} trials: report {mb:.2f} MB ({mb / SIZE_TARGET_MB:.2f} of the"
+                f" {SIZE_TARGET_MB:g} MB target); built {took:.2f} s; Chromium draws it in"
+                f" {seconds:.2f} s ({seconds / RENDER_TARGET_S:.2f} of the {RENDER_TARGET_S:g} s"
+                " target)"
+            )
+        if args.only == "study":
+            return
         built = asyncio.run(build(args.bars, Path(tmp)))
         for name, path, took in built:
             mb = path.stat().st_size / 1e6

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -14,6 +15,7 @@ from arbx.adapters.memory.run_store import MemoryRunStore
 from arbx.adapters.sqlite.database import SqliteDatabase
 from arbx.adapters.sqlite.run_store import SqliteRunStore
 from arbx.domain.backtest.execution import BarArrays, Execution
+from arbx.domain.backtest.listing import RunQuery
 from arbx.domain.backtest.request import decode_request, validate_request
 from arbx.domain.backtest.run import TABLE_NAMES, BacktestRun, SeriesUsed
 from arbx.domain.backtest.runner import run as run_backtest
@@ -176,6 +178,61 @@ async def test_list_is_newest_first_filtered_and_limited(runs: RunStore) -> None
     assert summary.trade_count == (await runs.get("b")).meta.metrics.trade_count
 
 
+def a_listed_run(
+    run_id: str,
+    minute: int,
+    series: list[str],
+    day: int,
+    sharpe: float | None,
+) -> BacktestRun:
+    """A run that read ``series`` over Jan ``day`` 2024, with Sharpe ``sharpe``."""
+    run = a_run(run_id, at=T0 + timedelta(minutes=minute))
+    start = datetime(2024, 1, day, tzinfo=UTC)
+    meta = msgspec.structs.replace(
+        run.meta,
+        series=[SeriesUsed(name, 10, start, start) for name in series],
+        span_start=start,
+        span_end=start + timedelta(days=1),
+        metrics=msgspec.structs.replace(run.meta.metrics, sharpe=sharpe),
+    )
+    return BacktestRun(meta, run.tables)
+
+
+async def test_list_filters_by_series_venue_and_span_sorts_by_a_metric_and_pages(
+    runs: RunStore,
+) -> None:
+    btc, eth = "binance:BTC/USDC:1m", "kraken:ETH/USD:1m"
+    await runs.save(a_listed_run("a", 0, [btc], 1, 1.5))
+    await runs.save(a_listed_run("b", 1, [eth], 2, None))
+    await runs.save(a_listed_run("c", 2, [btc, eth], 3, -0.5))
+    await runs.save(a_listed_run("d", 3, ["binanceus:BTC/USDC:1m"], 4, 2.5))
+    await runs.save(a_listed_run("e", 4, [btc], 5, 1.5))
+
+    async def ids(**query: Any) -> list[str]:
+        limit = query.pop("limit", 100)
+        return [s.id for s in await runs.list(query=RunQuery(**query), limit=limit)]
+
+    assert await ids() == ["e", "d", "c", "b", "a"]
+    assert await ids(series=btc) == ["e", "c", "a"]
+    assert await ids(venue="kraken") == ["c", "b"]
+    assert await ids(venue="binance") == ["e", "c", "a"]  # not binanceus
+    jan = datetime(2024, 1, 1, tzinfo=UTC)
+    # spans overlapping [Jan 2 12:00, Jan 4): Jan 2, 3; Jan 4 starts at the end
+    assert await ids(start=jan + timedelta(days=1, hours=12), end=jan + timedelta(days=3)) == [
+        "c",
+        "b",
+    ]
+    assert await ids(start=jan + timedelta(days=4)) == ["e"]
+    # by Sharpe: a run without one is last either way; ties newest first
+    assert await ids(sort="sharpe") == ["d", "e", "a", "c", "b"]
+    assert await ids(sort="sharpe", order="asc") == ["c", "e", "a", "d", "b"]
+    assert await ids(sort="created_at", order="asc") == ["a", "b", "c", "d", "e"]
+    assert await ids(sort="sharpe", offset=1, limit=2) == ["e", "a"]
+    assert await ids(sort="sharpe", offset=5) == []
+    assert await ids(series=btc, sort="sharpe", order="asc", offset=1) == ["e", "a"]
+    assert [s.id for s in await runs.list(strategy="buy_and_hold", query=RunQuery())] == []
+
+
 async def test_delete_removes_the_run_and_its_tables(runs: RunStore) -> None:
     await runs.save(a_run("a"))
     await runs.save(a_run("b"))
@@ -245,6 +302,23 @@ async def test_failures_lists_every_failure_oldest_first(runs: RunStore) -> None
     await runs.record_failure(a_failure("f1", owner=None))
     assert [f.id for f in await runs.failures()] == ["f1", "f9", "f2"]
     assert (await runs.failures())[-1] == late
+
+
+async def test_failures_page_newest_first_per_strategy_and_reader(runs: RunStore) -> None:
+    for k in range(5):
+        failure = msgspec.structs.replace(
+            a_failure(f"f{k}", owner="bob" if k == 3 else None),
+            created_at=T0 + timedelta(minutes=k),
+            strategy="sma_cross" if k % 2 else "threshold_arb",
+            shared=False,
+        )
+        await runs.record_failure(failure)
+    newest = await runs.failures(newest_first=True, limit=2)
+    assert [f.id for f in newest] == ["f4", "f3"]
+    assert [f.id for f in await runs.failures(newest_first=True, offset=2)] == ["f2", "f1", "f0"]
+    assert [f.id for f in await runs.failures(strategy="sma_cross")] == ["f1", "f3"]
+    assert [f.id for f in await runs.failures(readable_by="ana")] == ["f0", "f1", "f2", "f4"]
+    assert [f.id for f in await runs.failures(readable_by="bob", limit=0)] == []
 
 
 async def test_a_cancelled_run_reads_back_as_cancelled(runs: RunStore) -> None:

@@ -46,6 +46,7 @@ from arbx.app.validate_series import SummarizeQuality
 from arbx.domain.auth import Permission, Principal, PrincipalKind, Role
 from arbx.domain.auth.policy import Resource, require
 from arbx.domain.backtest.costs import FeeSchedule, fees_for
+from arbx.domain.backtest.listing import RunQuery
 from arbx.domain.backtest.recorded import RecordedKind, describe_recorded
 from arbx.domain.backtest.request import BacktestRequest, ValidRequest, validate_request
 from arbx.domain.backtest.result import BacktestResult
@@ -468,10 +469,23 @@ class RunBacktest:
 
 @dataclass(frozen=True)
 class RunListing:
-    """Stored runs an actor may read (newest first) and their runs still computing."""
+    """Stored runs an actor may read (newest first) and their runs still computing; with a
+    status filter of ``failed``, the recorded failures (newest first). ``next_offset``: the
+    offset of the next page of ``backtests`` (or ``failed``), None on the last."""
 
     backtests: list[RunSummary]
     in_flight: list[BackgroundRun]
+    failed: list[RunFailure] = field(default_factory=list)
+    next_offset: int | None = None
+
+
+STATUSES = ("pending", "running", "done", "failed")
+
+
+def _may_list(actor: Principal, limit: int) -> None:
+    require(actor, Permission.RESULTS_READ)
+    if limit < 1 or limit > 1000:
+        raise InvalidInput("limit must be between 1 and 1000", field="limit")
 
 
 class BacktestRuns:
@@ -487,21 +501,69 @@ class BacktestRuns:
         actor: Principal,
         strategy: str | None = None,
         limit: int = 100,
+        query: RunQuery | None = None,
     ) -> builtins.list[RunSummary]:
-        """Runs ``actor`` may read, newest first (the store filters, then pages)."""
-        require(actor, Permission.RESULTS_READ)
-        if limit < 1 or limit > 1000:
-            raise InvalidInput("limit must be between 1 and 1000", field="limit")
-        readable_by = None if actor.has(Permission.RESULTS_READ_ANY) else actor.user_id
-        return await self._runs.list(strategy=strategy, limit=limit, readable_by=readable_by)
+        """Runs ``actor`` may read, newest first or in ``query``'s order (the store
+        filters, sorts, then pages)."""
+        _may_list(actor, limit)
+        return await self._runs.list(
+            strategy=strategy, limit=limit, readable_by=self._reader(actor), query=query
+        )
+
+    def _reader(self, actor: Principal) -> str | None:
+        return None if actor.has(Permission.RESULTS_READ_ANY) else actor.user_id
 
     async def listing(
-        self, *, actor: Principal, strategy: str | None = None, limit: int = 100
+        self,
+        *,
+        actor: Principal,
+        strategy: str | None = None,
+        limit: int = 100,
+        query: RunQuery | None = None,
+        status: str | None = None,
     ) -> RunListing:
-        """``list`` and the actor's readable runs computing in the background."""
-        found = await self.list(actor=actor, strategy=strategy, limit=limit)
+        """``list`` and the actor's readable runs computing in the background; ``status``
+        keeps one kind: done (stored runs), pending or running (in flight here), failed
+        (recorded failures, which have no series or span to filter on)."""
+        _may_list(actor, limit)
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(
+                f"status must be one of {', '.join(STATUSES)}, got {status!r}", field="status"
+            )
+        q = query or RunQuery()
         flying = [] if self._background is None else self._background.in_flight(actor)
-        return RunListing(found, flying)
+        flying = [
+            r
+            for r in flying
+            if (strategy is None or r.strategy == strategy) and status in (None, r.status)
+        ]
+        if status == "failed":
+            for name in ("series", "venue", "start", "end"):
+                if getattr(q, name) is not None:
+                    raise InvalidInput(
+                        f"a failed run has no {name} to filter on; leave {name} out", field=name
+                    )
+            failed = await self._runs.failures(
+                strategy=strategy,
+                readable_by=self._reader(actor),
+                limit=limit + 1,
+                offset=q.offset,
+                newest_first=True,
+            )
+            more = len(failed) > limit
+            return RunListing([], [], failed[:limit], q.offset + limit if more else None)
+        if status in ("pending", "running"):
+            return RunListing([], flying)
+        found = await self._runs.list(
+            strategy=strategy, limit=limit + 1, readable_by=self._reader(actor), query=q
+        )
+        more = len(found) > limit
+        return RunListing(
+            found[:limit],
+            [] if status == "done" else flying,
+            [],
+            q.offset + limit if more else None,
+        )
 
     async def status(
         self, run_id: str, *, actor: Principal

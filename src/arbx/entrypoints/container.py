@@ -68,6 +68,7 @@ from arbx.app.readiness import CheckReadiness, exchanges_probe
 from arbx.app.refresh_session import RefreshSession
 from arbx.app.repair_series import RepairSeries
 from arbx.app.report_backtests import ReportBacktests
+from arbx.app.report_studies import ReportStudies
 from arbx.app.resample_series import ResampleSeries
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.app.run_job import CollectWork, RepairWork, RunJob, ValidateWork
@@ -596,6 +597,13 @@ class Container(containers.DeclarativeContainer):
         executor=compute_executor,
         store=stores.provided.walk_forwards,
         clock=clock,
+    )
+    report_studies = providers.Factory(
+        ReportStudies,
+        studies=optimize_studies,
+        walk_forward=walk_forward,
+        renderer=report_renderer,
+        generated_by=f"arbx {arbx.__version__}",
     )
     # --- retention (issue 20): [[retention]] rules; `arbx data retain` and retain jobs ---
     apply_retention = providers.Factory(

@@ -886,6 +886,31 @@ class Workspace:
 
         return self._call(go())
 
+    def study_report(self, study_id: str, out: str | Path | None = None, *, top: int = 50) -> str:
+        """The HTML report of a stored study (``arbx optimize report STUDY``): objective
+        heatmap, parameters against the objective, top ``top`` trials, deflated Sharpe and
+        PBO, manifest; written to ``out`` too when given."""
+        from arbx.app.run_backtest import CLI_OPERATOR
+
+        async def go() -> str:
+            reports = await self._use("report_studies")
+            text: str = await reports.report(study_id, actor=CLI_OPERATOR, top=top)
+            return text
+
+        return _written(self._call(go()), out)
+
+    def walk_forward_report(self, result: Any, out: str | Path | None = None) -> str:
+        """The HTML report of a ``walk_forward`` result: folds, in- against out-of-sample,
+        the stitched out-of-sample equity, efficiency, chosen parameters; written to ``out``
+        too when given."""
+
+        async def go() -> str:
+            reports = await self._use("report_studies")
+            text: str = await reports.render_walk_forward(result)
+            return text
+
+        return _written(self._call(go()), out)
+
     def walk_forward_result(self, walk_forward_id: str) -> Any:
         """A stored walk-forward's ``WalkForwardResult`` (of the folds stored so far)."""
         from arbx.app.run_backtest import CLI_OPERATOR
@@ -1011,3 +1036,7 @@ class Study:
     def promote(self, trial: int | None = None) -> Backtest:
         """Run a trial (the best when None) as a normal stored backtest."""
         return self._workspace.promote(self.id, trial)
+
+    def report(self, out: str | Path | None = None, *, top: int = 50) -> str:
+        """The study's self-contained HTML report (``arbx optimize report``)."""
+        return self._workspace.study_report(self.id, out, top=top)

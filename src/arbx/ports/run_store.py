@@ -10,6 +10,7 @@ from typing import Protocol
 import msgspec
 import polars as pl
 
+from arbx.domain.backtest.listing import RunQuery
 from arbx.domain.backtest.run import BacktestRun, RunMeta, RunSummary, TableName
 
 
@@ -41,11 +42,16 @@ class RunStore(Protocol):
     - ``list`` returns summaries of runs newest first (created_at, then id, descending),
       optionally only one strategy's, at most ``limit``. With ``readable_by`` (a user id)
       only the runs that user may read as a plain reader: owned by them, shared, or made
-      outside the API (no owner). The filter applies before the limit.
+      outside the API (no owner). The filter applies before the limit. With ``query``
+      (``domain.backtest.listing.RunQuery``) only the runs it ``matches`` (series, venue,
+      span overlap), in its order (a metric, runs without it last, ties newest first), the
+      first ``query.offset`` skipped: the store filters, sorts and pages.
     - ``delete`` removes a run and its tables; ``NotFound`` for an unknown id.
     - ``record_failure`` stores a failure; an id already stored raises ``Conflict``.
       ``failure`` returns it, or raises ``NotFound``. ``failures`` returns every stored
-      failure, oldest first (created_at, then id).
+      failure, oldest first (created_at, then id); with ``newest_first`` the other way,
+      and optionally one strategy's, a reader's (as ``list``), ``offset`` skipped, at most
+      ``limit`` (the store pages).
     - ``ping`` raises ``StorageUnavailable`` when the store cannot be used.
     """
 
@@ -63,7 +69,12 @@ class RunStore(Protocol):
 
     @abstractmethod
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None
+        self,
+        *,
+        strategy: str | None = None,
+        limit: int = 100,
+        readable_by: str | None = None,
+        query: RunQuery | None = None,
     ) -> list[RunSummary]: ...
 
     @abstractmethod
@@ -76,7 +87,15 @@ class RunStore(Protocol):
     async def failure(self, run_id: str) -> RunFailure: ...
 
     @abstractmethod
-    async def failures(self) -> builtins.list[RunFailure]: ...
+    async def failures(
+        self,
+        *,
+        strategy: str | None = None,
+        readable_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> builtins.list[RunFailure]: ...
 
     @abstractmethod
     async def ping(self) -> None: ...

@@ -7,6 +7,7 @@ import builtins
 
 import polars as pl
 
+from arbx.domain.backtest.listing import RunQuery
 from arbx.domain.backtest.run import BacktestRun, RunMeta, RunSummary, TableName
 from arbx.domain.errors import Conflict, NotFound
 from arbx.ports.run_store import RunFailure, RunStore
@@ -42,16 +43,23 @@ class MemoryRunStore(RunStore):
         return (await self.get(run_id)).tables[name]
 
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None
+        self,
+        *,
+        strategy: str | None = None,
+        limit: int = 100,
+        readable_by: str | None = None,
+        query: RunQuery | None = None,
     ) -> builtins.list[RunSummary]:
+        q = query or RunQuery()
         runs = [
             r
             for r in self._runs.values()
             if (strategy is None or r.meta.strategy == strategy)
             and (readable_by is None or r.meta.owner in (None, readable_by) or r.meta.shared)
+            and q.matches(r.meta)
         ]
-        runs.sort(key=lambda r: (r.meta.created_at, r.id), reverse=True)
-        return [r.summary() for r in runs[: max(limit, 0)]]
+        runs.sort(key=lambda r: q.sort_key(r.meta))
+        return [r.summary() for r in runs[q.offset : q.offset + max(limit, 0)]]
 
     async def delete(self, run_id: str) -> None:
         async with self._lock:
@@ -69,8 +77,26 @@ class MemoryRunStore(RunStore):
             raise NotFound(f"no failed backtest run {run_id!r} is recorded")
         return found
 
-    async def failures(self) -> builtins.list[RunFailure]:
-        return sorted(self._failures.values(), key=lambda f: (f.created_at, f.id))
+    async def failures(
+        self,
+        *,
+        strategy: str | None = None,
+        readable_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> builtins.list[RunFailure]:
+        found = sorted(
+            (
+                f
+                for f in self._failures.values()
+                if (strategy is None or f.strategy == strategy)
+                and (readable_by is None or f.owner in (None, readable_by) or f.shared)
+            ),
+            key=lambda f: (f.created_at, f.id),
+            reverse=newest_first,
+        )
+        return found[offset:] if limit is None else found[offset : offset + max(limit, 0)]
 
     async def ping(self) -> None:
         return None

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from arbx.adapters.postgres.errors import storage_errors
 from arbx.adapters.postgres.migrate import check_schema_name
+from arbx.domain.backtest.listing import SORT_KEYS, RunQuery
 from arbx.domain.backtest.run import (
     LATER_TABLES,
     TABLE_NAMES,
@@ -144,8 +145,14 @@ class PostgresRunStore(RunStore):
         return _from_ipc(row[0], run_id, name)
 
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None
+        self,
+        *,
+        strategy: str | None = None,
+        limit: int = 100,
+        readable_by: str | None = None,
+        query: RunQuery | None = None,
     ) -> builtins.list[RunSummary]:
+        q = query or RunQuery()
         where = [sql.SQL("status = 'done'")]
         params: builtins.list[object] = []
         if strategy is not None:
@@ -154,12 +161,35 @@ class PostgresRunStore(RunStore):
         if readable_by is not None:
             where.append(sql.SQL("(owner IS NULL OR owner = %s OR shared)"))
             params.append(readable_by)
-        query = sql.SQL(
-            "SELECT id, meta::text FROM {} WHERE {} ORDER BY created_at DESC, id DESC LIMIT %s"
-        ).format(self._runs, sql.SQL(" AND ").join(where))
+        series = "SELECT 1 FROM jsonb_array_elements(meta->'series') AS s WHERE "
+        if q.series is not None:
+            where.append(sql.SQL(f"EXISTS ({series}s->>'series' = %s)"))
+            params.append(q.series)
+        if q.venue is not None:
+            where.append(sql.SQL(f"EXISTS ({series}left(s->>'series', %s) = %s)"))
+            params += [len(q.venue) + 1, q.venue + ":"]
+        if q.start is not None:
+            where.append(sql.SQL("(meta->>'span_end')::timestamptz > %s"))
+            params.append(q.start)
+        if q.end is not None:
+            where.append(sql.SQL("(meta->>'span_start')::timestamptz < %s"))
+            params.append(q.end)
+        path = SORT_KEYS[q.sort]
+        order = sql.SQL("ASC" if q.order == "asc" else "DESC")
+        first = (
+            sql.SQL("created_at {}").format(order)
+            if path is None
+            else sql.SQL("(meta #>> {})::double precision {} NULLS LAST").format(
+                sql.Literal("{" + ",".join(path) + "}"), order
+            )
+        )
+        statement = sql.SQL(
+            "SELECT id, meta::text FROM {} WHERE {} ORDER BY {}, created_at DESC, id DESC"
+            " LIMIT %s OFFSET %s"
+        ).format(self._runs, sql.SQL(" AND ").join(where), first)
         with storage_errors("list backtest runs"):
             async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(query, [*params, max(limit, 0)])
+                cur = await conn.execute(statement, [*params, max(limit, 0), q.offset])
                 rows = await cur.fetchall()
         return [BacktestRun(_meta(run_id, text), {}).summary() for run_id, text in rows]
 
@@ -196,15 +226,32 @@ class PostgresRunStore(RunStore):
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise StorageError(f"stored backtest failure {run_id!r} cannot be read: {exc}") from exc
 
-    async def failures(self) -> builtins.list[RunFailure]:
+    async def failures(
+        self,
+        *,
+        strategy: str | None = None,
+        readable_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> builtins.list[RunFailure]:
+        where = [sql.SQL("status = 'failed'")]
+        params: builtins.list[object] = []
+        if strategy is not None:
+            where.append(sql.SQL("strategy = %s"))
+            params.append(strategy)
+        if readable_by is not None:
+            where.append(sql.SQL("(owner IS NULL OR owner = %s OR shared)"))
+            params.append(readable_by)
+        order = sql.SQL("DESC" if newest_first else "ASC")
+        statement = sql.SQL(
+            "SELECT id, meta::text FROM {} WHERE {} ORDER BY created_at {}, id {}"
+            " LIMIT %s OFFSET %s"
+        ).format(self._runs, sql.SQL(" AND ").join(where), order, order)
+        params += [None if limit is None else max(limit, 0), max(offset, 0)]
         with storage_errors("list the failed backtest runs"):
             async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    sql.SQL(
-                        "SELECT id, meta::text FROM {} WHERE status = 'failed'"
-                        " ORDER BY created_at, id"
-                    ).format(self._runs)
-                )
+                cur = await conn.execute(statement, params)
                 rows = await cur.fetchall()
         found = []
         for run_id, meta in rows:

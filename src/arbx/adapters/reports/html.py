@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 
@@ -25,7 +26,9 @@ from arbx.domain.reports.model import (
     Report,
     Table,
     TimeChart,
+    Timeline,
     Waterfall,
+    XYChart,
 )
 from arbx.ports.report_renderer import ReportRenderer
 
@@ -71,31 +74,53 @@ def _table(block: Table) -> str:
     )
 
 
-def _heat_color(value: float | None, scale: float) -> str:
+def _heat_color(value: float | None, scale: float, invert: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "#ffffff"
     t = min(1.0, abs(value) / scale) if scale > 0 else 0.0
-    if value >= 0:
+    if (value >= 0) != invert:
         r, g, b = 255 - int(t * 155), 255 - int(t * 60), 255 - int(t * 155)
     else:
         r, g, b = 255 - int(t * 40), 255 - int(t * 170), 255 - int(t * 170)
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def _heat_text(value: float | None, block: Heatmap) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    if block.percent:
+        return f"{value * 100:.{block.digits}f}%"
+    return f"{value:,.{block.digits}f}"
+
+
 def _heatmap(block: Heatmap) -> str:
+    columns = block.scale_columns
     finite = [
-        abs(v) for row in block.values for v in row[:12] if v is not None and math.isfinite(v)
+        abs(v)
+        for row in block.values
+        for v in (row if columns is None else row[:columns])
+        if v is not None and math.isfinite(v)
     ]
     scale = max(finite) if finite else 0.0
-    head = '<th scope="col">year</th>' + "".join(
+    values = [v for row in block.values for v in row if v is not None and math.isfinite(v)]
+    lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+
+    def color(v: float | None) -> str:
+        if not block.relative or v is None or not math.isfinite(v):
+            return _heat_color(v, scale, block.invert)
+        middle = (v - lo) / (hi - lo) * 2.0 - 1.0 if hi > lo else 1.0
+        return _heat_color(middle, 1.0, block.invert)
+
+    corner = block.row_title
+    if block.column_title:
+        corner = f"{block.row_title} ↓ {block.column_title} →"
+    head = f'<th scope="col">{_e(corner)}</th>' + "".join(
         f'<th scope="col">{_e(c)}</th>' for c in block.column_labels
     )
     rows = []
     for label, row in zip(block.row_labels, block.values, strict=True):
         cells = "".join(
-            f'<td style="background:{_heat_color(v, scale)}">'
-            f"{'' if v is None else _e(f'{v * 100:.2f}%')}</td>"
-            for v in row
+            f'<td style="background:{color(v)}">{_e(_heat_text(v, block))}</td>' for v in row
         )
         rows.append(f'<tr><th scope="row">{_e(label)}</th>{cells}</tr>')
     return (
@@ -196,6 +221,160 @@ def _waterfall(block: Waterfall) -> str:
     return "".join(parts) + table + _note(block.note)
 
 
+def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    return [lo + (hi - lo) * k / (count - 1) for k in range(count)]
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    if lo == hi:
+        pad = abs(lo) * 0.05 or 0.5
+        return lo - pad, hi + pad
+    pad = (hi - lo) * 0.04
+    return lo - pad, hi + pad
+
+
+def _xy(block: XYChart) -> str:
+    """Points and lines in SVG: every point kept (a study's trials are few), each with its
+    hover text; categorical x axes label their integer positions."""
+    xs = [x for s in block.series for x, y in zip(s.x, s.y, strict=True) if y is not None]
+    ys = [y for s in block.series for y in s.y if y is not None and math.isfinite(y)]
+    if not xs or not ys:
+        return '<p class="note">nothing to show</p>' + _note(block.note)
+    height, pad_r, pad_b = 300, 16, 52
+
+    def fx(v: float) -> float:
+        return math.log10(v) if block.log_x and v > 0 else v
+
+    x_lo, x_hi = _range([fx(x) for x in xs])
+    if block.x_ticks:
+        x_lo, x_hi = -0.5, len(block.x_ticks) - 0.5
+    y_lo, y_hi = _range(ys)
+    plot_w, plot_h = W - PAD_L - pad_r, height - pad_b - PAD_T
+
+    def px(v: float) -> float:
+        return PAD_L + (fx(v) - x_lo) / (x_hi - x_lo) * plot_w
+
+    def py(v: float) -> float:
+        return PAD_T + plot_h - (v - y_lo) / (y_hi - y_lo) * plot_h
+
+    parts = [
+        f'<svg class="figure" role="img" aria-label="{_e(block.title)}" viewBox="0 0 {W} {height}"'
+        f' width="{W}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect x="{PAD_L}" y="{PAD_T}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#d8dde3"/>',
+    ]
+    if y_lo < 0 < y_hi:
+        parts.append(
+            f'<line x1="{PAD_L}" y1="{py(0):.1f}" x2="{PAD_L + plot_w}" y2="{py(0):.1f}" stroke="#888"'
+            ' stroke-dasharray="3 3"/>'
+        )
+    for v in _ticks(y_lo, y_hi):
+        parts.append(
+            f'<text x="{PAD_L - 4}" y="{py(v) + 4:.1f}" text-anchor="end">{_e(f"{v:,.4g}")}</text>'
+        )
+    if block.x_ticks:
+        every = max(1, math.ceil(len(block.x_ticks) / 16))
+        for k, label in enumerate(block.x_ticks):
+            if k % every == 0:
+                x = PAD_L + (k - x_lo) / (x_hi - x_lo) * plot_w
+                parts.append(
+                    f'<text x="{x:.1f}" y="{PAD_T + plot_h + 14}" text-anchor="middle">{_e(label)}</text>'
+                )
+    else:
+        distinct = sorted({fx(x) for x in xs})
+        for v in distinct if len(distinct) <= 12 else _ticks(x_lo, x_hi):
+            value = 10**v if block.log_x else v
+            x = PAD_L + (v - x_lo) / (x_hi - x_lo) * plot_w
+            parts.append(
+                f'<text x="{x:.1f}" y="{PAD_T + plot_h + 14}" text-anchor="middle">{_e(f"{value:,.4g}")}</text>'
+            )
+    parts.append(
+        f'<text x="{PAD_L + plot_w / 2:.0f}" y="{height - 22}" text-anchor="middle">{_e(block.x_label)}</text>'
+    )
+    parts.append(
+        f'<text x="12" y="{PAD_T + plot_h / 2:.0f}" text-anchor="middle"'
+        f' transform="rotate(-90 12 {PAD_T + plot_h / 2:.0f})">{_e(block.y_label)}</text>'
+    )
+    legend_x = PAD_L
+    for s in block.series:
+        points = [
+            (px(x), py(y), s.tips[k] if k < len(s.tips) else f"{x:,.6g}, {y:,.6g}")
+            for k, (x, y) in enumerate(zip(s.x, s.y, strict=True))
+            if y is not None and math.isfinite(y)
+        ]
+        if s.style == "line" and len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{_e(s.color)}" stroke-width="1.5"/>'
+            )
+        radius = 4 if s.style == "line" else 3.5
+        for x, y, tip in points:
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{_e(s.color)}"'
+                f' fill-opacity="0.75"><title>{_e(tip)}</title></circle>'
+            )
+        parts.append(
+            f'<rect x="{legend_x}" y="{height - 12}" width="10" height="10" fill="{_e(s.color)}"/>'
+            f'<text x="{legend_x + 14}" y="{height - 3}">{_e(s.label)}</text>'
+        )
+        legend_x += 24 + 7 * len(s.label)
+    parts.append("</svg>")
+    return "".join(parts) + _note(block.note)
+
+
+_SPAN_COLORS = {"train": "#1f77b4", "test": "#ff7f0e", "other": "#7f7f7f"}
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _timeline(block: Timeline) -> str:
+    spans = [s for row in block.rows for s in row.spans]
+    if not spans:
+        return '<p class="note">nothing to show</p>' + _note(block.note)
+    lo, hi = min(s.start for s in spans), max(s.end for s in spans)
+    width = hi - lo or 1.0
+    row_h, label_w = 22, 70
+    height = row_h * len(block.rows) + 44
+    plot_w = W - label_w - 16
+
+    def px(v: float) -> float:
+        return label_w + (v - lo) / width * plot_w
+
+    parts = [
+        f'<svg class="figure" role="img" aria-label="{_e(block.title)}" viewBox="0 0 {W} {height}"'
+        f' width="{W}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for k, row in enumerate(block.rows):
+        y = k * row_h + 4
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end">{_e(row.label)}</text>'
+        )
+        for s in row.spans:
+            x0, x1 = px(s.start), px(s.end)
+            tip = f"{s.label or s.kind}: {_when(s.start)} .. {_when(s.end)} UTC"
+            parts.append(
+                f'<rect x="{x0:.1f}" y="{y}" width="{max(1.0, x1 - x0):.1f}" height="{row_h - 6}"'
+                f' fill="{_SPAN_COLORS[s.kind]}"><title>{_e(tip)}</title></rect>'
+            )
+    base = row_h * len(block.rows) + 18
+    parts.append(f'<text x="{label_w}" y="{base}">{_e(_when(lo))} UTC</text>')
+    parts.append(f'<text x="{W - 16}" y="{base}" text-anchor="end">{_e(_when(hi))} UTC</text>')
+    legend = base + 18
+    for k, (kind, color) in enumerate(_SPAN_COLORS.items()):
+        if any(s.kind == kind for s in spans):
+            x = label_w + k * 90
+            parts.append(
+                f'<rect x="{x}" y="{legend - 10}" width="10" height="10" fill="{color}"/>'
+                f'<text x="{x + 14}" y="{legend}">{kind}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts) + _note(block.note)
+
+
 def _chart(block: TimeChart, index: int) -> str:
     shown = (
         f"{len(block.x):,} of {block.points_total:,} points drawn"
@@ -221,6 +400,10 @@ def render_block(block: Block, charts: list[TimeChart]) -> str:
         body = _histogram(block)
     elif isinstance(block, Waterfall):
         body = _waterfall(block)
+    elif isinstance(block, XYChart):
+        body = _xy(block)
+    elif isinstance(block, Timeline):
+        body = _timeline(block)
     elif isinstance(block, Preformatted):
         body = f'<pre class="manifest" id="pre-{_e(block.id)}">{_e(block.text)}</pre>' + _note(
             block.note

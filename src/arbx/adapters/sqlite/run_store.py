@@ -16,6 +16,7 @@ import msgspec
 import polars as pl
 
 from arbx.adapters.sqlite.database import SqliteDatabase
+from arbx.domain.backtest.listing import SORT_KEYS, RunQuery
 from arbx.domain.backtest.run import (
     LATER_TABLES,
     TABLE_NAMES,
@@ -32,6 +33,11 @@ _MICRO = timedelta(microseconds=1)
 _META = msgspec.json.Decoder(RunMeta)
 _FAILURE = msgspec.json.Decoder(RunFailure)
 _ENCODER = msgspec.json.Encoder()
+
+
+def _iso(moment: datetime) -> str:
+    """A time as SQLite's julianday() reads it (UTC, no offset suffix)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _micros(moment: datetime) -> int:
@@ -162,8 +168,14 @@ class SqliteRunStore(RunStore):
         return pl.DataFrame() if blob is None else _from_ipc(blob, run_id, name)
 
     async def list(
-        self, *, strategy: str | None = None, limit: int = 100, readable_by: str | None = None
+        self,
+        *,
+        strategy: str | None = None,
+        limit: int = 100,
+        readable_by: str | None = None,
+        query: RunQuery | None = None,
     ) -> builtins.list[RunSummary]:
+        q = query or RunQuery()
         where = ["status = 'done'"]
         params: builtins.list[object] = []
         if strategy is not None:
@@ -172,13 +184,33 @@ class SqliteRunStore(RunStore):
         if readable_by is not None:
             where.append("(owner IS NULL OR owner = ? OR shared = 1)")
             params.append(readable_by)
-        query = (
+        series = "SELECT 1 FROM json_each(backtest_runs.meta, '$.series') AS s WHERE "
+        if q.series is not None:
+            where.append(f"EXISTS ({series}json_extract(s.value, '$.series') = ?)")
+            params.append(q.series)
+        if q.venue is not None:
+            where.append(f"EXISTS ({series}substr(json_extract(s.value, '$.series'), 1, ?) = ?)")
+            params += [len(q.venue) + 1, q.venue + ":"]
+        if q.start is not None:
+            where.append("julianday(json_extract(meta, '$.span_end')) > julianday(?)")
+            params.append(_iso(q.start))
+        if q.end is not None:
+            where.append("julianday(json_extract(meta, '$.span_start')) < julianday(?)")
+            params.append(_iso(q.end))
+        path = SORT_KEYS[q.sort]
+        order = "ASC" if q.order == "asc" else "DESC"
+        first = (
+            f"created_at {order}"
+            if path is None
+            else f"json_extract(meta, '$.{'.'.join(path)}') {order} NULLS LAST"
+        )
+        sql = (
             f"SELECT id, meta FROM backtest_runs WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC, id DESC LIMIT ?"
+            f" ORDER BY {first}, created_at DESC, id DESC LIMIT ? OFFSET ?"
         )
 
         def read(conn: sqlite3.Connection) -> builtins.list[sqlite3.Row]:
-            return conn.execute(query, (*params, max(limit, 0))).fetchall()
+            return conn.execute(sql, (*params, max(limit, 0), q.offset)).fetchall()
 
         rows = await self._db.run(read)
         return [BacktestRun(_meta(row), {}).summary() for row in rows]
@@ -225,11 +257,32 @@ class SqliteRunStore(RunStore):
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise StorageError(f"stored backtest failure {run_id!r} cannot be read: {exc}") from exc
 
-    async def failures(self) -> builtins.list[RunFailure]:
+    async def failures(
+        self,
+        *,
+        strategy: str | None = None,
+        readable_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> builtins.list[RunFailure]:
+        where = ["status = 'failed'"]
+        params: builtins.list[object] = []
+        if strategy is not None:
+            where.append("strategy = ?")
+            params.append(strategy)
+        if readable_by is not None:
+            where.append("(owner IS NULL OR owner = ? OR shared = 1)")
+            params.append(readable_by)
+        order = "DESC" if newest_first else "ASC"
+        sql = (
+            f"SELECT id, meta FROM backtest_runs WHERE {' AND '.join(where)}"
+            f" ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?"
+        )
+        page = -1 if limit is None else max(limit, 0)
+
         def read(conn: sqlite3.Connection) -> builtins.list[sqlite3.Row]:
-            return conn.execute(
-                "SELECT id, meta FROM backtest_runs WHERE status = 'failed' ORDER BY created_at, id"
-            ).fetchall()
+            return conn.execute(sql, (*params, page, max(offset, 0))).fetchall()
 
         found = []
         for row in await self._db.run(read):

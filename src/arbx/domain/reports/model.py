@@ -62,7 +62,11 @@ class Table(msgspec.Struct, frozen=True, tag="table"):
 
 
 class Heatmap(msgspec.Struct, frozen=True, tag="heatmap"):
-    """A grid of fractions (returns) shown as percent, red below zero, green above."""
+    """A grid of values, red below zero, green above (reversed with ``invert``, e.g. an
+    objective to minimize). By default fractions (returns) shown as percent with the colour
+    scale set by the first ``scale_columns`` columns (the months, not the year);
+    ``percent=False`` shows plain numbers with ``digits`` decimals. ``row_title`` and
+    ``column_title`` name the two axes (the year and the month by default)."""
 
     id: str
     title: str
@@ -70,6 +74,14 @@ class Heatmap(msgspec.Struct, frozen=True, tag="heatmap"):
     column_labels: list[str]
     values: list[list[Number]]
     note: str = ""
+    row_title: str = "year"
+    column_title: str = ""
+    percent: bool = True
+    digits: int = 2
+    scale_columns: int | None = 12  # None: every column
+    invert: bool = False
+    # colour from the worst value (red) to the best (green) instead of by sign
+    relative: bool = False
 
 
 class Histogram(msgspec.Struct, frozen=True, tag="histogram"):
@@ -103,6 +115,56 @@ class Waterfall(msgspec.Struct, frozen=True, tag="waterfall"):
     note: str = ""
 
 
+class XYSeries(msgspec.Struct, frozen=True):
+    """Points (or a line through them) of an x-y chart; ``y`` None where there is no
+    point; ``tips``: one hover text per point (optional)."""
+
+    label: str
+    x: list[float]
+    y: list[Number]
+    color: str = "#1f77b4"
+    style: Literal["points", "line"] = "points"
+    tips: list[str] = msgspec.field(default_factory=list)
+
+
+class XYChart(msgspec.Struct, frozen=True, tag="xy_chart"):
+    """A chart over a numeric x (not time): a parameter against the objective, a value per
+    fold. ``x_ticks``: labels of the integer x positions 0, 1, ... when x is categorical
+    (choices, fold numbers)."""
+
+    id: str
+    title: str
+    series: list[XYSeries]
+    x_label: str = ""
+    y_label: str = ""
+    x_ticks: list[str] = msgspec.field(default_factory=list)
+    note: str = ""
+    log_x: bool = False
+
+
+class Span(msgspec.Struct, frozen=True):
+    """A stretch of time (epoch seconds) on a timeline row, ``kind`` its colour."""
+
+    start: float
+    end: float
+    kind: Literal["train", "test", "other"]
+    label: str = ""
+
+
+class TimelineRow(msgspec.Struct, frozen=True):
+    label: str
+    spans: list[Span]
+
+
+class Timeline(msgspec.Struct, frozen=True, tag="timeline"):
+    """Rows of spans over one time axis (walk-forward folds: train then test)."""
+
+    id: str
+    title: str
+    rows: list[TimelineRow]
+    note: str = ""
+
+
 class Preformatted(msgspec.Struct, frozen=True, tag="pre"):
     id: str
     title: str
@@ -117,7 +179,17 @@ class Paragraphs(msgspec.Struct, frozen=True, tag="text"):
     warn: bool = False
 
 
-Block = TimeChart | Table | Heatmap | Histogram | Waterfall | Preformatted | Paragraphs
+Block = (
+    TimeChart
+    | Table
+    | Heatmap
+    | Histogram
+    | Waterfall
+    | Preformatted
+    | Paragraphs
+    | XYChart
+    | Timeline
+)
 
 
 class Section(msgspec.Struct, frozen=True):

@@ -143,6 +143,15 @@ def register(groups: Any) -> None:
     p = commands.add_parser("list", help="list stored runs, newest first")
     p.add_argument("--strategy", help="only runs of this strategy type")
     p.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
+    p.add_argument("--series", help="only runs that read this series (exchange:BASE/QUOTE:tf)")
+    p.add_argument("--venue", help="only runs that read a series of this exchange")
+    p.add_argument("--start", help="only runs whose span ends after this (ISO-8601, UTC)")
+    p.add_argument("--end", help="only runs whose span starts before this")
+    p.add_argument(
+        "--sort", help="a metric: sharpe, total_return, max_drawdown, ... (newest first)"
+    )
+    p.add_argument("--asc", action="store_true", help="lowest first (with --sort)")
+    p.add_argument("--offset", type=int, default=0, help="runs skipped before the first shown")
     p.set_defaults(run=run_list)
 
     p = commands.add_parser(
@@ -459,8 +468,21 @@ async def run_backtest(args: argparse.Namespace, container: Container) -> int:
 
 
 async def run_list(args: argparse.Namespace, container: Container) -> int:
+    from arbx.domain.backtest.listing import parse_run_query
+
+    query = parse_run_query(
+        series=args.series,
+        venue=args.venue,
+        start=args.start,
+        end=args.end,
+        sort=args.sort,
+        order="asc" if args.asc else None,
+        offset=args.offset,
+    )
     queries: BacktestRuns = await resolve(container.backtest_runs)
-    runs = await queries.list(actor=CLI_OPERATOR, strategy=args.strategy, limit=args.limit)
+    runs = await queries.list(
+        actor=CLI_OPERATOR, strategy=args.strategy, limit=args.limit, query=query
+    )
     if not runs:
         print("no backtests stored; run one with 'arbx backtest run'")
         return 0

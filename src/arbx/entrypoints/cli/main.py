@@ -63,7 +63,7 @@ GROUPS: tuple[Commands, ...] = (
     Commands(
         f"{CLI}.optimize",
         "register",
-        {"optimize": "optimization studies: run, status, list, show, resume, promote"},
+        {"optimize": "optimization studies: run, status, list, show, resume, promote, report"},
     ),
     Commands(f"{CLI}.serve", "register", {"serve": "serve the HTTP API (OpenAPI at /schema)"}),
     Commands(

@@ -19,6 +19,7 @@ from arbx.app.walk_forward import WalkForward, WalkForwardRequest
 from arbx.domain.errors import InvalidInput, NotFound
 from arbx.domain.research.study import Study, Trial
 from arbx.domain.research.walk_forward import WalkForwardResult, WalkForwardStudy
+from arbx.entrypoints.cli import study_reports
 from arbx.entrypoints.cli.backtest import build_request, print_run
 from arbx.entrypoints.runtime import resolve
 
@@ -135,7 +136,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
 def register(groups: Any) -> None:
     parser = groups.add_parser(
         "optimize",
-        help="optimization studies: run, status, list, show, resume, promote",
+        help="optimization studies: run, status, list, show, resume, promote, report",
         description="Parameter studies on stored bars (load some with 'arbx data load-samples').",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -164,6 +165,9 @@ def register(groups: Any) -> None:
     p.add_argument("--purge", type=int, default=0, help="bars dropped from each train fold's end")
     p.add_argument("--embargo", type=int, default=0, help="bars skipped before each test fold")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--report", type=Path, metavar="FILE", help="also write the result's HTML report to FILE"
+    )
     p.set_defaults(run=run_walk_forward)
 
     p = commands.add_parser(
@@ -196,6 +200,8 @@ def register(groups: Any) -> None:
     p.add_argument("study", help="study id")
     p.add_argument("trial", nargs="?", type=int, help="trial number (default: the best)")
     p.set_defaults(run=run_promote)
+
+    study_reports.add_commands(commands)
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -594,6 +600,8 @@ async def run_walk_forward(args: argparse.Namespace, container: Container) -> in
             file=sys.stderr,
         )
         raise
+    if args.report is not None:
+        await study_reports.write_walk_forward(args.report, view.result, request, container)
     if args.json:
         print(msgspec.json.encode(view.result).decode())
         return 0

@@ -33,6 +33,7 @@ from litestar.params import Body, FromPath, QueryParameter
 from arbx.app.background_backtests import DONE, BackgroundRun, CancelBacktest
 from arbx.app.run_backtest import BacktestRuns, RunBacktest
 from arbx.domain.auth import Permission, Principal
+from arbx.domain.backtest.listing import parse_run_query
 from arbx.domain.backtest.request import decode_request
 from arbx.domain.backtest.run import (
     TABLE_NAMES,
@@ -69,6 +70,10 @@ class BacktestOut(msgspec.Struct):
 class BacktestList(msgspec.Struct):
     backtests: list[RunSummary]
     in_flight: list[BacktestOut]
+    # with status=failed: the recorded failures, newest first
+    failed: list[BacktestOut] = msgspec.field(default_factory=list)
+    # the offset of the next page (of backtests, or failed); None on the last page
+    next_offset: int | None = None
 
 
 class RecordsOut(msgspec.Struct):
@@ -222,7 +227,8 @@ async def rerun_backtest(
 
 @get(
     "/api/v1/backtests",
-    summary="Stored runs (newest first) and the caller's runs still computing",
+    summary="Stored runs (newest first, or sorted by a metric; filtered, paged by the store)"
+    " and the caller's runs still computing",
     tags=["backtests"],
     guards=[requires(Permission.RESULTS_READ)],
 )
@@ -231,9 +237,45 @@ async def list_backtests(
     principal: NamedDependency[Principal],
     strategy: Annotated[str | None, QueryParameter(description="only this strategy")] = None,
     limit: Annotated[int, QueryParameter(description="at most this many (1..1000)")] = 100,
+    status: Annotated[
+        str | None,
+        QueryParameter(description="only done (stored), pending, running or failed runs"),
+    ] = None,
+    series: Annotated[
+        str | None,
+        QueryParameter(description="runs that read this series (exchange:BASE/QUOTE:tf)"),
+    ] = None,
+    venue: Annotated[
+        str | None, QueryParameter(description="runs that read a series of this exchange")
+    ] = None,
+    start: Annotated[
+        str | None, QueryParameter(description="runs whose span ends after this (ISO-8601, UTC)")
+    ] = None,
+    end: Annotated[
+        str | None, QueryParameter(description="runs whose span starts before this (ISO-8601)")
+    ] = None,
+    sort: Annotated[
+        str | None,
+        QueryParameter(
+            description="created_at (default), total_return, cagr, sharpe, sortino, calmar,"
+            " max_drawdown, win_rate, profit_factor, trade_count, final_equity, excess_return"
+        ),
+    ] = None,
+    order: Annotated[str | None, QueryParameter(description="desc (default) or asc")] = None,
+    offset: Annotated[int, QueryParameter(description="runs skipped before this page")] = 0,
 ) -> BacktestList:
-    found = await backtest_runs.listing(actor=principal, strategy=strategy, limit=limit)
-    return BacktestList(found.backtests, [_background(r) for r in found.in_flight])
+    query = parse_run_query(
+        series=series, venue=venue, start=start, end=end, sort=sort, order=order, offset=offset
+    )
+    found = await backtest_runs.listing(
+        actor=principal, strategy=strategy, limit=limit, query=query, status=status
+    )
+    return BacktestList(
+        found.backtests,
+        [_background(r) for r in found.in_flight],
+        [_failed(f) for f in found.failed],
+        found.next_offset,
+    )
 
 
 @get(

@@ -1,8 +1,9 @@
 """The web UI at ``/`` and the static assets of the UI and the API docs, all shipped inside
 the package (no CDN: everything works without internet).
 
-``/`` is one HTML page; the pages (series, data quality, backtests, jobs, admin) are drawn
-in the browser by ``static/app.js`` from the API, signed in with the API's JWT flow (the
+``/`` is one HTML page; the pages (series, data quality, backtests, optimizations,
+walk-forwards, jobs, alerts, admin) are drawn in the browser by ``static/app.js`` and
+``static/research.js`` from the API, signed in with the API's JWT flow (the
 tokens live in the tab's sessionStorage; the password is never stored). The page hides what
 the caller's permissions do not allow, and the API refuses it anyway. ``/assets/NAME`` serves
 a fixed list of files: nothing else of the package can be read through it.
@@ -30,6 +31,7 @@ SWAGGER: Final = "static/vendor/swagger-ui/"
 # name -> (package, file inside it, media type)
 ASSETS: Final[dict[str, tuple[str, str, str]]] = {
     "app.js": (HERE, "static/app.js", JS),
+    "research.js": (HERE, "static/research.js", JS),
     "app.css": (HERE, "static/app.css", CSS),
     "uplot.js": (REPORTS, "vendor/uplot/uPlot.iife.min.js", JS),
     "uplot.css": (REPORTS, "vendor/uplot/uPlot.min.css", CSS),

@@ -149,13 +149,23 @@
 
   // -- navigation ---------------------------------------------------------------------------
 
+  // the helpers the other page scripts (research.js) build on
+  var ui = {
+    h: h, append: append, show: show, can: can, api: api, table: table, when: when, num: num, pct: pct,
+    problemText: problemText, forbidden: forbidden, paramInput: paramInput, seriesName: seriesName
+  };
+  var research = window.arbxResearchPages ? window.arbxResearchPages(ui) : {};
+
   var PAGES = [
     { path: "series", label: "Series", permission: "data:read", render: seriesPage },
     { path: "quality", label: "Data quality", permission: "quality:read", render: qualityPage },
     { path: "backtests", label: "Backtests", permission: "results:read", render: backtestsPage },
+    research.optimizations,
+    research.walkForwards,
     { path: "jobs", label: "Jobs", permission: "jobs:read", render: jobsPage },
+    research.alerts,
     { path: "admin", label: "Admin", permission: "users:manage", render: adminPage }
-  ];
+  ].filter(Boolean);
 
   function drawNav(current) {
     var nav = document.getElementById("nav");
@@ -328,27 +338,85 @@
     if (parts[0] === "new") { return newBacktestPage(); }
     if (parts[0] === "compare") { return reportView("/api/v1/reports/compare?ids=" + encodeURIComponent(query.get("ids") || ""), "Comparison", "comparison.html"); }
     if (parts[0]) { return reportView("/api/v1/backtests/" + encodeURIComponent(parts[0]) + "/report", "Report of run " + parts[0], "backtest-" + parts[0] + ".html", parts[0]); }
-    var filter = h("select", { id: "strategy-filter", onchange: function () { location.hash = "#/backtests?strategy=" + encodeURIComponent(filter.value); } }, h("option", { value: "" }, "all strategies"));
+    var FILTERS = ["strategy", "status", "venue", "series", "start", "end", "sort", "order"];
+    var PAGE = 50;
+    var offset = Math.max(0, Number(query.get("offset") || 0) || 0);
+    function wanted(name) { return query.get(name) || ""; }
+    function filterField(label, name, input) {
+      return h("div", { "class": "field" }, h("label", { "for": name + "-filter" }, label), input,
+        h("span", { "class": "field-error", "data-error-for": name, role: "alert" }));
+    }
+    function opts(values, current) {
+      return values.map(function (v) { return h("option", { value: v[0], selected: v[0] === current }, v[1]); });
+    }
+    var filter = h("select", { id: "strategy-filter", name: "strategy" }, h("option", { value: "" }, "all strategies"));
+    var status = h("select", { id: "status-filter", name: "status" }, opts([["", "any"], ["done", "done"], ["running", "running"], ["pending", "pending"], ["failed", "failed"]], wanted("status")));
+    var venue = h("input", { type: "text", id: "venue-filter", name: "venue", list: "known-venues", value: wanted("venue"), placeholder: "e.g. kraken" });
+    var series = h("input", { type: "text", id: "series-filter", name: "series", list: "filter-series", value: wanted("series"), placeholder: "exchange:BASE/QUOTE:tf" });
+    var from = h("input", { type: "text", id: "start-filter", name: "start", value: wanted("start"), placeholder: "YYYY-MM-DD" });
+    var to = h("input", { type: "text", id: "end-filter", name: "end", value: wanted("end"), placeholder: "YYYY-MM-DD" });
+    var sort = h("select", { id: "sort-filter", name: "sort" }, opts([["", "newest first"], ["total_return", "total return"], ["sharpe", "Sharpe"], ["sortino", "Sortino"],
+      ["calmar", "Calmar"], ["cagr", "CAGR"], ["max_drawdown", "max drawdown"], ["win_rate", "win rate"], ["profit_factor", "profit factor"],
+      ["trade_count", "trades"], ["final_equity", "final equity"], ["excess_return", "excess return"], ["created_at", "created"]], wanted("sort")));
+    var order = h("select", { id: "order-filter", name: "order" }, opts([["", "high to low"], ["asc", "low to high"]], wanted("order")));
+    var inputs = { strategy: filter, status: status, venue: venue, series: series, start: from, end: to, sort: sort, order: order };
+    function hashWith(extra) {
+      var q = new URLSearchParams();
+      FILTERS.forEach(function (name) { var v = inputs[name].value.trim(); if (v) { q.set(name, v); } });
+      Object.keys(extra || {}).forEach(function (k) { if (extra[k]) { q.set(k, String(extra[k])); } });
+      var text = q.toString();
+      return "#/backtests" + (text ? "?" + text : "");
+    }
+    var filters = h("form", { "class": "filters", id: "backtest-filters", onsubmit: function (ev) { ev.preventDefault(); location.hash = hashWith(); } },
+      h("datalist", { id: "known-venues" }), h("datalist", { id: "filter-series" }),
+      filterField("Strategy", "strategy", filter), filterField("Status", "status", status),
+      filterField("Venue", "venue", venue), filterField("Series", "series", series),
+      filterField("Span from (UTC)", "start", from), filterField("Span to (UTC)", "end", to),
+      filterField("Sort by", "sort", sort), filterField("Order", "order", order),
+      h("div", { "class": "field" }, h("button", { type: "submit", id: "apply-filters" }, "Apply filters")),
+      h("span", { "class": "field-error", "data-error-for": "offset", role: "alert" }),
+      h("span", { "class": "field-error", "data-error-for": "limit", role: "alert" }));
     var compare = h("button", { type: "button", id: "compare", disabled: true, onclick: function () {
       var ids = Array.prototype.map.call(document.querySelectorAll("input[data-run]:checked"), function (c) { return c.getAttribute("data-run"); });
       location.hash = "#/backtests/compare?ids=" + ids.join(",");
     } }, "Compare selected");
-    show(h("h1", {}, "Backtests"),
-      h("div", { "class": "toolbar" },
-        h("label", { "for": "strategy-filter" }, "Strategy"), filter, compare,
+    show(h("h1", {}, "Backtests"), filters,
+      h("div", { "class": "toolbar" }, compare,
         can("backtests:run") ? h("a", { href: "#/backtests/new", id: "new-backtest" }, "New backtest") : null),
       h("div", { id: "runs" }, h("p", { "class": "muted" }, "Loading runs…")));
-    var strategy = query.get("strategy") || "";
     api("GET", "/api/v1/strategies").then(function (res) {
       if (!res.ok) { return; }
-      res.body.strategies.forEach(function (s) { filter.appendChild(h("option", { value: s.name, selected: s.name === strategy }, s.name)); });
+      res.body.strategies.forEach(function (s) { filter.appendChild(h("option", { value: s.name, selected: s.name === wanted("strategy") }, s.name)); });
     });
-    api("GET", "/api/v1/backtests" + (strategy ? "?strategy=" + encodeURIComponent(strategy) : "")).then(function (res) {
+    if (can("data:read")) {
+      api("GET", "/api/v1/series").then(function (res) {
+        if (!res.ok) { return; }
+        var venues = {};
+        res.body.series.forEach(function (s) {
+          venues[s.exchange] = true;
+          document.getElementById("filter-series").appendChild(h("option", { value: seriesName(s) }));
+        });
+        Object.keys(venues).sort().forEach(function (v) { document.getElementById("known-venues").appendChild(h("option", { value: v })); });
+      });
+    }
+    var params = new URLSearchParams();
+    FILTERS.forEach(function (name) { if (wanted(name)) { params.set(name, wanted(name)); } });
+    params.set("limit", String(PAGE));
+    if (offset) { params.set("offset", String(offset)); }
+    api("GET", "/api/v1/backtests?" + params.toString()).then(function (res) {
       var box = document.getElementById("runs");
       box.innerHTML = "";
+      if (res.status === 422 || res.status === 400) {
+        var field = res.body && res.body.field;
+        var slot = field ? filters.querySelector('[data-error-for="' + field + '"]') : null;
+        if (slot) { slot.textContent = res.body.detail || problemText(res); }
+        append(box, h("p", { "class": "error", id: "filter-error", role: "alert" }, problemText(res)));
+        return;
+      }
       if (!res.ok) { append(box, h("p", { "class": "error" }, problemText(res))); return; }
       var runs = res.body.backtests;
-      if (!runs.length && !res.body.in_flight.length) { append(box, h("p", { "class": "muted" }, "No runs yet.")); return; }
+      var failed = res.body.failed || [];
+      if (!runs.length && !res.body.in_flight.length && !failed.length) { append(box, h("p", { "class": "muted", id: "no-runs" }, "No runs match.")); return; }
       function changed() { compare.disabled = document.querySelectorAll("input[data-run]:checked").length < 2; }
       var rows = runs.map(function (r) {
         return [h("input", { type: "checkbox", "data-run": r.id, "aria-label": "select run " + r.id, onchange: changed }),
@@ -356,8 +424,16 @@
           Object.keys(r.params || {}).map(function (k) { return k + "=" + r.params[k]; }).join(", "), r.series.join(", "),
           when(r.span_start) + " .. " + when(r.span_end), pct(r.total_return), num(r.sharpe), pct(r.max_drawdown), String(r.trade_count)];
       });
-      res.body.in_flight.forEach(function (r) { rows.unshift(["", r.id.slice(0, 12), when(r.created_at), r.strategy, r.status, "", "", "", "", "", ""]); });
+      res.body.in_flight.forEach(function (r) { rows.unshift(["", h("a", { href: "#/backtests/" + r.id }, r.id.slice(0, 12)), when(r.created_at), r.strategy, r.status, "", "", "", "", "", ""]); });
+      failed.forEach(function (r) { rows.push(["", r.id.slice(0, 12), when(r.created_at), "", "failed: " + (r.error || ""), "", "", "", "", "", ""]); });
       append(box, table(["", "run", "created (UTC)", "strategy", "params", "series", "span", "return", "Sharpe", "max dd", "trades"], rows, { id: "runs-table", label: "backtest runs", numeric: [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1] }));
+      var next = res.body.next_offset;
+      if (offset > 0 || next !== null) {
+        append(box, h("nav", { "class": "pager", "aria-label": "pages of runs" },
+          offset > 0 ? h("a", { href: hashWith({ offset: Math.max(0, offset - PAGE) }), id: "prev-page" }, "Previous") : null,
+          h("span", { "class": "muted" }, "runs " + (offset + 1) + "–" + (offset + runs.length + failed.length)),
+          next !== null ? h("a", { href: hashWith({ offset: next }), id: "next-page" }, "Next") : null));
+      }
     });
   }
 
