@@ -25,6 +25,7 @@ COMPONENTS = {
     "exchange.coinbase",
     "exchange.kraken",
     "worker_pool",
+    "streams",
     "alerts",
 }
 

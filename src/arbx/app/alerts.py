@@ -236,10 +236,14 @@ class EvaluateAlerts:
         notifications: Notifications,
         clock: Clock,
         audit: AuditLog | None = None,
+        streams: Callable[[], list[tuple[str, bool]]] | None = None,
     ) -> None:
         """``audit``: where strategy rollbacks are read (``strategy_rolled_back``), made by
-        any process of the profile: the API, a scheduled ``evaluate`` job, the CLI."""
+        any process of the profile: the API, a scheduled ``evaluate`` job, the CLI.
+        ``streams``: the live streams' (``stream/channel``, connected) of this process, fed
+        to the ``stream_disconnected`` rules on every pass."""
         self._store = store
+        self._streams = streams
         self._jobs = jobs
         self._observations = observations
         self._bars = bars
@@ -260,6 +264,7 @@ class EvaluateAlerts:
                 self._book.restore(await self._store.firing())
                 self._restored = True
             now = self._clock.now()
+            self._report_streams()
             events = self._observations.events_after(self._seq)
             self._seq = events[-1].seq if events else self._seq
             events = [*events, *await self._rollbacks()]
@@ -290,6 +295,21 @@ class EvaluateAlerts:
                 await self._store.record(ended)
                 out.append(ended)
             return out
+
+    def _report_streams(self) -> None:
+        """Each stream channel's connection as a ``stream_disconnected`` signal (1: down); a
+        signal keeps its ``since`` while its value stays, so only changes are reported."""
+        if self._streams is None:
+            return
+        signals = self._observations.signals
+        for subject, connected in self._streams():
+            value = 0.0 if connected else 1.0
+            previous = signals.get((RuleKind.STREAM_DISCONNECTED.value, subject))
+            if previous is None or previous.value != value:
+                detail = "connected" if connected else "not connected"
+                self._observations.signal(
+                    RuleKind.STREAM_DISCONNECTED.value, subject, value, detail
+                )
 
     async def _rollbacks(self) -> list[Event]:
         """Catalog rollbacks recorded in the audit log since the last pass, as events of

@@ -54,6 +54,7 @@ class StreamChannel:
 class StatsView(msgspec.Struct, kw_only=True):
     """A channel's counters now (rates: per second since it started)."""
 
+    connected: bool
     connects: int
     reconnects: int
     messages: int
@@ -84,6 +85,7 @@ class StatsView(msgspec.Struct, kw_only=True):
     def of(cls, stats: StreamStats, now: float) -> StatsView:
         per_s, bytes_per_s = stats.rates(now)
         return cls(
+            connected=stats.connected,
             connects=stats.connects,
             reconnects=stats.reconnects,
             messages=stats.messages,
@@ -235,6 +237,18 @@ class StreamSupervisor:
 
     def status(self) -> list[StreamView]:
         return [self._view(s) for _, s in sorted(self._streams.items())]
+
+    def connections(self) -> list[tuple[str, bool]]:
+        """(``stream/channel``, connected now) of every channel of every stream: a channel is
+        connected while it runs with its socket open (the stream_disconnected alert rules)."""
+        return [
+            (
+                f"{stream.spec.id}/{w.channel}",
+                w.state == "running" and w.stats is not None and w.stats.connected,
+            )
+            for _, stream in sorted(self._streams.items())
+            for w in stream.workers
+        ]
 
     def get(self, stream_id: str) -> StreamView:
         stream = self._streams.get(stream_id)

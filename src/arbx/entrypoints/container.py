@@ -716,6 +716,7 @@ class Container(containers.DeclarativeContainer):
         notifications=notifications,
         clock=clock,
         audit=audit_log,  # catalog rollbacks feed strategy_rolled_back
+        streams=stream_supervisor.provided.connections,  # feed stream_disconnected
     )
     manage_alert_rules = providers.Factory(
         ManageAlertRules,
@@ -741,6 +742,7 @@ class Container(containers.DeclarativeContainer):
             observations=observations,
             workers=settings.provided.backtest.pool_workers,
             notifications=notifications,
+            streams=stream_supervisor,
         ),
         clock=clock,
         timeout_s=settings.provided.http.ready_timeout_s,

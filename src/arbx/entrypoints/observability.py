@@ -17,6 +17,7 @@ from arbx.app.health import ComponentProbe
 from arbx.app.instrumented import traced
 from arbx.app.observations import Observations
 from arbx.app.readiness import Check
+from arbx.app.stream_supervisor import StreamSupervisor
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import Exchange
 from arbx.ports.alert_channel import AlertChannel
@@ -114,6 +115,7 @@ def health_probes(
     observations: Observations,
     workers: int,
     notifications: Notifications,
+    streams: StreamSupervisor | None = None,
 ) -> list[tuple[str, ComponentProbe]]:
     """The components of GET /api/v1/admin/health, each a probe returning its checks."""
 
@@ -173,12 +175,31 @@ def health_probes(
             for s in notifications.statuses()
         ] or [Check("alerts", True, "no channel configured ([alerts.channels.NAME])", False)]
 
+    async def stream_checks() -> list[Check]:
+        views = [] if streams is None else streams.status()
+        checks = []
+        for view in views:
+            parts = []
+            for channel in view.channels:
+                link = "connected" if channel.stats and channel.stats.connected else "not connected"
+                part = f"{channel.channel} {channel.state}, {link}"
+                if channel.error:
+                    part += f" (last error: {channel.error})"
+                parts.append(part)
+            ok = view.state in ("running", "stopped") and all(
+                c.state != "running" or (c.stats is not None and c.stats.connected)
+                for c in view.channels
+            )
+            checks.append(Check(f"stream.{view.id}", ok, "; ".join(parts)[:500], critical=False))
+        return checks or [Check("streams", True, "no live stream ([[streams]])", False)]
+
     return [
         ("stores", store_checks),
         ("pool", pool_checks),
         ("scheduler", scheduler_checks),
         ("exchanges", exchange_checks),
         ("worker_pool", worker_checks),
+        ("streams", stream_checks),
         ("alerts", channel_checks),
     ]
 

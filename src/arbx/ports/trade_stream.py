@@ -98,6 +98,7 @@ class StreamStats:
     queue_size: int = 0
     started_at: float | None = None
     last_message_at: float | None = None
+    connected: bool = False  # a socket is open now (the stream_disconnected alert reads it)
     lag: LagWindow = field(default_factory=LagWindow)
 
     def failed(self, error: str) -> None:

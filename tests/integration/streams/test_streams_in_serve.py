@@ -419,3 +419,32 @@ def test_the_spread_monitor_runs_in_serve_on_live_quote_streams(tmp_path: Path) 
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def test_a_stream_that_cannot_connect_fires_stream_disconnected_and_shows_in_health(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    spec = {
+        "venue": "binance",
+        "symbols": ["OMG/BUSD"],
+        "name": "down",
+        "url": f"ws://127.0.0.1:{closed}",
+        "max_attempts": 1000,
+    }
+    container = build_container(app_settings(tmp_path, streams=[spec]))
+    with TestClient(create_app(container)) as client:
+        client.headers["X-API-Key"] = client.blocking_portal.call(make_admin_key, container)
+        rule = {"name": "down", "kind": "stream_disconnected", "threshold": 0.01, "cooldown_s": 0}
+        assert client.post("/api/v1/alerts/rules", json=rule).status_code == 201
+        assert client.post("/api/v1/alerts/evaluate").json() == {"transitions": []}  # just down
+        time.sleep(0.1)
+        fired = client.post("/api/v1/alerts/evaluate").json()["transitions"]
+        assert [(t["subject"], t["state"]) for t in fired] == [("down/trades", "firing")]
+        health = {c["name"]: c for c in client.get("/api/v1/admin/health").json()["components"]}
+        assert health["stream.down"]["ok"] is False
+        assert "not connected" in health["stream.down"]["detail"]

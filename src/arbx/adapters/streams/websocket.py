@@ -125,6 +125,7 @@ class WebSocketStream(Generic[T]):
                     if self.stats.connects:
                         self.stats.reconnects += 1
                     self.stats.connects += 1
+                    self.stats.connected = True
                     link = Link(ws, self._session, self.stats)
                     await self._channel.on_connect(link)
                     for message in self._channel.subscribe():
@@ -159,6 +160,8 @@ class WebSocketStream(Generic[T]):
                             raise ConnectionError(f"closed by the venue (code {ws.close_code})")
             except (aiohttp.ClientError, ConnectionError, OSError, TimeoutError) as exc:
                 self.stats.failed(f"{type(exc).__name__}: {exc}")
+            finally:
+                self.stats.connected = False
             if not delivered:
                 failures += 1
             if failures >= self._max_attempts:
