@@ -9,7 +9,9 @@ refused by restore, so older arbx versions never half-restore a newer backup.
 
 Optimization studies (with their trials), walk-forwards (with their folds), alert rules and
 history, and the strategy catalog (each definition with its versions and state history,
-replayed through the port) are sections too.
+replayed through the port) are sections too, as are the recorded trades, quotes and L2 book
+updates (``MarketFramesSection``: Parquet per venue, pair and year) and the live spread
+monitor's closed opportunities.
 Not backed up, on purpose: refresh tokens (sign-in sessions; users sign in again after a
 restore) and the read cache.
 """
@@ -21,6 +23,7 @@ import msgspec
 from arbx.app.backup.sections import (
     BackupSection,
     BarsSection,
+    MarketFramesSection,
     QualitySection,
     RecordSection,
     RunsSection,
@@ -34,8 +37,10 @@ from arbx.domain.alerts.rules import AlertRule, AlertTransition
 from arbx.domain.auth import ApiKey, AuditEntry, UserCredentials
 from arbx.domain.research.study import Study, Trial
 from arbx.domain.research.walk_forward import WalkForwardFold, WalkForwardStudy
+from arbx.domain.streams.spreads import SpreadOpportunity
 from arbx.entrypoints.profiles import Stores
 from arbx.ports.alert_store import AlertStore
+from arbx.ports.spread_store import SpreadStore
 from arbx.ports.study_store import StudyStore
 from arbx.ports.walk_forward_store import WalkForwardStore
 
@@ -88,6 +93,14 @@ async def _load_transitions(alerts: AlertStore) -> list[AlertTransition]:
     return sorted(await alerts.history(limit=_ALL), key=lambda t: (t.at, t.id))
 
 
+async def _load_spreads(spreads: SpreadStore) -> list[SpreadOpportunity]:
+    return sorted(await spreads.history(limit=_ALL), key=lambda o: (o.start_us, o.id))
+
+
+async def _save_spread(spreads: SpreadStore, opportunity: SpreadOpportunity) -> None:
+    await spreads.record([opportunity])
+
+
 def backup_sections(stores: Stores) -> list[BackupSection]:
     users, keys, audit = stores.users, stores.api_keys, stores.audit
     return [
@@ -128,4 +141,17 @@ def backup_sections(stores: Stores) -> list[BackupSection]:
             stores.alerts.record,
         ),
         catalog_section(stores.catalog),
+        MarketFramesSection("trades", stores.trades.keys, stores.trades.read, stores.trades.write),
+        MarketFramesSection(
+            "quotes", stores.books.quote_keys, stores.books.read_quotes, stores.books.write_quotes
+        ),
+        MarketFramesSection(
+            "books", stores.books.book_keys, stores.books.read_book, stores.books.write_book
+        ),
+        RecordSection(
+            "spreads",
+            SpreadOpportunity,
+            lambda: _load_spreads(stores.spreads),
+            lambda o: _save_spread(stores.spreads, o),
+        ),
     ]

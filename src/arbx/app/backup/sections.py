@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, get_args
 
 import msgspec
+import polars as pl
 
 from arbx.app.backup.format import decode_frame, decode_lines, encode_frame, encode_lines
 from arbx.domain.auth import AuditEntry, AuditQuery, UserCredentials
@@ -25,7 +26,8 @@ from arbx.domain.backtest.run import BacktestRun, RunMeta, TableName
 from arbx.domain.catalog import StateChange, StrategyDefinition, StrategyVersion
 from arbx.domain.errors import InvalidInput
 from arbx.domain.jobs import JobDefinition, JobRun, RunStatus
-from arbx.domain.market import SeriesKey, TimeSpan
+from arbx.domain.market import SeriesKey, Symbol, TimeSpan
+from arbx.domain.market.trades import TradeKey
 from arbx.domain.quality import DataGap, ValidationIssue
 from arbx.ports.audit_log import AuditLog
 from arbx.ports.bar_store import BarStore
@@ -186,6 +188,59 @@ class BarsSection(BackupSection):
         for name in names:
             frame = decode_frame(await get(name), name)
             await self.bars.write(series_of(name), frame)
+            count += frame.height
+        return count
+
+
+# -- trades, quotes, book updates: one Parquet file per (venue, symbol) and calendar year -----
+
+
+def pair_of(name: str) -> TradeKey:
+    """The (venue, symbol) of ``VENUE/BASE-QUOTE/<year>.parquet``."""
+    parts = name.split("/")
+    if len(parts) != 3 or not parts[2].endswith(".parquet"):
+        raise InvalidInput(f"backup file {name} is not VENUE/BASE-QUOTE/YEAR.parquet")
+    return TradeKey(parts[0], Symbol.parse(parts[1]))
+
+
+@dataclass(frozen=True)
+class MarketFramesSection(BackupSection):
+    """Recorded market data kept as frames per (venue, symbol) with a ``ts`` column (trades,
+    quotes, L2 book updates): ``keys`` lists the pairs, ``read`` gives a pair's rows in a span
+    (sorted), ``write`` adds rows (idempotent). One file ``VENUE/BASE-QUOTE/YEAR.parquet`` per
+    pair and calendar year, in the order ``read`` gave; ``state`` is each pair's row count."""
+
+    name: str
+    keys: Callable[[], Awaitable[builtins.list[TradeKey]]]
+    read: Callable[[TradeKey, TimeSpan], Awaitable[pl.DataFrame]]
+    write: Callable[[TradeKey, pl.DataFrame], Awaitable[int]]
+
+    async def _pairs(self) -> builtins.list[TradeKey]:
+        return sorted(await self.keys(), key=lambda k: (k.venue, str(k.symbol)))
+
+    async def dump(self, put: Put) -> None:
+        for key in await self._pairs():
+            frame = await self.read(key, TimeSpan.everything())
+            years = frame.with_columns(pl.col("ts").dt.year().alias("_year")).partition_by(
+                "_year", as_dict=True, include_key=False, maintain_order=True
+            )
+            for (year,), part in sorted(years.items()):
+                name = f"{key.venue}/{key.symbol.slug}/{year}.parquet"
+                await put(name, encode_frame(part), part.height)
+
+    async def state(self) -> object:
+        everything = TimeSpan.everything()
+        return [(key, (await self.read(key, everything)).height) for key in await self._pairs()]
+
+    async def is_empty(self) -> bool:
+        return not await self.keys()
+
+    async def restore(self, names: Sequence[str], get: Get) -> int:
+        pairs = [(name, pair_of(name)) for name in names]  # every name checked before a write
+        count = 0
+        for name, key in pairs:
+            frame = decode_frame(await get(name), name)
+            await self.write(key, frame)
             count += frame.height
         return count
 
