@@ -13,6 +13,7 @@ import msgspec
 import polars as pl
 import pytest
 
+from arbx.app.backup.format import SectionEntry
 from arbx.domain.auth import AuditQuery
 from arbx.domain.backtest.request import BacktestRequest
 from arbx.domain.errors import Conflict, InvalidInput
@@ -84,7 +85,60 @@ async def populate(container: Container) -> list[str]:
     await (await resolve(container.run_store)).record_failure(failure)
     await _study_and_alerts(container)
     await _catalog(container)
+    await _market_data(container)
     return [sma.id, arb.id]
+
+
+async def _market_data(container: Container) -> None:
+    """Recorded trades (across a new year), quotes, L2 book updates of two venues, and a closed
+    spread opportunity of the live monitor."""
+    from arbx.domain.market import Symbol
+    from arbx.domain.market.books import Quote, book_frame, quotes_frame
+    from arbx.domain.market.trades import Trade, TradeKey, trades_frame
+    from arbx.domain.orderbook.book import BookDiff, BookSnapshot
+    from arbx.domain.streams.spreads import SpreadOpportunity
+
+    stores = await resolve(container.stores)
+    kraken = TradeKey("kraken", Symbol.parse("BTC/USD"))
+    coinbase = TradeKey("coinbase", Symbol.parse("BTC/USD"))
+    new_year_us = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+    for key, offset in ((kraken, 0), (coinbase, 7)):
+        trades = [
+            Trade(key, f"t{i}", new_year_us + (i - 2) * 1_000_003 + offset, 0.1 + i / 3, 0.3, side)
+            for i, side in enumerate(("buy", "sell", "buy", "sell"))
+        ]
+        assert await stores.trades.write(key, trades_frame(trades)) == 4
+        quotes = [
+            Quote(key, new_year_us + i * 250_001 + offset, 42000.1 + i / 7, 0.5, 42001.3, 1 / 3)
+            for i in range(3)
+        ]
+        assert await stores.books.write_quotes(key, quotes_frame(quotes)) == 3
+    updates = [
+        BookSnapshot("kraken:BTC/USD", 10, [(42000.1, 1 / 3), (41999.9, 2.0)], [(42001.3, 0.7)]),
+        BookDiff(
+            "kraken:BTC/USD", 12, bids=[(41999.9, 0.0)], asks=[(42001.7, 0.1)], first_sequence=11
+        ),
+    ]
+    frame = book_frame(updates, ts_us=[new_year_us - 1, new_year_us + 5])
+    assert await stores.books.write_book(kraken, frame) == frame.height
+    start_us = new_year_us + 123_457
+    await stores.spreads.record(
+        [
+            SpreadOpportunity(
+                id=f"BTC/USD:kraken:coinbase:{start_us}",
+                pair="BTC/USD",
+                buy="kraken:BTC/USD",
+                sell="coinbase:BTC/USD",
+                start_us=start_us,
+                end_us=start_us + 2_500_001,
+                peak_net_bps=12.345678901,
+                mean_net_bps=1 / 3,
+                peak_gross_bps=30.1,
+                updates=4,
+                reason="below_threshold",
+            )
+        ]
+    )
 
 
 async def _catalog(container: Container) -> None:
@@ -235,6 +289,19 @@ async def everything(container: Container) -> dict[str, Any]:
             (d, await stores.catalog.versions(d.id), await stores.catalog.history(d.id))
             for d in await stores.catalog.list()
         ],
+        "trades": {
+            k: _frame(await stores.trades.read(k, TimeSpan.everything()))
+            for k in await stores.trades.keys()
+        },
+        "quotes": {
+            k: _frame(await stores.books.read_quotes(k, TimeSpan.everything()))
+            for k in await stores.books.quote_keys()
+        },
+        "books": {
+            k: _frame(await stores.books.read_book(k, TimeSpan.everything()))
+            for k in await stores.books.book_keys()
+        },
+        "spreads": await stores.spreads.history(limit=1000),
     }
 
 
@@ -266,6 +333,11 @@ async def test_local_backup_restores_everything_and_reruns_bit_for_bit(tmp_path:
     assert report.manifest.sections["job_runs"].records == 1
     assert report.manifest.sections["run_failures"].records == 1
     assert report.manifest.sections["walk_forwards"].records == 3  # the study's, v1's, v2's
+    assert report.manifest.sections["trades"] == SectionEntry(records=8, files=4)  # 2 years
+    assert report.manifest.sections["quotes"] == SectionEntry(records=6, files=2)
+    assert report.manifest.sections["books"] == SectionEntry(records=5, files=2)
+    assert report.manifest.sections["spreads"].records == 1
+    assert all(before[name] for name in ("trades", "quotes", "books", "spreads"))
     assert {n.split("/")[0] for n in report.manifest.files} == set(report.manifest.sections)
     target = await opened(local_settings(tmp_path / "target"))
     try:
