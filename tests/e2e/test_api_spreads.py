@@ -65,7 +65,9 @@ def spread_container(tmp_path: Path) -> Container:
 
 @pytest.fixture
 def spread_client(spread_container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(spread_container)) as client:
+    # without the scheduler the app does not start the monitor on live quote streams (as
+    # `arbx serve` does): the test feeds the container's monitor from in-memory sources
+    with TestClient(create_app(spread_container, run_scheduler=False)) as client:
         key = client.blocking_portal.call(make_admin_key, spread_container)
         client.headers["X-API-Key"] = key
         yield client
