@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
+from arbx.app.stream_run import until_stopped
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market.books import BookUpdate, Quote, book_frame, quotes_frame
 from arbx.domain.market.trades import TradeKey
@@ -121,11 +122,16 @@ class _Record(Generic[T]):
             queue.put_nowait(item)
         except asyncio.QueueFull:
             report.dropped += 1
+            report.stream.drops += 1
 
     # -- the run --------------------------------------------------------------------------------
 
     async def _run(self, source: _Source[T], stop: asyncio.Event) -> RecordReport:
         report = RecordReport(source.stats, self.channel, self._policy)
+        stats = source.stats  # the live counters GET /api/v1/streams and /metrics show
+        stats.queue_size = self._queue_size
+        if stats.started_at is None:
+            stats.started_at = self._clock()
         queue: asyncio.Queue[T | None] = asyncio.Queue(self._queue_size)
 
         async def read() -> None:
@@ -135,25 +141,17 @@ class _Record(Generic[T]):
                     for item in batch:
                         await self._enqueue(queue, item, source, report)
                     report.queue_max = max(report.queue_max, queue.qsize())
+                    stats.queue_depth = queue.qsize()
+                    stats.queue_max = max(stats.queue_max, stats.queue_depth)
             finally:
                 await queue.put(None)
 
-        reader = asyncio.create_task(read())
-        stopper = asyncio.create_task(stop.wait())
-        writer = asyncio.create_task(self._write(queue, report))
-        try:
-            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not reader.done():
-                reader.cancel()
-            stopper.cancel()
-            await asyncio.gather(reader, stopper, return_exceptions=True)
-            if reader.cancelled():
-                await queue.put(None)
-            await writer  # drains the queue: what was received and kept is stored
-        if not reader.cancelled() and (exc := reader.exception()) is not None:
-            report.error = str(exc)
-            raise exc
+        error = await until_stopped(
+            read(), self._write(queue, report), stop, lambda: queue.put(None)
+        )
+        if error is not None:
+            report.error = str(error)
+            raise error
         return report
 
     async def _write(self, queue: asyncio.Queue[T | None], report: RecordReport) -> None:
@@ -187,11 +185,13 @@ class _Record(Generic[T]):
             offered, new = await self._write_pair(key, items)
             report.writes += 1
             report.stored += new
+            report.stream.stored += new
             report.duplicates += offered - new
             report.per_pair[str(key)] = report.per_pair.get(str(key), 0) + new
         newest = max(self._ts_us(item) for item in batch)
         lag = self._clock() * 1000.0 - newest / 1000.0
         report.lag_ms_last = lag
+        report.stream.lag.add(lag)
         report.lag_ms_max = lag if report.lag_ms_max is None else max(report.lag_ms_max, lag)
 
 
@@ -260,6 +260,7 @@ class StreamBooks(_Record[BookUpdate]):
             return
         if item.key in self._broken:
             report.dropped += 1  # its book is broken here until the next snapshot
+            report.stream.drops += 1
             return
         if self._policy == "block":
             await queue.put(item)
@@ -268,6 +269,7 @@ class StreamBooks(_Record[BookUpdate]):
             queue.put_nowait(item)
         except asyncio.QueueFull:
             report.dropped += 1
+            report.stream.drops += 1
             self._broken.add(item.key)
             resync = getattr(source, "request_resync", None)
             if resync is not None:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from arbx.app.stream_run import until_stopped
 from arbx.domain.errors import InvalidInput
 from arbx.domain.market import SeriesKey
 from arbx.domain.market.streams import Candle, candles_frame
@@ -73,22 +74,12 @@ class StreamCandles:
             finally:
                 await queue.put(None)
 
-        reader = asyncio.create_task(read())
-        stopper = asyncio.create_task(stop.wait())
-        writer = asyncio.create_task(self._write(queue, report))
-        try:
-            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not reader.done():
-                reader.cancel()
-            stopper.cancel()
-            await asyncio.gather(reader, stopper, return_exceptions=True)
-            if reader.cancelled():
-                await queue.put(None)
-            await writer
-        if not reader.cancelled() and (exc := reader.exception()) is not None:
-            report.error = str(exc)
-            raise exc
+        error = await until_stopped(
+            read(), self._write(queue, report), stop, lambda: queue.put(None)
+        )
+        if error is not None:
+            report.error = str(error)
+            raise error
         return report
 
     async def _write(self, queue: asyncio.Queue[Candle | None], report: CandleReport) -> None:

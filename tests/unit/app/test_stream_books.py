@@ -84,6 +84,11 @@ async def test_quotes_under_each_policy(policy: str) -> None:
         assert report.dropped > 0
         assert stored == 50 - report.dropped
     assert report.queue_max <= 2
+    # the live counters the stream API and /metrics show follow the recorder
+    stats = report.stream
+    assert (stats.stored, stats.drops, stats.queue_size) == (stored, report.dropped, 2)
+    assert stats.queue_max <= 2
+    assert len(stats.lag) > 0
 
 
 async def test_dropped_diffs_wait_for_the_next_snapshot_which_is_never_dropped() -> None:
